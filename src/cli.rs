@@ -1,0 +1,110 @@
+//! Command-line interface (clap derive). Each field's doc comment is its `--help` text.
+
+use crate::config::DateOrderName;
+use crate::load::decode::Encoding;
+use crate::load::format::Format;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  (scan) a finding at or above --fail-on exists
+  2  error: bad arguments or config, an input that could not be read, or rejected rows under --strict";
+
+/// Audit VoIP call-detail records for traffic-diversion call farms (话务引流): operators with 8–10 h
+/// of talk per shift, foreign caller IDs shown from home soil, and callees pulled into chat groups.
+#[derive(Parser, Debug)]
+#[command(name = "diversion-audit", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read inputs and report, per file, the detected format, encoding, rows read, rejected and
+    /// duplicated, and the time range; overall operators, distinct caller IDs and the foreign share.
+    #[command(after_help = EXIT_CODES)]
+    Inspect(InspectArgs),
+    /// Write synthetic CDRs (CSV and Parquet), a chat-group join log, an IP-country table and
+    /// truth.json with per-operator labels, streaming (10^8 rows without holding them in memory).
+    #[command(after_help = EXIT_CODES)]
+    Generate(GenerateArgs),
+}
+
+/// How inputs are read; shared by every command that loads CDRs.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LoadArgs {
+    /// TOML configuration file (see `README.md`); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// IANA time zone of timestamps written without an offset [config: input.tz; default Asia/Shanghai].
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// ISO region of home numbers; national numbers are read in it [config: input.home_region; default CN].
+    #[arg(long, value_name = "REGION")]
+    pub home_region: Option<String>,
+    /// Input format instead of detecting it from the header / column count.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Text encoding instead of detecting it (BOM → UTF-8/16, valid UTF-8, else GB18030).
+    #[arg(long, value_enum)]
+    pub encoding: Option<Encoding>,
+    /// Year-last dates such as 01/02/2026 [config: input.date_order; default month-first].
+    #[arg(long, value_enum)]
+    pub date_order: Option<DateOrderName>,
+    /// Any rejected row is an error (exit 2) instead of a count in the report.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// CDR files, directories or glob patterns (CSV/TSV, Parquet, NDJSON; plain, .gz or .zst).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Chat-group join logs to inspect too (group_id, member, joined_at).
+    #[arg(long, value_name = "FILE")]
+    pub joins: Vec<PathBuf>,
+    /// IP → country table (MaxMind .mmdb or `network,country` CSV) for the IP-country summary.
+    #[arg(long, value_name = "FILE")]
+    pub ip_country: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write rejected rows (file, line, reason, raw) to this CSV.
+    #[arg(long, value_name = "FILE")]
+    pub rejected: Option<PathBuf>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Number of operators (all populations together).
+    #[arg(long, default_value_t = 150)]
+    pub operators: usize,
+    /// Number of days.
+    #[arg(long, default_value_t = 4)]
+    pub days: u32,
+    /// Random seed: the same seed gives the same files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First local day (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-03-02")]
+    pub start_date: chrono::NaiveDate,
+    /// Stop after about this many CDR rows in total: calls per operator-day are scaled to reach it
+    /// (0 = the natural rate of ~100–300 calls per operator-day).
+    #[arg(long, default_value_t = 0)]
+    pub rows: u64,
+    /// Skip the Parquet copy of the CDRs.
+    #[arg(long)]
+    pub no_parquet: bool,
+    /// Skip the overlapping second export (a repeat of part of the last day, as desks receive it).
+    #[arg(long)]
+    pub no_overlap: bool,
+}

@@ -1,0 +1,124 @@
+//! The audit configuration: TOML file (`--config`) merged with command-line flags into one [`Config`].
+//! Unknown keys are rejected with a message that names them.
+
+use crate::load::decode::Encoding;
+use crate::time::DateOrder;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Whole configuration. Every field has a documented default.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub input: InputConfig,
+    /// Header name → canonical field (`"坐席名称" = "operator_id"`), for exports with unusual headers.
+    pub columns: BTreeMap<String, String>,
+}
+
+/// How inputs are read.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputConfig {
+    /// IANA zone of timestamps written without an offset. Default `Asia/Shanghai`.
+    pub tz: String,
+    /// ISO region whose numbers are "home" (national numbers are read in it). Default `CN`.
+    pub home_region: String,
+    /// Year-last dates such as `01/02/2026`: `month-first` (default) or `day-first`.
+    pub date_order: DateOrderName,
+    /// Force an encoding (`utf-8`, `gb18030`, …) instead of detecting it. Default: detect.
+    pub encoding: Option<Encoding>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DateOrderName {
+    #[default]
+    MonthFirst,
+    DayFirst,
+}
+
+impl From<DateOrderName> for DateOrder {
+    fn from(d: DateOrderName) -> Self {
+        match d {
+            DateOrderName::MonthFirst => DateOrder::MonthFirst,
+            DateOrderName::DayFirst => DateOrder::DayFirst,
+        }
+    }
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        Self {
+            tz: "Asia/Shanghai".into(),
+            home_region: "CN".into(),
+            date_order: DateOrderName::MonthFirst,
+            encoding: None,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { input: InputConfig::default(), columns: BTreeMap::new() }
+    }
+}
+
+impl Config {
+    /// Read a TOML file; unknown keys are an error naming the key and the file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read config", path.display()))?;
+        Self::from_toml(&text).with_context(|| format!("{}: invalid config", path.display()))
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let cfg: Config = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.tz()?;
+        crate::enrich::phone::PhoneParser::new(&self.input.home_region).map_err(anyhow::Error::msg)?;
+        let known: Vec<&str> =
+            crate::load::format::CDR.fields.iter().chain(crate::load::format::JOINS.fields).map(|f| f.name).collect();
+        for (from, to) in &self.columns {
+            anyhow::ensure!(
+                known.contains(&to.as_str()),
+                "[columns] {from:?} = {to:?}: unknown field {to:?}; fields are {}",
+                known.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    pub fn tz(&self) -> Result<chrono_tz::Tz> {
+        self.input.tz.parse().map_err(|_| {
+            anyhow::anyhow!("unknown time zone {:?} (expected an IANA name such as Asia/Shanghai)", self.input.tz)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_unknown_keys() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c, Config::default());
+        let c = Config::from_toml(
+            "[input]\ntz = \"UTC\"\nhome_region = \"GB\"\n[columns]\n\"Agent Name\" = \"operator_id\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.input.tz, "UTC");
+        assert_eq!(c.columns["Agent Name"], "operator_id");
+        let e = format!("{:#}", Config::from_toml("[input]\ntimezone = \"UTC\"\n").unwrap_err());
+        assert!(e.contains("timezone"), "{e}");
+        let e = format!("{:#}", Config::from_toml("[input]\ntz = \"Mars/Base\"\n").unwrap_err());
+        assert!(e.contains("Mars/Base"), "{e}");
+        let e = format!("{:#}", Config::from_toml("[columns]\nx = \"nope\"\n").unwrap_err());
+        assert!(e.contains("nope"), "{e}");
+    }
+}

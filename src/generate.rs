@@ -1,0 +1,714 @@
+//! `generate`: synthetic CDRs with known ground truth, for tests and benchmarks.
+//!
+//! Populations (labels in `truth.json`):
+//!
+//! | population | share | shifts | caller ID shown | source IP | joins |
+//! |---|---|---|---|---|---|
+//! | `diversion` | 16 % | 8–10 h talk a day, day or night crews (night shifts cross midnight) | crew pool of foreign numbers, some invalid | home (IPv4 and IPv6) | 3–10 % of answered callees join a group 1–45 min later |
+//! | `diversion-parttime` | 6 % | 4–6.5 h talk | crew pool of foreign numbers | home | converts like `diversion` |
+//! | `diversion-domestic` | 5 % | 8–10 h talk | home virtual numbers | home | converts |
+//! | `telemarketer` | 28 % | 3–6.5 h, lunch gap sometimes over the shift break (split shifts); a few 7–7.8 h near misses | home | home | a third have 1–2 coincidental joins |
+//! | `service-desk` | 15 % | 2–4 h, short calls | home | home | none |
+//! | `overseas-bpo` | 15 % | 5–7.5 h | foreign (PH, MY, IN) | the same foreign country | none |
+//! | `night-shift` | 15 % | 22:00–06:00, 4–6.5 h talk | home | home | a third have 1–2 coincidental joins |
+//!
+//! Files: `cdr.csv` (generic CSV, naive local times in Asia/Shanghai), `cdr.parquet` (the same rows),
+//! `cdr_overlap.csv` (the first six hours of the last day exported again, as overlapping daily exports
+//! do), `joins.csv` (join times in UTC, member numbers written four ways), `ip-country.csv`,
+//! `truth.json`. Rows are written as they are made: memory does not grow with `--rows`.
+//! Phone numbers are random digits in real number shapes; no record of a real person is used.
+
+use crate::cli::GenerateArgs;
+use anyhow::{Context, Result};
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use polars::prelude::*;
+use rand::rngs::Xoshiro256PlusPlus as ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+/// Average CDR rows per operator-day, measured on the default mix (used to size `--rows`).
+const ROWS_PER_OPERATOR_DAY: f64 = 215.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Population {
+    Diversion,
+    DiversionParttime,
+    DiversionDomestic,
+    Telemarketer,
+    ServiceDesk,
+    OverseasBpo,
+    NightShift,
+}
+
+/// Ground truth for one operator.
+#[derive(Clone, Debug, Serialize)]
+pub struct Truth {
+    pub operator_id: String,
+    pub population: Population,
+    pub crew: Option<String>,
+    /// At least one shift with ≥ 8 h of talk.
+    pub long_shift: bool,
+    /// Showed foreign caller IDs while calling from home.
+    pub spoofed_foreign_cli: bool,
+    /// Callees joined chat groups after its calls (≥ 3, at a rate ≥ 2 %).
+    pub group_invite_conversion: bool,
+    pub coincidental_joins: u32,
+}
+
+#[derive(Serialize)]
+struct TruthFile<'a> {
+    seed: u64,
+    days: u32,
+    start_date: String,
+    tz: &'static str,
+    home_region: &'static str,
+    operators: &'a [Truth],
+}
+
+/// The synthetic IP plan written to `ip-country.csv`.
+const IP_PLAN: &[(&str, &str)] = &[
+    ("36.96.0.0/11", "CN"),
+    ("58.16.0.0/13", "CN"),
+    ("101.80.0.0/12", "CN"),
+    ("240e::/20", "CN"),
+    ("112.198.0.0/16", "PH"),
+    ("2001:4450::/32", "PH"),
+    ("175.136.0.0/13", "MY"),
+    ("117.192.0.0/10", "IN"),
+    ("86.128.0.0/10", "GB"),
+    ("23.0.0.0/12", "US"),
+    ("103.197.104.0/22", "KH"),
+];
+
+struct Crew {
+    name: String,
+    clis: Vec<String>,
+    night: bool,
+    campaign: String,
+    groups: Vec<String>,
+    leads_base: u64,
+}
+
+struct Operator {
+    id: String,
+    pop: Population,
+    crew: Option<usize>,
+    ip: String,
+    clis: Vec<String>,
+    campaign: String,
+    leads_base: u64,
+    coincidental: u32,
+}
+
+/// CSV + Parquet sinks for CDR rows.
+struct CdrSink {
+    csv: BufWriter<File>,
+    overlap: Option<BufWriter<File>>,
+    parquet: Option<(polars::io::parquet::write::BatchedWriter<File>, Batch)>,
+    rows: u64,
+    overlap_rows: u64,
+    overlap_from: NaiveDateTime,
+    overlap_to: NaiveDateTime,
+}
+
+#[derive(Default)]
+struct Batch {
+    call_id: Vec<String>,
+    operator_id: Vec<String>,
+    start: Vec<NaiveDateTime>,
+    answer: Vec<Option<NaiveDateTime>>,
+    end: Vec<NaiveDateTime>,
+    duration: Vec<i64>,
+    billsec: Vec<i64>,
+    caller: Vec<String>,
+    callee: Vec<String>,
+    ip: Vec<Option<String>>,
+    disposition: Vec<&'static str>,
+    campaign: Vec<String>,
+}
+
+const CSV_HEADER: &str = "call_id,operator_id,start_time,answer_time,end_time,duration,billsec,caller_id,callee,src_ip,disposition,campaign\n";
+const BATCH_ROWS: usize = 250_000;
+
+fn cdr_schema() -> Schema {
+    let ts = DataType::Datetime(TimeUnit::Microseconds, None);
+    Schema::from_iter([
+        Field::new("call_id".into(), DataType::String),
+        Field::new("operator_id".into(), DataType::String),
+        Field::new("start_time".into(), ts.clone()),
+        Field::new("answer_time".into(), ts.clone()),
+        Field::new("end_time".into(), ts),
+        Field::new("duration".into(), DataType::Int64),
+        Field::new("billsec".into(), DataType::Int64),
+        Field::new("caller_id".into(), DataType::String),
+        Field::new("callee".into(), DataType::String),
+        Field::new("src_ip".into(), DataType::String),
+        Field::new("disposition".into(), DataType::String),
+        Field::new("campaign".into(), DataType::String),
+    ])
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.call_id.len()
+    }
+    fn take_frame(&mut self) -> Result<DataFrame> {
+        let b = std::mem::take(self);
+        let ts = |v: Vec<Option<NaiveDateTime>>, name: &str| -> Result<Column> {
+            let micros: Int64Chunked = v.into_iter().map(|t| t.map(|t| t.and_utc().timestamp_micros())).collect();
+            Ok(micros
+                .with_name(name.into())
+                .into_series()
+                .cast(&DataType::Datetime(TimeUnit::Microseconds, None))?
+                .into_column())
+        };
+        let n = b.call_id.len();
+        Ok(DataFrame::new(
+            n,
+            vec![
+                Column::new("call_id".into(), b.call_id),
+                Column::new("operator_id".into(), b.operator_id),
+                ts(b.start.into_iter().map(Some).collect(), "start_time")?,
+                ts(b.answer, "answer_time")?,
+                ts(b.end.into_iter().map(Some).collect(), "end_time")?,
+                Column::new("duration".into(), b.duration),
+                Column::new("billsec".into(), b.billsec),
+                Column::new("caller_id".into(), b.caller),
+                Column::new("callee".into(), b.callee),
+                Column::new("src_ip".into(), b.ip),
+                Column::new("disposition".into(), b.disposition.into_iter().map(str::to_string).collect::<Vec<_>>()),
+                Column::new("campaign".into(), b.campaign),
+            ],
+        )?)
+    }
+}
+
+struct Call<'a> {
+    id: u64,
+    op: &'a Operator,
+    start: NaiveDateTime,
+    talk: i64,
+    ring: i64,
+    cli: &'a str,
+    callee: String,
+    ip: Option<&'a str>,
+    disposition: &'static str,
+}
+
+impl CdrSink {
+    fn write(&mut self, c: &Call<'_>) -> Result<()> {
+        let answered = c.talk > 0;
+        let answer = answered.then(|| c.start + Duration::seconds(c.ring));
+        let end = c.start + Duration::seconds(c.ring + c.talk);
+        let duration = c.ring + c.talk;
+        let fmt = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+        let line = format!(
+            "C{:010},{},{},{},{},{},{},{},{},{},{},{}\n",
+            c.id,
+            c.op.id,
+            fmt(c.start),
+            answer.map(fmt).unwrap_or_default(),
+            fmt(end),
+            duration,
+            c.talk,
+            c.cli,
+            c.callee,
+            c.ip.unwrap_or(""),
+            c.disposition,
+            c.op.campaign
+        );
+        self.csv.write_all(line.as_bytes())?;
+        if let Some(o) = self.overlap.as_mut() {
+            if c.start >= self.overlap_from && c.start < self.overlap_to {
+                o.write_all(line.as_bytes())?;
+                self.overlap_rows += 1;
+            }
+        }
+        if let Some((w, b)) = self.parquet.as_mut() {
+            b.call_id.push(format!("C{:010}", c.id));
+            b.operator_id.push(c.op.id.clone());
+            b.start.push(c.start);
+            b.answer.push(answer);
+            b.end.push(end);
+            b.duration.push(duration);
+            b.billsec.push(c.talk);
+            b.caller.push(c.cli.to_string());
+            b.callee.push(c.callee.clone());
+            b.ip.push(c.ip.map(str::to_string));
+            b.disposition.push(c.disposition);
+            b.campaign.push(c.op.campaign.clone());
+            if b.len() >= BATCH_ROWS {
+                let df = b.take_frame()?;
+                w.write_batch(&df)?;
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(u64, u64)> {
+        self.csv.flush()?;
+        if let Some(o) = self.overlap.as_mut() {
+            o.flush()?;
+        }
+        if let Some((mut w, mut b)) = self.parquet.take() {
+            if b.len() > 0 {
+                let df = b.take_frame()?;
+                w.write_batch(&df)?;
+            }
+            w.finish()?;
+        }
+        Ok((self.rows, self.overlap_rows))
+    }
+}
+
+fn cn_mobile(rng: &mut ChaCha8Rng) -> String {
+    const PREFIXES: &[&str] = &[
+        "130", "131", "132", "135", "136", "137", "138", "139", "150", "151", "152", "157", "158", "159", "166", "177",
+        "180", "181", "186", "187", "188", "189", "198", "199",
+    ];
+    format!("{}{:08}", PREFIXES[rng.random_range(0..PREFIXES.len())], rng.random_range(0..100_000_000u32))
+}
+
+/// A callee from a lead list: deterministic in (list base, index) so crews share victims.
+fn lead(base: u64, idx: u64) -> String {
+    let mut r = ChaCha8Rng::seed_from_u64(base.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ idx);
+    cn_mobile(&mut r)
+}
+
+/// How the CDR writes a home number: mostly national, sometimes with the country code.
+fn cdr_number_form(rng: &mut ChaCha8Rng, national: &str) -> String {
+    match rng.random_range(0..10) {
+        0 => format!("+86{national}"),
+        1 => format!("86{national}"),
+        _ => national.to_string(),
+    }
+}
+
+/// How a join log writes the same number: four shapes.
+fn join_number_form(rng: &mut ChaCha8Rng, national: &str) -> String {
+    match rng.random_range(0..4) {
+        0 => national.to_string(),
+        1 => format!("+86 {}-{}-{}", &national[..3], &national[3..7], &national[7..]),
+        2 => format!("0086{national}"),
+        _ => format!("86 {} {} {}", &national[..3], &national[3..7], &national[7..]),
+    }
+}
+
+fn ip_in(rng: &mut ChaCha8Rng, cc: &str, v6: bool) -> String {
+    match (cc, v6) {
+        ("CN", false) => {
+            let blocks: [(u8, u8, u8); 3] = [(36, 96, 31), (58, 16, 7), (101, 80, 15)];
+            let (a, b, span) = blocks[rng.random_range(0..3)];
+            format!(
+                "{a}.{}.{}.{}",
+                b + rng.random_range(0..=span),
+                rng.random_range(0..=255),
+                rng.random_range(1..=254)
+            )
+        }
+        ("CN", true) => format!(
+            "240e:{:x}:{:x}:{:x}::{:x}",
+            rng.random_range(0..0x0fffu16),
+            rng.random::<u16>(),
+            rng.random::<u16>(),
+            rng.random_range(1..0xffffu16)
+        ),
+        ("PH", false) => format!("112.198.{}.{}", rng.random_range(0..=255), rng.random_range(1..=254)),
+        ("PH", true) => format!("2001:4450:{:x}::{:x}", rng.random::<u16>(), rng.random_range(1..0xffffu16)),
+        ("MY", _) => {
+            format!("175.{}.{}.{}", rng.random_range(136..=143), rng.random_range(0..=255), rng.random_range(1..=254))
+        }
+        ("IN", _) => {
+            format!("117.{}.{}.{}", rng.random_range(192..=255), rng.random_range(0..=255), rng.random_range(1..=254))
+        }
+        _ => unreachable!("no synthetic range for {cc}"),
+    }
+}
+
+/// A foreign caller ID of a crew pool; `invalid` ones sit in unallocated ranges (the "virtual number").
+fn foreign_cli(rng: &mut ChaCha8Rng, invalid: bool) -> String {
+    if invalid {
+        return match rng.random_range(0..3) {
+            0 => format!("+4411{:08}", rng.random_range(0..100_000_000u32)),
+            1 => format!("+1999555{:04}", rng.random_range(0..10_000u32)),
+            _ => format!("+85510{:03}", rng.random_range(0..1000u32)),
+        };
+    }
+    let n = match rng.random_range(0..5) {
+        0 => format!("+447700900{:03}", rng.random_range(0..1000u32)),
+        1 => format!("+1646555{:04}", rng.random_range(100..200u32)),
+        2 => format!("+63917{:07}", rng.random_range(0..10_000_000u32)),
+        3 => format!("+6012{:07}", rng.random_range(0..10_000_000u32)),
+        _ => format!("+85512{:06}", rng.random_range(0..1_000_000u32)),
+    };
+    // desks see both forms
+    if rng.random_bool(0.3) { format!("00{}", &n[1..]) } else { n }
+}
+
+fn domestic_cli(rng: &mut ChaCha8Rng) -> String {
+    match rng.random_range(0..3) {
+        0 => format!("0216{:07}", rng.random_range(0..10_000_000u32)),
+        1 => format!("0105{:07}", rng.random_range(0..10_000_000u32)),
+        _ => cn_mobile(rng),
+    }
+}
+
+fn bpo_cli(rng: &mut ChaCha8Rng, cc: &str) -> String {
+    match cc {
+        "PH" => format!("+6328{:07}", rng.random_range(0..10_000_000u32)),
+        "MY" => format!("+6037{:07}", rng.random_range(0..10_000_000u32)),
+        _ => format!("+9122{:08}", rng.random_range(0..100_000_000u32)),
+    }
+}
+
+fn population_of(i: usize, n: usize) -> Population {
+    let f = (i as f64 + 0.5) / n as f64;
+    match f {
+        f if f < 0.16 => Population::Diversion,
+        f if f < 0.22 => Population::DiversionParttime,
+        f if f < 0.27 => Population::DiversionDomestic,
+        f if f < 0.55 => Population::Telemarketer,
+        f if f < 0.70 => Population::ServiceDesk,
+        f if f < 0.85 => Population::OverseasBpo,
+        _ => Population::NightShift,
+    }
+}
+
+pub fn run(args: &GenerateArgs) -> Result<()> {
+    let out = &args.out;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let operators = if args.rows > 0 {
+        ((args.rows as f64 / (ROWS_PER_OPERATOR_DAY * args.days.max(1) as f64)).ceil() as usize).max(10)
+    } else {
+        args.operators
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    // Crews of 5–8 diversion operators share caller-ID pools, groups and lead lists.
+    let mut crews: Vec<Crew> = Vec::new();
+    let mut ops: Vec<Operator> = Vec::with_capacity(operators);
+    let mut truth: Vec<Truth> = Vec::with_capacity(operators);
+    let mut crew_fill = 0usize;
+    for i in 0..operators {
+        let pop = population_of(i, operators);
+        let id = format!("op{:05}", i + 1);
+        let diversion =
+            matches!(pop, Population::Diversion | Population::DiversionParttime | Population::DiversionDomestic);
+        let crew = if diversion {
+            if crews.is_empty()
+                || crew_fill >= 6
+                || crews.last().is_some_and(|c| c.name.ends_with(&format!("{pop:?}")) == false)
+            {
+                let k = crews.len();
+                let foreign = pop != Population::DiversionDomestic;
+                let clis = (0..rng.random_range(6..12))
+                    .map(|j| {
+                        if foreign {
+                            foreign_cli(&mut rng, j % 4 == 3)
+                        } else {
+                            format!("170{:08}", rng.random_range(0..100_000_000u32))
+                        }
+                    })
+                    .collect();
+                let topic = ["edu-refund", "fin-service", "game-support", "platform-care"][k % 4];
+                crews.push(Crew {
+                    name: format!("crew{:03}-{pop:?}", k + 1),
+                    clis,
+                    night: k % 3 == 2,
+                    campaign: format!("{topic}-{:02}", k + 1),
+                    groups: (0..rng.random_range(2..5)).map(|g| format!("G{:03}{:02}", k + 1, g + 1)).collect(),
+                    leads_base: 1_000 + k as u64,
+                });
+                crew_fill = 0;
+            }
+            crew_fill += 1;
+            Some(crews.len() - 1)
+        } else {
+            None
+        };
+        let (ip, clis, campaign, leads_base) = match pop {
+            Population::OverseasBpo => {
+                let cc = ["PH", "MY", "IN"][i % 3];
+                let v6 = cc == "PH" && i % 2 == 0;
+                (
+                    ip_in(&mut rng, cc, v6),
+                    (0..3).map(|_| bpo_cli(&mut rng, cc)).collect(),
+                    format!("bpo-{}", cc.to_lowercase()),
+                    500_000 + i as u64,
+                )
+            }
+            _ if diversion => {
+                let c = &crews[crew.unwrap()];
+                (ip_in(&mut rng, "CN", i % 4 == 0), c.clis.clone(), c.campaign.clone(), c.leads_base)
+            }
+            _ => (
+                ip_in(&mut rng, "CN", false),
+                (0..2).map(|_| domestic_cli(&mut rng)).collect(),
+                match pop {
+                    Population::ServiceDesk => "service-callback".to_string(),
+                    Population::NightShift => "night-care".to_string(),
+                    _ => format!("tm-{:02}", i % 7),
+                },
+                500_000 + i as u64,
+            ),
+        };
+        let coincidental = if matches!(pop, Population::Telemarketer | Population::NightShift) && i % 3 == 0 {
+            1 + (i % 2) as u32
+        } else {
+            0
+        };
+        truth.push(Truth {
+            operator_id: id.clone(),
+            population: pop,
+            crew: crew.map(|c| crews[c].name.clone()),
+            long_shift: matches!(pop, Population::Diversion | Population::DiversionDomestic),
+            spoofed_foreign_cli: matches!(pop, Population::Diversion | Population::DiversionParttime),
+            group_invite_conversion: diversion,
+            coincidental_joins: coincidental,
+        });
+        ops.push(Operator { id, pop, crew, ip, clis, campaign, leads_base, coincidental });
+    }
+
+    let last_day = args.start_date + Duration::days(args.days.saturating_sub(1) as i64);
+    let mut sink = CdrSink {
+        csv: BufWriter::with_capacity(1 << 20, File::create(out.join("cdr.csv"))?),
+        overlap: if args.no_overlap { None } else { Some(BufWriter::new(File::create(out.join("cdr_overlap.csv"))?)) },
+        parquet: if args.no_parquet {
+            None
+        } else {
+            let w = ParquetWriter::new(File::create(out.join("cdr.parquet"))?).batched(&cdr_schema())?;
+            Some((w, Batch::default()))
+        },
+        rows: 0,
+        overlap_rows: 0,
+        overlap_from: last_day.and_hms_opt(0, 0, 0).unwrap(),
+        overlap_to: last_day.and_hms_opt(6, 0, 0).unwrap(),
+    };
+    sink.csv.write_all(CSV_HEADER.as_bytes())?;
+    if let Some(o) = sink.overlap.as_mut() {
+        o.write_all(CSV_HEADER.as_bytes())?;
+    }
+    let mut joins = BufWriter::new(File::create(out.join("joins.csv"))?);
+    writeln!(joins, "group_id,member,joined_at,platform,inviter")?;
+    let mut next_id: u64 = 1;
+    for (i, op) in ops.iter().enumerate() {
+        let mut r = ChaCha8Rng::seed_from_u64(args.seed ^ ((i as u64 + 1) << 20));
+        generate_operator(op, &crews, args.start_date, args.days, &mut r, &mut next_id, &mut sink, &mut joins)?;
+    }
+    // Background group growth: members nobody in the CDRs called.
+    let mut r = ChaCha8Rng::seed_from_u64(args.seed ^ 0xB0B);
+    for c in &crews {
+        for _ in 0..(20 * args.days) {
+            let t = args.start_date.and_hms_opt(0, 0, 0).unwrap()
+                + Duration::seconds(r.random_range(0..86_400 * args.days as i64));
+            let m = cn_mobile(&mut r);
+            write_join(
+                &mut joins,
+                &c.groups[r.random_range(0..c.groups.len())],
+                &join_number_form(&mut r, &m),
+                t,
+                &mut r,
+            )?;
+        }
+    }
+    joins.flush()?;
+    let (rows, overlap_rows) = sink.finish()?;
+    crate::output::write_atomic(&out.join("ip-country.csv"), |w| {
+        writeln!(w, "network,country")?;
+        for (n, c) in IP_PLAN {
+            writeln!(w, "{n},{c}")?;
+        }
+        Ok(())
+    })?;
+    let tf = TruthFile {
+        seed: args.seed,
+        days: args.days,
+        start_date: args.start_date.to_string(),
+        tz: "Asia/Shanghai",
+        home_region: "CN",
+        operators: &truth,
+    };
+    crate::output::write_atomic(&out.join("truth.json"), |w| Ok(serde_json::to_writer_pretty(w, &tf)?))?;
+    eprintln!(
+        "generated {rows} CDR rows ({} operators × {} days), {overlap_rows} overlapping rows, in {}",
+        operators,
+        args.days,
+        out.display()
+    );
+    Ok(())
+}
+
+fn write_join(w: &mut impl Write, group: &str, member: &str, local: NaiveDateTime, rng: &mut ChaCha8Rng) -> Result<()> {
+    // the join log is kept in UTC; the CDRs are local (UTC+8)
+    let utc = local - Duration::hours(8);
+    let platform = ["qq", "wechat", "telegram"][rng.random_range(0..3)];
+    writeln!(w, "{group},{member},{},{platform},", utc.format("%Y-%m-%dT%H:%M:%SZ"))?;
+    Ok(())
+}
+
+/// One operator's calls over all days.
+#[allow(clippy::too_many_arguments)]
+fn generate_operator(
+    op: &Operator,
+    crews: &[Crew],
+    start_date: NaiveDate,
+    days: u32,
+    r: &mut ChaCha8Rng,
+    next_id: &mut u64,
+    sink: &mut CdrSink,
+    joins: &mut impl Write,
+) -> Result<()> {
+    let crew = op.crew.map(|c| &crews[c]);
+    let mut lead_idx: u64 = r.random_range(0..5_000);
+    let mut coincidental_left = op.coincidental;
+    let conv_rate = if crew.is_some() { r.random_range(0.03..0.10) } else { 0.0 };
+    for d in 0..days {
+        let day = start_date + Duration::days(d as i64);
+        // (start hour, talk target hours, mean talk seconds, answer rate, lunch gap minutes)
+        let (start_h, target_h, mean_talk, p_answer, lunch): (f64, f64, f64, f64, Option<(f64, i64)>) = match op.pop {
+            Population::Diversion | Population::DiversionDomestic => {
+                let night = crew.is_some_and(|c| c.night);
+                let s = if night { r.random_range(19.5..21.5) } else { r.random_range(7.5..9.5) };
+                (s, r.random_range(8.15..9.9), r.random_range(150.0..200.0), 0.62, None)
+            }
+            Population::DiversionParttime => (r.random_range(9.0..13.0), r.random_range(4.0..6.5), 170.0, 0.6, None),
+            Population::Telemarketer => {
+                let near_miss = op.id.ends_with('7') && d % 2 == 0;
+                let target = if near_miss { r.random_range(7.0..7.6) } else { r.random_range(3.0..6.5) };
+                let lunch =
+                    if r.random_bool(0.4) { (12.0, r.random_range(125..170)) } else { (12.0, r.random_range(50..100)) };
+                (r.random_range(8.5..9.5), target, 140.0, 0.45, Some(lunch))
+            }
+            Population::ServiceDesk => {
+                (r.random_range(8.0..10.0), r.random_range(2.0..4.0), 90.0, 0.7, Some((12.5, 60)))
+            }
+            Population::OverseasBpo => {
+                (r.random_range(6.0..10.0), r.random_range(5.0..7.5), 200.0, 0.55, Some((12.5, 45)))
+            }
+            Population::NightShift => (r.random_range(21.5..22.5), r.random_range(4.0..6.5), 160.0, 0.5, None),
+        };
+        if crew.is_some() && r.random_bool(0.08) {
+            continue; // a day off
+        }
+        let mut t = day.and_hms_opt(0, 0, 0).unwrap() + Duration::seconds((start_h * 3600.0) as i64);
+        let target = (target_h * 3600.0) as i64;
+        let mut talk_total: i64 = 0;
+        let mut lunch_done = lunch.is_none();
+        let mut next_break = t + Duration::minutes(r.random_range(80..140));
+        while talk_total < target {
+            if !lunch_done {
+                let (h, mins) = lunch.unwrap();
+                if t >= day.and_hms_opt(0, 0, 0).unwrap() + Duration::seconds((h * 3600.0) as i64) {
+                    t += Duration::minutes(mins);
+                    lunch_done = true;
+                }
+            }
+            if t >= next_break {
+                t += Duration::minutes(r.random_range(8..35));
+                next_break = t + Duration::minutes(r.random_range(80..140));
+            }
+            let answered = r.random_bool(p_answer);
+            let ring = if answered { r.random_range(4..20) } else { r.random_range(15..45) };
+            let mut talk =
+                if answered { ((mean_talk * (-(1.0f64 - r.random::<f64>()).ln())).max(8.0)) as i64 } else { 0 };
+            talk = talk.min(1800);
+            // near misses and short-shift populations never cross the 8 h mark by the last call
+            if op.pop != Population::Diversion
+                && op.pop != Population::DiversionDomestic
+                && talk_total + talk >= 8 * 3600 - 300
+            {
+                break;
+            }
+            let national = lead(op.leads_base, lead_idx);
+            lead_idx += 1 + r.random_range(0..3);
+            let disposition = if answered {
+                "ANSWERED"
+            } else if r.random_bool(0.8) {
+                "NO ANSWER"
+            } else {
+                "BUSY"
+            };
+            let cli = &op.clis[r.random_range(0..op.clis.len())];
+            let ip = (!r.random_bool(0.01)).then_some(op.ip.as_str());
+            let callee = cdr_number_form(r, &national);
+            let call = Call { id: *next_id, op, start: t, talk, ring, cli, callee, ip, disposition };
+            *next_id += 1;
+            sink.write(&call)?;
+            let end = t + Duration::seconds(ring + talk);
+            if answered {
+                talk_total += talk;
+                if let Some(c) = crew {
+                    if r.random_bool(conv_rate) {
+                        let when = end + Duration::seconds(r.random_range(60..45 * 60));
+                        let g = &c.groups[r.random_range(0..c.groups.len())];
+                        write_join(joins, g, &join_number_form(r, &national), when, r)?;
+                    }
+                } else if coincidental_left > 0 && talk > 60 && r.random_bool(0.01) {
+                    coincidental_left -= 1;
+                    let when = end + Duration::seconds(r.random_range(300..50 * 60));
+                    write_join(
+                        joins,
+                        &format!("L{:03}", r.random_range(1..40)),
+                        &join_number_form(r, &national),
+                        when,
+                        r,
+                    )?;
+                }
+            }
+            t = end + Duration::seconds(r.random_range(5..40));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn populations_cover_every_label() {
+        let pops: Vec<Population> = (0..150).map(|i| population_of(i, 150)).collect();
+        for p in [
+            Population::Diversion,
+            Population::DiversionParttime,
+            Population::DiversionDomestic,
+            Population::Telemarketer,
+            Population::ServiceDesk,
+            Population::OverseasBpo,
+            Population::NightShift,
+        ] {
+            assert!(pops.contains(&p), "{p:?} missing");
+        }
+    }
+
+    #[test]
+    fn number_forms_parse_back_to_the_same_e164() {
+        let p = crate::enrich::phone::PhoneParser::new("CN").unwrap();
+        let mut r = ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..50 {
+            let n = cn_mobile(&mut r);
+            let want = p.parse(&n, false).e164;
+            assert!(want.is_some());
+            assert_eq!(p.parse(&cdr_number_form(&mut r, &n), false).e164, want);
+            assert_eq!(p.parse(&join_number_form(&mut r, &n), false).e164, want);
+        }
+    }
+
+    #[test]
+    fn ips_fall_in_their_planned_country() {
+        let t = crate::enrich::ip::IpCountry::from_csv(
+            &IP_PLAN.iter().map(|(n, c)| format!("{n},{c}\n")).collect::<String>(),
+        )
+        .unwrap();
+        let mut r = ChaCha8Rng::seed_from_u64(3);
+        for (cc, v6) in [("CN", false), ("CN", true), ("PH", false), ("PH", true), ("MY", false), ("IN", false)] {
+            for _ in 0..20 {
+                let ip = ip_in(&mut r, cc, v6);
+                assert_eq!(t.lookup(&ip).as_deref(), Some(cc), "{ip}");
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! diversion-audit: an auditor for VoIP call-detail records that exposes traffic-diversion call farms.
+//!
+//! Data flows one way: [`load`] (formats, encodings, times, rejects) → [`enrich`] (E.164 numbers,
+//! IP countries) → rules → findings → reports.
+
+pub mod cli;
+pub mod config;
+pub mod enrich;
+pub mod generate;
+pub mod inspect;
+pub mod load;
+pub mod output;
+pub mod run;
+pub mod time;

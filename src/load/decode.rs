@@ -1,0 +1,149 @@
+//! Bytes → UTF-8 text: decompression (`.gz`, `.zst`, by magic bytes), encoding detection and
+//! transcoding (`encoding_rs`), line-ending tolerance (LF, CRLF, CR-only).
+//!
+//! Detection order: a BOM decides (UTF-8, UTF-16LE/BE); else valid UTF-8 is UTF-8; else GB18030,
+//! the superset of GBK and GB2312 that Chinese call-centre software writes. Bytes that are invalid in
+//! the chosen encoding become U+FFFD inside their field: the row is kept.
+
+use anyhow::{Context, Result};
+use std::borrow::Cow;
+use std::io::Read;
+use std::path::Path;
+
+/// Text encodings the loader names in reports and accepts in `--encoding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    #[value(name = "utf-8")]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// UTF-8 with a byte-order mark.
+    #[value(name = "utf-8-bom")]
+    #[serde(rename = "utf-8-bom")]
+    Utf8Bom,
+    #[value(name = "gb18030", alias = "gbk", alias = "gb2312")]
+    Gb18030,
+    #[value(name = "utf-16le")]
+    #[serde(rename = "utf-16le")]
+    Utf16Le,
+    #[value(name = "utf-16be")]
+    #[serde(rename = "utf-16be")]
+    Utf16Be,
+}
+
+impl Encoding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Utf8Bom => "utf-8-bom",
+            Encoding::Gb18030 => "gb18030",
+            Encoding::Utf16Le => "utf-16le",
+            Encoding::Utf16Be => "utf-16be",
+        }
+    }
+}
+
+/// Compression found by magic bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+pub fn compression_of(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// Read a whole file, decompressing `.gz` (multi-member too) and `.zst` by their magic bytes.
+pub fn read_decompressed(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    decompress(raw).with_context(|| format!("{}: cannot decompress", path.display()))
+}
+
+pub fn decompress(raw: Vec<u8>) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match compression_of(&raw) {
+        Compression::None => return Ok(raw),
+        Compression::Gzip => {
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .context("truncated or corrupt gzip stream")?;
+        }
+        Compression::Zstd => {
+            zstd::stream::read::Decoder::new(&raw[..])?
+                .read_to_end(&mut out)
+                .context("truncated or corrupt zstd stream")?;
+        }
+    }
+    Ok(out)
+}
+
+/// Decide the encoding of `bytes` (see the module docs).
+pub fn detect(bytes: &[u8]) -> Encoding {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        Encoding::Utf8Bom
+    } else if bytes.starts_with(&[0xFF, 0xFE]) {
+        Encoding::Utf16Le
+    } else if bytes.starts_with(&[0xFE, 0xFF]) {
+        Encoding::Utf16Be
+    } else if std::str::from_utf8(bytes).is_ok() {
+        Encoding::Utf8
+    } else {
+        Encoding::Gb18030
+    }
+}
+
+/// Decode with `forced` or the detected encoding; returns the text and the encoding used.
+pub fn decode(bytes: &[u8], forced: Option<Encoding>) -> (Cow<'_, str>, Encoding) {
+    let enc = forced.unwrap_or_else(|| detect(bytes));
+    let text = match enc {
+        Encoding::Utf8 | Encoding::Utf8Bom => {
+            let b = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(bytes);
+            String::from_utf8_lossy(b)
+        }
+        Encoding::Gb18030 => encoding_rs::GB18030.decode_without_bom_handling(bytes).0,
+        Encoding::Utf16Le => encoding_rs::UTF_16LE.decode_with_bom_removal(bytes).0,
+        Encoding::Utf16Be => encoding_rs::UTF_16BE.decode_with_bom_removal(bytes).0,
+    };
+    (text, enc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_and_decodes() {
+        let gbk = encoding_rs::GBK.encode("座席,主叫号码\n1001,13812345678\n").0.into_owned();
+        assert_eq!(detect(&gbk), Encoding::Gb18030);
+        assert_eq!(decode(&gbk, None).0, "座席,主叫号码\n1001,13812345678\n");
+        let bom = [&[0xEF, 0xBB, 0xBF][..], "a,b\n".as_bytes()].concat();
+        assert_eq!(decode(&bom, None), (Cow::Borrowed("a,b\n"), Encoding::Utf8Bom));
+        assert_eq!(detect("座席".as_bytes()), Encoding::Utf8);
+        // an invalid byte in a UTF-8-forced file becomes U+FFFD, the rest survives
+        let (t, _) = decode(b"a,\xff,c\n", Some(Encoding::Utf8));
+        assert_eq!(t, "a,\u{fffd},c\n");
+    }
+
+    #[test]
+    fn gzip_and_zstd_round_trip() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"hello\n").unwrap();
+        assert_eq!(decompress(gz.finish().unwrap()).unwrap(), b"hello\n");
+        let z = zstd::encode_all(&b"hello\n"[..], 1).unwrap();
+        assert_eq!(decompress(z).unwrap(), b"hello\n");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&[b'x'; 10000]).unwrap();
+        let mut bytes = gz.finish().unwrap();
+        bytes.truncate(bytes.len() / 2);
+        assert!(decompress(bytes).is_err());
+    }
+}

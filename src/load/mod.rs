@@ -1,0 +1,592 @@
+//! Loading: inputs (files, directories, globs) → one canonical Polars frame, with per-file reports and
+//! every rejected row kept with its file, line and reason.
+//!
+//! Text files (CSV/TSV in any supported format, plain, `.gz` or `.zst`) are decoded, split by the
+//! tolerant splitter into the canonical raw text fields and typed by [`normalize`] as a lazy plan;
+//! Parquet and NDJSON are scanned by Polars and go through the same plan.
+
+pub mod decode;
+pub mod format;
+pub mod normalize;
+pub mod split;
+
+use crate::enrich::phone::PhoneParser;
+use crate::time::DateOrder;
+use anyhow::{Context, Result, bail};
+use chrono_tz::Tz;
+use decode::Encoding;
+use format::{CDR, Format, JOINS, Layout, Target};
+use polars::prelude::*;
+use split::{QuoteMode, for_each_line, split_fields};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// How inputs are read (resolved from CLI flags and the config file).
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Zone of naive timestamps.
+    pub tz: Tz,
+    pub date_order: DateOrder,
+    /// Force an encoding instead of detecting it.
+    pub encoding: Option<Encoding>,
+    /// Force a format instead of detecting it.
+    pub format: Option<Format>,
+    /// Extra header name → canonical field mappings (`[columns]` in the config).
+    pub columns: BTreeMap<String, String>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            tz: chrono_tz::Asia::Shanghai,
+            date_order: DateOrder::MonthFirst,
+            encoding: None,
+            format: None,
+            columns: BTreeMap::new(),
+        }
+    }
+}
+
+/// What happened to one input file.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub format: Option<&'static str>,
+    pub encoding: Option<&'static str>,
+    /// Data lines (records) in the file, header and blank lines excluded.
+    pub lines_in: u64,
+    /// Rows kept (after rejects and duplicates).
+    pub rows_read: u64,
+    pub rows_rejected: u64,
+    pub duplicates: u64,
+    pub reject_reasons: BTreeMap<String, u64>,
+    /// Earliest and latest start (CDR) or join time, UTC, RFC 3339.
+    pub first_time: Option<String>,
+    pub last_time: Option<String>,
+    pub warnings: Vec<String>,
+    /// Set when the file could not be loaded at all; the run goes on and exits 2.
+    pub error: Option<String>,
+}
+
+/// One rejected row.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Reject {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+    pub raw: String,
+}
+
+/// The result of loading a set of inputs.
+pub struct Loaded {
+    /// Canonical rows (typed, deduplicated), in input order.
+    pub frame: DataFrame,
+    pub files: Vec<FileReport>,
+    pub rejects: Vec<Reject>,
+}
+
+impl Loaded {
+    pub fn rows_read(&self) -> u64 {
+        self.files.iter().map(|f| f.rows_read).sum()
+    }
+    pub fn rows_rejected(&self) -> u64 {
+        self.files.iter().map(|f| f.rows_rejected).sum()
+    }
+    pub fn duplicates(&self) -> u64 {
+        self.files.iter().map(|f| f.duplicates).sum()
+    }
+    pub fn failed_files(&self) -> usize {
+        self.files.iter().filter(|f| f.error.is_some()).count()
+    }
+}
+
+const DATA_EXTENSIONS: &[&str] =
+    &["csv", "tsv", "txt", "log", "cdr", "parquet", "ndjson", "jsonl", "json", "gz", "zst"];
+
+/// Expand inputs: a file is itself, a directory is every data file below it (sorted, hidden files and
+/// README skipped), anything else is a glob pattern that must match something.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_file() {
+            out.push(input.clone());
+        } else if input.is_dir() {
+            let mut found = Vec::new();
+            walk(input, &mut found).with_context(|| format!("{}: cannot list directory", input.display()))?;
+            found.sort();
+            if found.is_empty() {
+                bail!("{}: directory holds no data files ({})", input.display(), DATA_EXTENSIONS.join(", "));
+            }
+            out.extend(found);
+        } else {
+            let pattern = input.to_string_lossy();
+            let mut matched: Vec<PathBuf> = glob::glob(&pattern)
+                .with_context(|| format!("{pattern}: not a file, directory or valid glob"))?
+                .filter_map(|r| r.ok())
+                .filter(|p| p.is_file())
+                .collect();
+            if matched.is_empty() {
+                bail!("{pattern}: no such file, directory or glob match");
+            }
+            matched.sort();
+            out.extend(matched);
+        }
+    }
+    let mut seen = HashSet::new();
+    out.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+        if name.starts_with('.') || name.starts_with("readme") {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path
+            .extension()
+            .is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str()))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Load CDR files into the canonical call schema.
+/// Caller and callee numbers are normalised here (each distinct value once), before duplicates are
+/// found, so that `139 1234 5679` and `+8613912345679` are the same callee.
+pub fn load_cdrs(paths: &[PathBuf], opts: &LoadOptions, phones: &PhoneParser) -> Result<Loaded> {
+    load(paths, opts, &CDR, phones)
+}
+
+/// Load chat-group join logs (`group_id`, `member`, `joined_at`, `platform`, `inviter`).
+pub fn load_joins(paths: &[PathBuf], opts: &LoadOptions, phones: &PhoneParser) -> Result<Loaded> {
+    load(paths, opts, &JOINS, phones)
+}
+
+/// Raw text columns of one file before typing.
+struct RawFile {
+    frame: DataFrame,
+    format: Format,
+    encoding: Option<Encoding>,
+    lines_in: u64,
+    early_rejects: Vec<Reject>,
+    /// Decoded text, kept to quote rejected lines.
+    text: Option<String>,
+}
+
+fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: &PhoneParser) -> Result<Loaded> {
+    let mut files = Vec::with_capacity(paths.len());
+    let mut frames = Vec::new();
+    let mut rejects = Vec::new();
+    for (idx, path) in paths.iter().enumerate() {
+        let display = path.display().to_string();
+        let mut report = FileReport { path: display.clone(), ..Default::default() };
+        match load_one(path, idx as u32, opts, target, &mut report, &mut rejects) {
+            Ok(Some(df)) => frames.push(df),
+            Ok(None) => {}
+            Err(e) => report.error = Some(format!("{e:#}")),
+        }
+        files.push(report);
+    }
+    let frame = if frames.is_empty() {
+        empty_canonical(target, opts)?
+    } else {
+        let lfs: Vec<LazyFrame> = frames.into_iter().map(DataFrame::lazy).collect();
+        concat(lfs, UnionArgs { rechunk: false, ..Default::default() })?.collect()?
+    };
+    let frame = if std::ptr::eq(target, &CDR) {
+        crate::enrich::cdr_numbers(frame, phones)?
+    } else {
+        crate::enrich::join_numbers(frame, phones)?
+    };
+    let frame = dedupe(frame, target, &mut files)?;
+    Ok(Loaded { frame, files, rejects })
+}
+
+fn empty_canonical(target: &'static Target, opts: &LoadOptions) -> Result<DataFrame> {
+    let mut cols: Vec<Column> =
+        target.fields.iter().map(|f| Column::full_null(f.name.into(), 0, &DataType::String)).collect();
+    cols.push(Column::full_null("source_file".into(), 0, &DataType::String));
+    cols.push(Column::full_null("source_line".into(), 0, &DataType::UInt64));
+    let raw = DataFrame::new(0, cols)?.lazy();
+    let mut typed = typed(raw, target, opts).drop(cols_sel(["reject_reason"])).collect()?;
+    typed.with_column(Column::full_null("__file".into(), 0, &DataType::UInt32))?;
+    Ok(typed)
+}
+
+fn cols_sel<const N: usize>(names: [&str; N]) -> Selector {
+    cols(names)
+}
+
+fn typed(raw: LazyFrame, target: &'static Target, opts: &LoadOptions) -> LazyFrame {
+    if std::ptr::eq(target, &CDR) {
+        normalize::cdr(raw, opts.tz, opts.date_order)
+    } else {
+        normalize::joins(raw, opts.tz, opts.date_order)
+    }
+}
+
+/// Load one file: returns its good rows (with `__file`), pushes its rejects, fills its report.
+fn load_one(
+    path: &Path,
+    idx: u32,
+    opts: &LoadOptions,
+    target: &'static Target,
+    report: &mut FileReport,
+    rejects: &mut Vec<Reject>,
+) -> Result<Option<DataFrame>> {
+    let file = path.display().to_string();
+    let raw = read_raw(path, opts, target)?;
+    report.format = Some(raw.format.name());
+    report.encoding = raw.encoding.map(Encoding::name);
+    report.lines_in = raw.lines_in;
+    if raw.lines_in == 0 {
+        report.warnings.push(format!("{file}: empty file (no data rows)"));
+    }
+    let early = raw.early_rejects.len();
+    let height = raw.frame.height();
+    let mut rawdf = raw.frame;
+    rawdf.with_column(Column::new_scalar(
+        "source_file".into(),
+        Scalar::from(PlSmallStr::from(file.as_str())),
+        height,
+    ))?;
+    let all = typed(rawdf.clone().lazy(), target, opts).collect()?;
+    let mask = all.column("reject_reason")?.is_null();
+    let good = all.filter(&mask)?.drop("reject_reason")?;
+    let bad = all.filter(&!&mask)?;
+    // Quote the rejected lines as they were.
+    let mut file_rejects = raw.early_rejects;
+    if bad.height() > 0 {
+        let lines = bad.column("source_line")?.u64()?.clone();
+        let reasons = bad.column("reject_reason")?.str()?.clone();
+        let wanted: HashMap<u64, String> =
+            lines.iter().zip(reasons.iter()).filter_map(|(l, r)| Some((l?, r?.to_string()))).collect();
+        let mut raws: HashMap<u64, String> = HashMap::new();
+        match &raw.text {
+            Some(text) => {
+                for_each_line(text, |n, _, l| {
+                    if wanted.contains_key(&n) {
+                        raws.insert(n, l.to_string());
+                    }
+                });
+            }
+            None => {
+                for (n, _) in &wanted {
+                    if let Some(row) = rawdf.get_row((*n - 1) as usize).ok() {
+                        let names = rawdf.get_column_names();
+                        let text = names
+                            .iter()
+                            .zip(row.0.iter())
+                            .filter(|(_, v)| !v.is_null())
+                            .map(|(k, v)| format!("{k}={}", v.str_value()))
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        raws.insert(*n, text);
+                    }
+                }
+            }
+        }
+        let mut sorted: Vec<_> = wanted.into_iter().collect();
+        sorted.sort_by_key(|(l, _)| *l);
+        for (line, reason) in sorted {
+            file_rejects.push(Reject { file: file.clone(), line, reason, raw: raws.remove(&line).unwrap_or_default() });
+        }
+    }
+    file_rejects.sort_by_key(|r| r.line);
+    for r in &file_rejects {
+        *report.reject_reasons.entry(r.reason.clone()).or_default() += 1;
+    }
+    report.rows_rejected = file_rejects.len() as u64;
+    debug_assert_eq!(early + bad.height(), file_rejects.len());
+    rejects.extend(file_rejects);
+    let time_col = if std::ptr::eq(target, &CDR) { "start_time" } else { "joined_at" };
+    let t = good.column(time_col)?;
+    let fmt = |v: Option<i64>| {
+        v.and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    };
+    let phys = t.to_physical_repr();
+    let phys = phys.i64()?;
+    report.first_time = fmt(phys.min());
+    report.last_time = fmt(phys.max());
+    let mut good = good;
+    let h = good.height();
+    good.with_column(Column::new_scalar("__file".into(), Scalar::from(idx), h))?;
+    Ok(Some(good))
+}
+
+/// Read a file into raw text columns named after the target's fields plus `source_line`.
+fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<RawFile> {
+    let mut head = [0u8; 4];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        let n = f.read(&mut head).with_context(|| format!("{}: cannot read", path.display()))?;
+        if n >= 4 && &head == b"PAR1" {
+            return read_columnar(path, None, Format::Parquet, opts, target);
+        }
+    }
+    let bytes = decode::read_decompressed(path)?;
+    let name = path.to_string_lossy().to_lowercase();
+    let first_non_space = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if name.contains(".ndjson")
+        || name.contains(".jsonl")
+        || name.ends_with(".json")
+        || (first_non_space == Some(b'{') && opts.format.is_none())
+    {
+        return read_columnar(path, Some(bytes), Format::Ndjson, opts, target);
+    }
+    let (text, enc) = decode::decode(&bytes, opts.encoding);
+    let text = text.into_owned();
+    drop(bytes);
+    read_text(path, text, enc, opts, target)
+}
+
+fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, target: &'static Target) -> Result<RawFile> {
+    let file = path.display().to_string();
+    let mut first: Option<(u64, &str)> = None;
+    {
+        // first non-blank line without walking the whole file
+        let mut start = 0;
+        let mut n = 0u64;
+        for seg in text.split_inclusive(['\n', '\r']) {
+            n += 1;
+            let line = seg.trim_end_matches(['\n', '\r']);
+            if seg.starts_with('\n') && start > 0 && text.as_bytes()[start - 1] == b'\r' {
+                n -= 1; // the LF of a CRLF pair
+                start += seg.len();
+                continue;
+            }
+            start += seg.len();
+            if !line.trim().is_empty() {
+                first = Some((n, line));
+                break;
+            }
+        }
+    }
+    let Some((first_line_no, first_line)) = first else {
+        let frame = raw_frame(target, vec![None; target.fields.len()], vec![], 0)?;
+        return Ok(RawFile {
+            frame,
+            format: opts.format.unwrap_or(Format::Generic),
+            encoding: Some(enc),
+            lines_in: 0,
+            early_rejects: vec![],
+            text: None,
+        });
+    };
+    let (format, delim, has_header) = match opts.format {
+        Some(f @ (Format::Asterisk | Format::Freeswitch)) => (f, b',', false),
+        Some(f) => (f, split::sniff_delimiter(first_line), true),
+        None => format::sniff(first_line, target).with_context(|| file.clone())?,
+    };
+    let layout: Layout = if has_header {
+        let mut hdr = Vec::new();
+        split_fields(first_line, delim, QuoteMode::Literal, &mut hdr);
+        let hdr: Vec<String> = hdr.into_iter().map(|c| c.trim().to_string()).collect();
+        format::header_layout(format, &hdr, target, &opts.columns, first_line_no).with_context(|| file.clone())?
+    } else {
+        format::positional_layout(format)
+    };
+    let n_fields = target.fields.len();
+    let est = text.len() / 100 + 16;
+    let mut builders: Vec<Option<StringChunkedBuilder>> = layout
+        .sources
+        .iter()
+        .zip(target.fields)
+        .map(|(s, f)| s.as_ref().map(|_| StringChunkedBuilder::new(f.name.into(), est)))
+        .collect();
+    let mut lines: Vec<u64> = Vec::with_capacity(est);
+    let mut early_rejects = Vec::new();
+    let mut fields: Vec<Cow<str>> = Vec::with_capacity(32);
+    let mut lenient: Vec<Cow<str>> = Vec::with_capacity(32);
+    let mut lines_in = 0u64;
+    for_each_line(&text, |n, _, line| {
+        if Some(n) == layout.header_line {
+            return;
+        }
+        lines_in += 1;
+        split_fields(line, delim, QuoteMode::Literal, &mut fields);
+        // A kept inner quote that swallowed a delimiter is an unescaped clid, not FreeSWITCH's
+        // quoted name: read the line again leniently and keep that reading if its width fits.
+        if line.contains('"')
+            && (!fits(&layout, &fields) || fields.iter().any(|f| f.contains('"') && f.as_bytes().contains(&delim)))
+        {
+            split_fields(line, delim, QuoteMode::Lenient, &mut lenient);
+            if fits(&layout, &lenient) {
+                std::mem::swap(&mut fields, &mut lenient);
+            }
+        }
+        if !fits(&layout, &fields) {
+            let reason = if fields.len() < layout.min_fields {
+                format!("too few columns ({} of {})", fields.len(), layout.min_fields)
+            } else {
+                format!("too many columns ({} of {})", fields.len(), layout.max_fields.unwrap_or(0))
+            };
+            early_rejects.push(Reject { file: file.clone(), line: n, reason, raw: line.to_string() });
+            return;
+        }
+        for (b, src) in builders.iter_mut().zip(&layout.sources) {
+            if let (Some(b), Some(src)) = (b.as_mut(), src) {
+                match src.eval(&fields) {
+                    Some(v) => b.append_value(v.as_ref()),
+                    None => b.append_null(),
+                }
+            }
+        }
+        lines.push(n);
+    });
+    let cols: Vec<Option<Column>> = builders.into_iter().map(|b| b.map(|b| b.finish().into_column())).collect();
+    debug_assert_eq!(cols.len(), n_fields);
+    let frame = raw_frame(target, cols, lines, 0)?;
+    Ok(RawFile { frame, format, encoding: Some(enc), lines_in, early_rejects, text: Some(text) })
+}
+
+/// A header format accepts extra trailing fields only when they are empty (a trailing delimiter).
+fn fits(layout: &Layout, fields: &[Cow<str>]) -> bool {
+    if layout.expects(fields.len()) {
+        return true;
+    }
+    match layout.max_fields {
+        Some(m) if fields.len() > m && layout.header_line.is_some() => fields[m..].iter().all(|f| f.trim().is_empty()),
+        _ => false,
+    }
+}
+
+fn raw_frame(target: &'static Target, cols: Vec<Option<Column>>, lines: Vec<u64>, _offset: u64) -> Result<DataFrame> {
+    let h = lines.len();
+    let mut out: Vec<Column> = cols
+        .into_iter()
+        .zip(target.fields)
+        .map(|(c, f)| c.unwrap_or_else(|| Column::full_null(f.name.into(), h, &DataType::String)))
+        .collect();
+    out.push(UInt64Chunked::from_vec("source_line".into(), lines).into_column());
+    Ok(DataFrame::new(h, out)?)
+}
+
+/// Parquet and NDJSON: Polars reads them; columns are matched by name like `generic` and cast to text
+/// (timestamps keep their zone: zoned ones are written with `Z` after conversion to UTC).
+fn read_columnar(
+    path: &Path,
+    bytes: Option<Vec<u8>>,
+    format: Format,
+    opts: &LoadOptions,
+    target: &'static Target,
+) -> Result<RawFile> {
+    let file = path.display().to_string();
+    let lf = match bytes {
+        None => LazyFrame::scan_parquet(PlRefPath::new(file.as_str()), ScanArgsParquet::default())?,
+        Some(b) => {
+            let src = ScanSources::Buffers(Arc::from(vec![polars_buffer::Buffer::from(b)]));
+            LazyJsonLineReader::new_with_sources(src).finish()?
+        }
+    };
+    let mut lf = lf;
+    let schema = anyhow::Context::with_context(lf.collect_schema(), || format!("{file}: cannot read schema"))?;
+    let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+    let layout =
+        format::header_layout(Format::Generic, &names, target, &opts.columns, 0).with_context(|| file.clone())?;
+    let mut exprs = Vec::new();
+    for (src, f) in layout.sources.iter().zip(target.fields) {
+        let e = match src {
+            Some(format::Src::Col(i)) => {
+                let name = names[*i].as_str();
+                let dt = schema.get(name).cloned().unwrap_or(DataType::String);
+                match dt {
+                    DataType::Datetime(_, Some(_)) => {
+                        col(name).dt().convert_time_zone(TimeZone::UTC).dt().to_string("%Y-%m-%dT%H:%M:%S%.6fZ")
+                    }
+                    DataType::Datetime(_, None) => col(name).dt().to_string("%Y-%m-%d %H:%M:%S%.6f"),
+                    DataType::String => col(name),
+                    _ => col(name).cast(DataType::String),
+                }
+            }
+            _ => lit(NULL).cast(DataType::String),
+        };
+        exprs.push(e.alias(f.name));
+    }
+    let df = lf
+        .select(exprs)
+        .with_row_index("source_line", Some(1))
+        .with_column(col("source_line").cast(DataType::UInt64))
+        .collect();
+    let df = anyhow::Context::with_context(df, || format!("{file}: cannot read"))?;
+    // put source_line last like the text path
+    let mut order: Vec<&str> = target.fields.iter().map(|f| f.name).collect();
+    order.push("source_line");
+    let df = df.select(order)?;
+    Ok(RawFile { lines_in: df.height() as u64, frame: df, format, encoding: None, early_rejects: vec![], text: None })
+}
+
+/// Drop repeated rows across all files (same call id, else same operator + start + callee; for joins
+/// the same group + member + time), keeping the first; count duplicates against the file they were in.
+fn dedupe(frame: DataFrame, target: &'static Target, files: &mut [FileReport]) -> Result<DataFrame> {
+    let before = count_by_file(&frame)?;
+    let key = if std::ptr::eq(target, &CDR) {
+        when(col("call_id").is_not_null()).then(concat_str([lit("id|"), col("call_id")], "", false)).otherwise(
+            concat_str(
+                [
+                    col("operator_id"),
+                    col("start_time").cast(DataType::Int64).cast(DataType::String),
+                    coalesce(&[col("callee_e164"), col("callee"), lit("")]),
+                ],
+                "|",
+                false,
+            ),
+        )
+    } else {
+        concat_str(
+            [
+                col("group_id"),
+                coalesce(&[col("member_e164"), col("member")]),
+                col("joined_at").cast(DataType::Int64).cast(DataType::String),
+            ],
+            "|",
+            false,
+        )
+    };
+    let out = frame
+        .lazy()
+        .with_column(key.alias("__key"))
+        .unique_stable(Some(cols(["__key"])), UniqueKeepStrategy::First)
+        .drop(cols(["__key"]))
+        .collect()?;
+    let after = count_by_file(&out)?;
+    for (i, f) in files.iter_mut().enumerate() {
+        let b = before.get(&(i as u32)).copied().unwrap_or(0);
+        let a = after.get(&(i as u32)).copied().unwrap_or(0);
+        f.duplicates = b - a;
+        f.rows_read = a;
+    }
+    Ok(out)
+}
+
+fn count_by_file(df: &DataFrame) -> Result<HashMap<u32, u64>> {
+    let mut m = HashMap::new();
+    for v in df.column("__file")?.u32()?.iter().flatten() {
+        *m.entry(v).or_default() += 1;
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fits_accepts_trailing_empty_fields_only_with_header() {
+        let l = Layout { sources: vec![], min_fields: 2, max_fields: Some(2), header_line: Some(1) };
+        let f = |v: &[&'static str]| v.iter().map(|s| Cow::Borrowed(*s)).collect::<Vec<_>>();
+        assert!(fits(&l, &f(&["a", "b"])));
+        assert!(fits(&l, &f(&["a", "b", ""])));
+        assert!(!fits(&l, &f(&["a", "b", "c"])));
+        assert!(!fits(&l, &f(&["a"])));
+    }
+}

@@ -1,0 +1,266 @@
+//! Raw text fields → the canonical typed schema, as Polars lazy expressions.
+//!
+//! Derivations (documented in the README): talk from billsec, else end − answer, else the whole
+//! duration when the disposition says ANSWERED, else 0; end from start + duration, else answer + talk;
+//! duration from end − start; answered when talk > 0 or the disposition says so; answer time is null
+//! for unanswered calls and derived as end − talk when missing. Durations of 65 000 s or more are the
+//! overflow sentinels of VICIdial and some switches: treated as unknown, not as 18-hour calls.
+//! Every row that cannot be used gets a `reject_reason` instead of being dropped silently.
+
+use crate::time::{DateOrder, parse_timestamp};
+use chrono_tz::Tz;
+use polars::prelude::*;
+
+/// Seconds above which a duration is an overflow sentinel.
+pub const DURATION_SENTINEL: i64 = 65_000;
+
+const US: i64 = 1_000_000;
+
+fn i64_field(name: &str) -> impl Fn(&Schema, &Field) -> PolarsResult<Field> + Send + Sync + 'static {
+    let name = PlSmallStr::from(name);
+    move |_, _| Ok(Field::new(name.clone(), DataType::Int64))
+}
+
+/// Parse a text column of timestamps into UTC microseconds (Int64, null when unparseable).
+pub fn ts(name: &str, tz: Tz, order: DateOrder) -> Expr {
+    let out = PlSmallStr::from(format!("{name}__ts"));
+    col(name)
+        .map(
+            move |c: Column| {
+                let ca = c.str()?;
+                let v: Int64Chunked = ca.iter().map(|o| o.and_then(|s| parse_timestamp(s, tz, order))).collect();
+                Ok(v.with_name(out.clone()).into_column())
+            },
+            i64_field(&format!("{name}__ts")),
+        )
+        .alias(format!("{name}__ts"))
+}
+
+/// `123`, `123.4`, `00:02:03`, `2:03` → whole seconds; anything else null.
+pub fn parse_seconds(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if s.contains(':') {
+        let mut total = 0i64;
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() > 3 {
+            return None;
+        }
+        for p in parts {
+            let v: f64 = p.parse().ok()?;
+            if v < 0.0 {
+                return None;
+            }
+            total = total * 60 + v.round() as i64;
+        }
+        return Some(total);
+    }
+    let v: f64 = s.parse().ok()?;
+    v.is_finite().then(|| v.round() as i64)
+}
+
+fn secs(name: &str) -> Expr {
+    let out = format!("{name}__n");
+    let out2 = PlSmallStr::from(out.as_str());
+    col(name)
+        .map(
+            move |c: Column| {
+                let ca = c.str()?;
+                let v: Int64Chunked = ca.iter().map(|o| o.and_then(parse_seconds)).collect();
+                Ok(v.with_name(out2.clone()).into_column())
+            },
+            i64_field(&out),
+        )
+        .alias(out)
+}
+
+/// Map a switch's disposition / hangup cause / dialer status to the canonical set.
+/// `None` means "decide from talk time" (FreeSWITCH NORMAL_CLEARING is both answered and cancelled calls).
+pub fn canonical_disposition(raw: &str) -> Option<&'static str> {
+    let u: String = raw.trim().to_uppercase().replace([' ', '-'], "_");
+    Some(match u.as_str() {
+        "" | "NORMAL_CLEARING" => return None,
+        "ANSWERED" | "ANSWER" | "CONNECTED" | "SUCCESS" | "OK" | "COMPLETED" | "SALE" | "接通" | "已接通" | "成功"
+        | "已接听" => "ANSWERED",
+        "NO_ANSWER" | "NOANSWER" | "NA" | "NO_USER_RESPONSE" | "ORIGINATOR_CANCEL" | "CANCEL" | "CANCELED"
+        | "CANCELLED" | "RING_NO_ANSWER" | "NOT_ANSWERED" | "未接通" | "未接" | "无人接听" | "未应答" => {
+            "NO_ANSWER"
+        }
+        "BUSY" | "USER_BUSY" | "B" | "忙" | "用户忙" | "占线" => "BUSY",
+        "FAILED"
+        | "FAIL"
+        | "FAILURE"
+        | "CALL_REJECTED"
+        | "UNALLOCATED_NUMBER"
+        | "NO_ROUTE_DESTINATION"
+        | "INVALID_NUMBER_FORMAT"
+        | "DESTINATION_OUT_OF_ORDER"
+        | "NORMAL_TEMPORARY_FAILURE"
+        | "RECOVERY_ON_TIMER_EXPIRE"
+        | "失败"
+        | "呼叫失败"
+        | "空号"
+        | "拒接" => "FAILED",
+        "CONGESTION" | "NORMAL_CIRCUIT_CONGESTION" | "SWITCH_CONGESTION" | "CHANUNAVAIL" | "拥塞" => "CONGESTION",
+        _ => "OTHER",
+    })
+}
+
+fn disposition_expr() -> Expr {
+    col("disposition")
+        .map(
+            |c: Column| {
+                let ca = c.str()?;
+                let v: StringChunked = ca.iter().map(|o| o.and_then(canonical_disposition)).collect();
+                Ok(v.with_name("disposition__c".into()).into_column())
+            },
+            |_, _| Ok(Field::new("disposition__c".into(), DataType::String)),
+        )
+        .alias("disposition__c")
+}
+
+fn reason(cond: Expr, text: &str) -> (Expr, Expr) {
+    (cond, lit(text.to_string()))
+}
+
+fn chain(rules: Vec<(Expr, Expr)>) -> Expr {
+    // Built from the last rule backwards so the first matching rule wins.
+    rules.into_iter().rev().fold(lit(NULL).cast(DataType::String), |acc, (c, t)| when(c).then(t).otherwise(acc))
+}
+
+pub fn utc_datetime() -> DataType {
+    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+}
+
+/// CDR raw text fields → canonical typed columns plus `reject_reason`.
+pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
+    let sentinel =
+        |e: Expr| when(e.clone().gt_eq(lit(DURATION_SENTINEL))).then(lit(NULL).cast(DataType::Int64)).otherwise(e);
+    raw.with_columns([
+        ts("start_time", tz, order),
+        ts("answer_time", tz, order),
+        ts("end_time", tz, order),
+        secs("duration_s"),
+        secs("talk_s"),
+        disposition_expr(),
+    ])
+    .with_columns([sentinel(col("duration_s__n")).alias("dur0"), sentinel(col("talk_s__n")).alias("talk0")])
+    .with_column(
+        coalesce(&[
+            col("end_time__ts"),
+            col("start_time__ts") + col("dur0") * lit(US),
+            col("answer_time__ts") + col("talk0") * lit(US),
+        ])
+        .alias("end_us"),
+    )
+    .with_column(coalesce(&[col("dur0"), (col("end_us") - col("start_time__ts")) / lit(US)]).alias("duration_c"))
+    .with_column(
+        coalesce(&[
+            col("talk0"),
+            (col("end_time__ts") - col("answer_time__ts")) / lit(US),
+            when(col("disposition__c").eq(lit("ANSWERED"))).then(col("duration_c")).otherwise(lit(0i64)),
+        ])
+        .alias("talk_c"),
+    )
+    .with_column(
+        when(
+            (col("disposition__c").is_null().or(col("disposition__c").eq(lit("OTHER"))))
+                .and(col("talk_c").gt(lit(0i64))),
+        )
+        .then(lit("ANSWERED"))
+        .otherwise(coalesce(&[col("disposition__c"), lit("NO_ANSWER")]))
+        .alias("disposition_c"),
+    )
+    .with_column(
+        when(col("disposition_c").eq(lit("ANSWERED")).or(col("talk_c").gt(lit(0i64))))
+            .then(coalesce(&[col("answer_time__ts"), col("end_us") - col("talk_c") * lit(US)]))
+            .otherwise(lit(NULL).cast(DataType::Int64))
+            .alias("answer_us"),
+    )
+    .with_column(
+        chain(vec![
+            reason(col("operator_id").is_null(), "missing operator_id"),
+            reason(col("start_time").is_null(), "missing start_time"),
+            reason(col("start_time__ts").is_null(), "unparseable start_time"),
+            reason(col("answer_time").is_not_null().and(col("answer_time__ts").is_null()), "unparseable answer_time"),
+            reason(col("end_time").is_not_null().and(col("end_time__ts").is_null()), "unparseable end_time"),
+            reason(col("duration_s").is_not_null().and(col("duration_s__n").is_null()), "unparseable duration"),
+            reason(col("talk_s").is_not_null().and(col("talk_s__n").is_null()), "unparseable talk time"),
+            reason(col("dur0").lt(lit(0i64)), "negative duration"),
+            reason(col("talk0").lt(lit(0i64)), "negative talk time"),
+            reason(col("end_us").lt(col("start_time__ts")), "end before start"),
+        ])
+        .alias("reject_reason"),
+    )
+    .select([
+        col("call_id"),
+        col("operator_id"),
+        col("start_time__ts").cast(utc_datetime()).alias("start_time"),
+        col("answer_us").cast(utc_datetime()).alias("answer_time"),
+        col("end_us").cast(utc_datetime()).alias("end_time"),
+        col("duration_c").alias("duration_s"),
+        col("talk_c").alias("talk_s"),
+        col("caller_id"),
+        col("callee"),
+        col("src_ip"),
+        col("disposition_c").alias("disposition"),
+        col("campaign"),
+        col("cli_group"),
+        col("trunk"),
+        col("source_file"),
+        col("source_line"),
+        col("reject_reason"),
+    ])
+}
+
+/// Join-log raw text fields → typed columns plus `reject_reason`.
+pub fn joins(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
+    raw.with_column(ts("joined_at", tz, order))
+        .with_column(
+            chain(vec![
+                reason(col("group_id").is_null(), "missing group_id"),
+                reason(col("member").is_null(), "missing member"),
+                reason(col("joined_at").is_null(), "missing joined_at"),
+                reason(col("joined_at__ts").is_null(), "unparseable joined_at"),
+            ])
+            .alias("reject_reason"),
+        )
+        .select([
+            col("group_id"),
+            col("member"),
+            col("joined_at__ts").cast(utc_datetime()).alias("joined_at"),
+            col("platform"),
+            col("inviter"),
+            col("source_file"),
+            col("source_line"),
+            col("reject_reason"),
+        ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_shapes() {
+        assert_eq!(parse_seconds("125"), Some(125));
+        assert_eq!(parse_seconds("125.6"), Some(126));
+        assert_eq!(parse_seconds("00:02:05"), Some(125));
+        assert_eq!(parse_seconds("2:05"), Some(125));
+        assert_eq!(parse_seconds("-3"), Some(-3));
+        assert_eq!(parse_seconds("abc"), None);
+        assert_eq!(parse_seconds(""), None);
+    }
+
+    #[test]
+    fn dispositions() {
+        assert_eq!(canonical_disposition("NO ANSWER"), Some("NO_ANSWER"));
+        assert_eq!(canonical_disposition("USER_BUSY"), Some("BUSY"));
+        assert_eq!(canonical_disposition("answered"), Some("ANSWERED"));
+        assert_eq!(canonical_disposition("NORMAL_CLEARING"), None);
+        assert_eq!(canonical_disposition("未接通"), Some("NO_ANSWER"));
+        assert_eq!(canonical_disposition("XFER"), Some("OTHER"));
+    }
+}

@@ -1,0 +1,328 @@
+//! Timestamp parsing for the shapes fraud desks actually receive.
+//!
+//! One function, [`parse_timestamp`], turns a text cell into microseconds since the Unix epoch (UTC).
+//! Accepted shapes (all year-first or year-last dates, `-` or `/` or `.` separators, one- or two-digit
+//! month/day/hour, optional seconds and fractions):
+//!
+//! | shape | example | zone |
+//! |---|---|---|
+//! | ISO / SQL | `2026-03-02 08:01:00`, `2026-03-02T08:01:00.250` | `--tz` |
+//! | with offset | `2026-03-02T00:01:00Z`, `2026-03-02 08:01:00+08:00`, `… +0800`, `… UTC` | as written |
+//! | spreadsheet | `2026/3/2 8:01`, `2026/3/2 8:01:00` | `--tz` |
+//! | year last | `1/9/2017 16:33:01` (month first unless `day_first` or the first field > 12) | `--tz` |
+//! | compact | `20260302080100` | `--tz` |
+//! | epoch | `1772409660` (s), `1772409660000` (ms), `1772409660000000` (µs) | UTC |
+//!
+//! Naive local times in a daylight-saving gap are moved forward by the gap; ambiguous ones take the
+//! earlier instant. chrono does the calendar and chrono-tz the zone rules; this module only reads the
+//! digits, because chrono's `parse_from_str` needs one fixed format per call and exports mix several.
+
+use chrono::{FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+use std::cell::Cell;
+
+/// How to read an ambiguous year-last date such as `01/02/2026`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DateOrder {
+    /// `MM/DD/YYYY` (Excel en-US re-saves; the default).
+    #[default]
+    MonthFirst,
+    /// `DD/MM/YYYY`.
+    DayFirst,
+}
+
+/// Parse a timestamp cell into UTC microseconds. `None` when the text is not a timestamp.
+pub fn parse_timestamp(s: &str, tz: Tz, order: DateOrder) -> Option<i64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let b = s.as_bytes();
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        return parse_digits(s, tz);
+    }
+    let mut p = Cursor { b, i: 0 };
+    let (y, mo, d) = p.date(order)?;
+    // date only
+    if p.eof() {
+        let naive = NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_opt(0, 0, 0)?;
+        return local_to_utc(naive, tz);
+    }
+    match p.peek()? {
+        b' ' | b'T' | b't' => p.i += 1,
+        _ => return None,
+    }
+    while p.peek() == Some(b' ') {
+        p.i += 1;
+    }
+    let h = p.num(1, 2)?;
+    p.expect(b':')?;
+    let mi = p.num(2, 2)?;
+    let mut sec = 0;
+    let mut micros = 0u32;
+    if p.peek() == Some(b':') {
+        p.i += 1;
+        sec = p.num(2, 2)?;
+        if matches!(p.peek(), Some(b'.') | Some(b',')) {
+            p.i += 1;
+            let start = p.i;
+            let mut frac = 0u64;
+            while let Some(c) = p.peek().filter(u8::is_ascii_digit) {
+                if p.i - start < 6 {
+                    frac = frac * 10 + u64::from(c - b'0');
+                }
+                p.i += 1;
+            }
+            let n = (p.i - start).min(6);
+            if p.i == start {
+                return None;
+            }
+            micros = (frac * 10u64.pow(6 - n as u32)) as u32;
+        }
+    }
+    let naive = NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_micro_opt(h, mi, sec, micros)?;
+    while p.peek() == Some(b' ') {
+        p.i += 1;
+    }
+    if p.eof() {
+        return local_to_utc(naive, tz);
+    }
+    let offset = p.offset()?;
+    if !p.eof() {
+        return None;
+    }
+    let dt = FixedOffset::east_opt(offset)?.from_local_datetime(&naive).single()?;
+    Some(dt.timestamp_micros())
+}
+
+fn parse_digits(s: &str, _tz: Tz) -> Option<i64> {
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    if int.is_empty() || frac.is_some_and(|f| f.contains('.')) {
+        return None;
+    }
+    let v: i64 = int.parse().ok()?;
+    match int.len() {
+        // epoch seconds (2001-09-09 .. 2286) and a few years before
+        9 | 10 => {
+            let f = frac.map(|f| format!("{f:0<6}")[..6].parse::<i64>().ok()).unwrap_or(Some(0))?;
+            Some(v * 1_000_000 + f)
+        }
+        13 if frac.is_none() => Some(v * 1_000),
+        16 if frac.is_none() => Some(v),
+        14 if frac.is_none() => {
+            // compact local time YYYYMMDDHHMMSS
+            let n = |a: usize, b: usize| int[a..b].parse::<u32>().ok();
+            let naive = NaiveDate::from_ymd_opt(int[0..4].parse().ok()?, n(4, 6)?, n(6, 8)?)?.and_hms_opt(
+                n(8, 10)?,
+                n(10, 12)?,
+                n(12, 14)?,
+            )?;
+            local_to_utc(naive, _tz)
+        }
+        _ => None,
+    }
+}
+
+thread_local! {
+    /// (zone, local hour since epoch, offset seconds) of the last unambiguous conversion: exports are
+    /// close to time-sorted, so most rows reuse it and skip chrono-tz's transition search.
+    static LAST_OFFSET: Cell<Option<(Tz, i64, i64)>> = const { Cell::new(None) };
+}
+
+/// Convert a naive local time in `tz` to UTC microseconds.
+pub fn local_to_utc(naive: NaiveDateTime, tz: Tz) -> Option<i64> {
+    let local_micros = naive.and_utc().timestamp_micros();
+    let hour = local_micros.div_euclid(3_600_000_000);
+    if let Some((z, h, off)) = LAST_OFFSET.with(Cell::get) {
+        if z == tz && h == hour {
+            return Some(local_micros - off * 1_000_000);
+        }
+    }
+    let dt = match tz.from_local_datetime(&naive) {
+        LocalResult::Single(dt) => {
+            let off = local_micros / 1_000_000 - dt.timestamp();
+            LAST_OFFSET.with(|c| c.set(Some((tz, hour, off))));
+            dt
+        }
+        LocalResult::Ambiguous(earliest, _) => earliest,
+        // In a spring-forward gap: read the wall clock with the offset in force just before it.
+        LocalResult::None => {
+            let before = naive - chrono::Duration::hours(3);
+            let off = match tz.from_local_datetime(&before) {
+                LocalResult::Single(dt) | LocalResult::Ambiguous(dt, _) => {
+                    before.and_utc().timestamp() - dt.timestamp()
+                }
+                LocalResult::None => return None,
+            };
+            return Some(local_micros - off * 1_000_000);
+        }
+    };
+    Some(dt.timestamp_micros())
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    fn eof(&self) -> bool {
+        self.i >= self.b.len()
+    }
+    fn expect(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+    /// A number of `min..=max` digits.
+    fn num(&mut self, min: usize, max: usize) -> Option<u32> {
+        let start = self.i;
+        let mut v = 0u32;
+        while self.i - start < max {
+            match self.peek() {
+                Some(c) if c.is_ascii_digit() => {
+                    v = v * 10 + u32::from(c - b'0');
+                    self.i += 1;
+                }
+                _ => break,
+            }
+        }
+        (self.i - start >= min).then_some(v)
+    }
+    fn sep(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        matches!(c, b'-' | b'/' | b'.').then(|| {
+            self.i += 1;
+            c
+        })
+    }
+    fn date(&mut self, order: DateOrder) -> Option<(i32, u32, u32)> {
+        let start = self.i;
+        let first = self.num(1, 4)?;
+        let first_len = self.i - start;
+        let s1 = self.sep()?;
+        let second = self.num(1, 2)?;
+        let s2 = self.sep()?;
+        if s1 != s2 {
+            return None;
+        }
+        if first_len == 4 {
+            let d = self.num(1, 2)?;
+            return Some((first as i32, second, d));
+        }
+        if first_len > 2 {
+            return None;
+        }
+        let y = self.num(4, 4)?;
+        let (m, d) = if first > 12 {
+            (second, first)
+        } else if second > 12 {
+            (first, second)
+        } else {
+            match order {
+                DateOrder::MonthFirst => (first, second),
+                DateOrder::DayFirst => (second, first),
+            }
+        };
+        Some((y as i32, m, d))
+    }
+    /// `Z`, `UTC`, `GMT`, `+08:00`, `+0800`, `+08`; returns seconds east of UTC.
+    fn offset(&mut self) -> Option<i32> {
+        let rest = &self.b[self.i..];
+        for name in [&b"Z"[..], b"z", b"UTC", b"GMT"] {
+            if rest.starts_with(name) {
+                self.i += name.len();
+                if self.eof() {
+                    return Some(0);
+                }
+                if !matches!(self.peek(), Some(b'+') | Some(b'-')) {
+                    return None;
+                }
+            }
+        }
+        let sign = match self.peek()? {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        self.i += 1;
+        let h = self.num(2, 2)? as i32;
+        if self.peek() == Some(b':') {
+            self.i += 1;
+        }
+        let m = self.num(2, 2).unwrap_or(0) as i32;
+        (h <= 18 && m < 60).then_some(sign * (h * 3600 + m * 60))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::Tz;
+
+    fn utc(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros()
+    }
+
+    #[test]
+    fn shapes_table() {
+        let sh: Tz = "Asia/Shanghai".parse().unwrap();
+        let cases: &[(&str, Option<&str>)] = &[
+            ("2026-03-02 08:01:00", Some("2026-03-02T00:01:00Z")),
+            ("2026-03-02T08:01:00", Some("2026-03-02T00:01:00Z")),
+            ("2026-03-02 08:01:00.250", Some("2026-03-02T00:01:00.25Z")),
+            ("2026-03-02T00:01:00Z", Some("2026-03-02T00:01:00Z")),
+            ("2026-03-02 08:01:00+08:00", Some("2026-03-02T00:01:00Z")),
+            ("2026-03-02 09:01:00 +0900", Some("2026-03-02T00:01:00Z")),
+            ("2026-03-02 00:01:00 UTC", Some("2026-03-02T00:01:00Z")),
+            ("2026-03-01T19:01:00-05:00", Some("2026-03-02T00:01:00Z")),
+            ("2026/3/2 8:01", Some("2026-03-02T00:01:00Z")),
+            ("2026/3/2 8:01:00", Some("2026-03-02T00:01:00Z")),
+            ("3/2/2026 8:01:00", Some("2026-03-02T00:01:00Z")),
+            ("1/9/2017 16:33:01", Some("2017-01-09T08:33:01Z")),
+            ("25/12/2025 10:00", Some("2025-12-25T02:00:00Z")),
+            ("20260302080100", Some("2026-03-02T00:01:00Z")),
+            ("1772409660", Some("2026-03-02T00:01:00Z")),
+            ("1772409660000", Some("2026-03-02T00:01:00Z")),
+            ("1772409660.5", Some("2026-03-02T00:01:00.5Z")),
+            ("2026-03-02", Some("2026-03-01T16:00:00Z")),
+            ("", None),
+            ("N/A", None),
+            ("2026-13-02 08:01:00", None),
+            ("2026-02-30 08:01:00", None),
+            ("2026-03-02 25:01:00", None),
+            ("2026-03-02 08:01:00 junk", None),
+            ("2026-03/02 08:01", None),
+            ("12345", None),
+        ];
+        for (input, want) in cases {
+            let got = parse_timestamp(input, sh, DateOrder::MonthFirst);
+            assert_eq!(got, want.map(utc), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn day_first_order_and_dst() {
+        let sh: Tz = "Asia/Shanghai".parse().unwrap();
+        assert_eq!(parse_timestamp("01/02/2026 00:00", sh, DateOrder::DayFirst), Some(utc("2026-01-31T16:00:00Z")));
+        let ny: Tz = "America/New_York".parse().unwrap();
+        // 2026-03-08 02:30 does not exist in New York: read with the pre-gap offset (-5h).
+        assert_eq!(
+            parse_timestamp("2026-03-08 02:30:00", ny, DateOrder::MonthFirst),
+            Some(utc("2026-03-08T07:30:00Z"))
+        );
+        // 2026-11-01 01:30 happens twice: the earlier (EDT, -4h) wins.
+        assert_eq!(
+            parse_timestamp("2026-11-01 01:30:00", ny, DateOrder::MonthFirst),
+            Some(utc("2026-11-01T05:30:00Z"))
+        );
+        // the per-hour cache must not leak one zone's offset into another
+        let a = parse_timestamp("2026-06-01 12:00:00", sh, DateOrder::MonthFirst);
+        let b = parse_timestamp("2026-06-01 12:00:00", ny, DateOrder::MonthFirst);
+        assert_eq!(b.unwrap() - a.unwrap(), 12 * 3_600_000_000);
+    }
+}
