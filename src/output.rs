@@ -21,6 +21,12 @@ where
     f(&mut w).with_context(|| format!("{}: write failed", path.display()))?;
     let tmp =
         w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("{}: write failed", path.display()))?;
+    // tempfile creates 0600; outputs are ordinary files (umask still applies on creation elsewhere)
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).ok();
+    }
     tmp.as_file().sync_all().with_context(|| format!("{}: sync failed", path.display()))?;
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot rename into place", path.display()))?;
     Ok(())

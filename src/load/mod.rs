@@ -200,12 +200,16 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
         let lfs: Vec<LazyFrame> = frames.into_iter().map(DataFrame::lazy).collect();
         concat(lfs, UnionArgs { rechunk: false, ..Default::default() })?.collect()?
     };
+    let t0 = std::time::Instant::now();
     let frame = if std::ptr::eq(target, &CDR) {
         crate::enrich::cdr_numbers(frame, phones)?
     } else {
         crate::enrich::join_numbers(frame, phones)?
     };
+    trace("numbers", t0);
+    let t0 = std::time::Instant::now();
     let frame = dedupe(frame, target, &mut files)?;
+    trace("dedupe", t0);
     Ok(Loaded { frame, files, rejects })
 }
 
@@ -322,6 +326,13 @@ fn load_one(
     Ok(Some(good))
 }
 
+/// `DA_TRACE=1` prints stage timings to stderr (for profiling; run.json carries them for scans).
+pub fn trace(what: &str, since: std::time::Instant) {
+    if std::env::var_os("DA_TRACE").is_some() {
+        eprintln!("[trace] {what}: {:.3}s", since.elapsed().as_secs_f64());
+    }
+}
+
 /// Read a file into raw text columns named after the target's fields plus `source_line`.
 fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<RawFile> {
     let mut head = [0u8; 4];
@@ -333,7 +344,9 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
             return read_columnar(path, None, Format::Parquet, opts, target);
         }
     }
+    let t0 = std::time::Instant::now();
     let bytes = decode::read_decompressed(path)?;
+    trace("read", t0);
     let name = path.to_string_lossy().to_lowercase();
     let first_non_space = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if name.contains(".ndjson")
@@ -343,9 +356,16 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
     {
         return read_columnar(path, Some(bytes), Format::Ndjson, opts, target);
     }
-    let (text, enc) = decode::decode(&bytes, opts.encoding);
-    let text = text.into_owned();
-    drop(bytes);
+    let (text, enc) = match (opts.encoding, decode::detect(&bytes)) {
+        // valid UTF-8 without BOM: take the buffer as it is, no copy
+        (None | Some(Encoding::Utf8), Encoding::Utf8) => {
+            (String::from_utf8(bytes).expect("checked by detect"), Encoding::Utf8)
+        }
+        _ => {
+            let (t, e) = decode::decode(&bytes, opts.encoding);
+            (t.into_owned(), e)
+        }
+    };
     read_text(path, text, enc, opts, target)
 }
 
@@ -408,6 +428,7 @@ fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, targe
     let mut fields: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut lenient: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut lines_in = 0u64;
+    let t_split = std::time::Instant::now();
     for_each_line(&text, |n, _, line| {
         if Some(n) == layout.header_line {
             return;
@@ -443,6 +464,7 @@ fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, targe
         }
         lines.push(n);
     });
+    trace("split", t_split);
     let cols: Vec<Option<Column>> = builders.into_iter().map(|b| b.map(|b| b.finish().into_column())).collect();
     debug_assert_eq!(cols.len(), n_fields);
     let frame = raw_frame(target, cols, lines, 0)?;
