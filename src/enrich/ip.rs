@@ -177,3 +177,22 @@ mod tests {
         assert!(e.to_string().contains("alpha-2"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod mmdb_tests {
+    use super::*;
+
+    /// tests/data/ip-country.mmdb is written by tests/data/make_mmdb.py (mmdb-writer).
+    #[test]
+    fn maxmind_database_v4_and_v6() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ip-country.mmdb");
+        let t = IpCountry::open(&p).unwrap();
+        assert!(matches!(t, IpCountry::Mmdb(_)));
+        assert_eq!(t.lookup("36.112.4.20").as_deref(), Some("CN"));
+        assert_eq!(t.lookup("240e:3a1:4c2::9").as_deref(), Some("CN"));
+        assert_eq!(t.lookup("112.198.33.7:5060").as_deref(), Some("PH"));
+        assert_eq!(t.lookup("2001:4450:1::1").as_deref(), Some("PH"));
+        assert_eq!(t.lookup("86.130.0.1").as_deref(), Some("GB"));
+        assert_eq!(t.lookup("8.8.8.8"), None);
+    }
+}
