@@ -23,6 +23,20 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run every detection rule in parallel and write findings.csv, findings.jsonl, operators.csv,
+    /// shifts.csv, groups.csv, rejected.csv and run.json to --out; print a summary.
+    #[command(after_help = EXIT_CODES)]
+    Scan(ScanArgs),
+    /// List the rules: id, what each finds, and the thresholds in force.
+    Rules(RulesArgs),
+    /// Print one rule's documentation.
+    Explain {
+        /// Rule id (see `diversion-audit rules`).
+        rule: String,
+    },
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Read inputs and report, per file, the detected format, encoding, rows read, rejected and
     /// duplicated, and the time range; overall operators, distinct caller IDs and the foreign share.
     #[command(after_help = EXIT_CODES)]
@@ -57,6 +71,50 @@ pub struct LoadArgs {
     /// Any rejected row is an error (exit 2) instead of a count in the report.
     #[arg(long)]
     pub strict: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Write the commented default configuration (to stdout, or to --out FILE).
+    Init {
+        /// Write here instead of stdout (refuses to overwrite).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RulesArgs {
+    /// Show the thresholds of this configuration instead of the defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScanArgs {
+    /// CDR files, directories or glob patterns (CSV/TSV, Parquet, NDJSON; plain, .gz or .zst).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Chat-group join logs (group_id, member, joined_at), for group-invite-conversion.
+    #[arg(long, value_name = "FILE")]
+    pub joins: Vec<PathBuf>,
+    /// IP → country table (MaxMind .mmdb or `network,country` CSV), for spoofed-foreign-cli.
+    #[arg(long, value_name = "FILE")]
+    pub ip_country: Option<PathBuf>,
+    /// Output directory (created if missing); every file in it is replaced atomically.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Exit 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<crate::rules::Severity>,
+    /// Show progress on stderr even when it is not a terminal.
+    #[arg(long)]
+    pub progress: bool,
+    /// Print no summary (errors and warnings still go to stderr).
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 #[derive(Args, Debug)]

@@ -10,5 +10,7 @@ pub mod generate;
 pub mod inspect;
 pub mod load;
 pub mod output;
+pub mod rules;
 pub mod run;
+pub mod scan;
 pub mod time;

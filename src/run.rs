@@ -66,6 +66,38 @@ pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Inspect(a) => crate::inspect::run(&a),
         Command::Generate(a) => crate::generate::run(&a).map(|_| Exit::Ok),
+        Command::Scan(a) => crate::scan::run(&a),
+        Command::Rules(a) => {
+            let cfg = match &a.config {
+                Some(p) => Config::from_file(p)?,
+                None => Config::default(),
+            };
+            for r in crate::rules::REGISTRY {
+                println!("{:<26} {}", r.id(), r.summary());
+                println!("{:<26} {}", "", r.defaults(&cfg));
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Explain { rule } => match crate::rules::find(&rule) {
+            Some(r) => {
+                println!("{}", r.explain());
+                Ok(Exit::Ok)
+            }
+            None => {
+                let ids: Vec<&str> = crate::rules::REGISTRY.iter().map(|r| r.id()).collect();
+                anyhow::bail!("unknown rule {rule:?}; rules are {}", ids.join(", "))
+            }
+        },
+        Command::Config(crate::cli::ConfigCommand::Init { out }) => {
+            match out {
+                Some(p) => {
+                    anyhow::ensure!(!p.exists(), "{}: already exists, not overwritten", p.display());
+                    crate::output::write_atomic(&p, |w| Ok(w.write_all(crate::config::DEFAULT_TOML.as_bytes())?))?;
+                }
+                None => print!("{}", crate::config::DEFAULT_TOML),
+            }
+            Ok(Exit::Ok)
+        }
     }
 }
 

@@ -44,6 +44,12 @@ impl PhoneParser {
         self.home.as_ref()
     }
 
+    /// `+` and the home country calling code (`+86`).
+    pub fn home_prefix(&self) -> String {
+        let code = phonenumber::metadata::DATABASE.by_id(self.home.as_ref()).map(|m| m.country_code()).unwrap_or(0);
+        format!("+{code}")
+    }
+
     /// Normalise one raw number. `with_validity = false` skips the validity check on the fast path
     /// (callee numbers only need their E.164 form).
     pub fn parse(&self, raw: &str, with_validity: bool) -> ParsedNumber {

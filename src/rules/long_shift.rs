@@ -1,0 +1,185 @@
+use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_f64, col_i64, col_str, local, round, utc};
+use crate::config::Config;
+use anyhow::Result;
+use polars::prelude::*;
+use serde_json::json;
+
+pub struct LongShift;
+
+pub const DOC: &str = "\
+long-shift: operator shifts with 8-10 hours of talk time
+
+## What it does
+Splits each operator's calls into shifts: a gap longer than `shift_break_minutes` (default 120)
+between the end of the calls so far and the next call starts a new shift, so a night shift from
+20:00 to 08:00 is one shift, not two half-days. A shift whose summed talk time (billsec) reaches
+`min_talk_hours` (default 8) is a finding. Talk inside the paid-quota band `quota_band_hours`
+(default 8-10 h) scores highest; each further day with a flagged shift raises the score.
+
+## Why it matters
+Diversion operators are paid about 200 yuan a day once they reach 8-10 hours of talk time on the
+overseas VoIP software, and they stop soon after. Legitimate agents rarely exceed about 6 hours of
+pure talk in a shift; 8-10 hours, day after day, is the quota's fingerprint.
+
+## Example
+Operator op00012 talked 9.1 h in one shift from 2026-03-02 20:14 to 2026-03-03 08:02 (287 calls,
+172 answered, 86 % occupancy) and on 3 more days: high, score 1.0.
+Near misses: 7.9 h of talk is not a finding; two blocks of 4.5 h separated by 2 h 1 min are two
+shifts, neither a finding.
+
+## Output
+One finding per flagged shift (`window_start`/`window_end` = the shift), with its metrics, the
+per-day talk totals of the operator and up to 20 call references. Every shift is in shifts.csv.";
+
+impl Rule for LongShift {
+    fn id(&self) -> &'static str {
+        "long-shift"
+    }
+    fn summary(&self) -> &'static str {
+        "shifts (gap-split, across midnight) with 8-10 h of talk time, scored up when repeated on several days"
+    }
+    fn explain(&self) -> &'static str {
+        DOC
+    }
+    fn defaults(&self, cfg: &Config) -> String {
+        let c = &cfg.rules.long_shift;
+        format!(
+            "shift_break_minutes = {}, min_talk_hours = {}, quota_band_hours = [{}, {}]",
+            c.shift_break_minutes, c.min_talk_hours, c.quota_band_hours[0], c.quota_band_hours[1]
+        )
+    }
+
+    fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
+        let c = &cfg.rules.long_shift;
+        let min_s = (c.min_talk_hours * 3600.0).round() as i64;
+        let [band_lo, band_hi] = c.quota_band_hours;
+        let flagged = input
+            .shifts
+            .clone()
+            .lazy()
+            .filter(col("talk_s").gt_eq(lit(min_s)))
+            .with_column(col("day").n_unique().over([col("operator_id")])?.cast(DataType::Int64).alias("flagged_days"))
+            .collect()?;
+        // Per-day talk totals (by the local day each call started) of the flagged operators.
+        let daily = input
+            .cdr
+            .clone()
+            .lazy()
+            .join(
+                flagged.select(["operator_id"])?.lazy(),
+                [col("operator_id")],
+                [col("operator_id")],
+                JoinArgs::new(JoinType::Semi),
+            )
+            .group_by([col("operator_id"), col("day")])
+            .agg([col("talk_s").sum().alias("talk_s")])
+            .sort(["operator_id", "day"], SortMultipleOptions::default())
+            .collect()?;
+        let mut days_of: std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>> =
+            Default::default();
+        for ((op, day), talk) in col_str(&daily, "operator_id")?
+            .iter()
+            .zip(col_str(&daily, "day")?.iter())
+            .zip(col_i64(&daily, "talk_s")?.iter())
+        {
+            if let (Some(op), Some(day), Some(t)) = (op, day, talk) {
+                days_of.entry(op.to_string()).or_default().insert(day.to_string(), json!(round(t as f64 / 3600.0, 2)));
+            }
+        }
+        // Up to 20 call references per flagged shift.
+        let refs = shift_refs(input, &flagged)?;
+
+        let ops = col_str(&flagged, "operator_id")?;
+        let start = col_i64(&flagged, "shift_start_us")?;
+        let end = col_i64(&flagged, "shift_end_us")?;
+        let talk = col_i64(&flagged, "talk_s")?;
+        let calls = col_i64(&flagged, "calls")?;
+        let answered = col_i64(&flagged, "answered")?;
+        let callees = col_i64(&flagged, "distinct_callees")?;
+        let occ = col_f64(&flagged, "occupancy")?;
+        let fdays = col_i64(&flagged, "flagged_days")?;
+        let mut findings = Vec::with_capacity(flagged.height());
+        for i in 0..flagged.height() {
+            let op = ops.get(i).unwrap_or_default().to_string();
+            let (s, e) = (start.get(i).unwrap_or(0), end.get(i).unwrap_or(0));
+            let talk_h = talk.get(i).unwrap_or(0) as f64 / 3600.0;
+            let days = fdays.get(i).unwrap_or(1);
+            let in_band = talk_h >= band_lo && talk_h <= band_hi;
+            let base = if in_band { 0.7 } else { 0.5 };
+            let score = round((base + 0.1 * (days - 1) as f64).min(1.0), 2);
+            let more = if days > 1 { format!("; {days} days with such shifts") } else { String::new() };
+            let summary = format!(
+                "Operator {op} talked {talk_h:.1} h in one shift from {} to {} ({} calls, {} answered, {:.0} % occupancy){more}.",
+                local(s, input.tz),
+                local(e, input.tz),
+                calls.get(i).unwrap_or(0),
+                answered.get(i).unwrap_or(0),
+                occ.get(i).unwrap_or(0.0) * 100.0,
+            );
+            findings.push(Finding {
+                rule: self.id(),
+                severity: Severity::from_score(score),
+                operator_id: Some(op.clone()),
+                subject: None,
+                window_start: utc(s),
+                window_end: utc(e),
+                score,
+                summary,
+                evidence: json!({
+                    "talk_hours": round(talk_h, 2),
+                    "span_hours": round((e - s) as f64 / 3.6e9, 2),
+                    "calls": calls.get(i),
+                    "answered": answered.get(i),
+                    "distinct_callees": callees.get(i),
+                    "occupancy": round(occ.get(i).unwrap_or(0.0), 3),
+                    "in_quota_band": in_band,
+                    "flagged_days": days,
+                    "daily_talk_hours": days_of.get(&op).cloned().unwrap_or_default(),
+                    "calls_ref": refs.get(&(op.clone(), s)).cloned().unwrap_or_default(),
+                }),
+            });
+        }
+        let metrics = input
+            .shifts
+            .clone()
+            .lazy()
+            .group_by([col("operator_id")])
+            .agg([
+                len().cast(DataType::UInt32).alias("shifts"),
+                col("talk_s").gt_eq(lit(min_s)).cast(DataType::UInt32).sum().alias("flagged_shifts"),
+                (col("talk_h").max()).alias("longest_shift_talk_h"),
+            ])
+            .collect()?;
+        Ok(RuleOutput { findings, operator_metrics: Some(metrics), ..Default::default() })
+    }
+}
+
+/// (operator, shift start) → the first 20 call references of that shift.
+fn shift_refs(
+    input: &AuditInput,
+    flagged: &DataFrame,
+) -> Result<std::collections::HashMap<(String, i64), Vec<String>>> {
+    let keys = flagged.select(["operator_id", "shift_start_us", "shift_end_us"])?;
+    let calls = input
+        .cdr
+        .clone()
+        .lazy()
+        .select([col("operator_id"), col("start_us"), col("ref")])
+        .join(keys.lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Inner))
+        .filter(col("start_us").gt_eq(col("shift_start_us")).and(col("start_us").lt_eq(col("shift_end_us"))))
+        .sort(["operator_id", "start_us"], SortMultipleOptions::default())
+        .group_by_stable([col("operator_id"), col("shift_start_us")])
+        .agg([col("ref").head(Some(20)).str().join(" ", true).alias("refs")])
+        .collect()?;
+    let mut out = std::collections::HashMap::new();
+    for ((op, s), r) in col_str(&calls, "operator_id")?
+        .iter()
+        .zip(col_i64(&calls, "shift_start_us")?.iter())
+        .zip(col_str(&calls, "refs")?.iter())
+    {
+        if let (Some(op), Some(s)) = (op, s) {
+            out.insert((op.to_string(), s), r.unwrap_or("").split(' ').map(str::to_string).collect());
+        }
+    }
+    Ok(out)
+}

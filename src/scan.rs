@@ -1,0 +1,433 @@
+//! `scan`: load → enrich → prepare → rules (in parallel) → findings and tables, written atomically.
+
+use crate::cli::ScanArgs;
+use crate::enrich::{self, ip::IpCountry};
+use crate::load;
+use crate::output::{write_atomic, write_rejects};
+use crate::rules::{self, AuditInput, Finding, Severity};
+use crate::run::{Exit, resolve};
+use anyhow::{Context, Result};
+use chrono_tz::Tz;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use polars::prelude::*;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Instant;
+
+/// What a scan produced, for the summary and for tests.
+pub struct ScanResult {
+    pub findings: Vec<Finding>,
+    pub operators: DataFrame,
+    pub exit: Exit,
+}
+
+pub fn run(args: &ScanArgs) -> Result<Exit> {
+    scan(args).map(|r| r.exit)
+}
+
+fn progress(enabled: bool) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(
+        None,
+        if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    pb.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("template"));
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
+    let t_all = Instant::now();
+    let setup = resolve(&args.load)?;
+    let cfg = &setup.config;
+    let tz: Tz = cfg.tz()?;
+    let pb = progress(args.progress || (std::io::stderr().is_terminal() && !args.quiet));
+    let mut timings: BTreeMap<String, f64> = BTreeMap::new();
+    let mut lap = |name: &str, t: Instant| {
+        timings.insert(name.to_string(), crate::rules::round(t.elapsed().as_secs_f64(), 3));
+    };
+
+    pb.set_message("loading CDRs");
+    let t = Instant::now();
+    let paths = load::expand_inputs(&args.inputs)?;
+    let loaded = load::load_cdrs(&paths, &setup.load, &setup.phones)?;
+    lap("load_cdr", t);
+    let t = Instant::now();
+    let joins = if args.joins.is_empty() {
+        None
+    } else {
+        pb.set_message("loading join logs");
+        let jp = load::expand_inputs(&args.joins)?;
+        Some(load::load_joins(&jp, &setup.load, &setup.phones)?)
+    };
+    lap("load_joins", t);
+    pb.set_message("IP countries");
+    let t = Instant::now();
+    let ips = args.ip_country.as_deref().map(IpCountry::open).transpose()?;
+    let cdr = enrich::cdr_ip_country(loaded.frame.clone(), ips.as_ref())?;
+    lap("enrich_ip", t);
+    pb.set_message("shifts");
+    let t = Instant::now();
+    let home_prefix = setup.phones.home_prefix();
+    let input = AuditInput::prepare(cdr, joins.as_ref().map(|j| j.frame.clone()), cfg, &home_prefix)?;
+    lap("prepare", t);
+    pb.set_message("rules");
+    let t = Instant::now();
+    let outputs = rules::run_all(&input, cfg);
+    lap("rules", t);
+    let mut rule_times = BTreeMap::new();
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
+    let mut metrics = Vec::new();
+    let mut tables = Vec::new();
+    for (id, secs, out) in outputs {
+        rule_times.insert(id, crate::rules::round(secs, 3));
+        let out = out.with_context(|| format!("rule {id} failed"))?;
+        findings.extend(out.findings);
+        notes.extend(out.notes);
+        metrics.extend(out.operator_metrics);
+        tables.extend(out.tables);
+    }
+    let order: HashMap<&str, usize> = rules::REGISTRY.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.score.total_cmp(&a.score))
+            .then(order[a.rule].cmp(&order[b.rule]))
+            .then(a.operator_id.cmp(&b.operator_id))
+            .then(a.window_start.cmp(&b.window_start))
+            .then(a.subject.cmp(&b.subject))
+    });
+
+    pb.set_message("writing outputs");
+    let t = Instant::now();
+    let out = &args.out;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create output directory", out.display()))?;
+    let mut operators = operators_table(&input, metrics, &findings)?;
+    write_findings(out, &findings)?;
+    write_frame(&out.join("operators.csv"), &mut operators)?;
+    let min_s = (cfg.rules.long_shift.min_talk_hours * 3600.0).round() as i64;
+    let mut shifts = input
+        .shifts
+        .clone()
+        .lazy()
+        .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
+        .select([
+            col("operator_id"),
+            col("day"),
+            local_expr("shift_start_us", tz).alias("shift_start"),
+            local_expr("shift_end_us", tz).alias("shift_end"),
+            (col("span_s").cast(DataType::Float64) / lit(3600.0)).round(2, RoundMode::HalfToEven).alias("span_h"),
+            col("talk_h").round(2, RoundMode::HalfToEven),
+            col("calls"),
+            col("answered"),
+            col("distinct_callees"),
+            col("occupancy").round(3, RoundMode::HalfToEven),
+            col("talk_s").gt_eq(lit(min_s)).alias("flagged"),
+        ])
+        .collect()?;
+    write_frame(&out.join("shifts.csv"), &mut shifts)?;
+    let mut groups_written = false;
+    for (name, df) in tables {
+        let mut df = df
+            .lazy()
+            .with_columns([
+                local_expr("first_join_us", tz).alias("first_join"),
+                local_expr("last_join_us", tz).alias("last_join"),
+            ])
+            .drop(cols(["first_join_us", "last_join_us"]))
+            .collect()?;
+        write_frame(&out.join(format!("{name}.csv")), &mut df)?;
+        groups_written |= name == "groups";
+    }
+    if !groups_written {
+        // keep the file set stable for cron jobs: an empty groups.csv with its header
+        write_atomic(&out.join("groups.csv"), |w| {
+            writeln!(w, "group_id,converted_members,feeding_operators_n,feeding_operators,first_join,last_join")?;
+            Ok(())
+        })?;
+    }
+    let mut all_rejects = loaded.rejects.clone();
+    if let Some(j) = &joins {
+        all_rejects.extend(j.rejects.iter().cloned());
+    }
+    write_rejects(&out.join("rejected.csv"), &all_rejects)?;
+    lap("write", t);
+
+    // exit code
+    let failed_files: Vec<&load::FileReport> =
+        loaded.files.iter().chain(joins.iter().flat_map(|j| j.files.iter())).filter(|f| f.error.is_some()).collect();
+    let strict_fail = setup.strict && !all_rejects.is_empty();
+    let over = args.fail_on.map(|s| findings.iter().filter(|f| f.severity >= s).count()).unwrap_or(0);
+    let exit = if !failed_files.is_empty() || strict_fail {
+        Exit::Error
+    } else if args.fail_on.is_some() && over > 0 {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    };
+    timings.insert("total".into(), crate::rules::round(t_all.elapsed().as_secs_f64(), 3));
+    let mut per_rule: BTreeMap<&str, usize> = rules::REGISTRY.iter().map(|r| (r.id(), 0)).collect();
+    for f in &findings {
+        *per_rule.entry(f.rule).or_default() += 1;
+    }
+    let run_json = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "inputs": loaded.files,
+        "joins": joins.as_ref().map(|j| &j.files),
+        "ip_country": args.ip_country.as_ref().map(|p| p.display().to_string()),
+        "rows": {
+            "read": loaded.rows_read(),
+            "rejected": loaded.rows_rejected(),
+            "duplicates": loaded.duplicates(),
+            "join_rows_read": joins.as_ref().map(|j| j.rows_read()),
+            "join_rows_rejected": joins.as_ref().map(|j| j.rows_rejected()),
+        },
+        "operators": operators.height(),
+        "shifts": input.shifts.height(),
+        "config": cfg,
+        "seconds": { "stages": timings, "rules": rule_times },
+        "findings_per_rule": per_rule,
+        "fail_on": args.fail_on.map(Severity::name),
+        "exit_code": exit as u8,
+        "notes": notes,
+    });
+    write_atomic(&out.join("run.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, &run_json)?;
+        writeln!(w)?;
+        Ok(())
+    })?;
+    pb.finish_and_clear();
+
+    for f in &failed_files {
+        eprintln!("diversion-audit: error: {}", f.error.as_deref().unwrap_or(""));
+    }
+    for f in loaded.files.iter().chain(joins.iter().flat_map(|j| j.files.iter())) {
+        for w in &f.warnings {
+            eprintln!("diversion-audit: warning: {w}");
+        }
+    }
+    if strict_fail {
+        let r = &all_rejects[0];
+        eprintln!(
+            "diversion-audit: error: --strict: {} rejected row(s); first: {}:{}: {}",
+            all_rejects.len(),
+            r.file,
+            r.line,
+            r.reason
+        );
+    }
+    if !args.quiet {
+        let stdout = std::io::stdout();
+        let mut o = stdout.lock();
+        summary(&mut o, &loaded, &findings, &operators, &notes, out)?;
+        o.flush()?;
+    }
+    Ok(ScanResult { findings, operators, exit })
+}
+
+/// A UTC-µs column as local `YYYY-MM-DD HH:MM:SS` text.
+fn local_expr(name: &str, tz: Tz) -> Expr {
+    let ptz = polars::prelude::TimeZone::opt_try_new(Some(tz.name())).ok().flatten().expect("valid zone");
+    col(name)
+        .cast(DataType::Datetime(TimeUnit::Microseconds, Some(polars::prelude::TimeZone::UTC)))
+        .dt()
+        .convert_time_zone(ptz)
+        .dt()
+        .to_string("%Y-%m-%d %H:%M:%S")
+}
+
+fn write_frame(path: &Path, df: &mut DataFrame) -> Result<()> {
+    write_atomic(path, |w| {
+        CsvWriter::new(w).include_header(true).finish(df)?;
+        Ok(())
+    })
+}
+
+fn write_findings(out: &Path, findings: &[Finding]) -> Result<()> {
+    write_atomic(&out.join("findings.jsonl"), |w| {
+        for f in findings {
+            serde_json::to_writer(&mut *w, f)?;
+            writeln!(w)?;
+        }
+        Ok(())
+    })?;
+    write_atomic(&out.join("findings.csv"), |w| {
+        let mut c = csv::Writer::from_writer(w);
+        c.write_record([
+            "rule",
+            "severity",
+            "operator_id",
+            "subject",
+            "window_start",
+            "window_end",
+            "score",
+            "summary",
+            "evidence",
+        ])?;
+        for f in findings {
+            c.write_record([
+                f.rule,
+                f.severity.name(),
+                f.operator_id.as_deref().unwrap_or(""),
+                f.subject.as_deref().unwrap_or(""),
+                &f.window_start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                &f.window_end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                &format!("{:.2}", f.score),
+                &f.summary,
+                &f.evidence.to_string(),
+            ])?;
+        }
+        c.flush()?;
+        Ok(())
+    })
+}
+
+/// One row per operator: activity, shift, spoofing and conversion metrics, risk and rules hit.
+fn operators_table(input: &AuditInput, metrics: Vec<DataFrame>, findings: &[Finding]) -> Result<DataFrame> {
+    let mut lf = input
+        .cdr
+        .clone()
+        .lazy()
+        .group_by([col("operator_id")])
+        .agg([
+            col("day").n_unique().cast(DataType::Int64).alias("days_active"),
+            len().cast(DataType::Int64).alias("calls"),
+            col("answered").cast(DataType::Int64).sum().alias("answered_calls"),
+            (col("talk_s").sum().cast(DataType::Float64) / lit(3600.0)).alias("talk_h_total"),
+        ])
+        .with_column((col("talk_h_total") / col("days_active").cast(DataType::Float64)).alias("mean_daily_talk_h"));
+    for m in metrics {
+        lf = lf.join(m.lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Left));
+    }
+    // risk: noisy-OR of the best score per rule; rules hit in registry order
+    let mut best: HashMap<&str, BTreeMap<&str, f64>> = HashMap::new();
+    for f in findings {
+        if let Some(op) = f.operator_id.as_deref() {
+            let e = best.entry(op).or_default().entry(f.rule).or_insert(0.0);
+            *e = e.max(f.score);
+        }
+    }
+    let ops: Vec<&str> = best.keys().copied().collect();
+    let risk: Vec<f64> =
+        ops.iter().map(|o| crate::rules::round(1.0 - best[o].values().map(|s| 1.0 - s).product::<f64>(), 3)).collect();
+    let hit: Vec<String> = ops
+        .iter()
+        .map(|o| {
+            rules::REGISTRY
+                .iter()
+                .filter(|r| best[o].contains_key(r.id()))
+                .map(|r| r.id())
+                .collect::<Vec<_>>()
+                .join(";")
+        })
+        .collect();
+    let r = DataFrame::new(
+        ops.len(),
+        vec![
+            Column::new("operator_id".into(), ops.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            Column::new("risk_score".into(), risk),
+            Column::new("rules_hit".into(), hit),
+        ],
+    )?;
+    let df = lf
+        .join(r.lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Left))
+        .with_columns([
+            col("risk_score").fill_null(lit(0.0)),
+            col("rules_hit").fill_null(lit("")),
+            col("talk_h_total").round(2, RoundMode::HalfToEven),
+            col("mean_daily_talk_h").round(2, RoundMode::HalfToEven),
+        ])
+        .collect()?;
+    // fill metric nulls (operators a rule had nothing on) with 0
+    let mut df = df;
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    for n in names {
+        let c = df.column(&n)?;
+        if c.null_count() > 0 && c.dtype().is_primitive_numeric() {
+            let filled = c.fill_null(FillNullStrategy::Zero)?;
+            df.with_column(filled)?;
+        }
+    }
+    if df.column("longest_shift_talk_h").is_ok() {
+        df = df
+            .lazy()
+            .with_column(col("longest_shift_talk_h").round(2, RoundMode::HalfToEven))
+            .with_column(col("conversion_rate").round(4, RoundMode::HalfToEven))
+            .collect()?;
+    }
+    Ok(df
+        .lazy()
+        .sort(
+            ["risk_score", "operator_id"],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]).with_maintain_order(true),
+        )
+        .collect()?)
+}
+
+fn summary(
+    o: &mut dyn Write,
+    loaded: &load::Loaded,
+    findings: &[Finding],
+    operators: &DataFrame,
+    notes: &[String],
+    out: &Path,
+) -> Result<()> {
+    writeln!(
+        o,
+        "diversion-audit scan: {} calls from {} file(s) ({} rejected, {} duplicates), {} operators",
+        loaded.rows_read(),
+        loaded.files.len(),
+        loaded.rows_rejected(),
+        loaded.duplicates(),
+        operators.height()
+    )?;
+    writeln!(o)?;
+    writeln!(o, "{:<26} {:>8} {:>9} {:>6} {:>6} {:>6}", "rule", "findings", "operators", "high", "medium", "low")?;
+    for r in rules::REGISTRY {
+        let fs: Vec<&Finding> = findings.iter().filter(|f| f.rule == r.id()).collect();
+        let mut ops: Vec<&str> = fs.iter().filter_map(|f| f.operator_id.as_deref()).collect();
+        ops.sort_unstable();
+        ops.dedup();
+        let n = |s: Severity| fs.iter().filter(|f| f.severity == s).count();
+        writeln!(
+            o,
+            "{:<26} {:>8} {:>9} {:>6} {:>6} {:>6}",
+            r.id(),
+            fs.len(),
+            ops.len(),
+            n(Severity::High),
+            n(Severity::Medium),
+            n(Severity::Low)
+        )?;
+    }
+    let ids = operators.column("operator_id")?.str()?;
+    let risk = operators.column("risk_score")?.f64()?;
+    let hit = operators.column("rules_hit")?.str()?;
+    let top: Vec<usize> = (0..operators.height()).filter(|i| risk.get(*i).unwrap_or(0.0) > 0.0).take(10).collect();
+    if !top.is_empty() {
+        writeln!(o)?;
+        writeln!(o, "highest risk operators:")?;
+        for i in top {
+            writeln!(
+                o,
+                "  {:<16} risk {:.2}  {}",
+                ids.get(i).unwrap_or(""),
+                risk.get(i).unwrap_or(0.0),
+                hit.get(i).unwrap_or("").replace(';', ", ")
+            )?;
+        }
+    }
+    for n in notes {
+        writeln!(o, "note: {n}")?;
+    }
+    writeln!(o)?;
+    writeln!(
+        o,
+        "outputs in {}: findings.csv findings.jsonl operators.csv shifts.csv groups.csv rejected.csv run.json",
+        out.display()
+    )?;
+    Ok(())
+}
