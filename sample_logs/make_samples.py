@@ -109,6 +109,10 @@ for i in range(5):
         ["SALE", "NA", "NI", "CALLBK", "B"][i], mobile(), 150 + i))
 w("vicidial_log.tsv", "\n".join(rows) + "\n", newline="\r\n")
 
+# (cdr/generated_crews_2days.csv.gz and joins/generated_joins.csv come from
+#   diversion-audit generate --operators 12 --days 2 --seed 7 --no-parquet --no-overlap --out DIR
+#   with cdr.csv gzipped; see README.md here.)
+
 # 8. chat-group join log (times in UTC, numbers in several shapes) and the synthetic IP plan
 callees = []
 for name in ["generic_utf8.csv", "asterisk_Master.csv", "freeswitch_cdr.csv"]:
@@ -124,7 +128,8 @@ for i, c in enumerate(callees[:6]):
     shape = [c, "+86 %s-%s-%s" % (c[:3], c[3:7], c[7:]), "0086" + c][i % 3]
     rows.append("QQ-7781%02d,%s,2026-03-02T%02d:%02d:00Z,qq,leader-%d" % (i % 2, shape, 1 + i % 3, (7 * i) % 60, 1 + i % 2))
 rows.append("QQ-778100,%s,2026-03-02T03:30:00Z,qq," % mobile())
-with open(os.path.join(HERE, "joins.csv"), "w", encoding="utf-8") as f:
+os.makedirs(os.path.join(HERE, "joins"), exist_ok=True)
+with open(os.path.join(HERE, "joins", "desk_joins.csv"), "w", encoding="utf-8") as f:
     f.write("\n".join(rows) + "\n")
 with open(os.path.join(HERE, "ip-country.csv"), "w", encoding="utf-8") as f:
     f.write("network,country\n" + "".join("%s,%s\n" % p for p in [

@@ -285,6 +285,26 @@ fn write_findings(out: &Path, findings: &[Finding]) -> Result<()> {
     })
 }
 
+/// operators.csv columns, in order: (name, type, decimals).
+const OPERATOR_COLUMNS: &[(&str, DataType, u32)] = &[
+    ("operator_id", DataType::String, 0),
+    ("risk_score", DataType::Float64, 3),
+    ("rules_hit", DataType::String, 0),
+    ("days_active", DataType::Int64, 0),
+    ("calls", DataType::Int64, 0),
+    ("answered_calls", DataType::Int64, 0),
+    ("talk_h_total", DataType::Float64, 2),
+    ("mean_daily_talk_h", DataType::Float64, 2),
+    ("shifts", DataType::Int64, 0),
+    ("flagged_shifts", DataType::Int64, 0),
+    ("longest_shift_talk_h", DataType::Float64, 2),
+    ("spoofed_calls", DataType::Int64, 0),
+    ("distinct_foreign_clis", DataType::Int64, 0),
+    ("answered_callees", DataType::Int64, 0),
+    ("conversions", DataType::Int64, 0),
+    ("conversion_rate", DataType::Float64, 4),
+];
+
 /// One row per operator: activity, shift, spoofing and conversion metrics, risk and rules hit.
 fn operators_table(input: &AuditInput, metrics: Vec<DataFrame>, findings: &[Finding]) -> Result<DataFrame> {
     let mut lf = input
@@ -332,32 +352,24 @@ fn operators_table(input: &AuditInput, metrics: Vec<DataFrame>, findings: &[Find
             Column::new("rules_hit".into(), hit),
         ],
     )?;
-    let df = lf
-        .join(r.lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Left))
-        .with_columns([
-            col("risk_score").fill_null(lit(0.0)),
-            col("rules_hit").fill_null(lit("")),
-            col("talk_h_total").round(2, RoundMode::HalfToEven),
-            col("mean_daily_talk_h").round(2, RoundMode::HalfToEven),
-        ])
-        .collect()?;
-    // fill metric nulls (operators a rule had nothing on) with 0
-    let mut df = df;
-    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    for n in names {
-        let c = df.column(&n)?;
-        if c.null_count() > 0 && c.dtype().is_primitive_numeric() {
-            let filled = c.fill_null(FillNullStrategy::Zero)?;
-            df.with_column(filled)?;
-        }
-    }
-    if df.column("longest_shift_talk_h").is_ok() {
-        df = df
-            .lazy()
-            .with_column(col("longest_shift_talk_h").round(2, RoundMode::HalfToEven))
-            .with_column(col("conversion_rate").round(4, RoundMode::HalfToEven))
-            .collect()?;
-    }
+    let df = lf.join(r.lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Left)).collect()?;
+    // A stable column set for cron jobs, whatever rules could run: a metric no rule produced is 0,
+    // as is a metric for an operator a rule had nothing on.
+    let have: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let exprs: Vec<Expr> = OPERATOR_COLUMNS
+        .iter()
+        .map(|(name, dt, places)| {
+            let e = if have.iter().any(|h| h == name) { col(*name) } else { lit(NULL) };
+            let e = e.cast(dt.clone());
+            let e = match dt {
+                DataType::String => e.fill_null(lit("")),
+                DataType::Float64 => e.fill_null(lit(0.0)).round(*places, RoundMode::HalfToEven),
+                _ => e.fill_null(lit(0)),
+            };
+            e.alias(*name)
+        })
+        .collect();
+    let df = df.lazy().select(exprs).collect()?;
     Ok(df
         .lazy()
         .sort(

@@ -1,0 +1,130 @@
+//! Each rule on a tiny hand-written fixture (tests/data/rules, rebuilt by make_fixtures.py):
+//! operators named `hit-*` must be flagged, `ok-*` must not.
+
+use diversion_audit::config::Config;
+use diversion_audit::enrich::{self, ip::IpCountry, phone::PhoneParser};
+use diversion_audit::load::{self, LoadOptions};
+use diversion_audit::rules::{self, AuditInput};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn path(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn input(cdr: &str, joins: Option<&str>, cfg: &Config) -> AuditInput {
+    let phones = PhoneParser::new("CN").unwrap();
+    let opts = LoadOptions::default();
+    let loaded = load::load_cdrs(&[path(cdr)], &opts, &phones).unwrap();
+    assert_eq!(loaded.rows_rejected(), 0, "{:?}", loaded.rejects);
+    let ips = IpCountry::open(&path("sample_logs/ip-country.csv")).unwrap();
+    let frame = enrich::cdr_ip_country(loaded.frame, Some(&ips)).unwrap();
+    let joins = joins.map(|j| load::load_joins(&[path(j)], &opts, &phones).unwrap().frame);
+    AuditInput::prepare(frame, joins, cfg, &phones.home_prefix()).unwrap()
+}
+
+fn flagged(rule: &str, input: &AuditInput, cfg: &Config) -> BTreeSet<String> {
+    let out = rules::find(rule).unwrap().run(input, cfg).unwrap();
+    out.findings.iter().filter_map(|f| f.operator_id.clone()).collect()
+}
+
+fn operators(input: &AuditInput, prefix: &str) -> BTreeSet<String> {
+    let c = input.cdr.column("operator_id").unwrap().str().unwrap().clone();
+    c.iter().flatten().filter(|o| o.starts_with(prefix)).map(str::to_string).collect()
+}
+
+#[test]
+fn long_shift_hits_and_near_misses() {
+    let cfg = Config::default();
+    let inp = input("tests/data/rules/long_shift.csv", None, &cfg);
+    assert_eq!(flagged("long-shift", &inp, &cfg), operators(&inp, "hit-"));
+    // the night shift is one shift across midnight; the 2 h 1 min break makes two shifts
+    let shifts = &inp.shifts;
+    let ops = shifts.column("operator_id").unwrap().str().unwrap().clone();
+    let count = |name: &str| ops.iter().filter(|o| *o == Some(name)).count();
+    assert_eq!(count("hit-night-shift"), 1);
+    assert_eq!(count("ok-split-2h01m"), 2);
+    assert_eq!(count("hit-gap-2h00m"), 1);
+    // a lower threshold catches the 7.9 h operator: the fixture really is a near miss
+    let mut low = Config::default();
+    low.rules.long_shift.min_talk_hours = 7.8;
+    assert!(flagged("long-shift", &inp, &low).contains("ok-7h54m-talk"));
+}
+
+#[test]
+fn long_shift_finding_reads_aloud_and_cites_calls() {
+    let cfg = Config::default();
+    let inp = input("tests/data/rules/long_shift.csv", None, &cfg);
+    let out = rules::find("long-shift").unwrap().run(&inp, &cfg).unwrap();
+    let f = out.findings.iter().find(|f| f.operator_id.as_deref() == Some("hit-night-shift")).unwrap();
+    assert!(f.summary.contains("9.0 h") && f.summary.contains("2026-03-02 20:00"), "{}", f.summary);
+    assert_eq!(f.evidence["calls"], 9);
+    assert_eq!(f.evidence["calls_ref"].as_array().unwrap().len(), 9);
+    assert_eq!(f.evidence["in_quota_band"], true);
+}
+
+#[test]
+fn spoofed_foreign_cli_needs_home_origin() {
+    let cfg = Config::default();
+    let inp = input("tests/data/rules/spoofed.csv", None, &cfg);
+    let got = flagged("spoofed-foreign-cli", &inp, &cfg);
+    assert_eq!(got, BTreeSet::from(["hit-0044-cli-ipv6-home".to_string()]));
+    // declaring the campaign domestic adds the operator that had no IP
+    let mut dom = Config::default();
+    dom.rules.spoofed_foreign_cli.domestic_campaigns = vec!["edu-refund-01".into()];
+    assert_eq!(flagged("spoofed-foreign-cli", &inp, &dom), operators(&inp, "hit-"));
+}
+
+#[test]
+fn spoofed_foreign_cli_without_ip_data_says_so() {
+    let cfg = Config::default();
+    let phones = PhoneParser::new("CN").unwrap();
+    let loaded = load::load_cdrs(&[path("tests/data/rules/spoofed.csv")], &LoadOptions::default(), &phones).unwrap();
+    let frame = enrich::cdr_ip_country(loaded.frame, None).unwrap();
+    let inp = AuditInput::prepare(frame, None, &cfg, "+86").unwrap();
+    let out = rules::find("spoofed-foreign-cli").unwrap().run(&inp, &cfg).unwrap();
+    assert!(out.findings.is_empty());
+    assert!(out.notes[0].contains("no IP-country data"), "{:?}", out.notes);
+}
+
+#[test]
+fn fanout_names_every_operator_of_the_cli() {
+    let mut cfg = Config::default();
+    cfg.rules.foreign_cli_fanout.fanout_min_callees = 3;
+    let inp = input("tests/data/rules/fanout.csv", None, &cfg);
+    let out = rules::find("foreign-cli-fanout").unwrap().run(&inp, &cfg).unwrap();
+    assert_eq!(out.findings.len(), 1);
+    let f = &out.findings[0];
+    assert_eq!(f.subject.as_deref(), Some("+447700900999"));
+    assert_eq!(f.evidence["operators"], serde_json::json!(["fan-a", "fan-b"]));
+    assert_eq!(f.evidence["distinct_callees"], 3);
+}
+
+#[test]
+fn conversions_window_threshold_and_answered_only() {
+    let cfg = Config::default();
+    let inp = input("tests/data/rules/conversion.csv", Some("tests/data/rules/conversion_joins.csv"), &cfg);
+    assert_eq!(flagged("group-invite-conversion", &inp, &cfg), operators(&inp, "hit-"));
+    // a 61-minute window would count the late joins: the fixture sits just outside the default
+    let mut wide = Config::default();
+    wide.rules.group_invite_conversion.conversion_window_minutes = 62;
+    assert!(flagged("group-invite-conversion", &inp, &wide).contains("ok-joins-61min-later"));
+    let out = rules::find("group-invite-conversion").unwrap().run(&inp, &cfg).unwrap();
+    let f = &out.findings[0];
+    assert_eq!(f.evidence["converted_callees"], 3);
+    assert_eq!(f.evidence["answered_callees"], 10);
+    assert!((f.evidence["median_minutes_to_join"].as_f64().unwrap() - 10.0).abs() < 0.01);
+}
+
+#[test]
+fn every_rule_is_documented_and_listed_once() {
+    let ids: BTreeSet<&str> = rules::REGISTRY.iter().map(|r| r.id()).collect();
+    assert_eq!(ids.len(), rules::REGISTRY.len());
+    for r in rules::REGISTRY {
+        let doc = r.explain();
+        assert!(doc.starts_with(r.id()), "{}", r.id());
+        for section in ["## What it does", "## Why it matters", "## Example"] {
+            assert!(doc.contains(section), "{} lacks {section}", r.id());
+        }
+    }
+}

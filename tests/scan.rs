@@ -1,0 +1,149 @@
+//! End-to-end: `generate` data with known ground truth → `scan` → operator-level precision and
+//! recall per rule against truth.json; and the scan command's files and exit codes.
+
+use assert_cmd::Command;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn bin() -> Command {
+    Command::cargo_bin("diversion-audit").unwrap()
+}
+
+fn truth(dir: &Path, key: &str) -> BTreeSet<String> {
+    let t: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    t["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o[key].as_bool().unwrap())
+        .map(|o| o["operator_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn flagged(out: &Path, rule: &str) -> BTreeSet<String> {
+    std::fs::read_to_string(out.join("findings.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|f| f["rule"] == rule)
+        .filter_map(|f| f["operator_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn precision_recall(got: &BTreeSet<String>, want: &BTreeSet<String>) -> (f64, f64) {
+    let tp = got.intersection(want).count() as f64;
+    (
+        if got.is_empty() { 1.0 } else { tp / got.len() as f64 },
+        if want.is_empty() { 1.0 } else { tp / want.len() as f64 },
+    )
+}
+
+#[test]
+fn generated_data_precision_and_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("out");
+    bin()
+        .args(["generate", "--operators", "150", "--days", "4", "--seed", "2026", "--no-parquet", "--out"])
+        .arg(&data)
+        .assert()
+        .success();
+    // two overlapping exports, joins in UTC with mixed number shapes, the IP plan
+    bin()
+        .arg("scan")
+        .arg(data.join("cdr.csv"))
+        .arg(data.join("cdr_overlap.csv"))
+        .arg("--joins")
+        .arg(data.join("joins.csv"))
+        .arg("--ip-country")
+        .arg(data.join("ip-country.csv"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert!(run["rows"]["duplicates"].as_u64().unwrap() > 0, "the overlap must be recognised");
+    let mut report = Vec::new();
+    for (rule, key) in [
+        ("long-shift", "long_shift"),
+        ("spoofed-foreign-cli", "spoofed_foreign_cli"),
+        ("group-invite-conversion", "group_invite_conversion"),
+    ] {
+        let want = truth(&data, key);
+        let got = flagged(&out, rule);
+        assert!(want.len() >= 10, "{rule}: too few positives to measure");
+        let (p, r) = precision_recall(&got, &want);
+        report.push(format!("{rule}: precision {p:.3} recall {r:.3} ({} flagged, {} true)", got.len(), want.len()));
+        assert!(
+            p >= 0.95 && r >= 0.95,
+            "{rule}: precision {p:.3} recall {r:.3}\nfalse: {:?}\nmissed: {:?}",
+            got.difference(&want).collect::<Vec<_>>(),
+            want.difference(&got).collect::<Vec<_>>()
+        );
+    }
+    eprintln!("{}", report.join("\n"));
+    // every promised file exists
+    for f in ["findings.csv", "findings.jsonl", "operators.csv", "shifts.csv", "groups.csv", "rejected.csv", "run.json"]
+    {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let ops = std::fs::read_to_string(out.join("operators.csv")).unwrap();
+    assert_eq!(ops.lines().count(), 151);
+    assert!(ops.lines().next().unwrap().contains("risk_score"));
+}
+
+#[test]
+fn scan_sample_logs_and_fail_on() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_logs");
+    let dir = tempfile::tempdir().unwrap();
+    let args = |cmd: &mut Command| {
+        cmd.arg("scan")
+            .arg(root.join("cdr"))
+            .arg("--joins")
+            .arg(root.join("joins"))
+            .arg("--ip-country")
+            .arg(root.join("ip-country.csv"))
+            .arg("--out")
+            .arg(dir.path());
+    };
+    let mut c = bin();
+    args(&mut c);
+    c.assert()
+        .success()
+        .stdout(predicates::str::contains("long-shift"))
+        .stdout(predicates::str::contains("spoofed-foreign-cli"));
+    let mut c = bin();
+    args(&mut c);
+    c.args(["--fail-on", "low"]).assert().code(1);
+    // a rule that cannot judge says so in run.json
+    let out2 = tempfile::tempdir().unwrap();
+    bin().arg("scan").arg(root.join("cdr")).arg("--out").arg(out2.path()).arg("--quiet").assert().success().stdout("");
+    let run = std::fs::read_to_string(out2.path().join("run.json")).unwrap();
+    assert!(run.contains("no IP-country data"), "{run}");
+}
+
+#[test]
+fn rules_explain_and_config_init() {
+    let out = bin().arg("rules").assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    for id in ["long-shift", "spoofed-foreign-cli", "foreign-cli-fanout", "group-invite-conversion"] {
+        assert!(text.contains(id), "{id}");
+    }
+    assert!(text.contains("min_talk_hours = 8"));
+    bin().args(["explain", "long-shift"]).assert().success().stdout(predicates::str::contains("## Why it matters"));
+    bin().args(["explain", "nope"]).assert().code(2).stderr(predicates::str::contains("long-shift"));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("audit.toml");
+    bin().args(["config", "init", "--out"]).arg(&p).assert().success();
+    bin().args(["config", "init", "--out"]).arg(&p).assert().code(2);
+    std::fs::write(dir.path().join("bad.toml"), "[rules.long_shift]\nmin_talk = 7\n").unwrap();
+    bin()
+        .args(["scan", "sample_logs/cdr", "--out"])
+        .arg(dir.path().join("o"))
+        .arg("--config")
+        .arg(dir.path().join("bad.toml"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("min_talk"));
+}
