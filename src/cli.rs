@@ -27,6 +27,8 @@ pub enum Command {
     /// shifts.csv, groups.csv, rejected.csv and run.json to --out; print a summary.
     #[command(after_help = EXIT_CODES)]
     Scan(ScanArgs),
+    /// One operator's dossier from a finished scan, as Markdown, JSON or HTML, for a case file.
+    Report(ReportArgs),
     /// List the rules: id, what each finds, and the thresholds in force.
     Rules(RulesArgs),
     /// Print one rule's documentation.
@@ -114,7 +116,61 @@ pub struct ScanArgs {
     #[arg(long)]
     pub quiet: bool,
     #[command(flatten)]
+    pub redact: RedactArgs,
+    /// Start every CSV with a UTF-8 byte-order mark so Chinese Excel opens it in the right encoding.
+    #[arg(long)]
+    pub excel: bool,
+    #[command(flatten)]
     pub load: LoadArgs,
+}
+
+/// Pseudonymisation of callee and join-member numbers.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RedactArgs {
+    /// Replace callee and join-member numbers by keyed pseudonyms (R-…) in every output; operator
+    /// ids and caller IDs stay. Rejected rows keep file, line and reason but not their raw text.
+    #[arg(long)]
+    pub redact: bool,
+    /// The pseudonymisation key (at least 8 characters); same key, same pseudonyms across runs.
+    #[arg(long, env = "DIVERSION_AUDIT_REDACT_KEY", value_name = "KEY", hide_env_values = true)]
+    pub redact_key: Option<String>,
+}
+
+impl RedactArgs {
+    pub fn redactor(&self) -> anyhow::Result<Option<crate::redact::Redactor>> {
+        if !self.redact {
+            return Ok(None);
+        }
+        let key = self.redact_key.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("--redact needs a key: --redact-key KEY or the environment variable DIVERSION_AUDIT_REDACT_KEY")
+        })?;
+        Ok(Some(crate::redact::Redactor::new(key)?))
+    }
+}
+
+/// Output format of `report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Md,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The output directory of a finished scan (it holds dossiers.json).
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// Operator whose dossier to print.
+    #[arg(long, value_name = "ID")]
+    pub operator: String,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub redact: RedactArgs,
 }
 
 #[derive(Args, Debug)]

@@ -62,7 +62,7 @@ pub fn run(args: &InspectArgs) -> Result<Exit> {
         all_rejects.extend(j.rejects.iter().cloned());
     }
     if let Some(p) = &args.rejected {
-        crate::output::write_rejects(p, &all_rejects)?;
+        crate::output::write_rejects(p, &all_rejects, false)?;
     }
     let out = std::io::stdout();
     let mut out = out.lock();

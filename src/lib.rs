@@ -10,6 +10,8 @@ pub mod generate;
 pub mod inspect;
 pub mod load;
 pub mod output;
+pub mod redact;
+pub mod report;
 pub mod rules;
 pub mod run;
 pub mod scan;

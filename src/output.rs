@@ -33,12 +33,17 @@ where
 }
 
 /// `rejected.csv`: file, line, reason, raw text.
-pub fn write_rejects(path: &Path, rejects: &[crate::load::Reject]) -> Result<()> {
+pub fn write_rejects(path: &Path, rejects: &[crate::load::Reject], excel: bool) -> Result<()> {
+    use crate::report::csv_safe::cell;
     write_atomic(path, |w| {
+        if excel {
+            w.write_all(b"\xEF\xBB\xBF")?;
+        }
         let mut c = csv::Writer::from_writer(w);
         c.write_record(["file", "line", "reason", "raw"])?;
         for r in rejects {
-            c.write_record([r.file.as_str(), &r.line.to_string(), r.reason.as_str(), r.raw.as_str()])?;
+            let line = r.line.to_string();
+            c.write_record([cell(&r.file).as_ref(), line.as_str(), r.reason.as_str(), cell(&r.raw).as_ref()])?;
         }
         c.flush()?;
         Ok(())

@@ -67,6 +67,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Inspect(a) => crate::inspect::run(&a),
         Command::Generate(a) => crate::generate::run(&a).map(|_| Exit::Ok),
         Command::Scan(a) => crate::scan::run(&a),
+        Command::Report(a) => crate::scan::report_command(&a).map(|_| Exit::Ok),
         Command::Rules(a) => {
             let cfg = match &a.config {
                 Some(p) => Config::from_file(p)?,

@@ -62,6 +62,28 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
         Some(load::load_joins(&jp, &setup.load, &setup.phones)?)
     };
     lap("load_joins", t);
+    let redactor = args.redact.redactor()?;
+    let mut loaded = loaded;
+    let mut joins = joins;
+    if let Some(r) = &redactor {
+        let f = &loaded.frame;
+        let callee = r.column(f, "callee", "callee_e164")?;
+        let callee_e164 = r.column(f, "callee_e164", "callee_e164")?;
+        loaded.frame.with_column(callee)?;
+        loaded.frame.with_column(callee_e164)?;
+        for rej in &mut loaded.rejects {
+            rej.raw = "[redacted]".into();
+        }
+        if let Some(j) = joins.as_mut() {
+            let member = r.column(&j.frame, "member", "member_e164")?;
+            let member_e164 = r.column(&j.frame, "member_e164", "member_e164")?;
+            j.frame.with_column(member)?;
+            j.frame.with_column(member_e164)?;
+            for rej in &mut j.rejects {
+                rej.raw = "[redacted]".into();
+            }
+        }
+    }
     pb.set_message("IP countries");
     let t = Instant::now();
     let ips = args.ip_country.as_deref().map(IpCountry::open).transpose()?;
@@ -105,8 +127,8 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
     let out = &args.out;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create output directory", out.display()))?;
     let mut operators = operators_table(&input, metrics, &findings)?;
-    write_findings(out, &findings)?;
-    write_frame(&out.join("operators.csv"), &mut operators)?;
+    write_findings(out, &findings, args.excel)?;
+    write_frame(&out.join("operators.csv"), &mut operators, args.excel)?;
     let min_s = (cfg.rules.long_shift.min_talk_hours * 3600.0).round() as i64;
     let mut shifts = input
         .shifts
@@ -127,32 +149,82 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
             col("talk_s").gt_eq(lit(min_s)).alias("flagged"),
         ])
         .collect()?;
-    write_frame(&out.join("shifts.csv"), &mut shifts)?;
-    let mut groups_written = false;
+    write_frame(&out.join("shifts.csv"), &mut shifts, args.excel)?;
+    let mut conversions = None;
     for (name, df) in tables {
-        let mut df = df
-            .lazy()
-            .with_columns([
-                local_expr("first_join_us", tz).alias("first_join"),
-                local_expr("last_join_us", tz).alias("last_join"),
-            ])
-            .drop(cols(["first_join_us", "last_join_us"]))
-            .collect()?;
-        write_frame(&out.join(format!("{name}.csv")), &mut df)?;
-        groups_written |= name == "groups";
+        // times as local text: `first_join_us` → `first_join`
+        let us: Vec<String> =
+            df.get_column_names().iter().filter(|n| n.ends_with("_us")).map(|n| n.to_string()).collect();
+        let mut lf = df.clone().lazy();
+        for n in &us {
+            lf = lf.with_column(local_expr(n, tz).alias(n.trim_end_matches("_us")));
+        }
+        let mut table = lf.drop(cols(us.iter().map(String::as_str).collect::<Vec<_>>())).collect()?;
+        write_frame(&out.join(format!("{name}.csv")), &mut table, args.excel)?;
+        if name == "conversions" {
+            conversions = Some(df);
+        }
     }
-    if !groups_written {
-        // keep the file set stable for cron jobs: an empty groups.csv with its header
+    if conversions.is_none() {
+        // keep the file set stable for cron jobs: empty tables with their headers
         write_atomic(&out.join("groups.csv"), |w| {
             writeln!(w, "group_id,converted_members,feeding_operators_n,feeding_operators,first_join,last_join")?;
             Ok(())
         })?;
+        write_atomic(&out.join("conversions.csv"), |w| {
+            writeln!(w, "operator_id,group_id,member_e164,minutes_to_join,call,call_end,joined")?;
+            Ok(())
+        })?;
     }
+    let dossiers = crate::report::collect(&input, &findings, &operators, conversions.as_ref(), cfg.rules.long_shift.min_talk_hours)?;
+    let report = crate::report::Report {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        tz: tz.name().to_string(),
+        inputs: loaded
+            .files
+            .iter()
+            .map(|f| crate::report::InputLine {
+                path: f.path.clone(),
+                format: f.format.unwrap_or("-").to_string(),
+                encoding: f.encoding.unwrap_or("-").to_string(),
+                rows_read: f.rows_read,
+                rows_rejected: f.rows_rejected,
+                duplicates: f.duplicates,
+            })
+            .collect(),
+        rows_read: loaded.rows_read(),
+        rows_rejected: loaded.rows_rejected(),
+        duplicates: loaded.duplicates(),
+        findings_per_rule: rules::REGISTRY
+            .iter()
+            .map(|r| (r.id().to_string(), findings.iter().filter(|f| f.rule == r.id()).count()))
+            .collect(),
+        ranking: {
+            let (ids, risk, hit) = (
+                operators.column("operator_id")?.str()?,
+                operators.column("risk_score")?.f64()?,
+                operators.column("rules_hit")?.str()?,
+            );
+            (0..operators.height())
+                .filter(|i| risk.get(*i).unwrap_or(0.0) > 0.0)
+                .map(|i| crate::report::RankLine {
+                    operator_id: ids.get(i).unwrap_or("").to_string(),
+                    risk_score: risk.get(i).unwrap_or(0.0),
+                    rules_hit: hit.get(i).unwrap_or("").to_string(),
+                })
+                .collect()
+        },
+        dossiers,
+        redacted: redactor.is_some(),
+    };
+    write_atomic(&out.join("dossiers.json"), |w| Ok(serde_json::to_writer(w, &report)?))?;
+    let html = crate::report::render::report_html(&report, cfg.rules.long_shift.quota_band_hours)?;
+    write_atomic(&out.join("report.html"), |w| Ok(w.write_all(html.as_bytes())?))?;
     let mut all_rejects = loaded.rejects.clone();
     if let Some(j) = &joins {
         all_rejects.extend(j.rejects.iter().cloned());
     }
-    write_rejects(&out.join("rejected.csv"), &all_rejects)?;
+    write_rejects(&out.join("rejected.csv"), &all_rejects, args.excel)?;
     lap("write", t);
 
     // exit code
@@ -239,14 +311,20 @@ fn local_expr(name: &str, tz: Tz) -> Expr {
         .to_string("%Y-%m-%d %H:%M:%S")
 }
 
-fn write_frame(path: &Path, df: &mut DataFrame) -> Result<()> {
+/// A frame as CSV, spreadsheet-safe, optionally with a BOM.
+fn write_frame(path: &Path, df: &mut DataFrame, excel: bool) -> Result<()> {
+    let mut safe = crate::report::csv_safe::frame(df)?;
     write_atomic(path, |w| {
-        CsvWriter::new(w).include_header(true).finish(df)?;
+        if excel {
+            w.write_all(b"\xEF\xBB\xBF")?;
+        }
+        CsvWriter::new(w).include_header(true).finish(&mut safe)?;
         Ok(())
     })
 }
 
-fn write_findings(out: &Path, findings: &[Finding]) -> Result<()> {
+fn write_findings(out: &Path, findings: &[Finding], excel: bool) -> Result<()> {
+    use crate::report::csv_safe::cell;
     write_atomic(&out.join("findings.jsonl"), |w| {
         for f in findings {
             serde_json::to_writer(&mut *w, f)?;
@@ -255,6 +333,9 @@ fn write_findings(out: &Path, findings: &[Finding]) -> Result<()> {
         Ok(())
     })?;
     write_atomic(&out.join("findings.csv"), |w| {
+        if excel {
+            w.write_all(b"\xEF\xBB\xBF")?;
+        }
         let mut c = csv::Writer::from_writer(w);
         c.write_record([
             "rule",
@@ -271,12 +352,12 @@ fn write_findings(out: &Path, findings: &[Finding]) -> Result<()> {
             c.write_record([
                 f.rule,
                 f.severity.name(),
-                f.operator_id.as_deref().unwrap_or(""),
-                f.subject.as_deref().unwrap_or(""),
+                &cell(f.operator_id.as_deref().unwrap_or("")),
+                &cell(f.subject.as_deref().unwrap_or("")),
                 &f.window_start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 &f.window_end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 &format!("{:.2}", f.score),
-                &f.summary,
+                &cell(&f.summary),
                 &f.evidence.to_string(),
             ])?;
         }
@@ -438,8 +519,49 @@ fn summary(
     writeln!(o)?;
     writeln!(
         o,
-        "outputs in {}: findings.csv findings.jsonl operators.csv shifts.csv groups.csv rejected.csv run.json",
+        "outputs in {}: report.html findings.csv findings.jsonl operators.csv shifts.csv groups.csv conversions.csv rejected.csv dossiers.json run.json",
         out.display()
     )?;
     Ok(())
+}
+
+/// `report`: one operator's dossier from a finished scan.
+pub fn report_command(args: &crate::cli::ReportArgs) -> Result<()> {
+    use crate::cli::ReportFormat;
+    let mut r = crate::report::load(&args.from)?;
+    if let Some(red) = args.redact.redactor()? {
+        if !r.redacted {
+            for d in &mut r.dossiers {
+                for c in &mut d.calls {
+                    c.callee = red.pseudonym(&c.callee);
+                }
+            }
+            r.redacted = true;
+        }
+    }
+    let d = r.dossiers.iter().find(|d| d.operator_id == args.operator).ok_or_else(|| {
+        let ids: Vec<&str> = r.dossiers.iter().map(|d| d.operator_id.as_str()).take(20).collect();
+        anyhow::anyhow!(
+            "no dossier for operator {:?} in {} (operators with findings: {})",
+            args.operator,
+            args.from.display(),
+            if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+        )
+    })?;
+    let band = [8.0, 10.0];
+    let text = match args.format {
+        ReportFormat::Md => crate::report::render::dossier_md(&r, d)?,
+        ReportFormat::Json => crate::report::render::dossier_json(d)?,
+        ReportFormat::Html => crate::report::render::dossier_html(&r, d, band)?,
+    };
+    match &args.out {
+        Some(p) => write_atomic(p, |w| Ok(w.write_all(text.as_bytes())?)),
+        None => {
+            let stdout = std::io::stdout();
+            let mut o = stdout.lock();
+            o.write_all(text.as_bytes())?;
+            o.flush()?;
+            Ok(())
+        }
+    }
 }

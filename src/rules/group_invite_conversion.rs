@@ -172,6 +172,7 @@ impl Rule for GroupInviteConversion {
             .collect()?,
         );
         let groups_tbl = conv
+            .clone()
             .lazy()
             .sort(["group_id", "joined_us"], SortMultipleOptions::default())
             .group_by_stable([col("group_id")])
@@ -188,6 +189,21 @@ impl Rule for GroupInviteConversion {
             )
             .collect()?;
         out.tables.push(("groups", groups_tbl));
+        out.tables.push((
+            "conversions",
+            conv.lazy()
+                .select([
+                    col("operator_id"),
+                    col("group_id"),
+                    col("member_e164"),
+                    col("end_us").alias("call_end_us"),
+                    col("joined_us"),
+                    col("minutes_to_join").round(1, RoundMode::HalfToEven),
+                    col("ref").alias("call"),
+                ])
+                .sort(["operator_id", "joined_us"], SortMultipleOptions::default())
+                .collect()?,
+        ));
         Ok(out)
     }
 }

@@ -1,0 +1,371 @@
+//! Investigator reports: the facts of one dossier per flagged operator, collected once by `scan`
+//! (`dossiers.json`), rendered as an offline HTML report (`report.html`) and, per operator, as
+//! Markdown, JSON or HTML by `report`. A writer never computes a verdict: everything here is read
+//! from the findings and the prepared data.
+
+pub mod csv_safe;
+pub mod render;
+
+use crate::rules::{AuditInput, Finding, col_f64, col_i64, col_str, local};
+use anyhow::{Context, Result};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Everything the reports show.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub version: String,
+    pub tz: String,
+    pub inputs: Vec<InputLine>,
+    pub rows_read: u64,
+    pub rows_rejected: u64,
+    pub duplicates: u64,
+    pub findings_per_rule: BTreeMap<String, usize>,
+    /// Operators with a risk above 0, highest first.
+    pub ranking: Vec<RankLine>,
+    pub dossiers: Vec<Dossier>,
+    pub redacted: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InputLine {
+    pub path: String,
+    pub format: String,
+    pub encoding: String,
+    pub rows_read: u64,
+    pub rows_rejected: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RankLine {
+    pub operator_id: String,
+    pub risk_score: f64,
+    pub rules_hit: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Dossier {
+    pub operator_id: String,
+    pub risk_score: f64,
+    pub rules_hit: Vec<String>,
+    pub findings: Vec<FindingLine>,
+    pub shifts: Vec<ShiftLine>,
+    pub daily: Vec<DayLine>,
+    pub clis: Vec<CliLine>,
+    pub conversions: Option<Conversions>,
+    /// Example calls: the first ones of each flagged shift, then others, at most 30.
+    pub calls: Vec<CallLine>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FindingLine {
+    pub rule: String,
+    pub severity: String,
+    pub score: f64,
+    pub summary: String,
+    pub window_start: String,
+    pub window_end: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ShiftLine {
+    pub day: String,
+    pub start: String,
+    pub end: String,
+    /// Hours after local midnight of `day` at which the shift started.
+    pub start_hour: f64,
+    pub span_h: f64,
+    pub talk_h: f64,
+    pub calls: i64,
+    pub answered: i64,
+    pub flagged: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DayLine {
+    pub day: String,
+    pub talk_h: f64,
+    pub calls: i64,
+    pub answered: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CliLine {
+    pub cli: String,
+    pub country: String,
+    pub valid: bool,
+    pub ip_countries: String,
+    pub calls: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Conversions {
+    pub answered_callees: i64,
+    pub converted: i64,
+    pub rate: f64,
+    pub minutes_to_join: Vec<f64>,
+    pub groups: Vec<(String, i64)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CallLine {
+    pub time: String,
+    pub callee: String,
+    pub cli: String,
+    pub ip: String,
+    pub ip_country: String,
+    pub talk_s: i64,
+    pub call: String,
+}
+
+const MAX_CALLS: usize = 30;
+
+fn r2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Collect the dossiers of every operator with an operator-level finding.
+pub fn collect(
+    input: &AuditInput,
+    findings: &[Finding],
+    operators: &DataFrame,
+    conversions: Option<&DataFrame>,
+    min_talk_h: f64,
+) -> Result<Vec<Dossier>> {
+    let tz = input.tz;
+    let mut ops: Vec<String> = findings.iter().filter_map(|f| f.operator_id.clone()).collect();
+    ops.sort();
+    ops.dedup();
+    if ops.is_empty() {
+        return Ok(vec![]);
+    }
+    let sel = DataFrame::new(ops.len(), vec![Column::new("operator_id".into(), ops.clone())])?;
+    let semi = |lf: LazyFrame| {
+        lf.join(sel.clone().lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Semi))
+    };
+    let cdr = semi(input.cdr.clone().lazy()).collect()?;
+    let daily = cdr
+        .clone()
+        .lazy()
+        .group_by([col("operator_id"), col("day")])
+        .agg([
+            col("talk_s").sum().alias("talk_s"),
+            len().cast(DataType::Int64).alias("calls"),
+            col("answered").cast(DataType::Int64).sum().alias("answered"),
+        ])
+        .sort(["operator_id", "day"], SortMultipleOptions::default())
+        .collect()?;
+    let clis = cdr
+        .clone()
+        .lazy()
+        .with_column(coalesce(&[col("caller_e164"), col("caller_id"), lit("(none)")]).alias("cli"))
+        .sort(["operator_id", "start_us"], SortMultipleOptions::default())
+        .group_by_stable([col("operator_id"), col("cli")])
+        .agg([
+            col("caller_country").first().fill_null(lit("")).alias("country"),
+            col("caller_valid").first().fill_null(lit(false)).alias("valid"),
+            col("ip_country").fill_null(lit("unknown")).unique_stable().str().join(" ", true).alias("ipc"),
+            len().cast(DataType::Int64).alias("calls"),
+        ])
+        .sort(
+            ["operator_id", "calls"],
+            SortMultipleOptions::default().with_order_descending_multi([false, true]).with_maintain_order(true),
+        )
+        .collect()?;
+    let calls = cdr
+        .clone()
+        .lazy()
+        .sort(["operator_id", "start_us"], SortMultipleOptions::default())
+        .with_column(col("start_us").cum_count(false).over([col("operator_id")])?.alias("k"))
+        .filter(col("k").lt_eq(lit(MAX_CALLS as u32)))
+        .collect()?;
+    let shifts = semi(input.shifts.clone().lazy()).sort(["operator_id", "shift_start_us"], SortMultipleOptions::default()).collect()?;
+
+    let mut by_op: BTreeMap<String, Dossier> = BTreeMap::new();
+    let ids = col_str(operators, "operator_id")?;
+    let risk = col_f64(operators, "risk_score")?;
+    let hit = col_str(operators, "rules_hit")?;
+    for i in 0..operators.height() {
+        let Some(op) = ids.get(i) else { continue };
+        if ops.binary_search(&op.to_string()).is_err() {
+            continue;
+        }
+        by_op.insert(
+            op.to_string(),
+            Dossier {
+                operator_id: op.to_string(),
+                risk_score: risk.get(i).unwrap_or(0.0),
+                rules_hit: hit.get(i).unwrap_or("").split(';').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                findings: vec![],
+                shifts: vec![],
+                daily: vec![],
+                clis: vec![],
+                conversions: None,
+                calls: vec![],
+            },
+        );
+    }
+    for f in findings {
+        if let Some(d) = f.operator_id.as_ref().and_then(|o| by_op.get_mut(o)) {
+            d.findings.push(FindingLine {
+                rule: f.rule.to_string(),
+                severity: f.severity.name().to_string(),
+                score: f.score,
+                summary: f.summary.clone(),
+                window_start: local(f.window_start.timestamp_micros(), tz),
+                window_end: local(f.window_end.timestamp_micros(), tz),
+            });
+        }
+    }
+    {
+        let (o, day, talk, calls_n, ans) = (
+            col_str(&daily, "operator_id")?,
+            col_str(&daily, "day")?,
+            col_i64(&daily, "talk_s")?,
+            col_i64(&daily, "calls")?,
+            col_i64(&daily, "answered")?,
+        );
+        for i in 0..daily.height() {
+            if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
+                d.daily.push(DayLine {
+                    day: day.get(i).unwrap_or("").to_string(),
+                    talk_h: r2(talk.get(i).unwrap_or(0) as f64 / 3600.0),
+                    calls: calls_n.get(i).unwrap_or(0),
+                    answered: ans.get(i).unwrap_or(0),
+                });
+            }
+        }
+    }
+    {
+        let (o, cli, country, ipc, n) = (
+            col_str(&clis, "operator_id")?,
+            col_str(&clis, "cli")?,
+            col_str(&clis, "country")?,
+            col_str(&clis, "ipc")?,
+            col_i64(&clis, "calls")?,
+        );
+        let valid = clis.column("valid")?.bool()?.clone();
+        for i in 0..clis.height() {
+            if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
+                d.clis.push(CliLine {
+                    cli: cli.get(i).unwrap_or("").to_string(),
+                    country: country.get(i).unwrap_or("").to_string(),
+                    valid: valid.get(i).unwrap_or(false),
+                    ip_countries: ipc.get(i).unwrap_or("").replace(' ', ", "),
+                    calls: n.get(i).unwrap_or(0),
+                });
+            }
+        }
+    }
+    {
+        let o = col_str(&shifts, "operator_id")?;
+        let day = col_str(&shifts, "day")?;
+        let (s, e, talk, n, ans) = (
+            col_i64(&shifts, "shift_start_us")?,
+            col_i64(&shifts, "shift_end_us")?,
+            col_i64(&shifts, "talk_s")?,
+            col_i64(&shifts, "calls")?,
+            col_i64(&shifts, "answered")?,
+        );
+        for i in 0..shifts.height() {
+            if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
+                let (su, eu) = (s.get(i).unwrap_or(0), e.get(i).unwrap_or(0));
+                let start_local = crate::rules::utc(su).with_timezone(&tz);
+                let start_hour = start_local.format("%H").to_string().parse::<f64>().unwrap_or(0.0)
+                    + start_local.format("%M").to_string().parse::<f64>().unwrap_or(0.0) / 60.0;
+                let talk_h = talk.get(i).unwrap_or(0) as f64 / 3600.0;
+                d.shifts.push(ShiftLine {
+                    day: day.get(i).unwrap_or("").to_string(),
+                    start: local(su, tz),
+                    end: local(eu, tz),
+                    start_hour: r2(start_hour),
+                    span_h: r2((eu - su) as f64 / 3.6e9),
+                    talk_h: r2(talk_h),
+                    calls: n.get(i).unwrap_or(0),
+                    answered: ans.get(i).unwrap_or(0),
+                    flagged: talk_h >= min_talk_h,
+                });
+            }
+        }
+    }
+    {
+        let o = col_str(&calls, "operator_id")?;
+        let (t, callee, cli, ip, ipc, rf) = (
+            col_i64(&calls, "start_us")?,
+            col_str(&calls, "callee")?,
+            col_str(&calls, "caller_id")?,
+            col_str(&calls, "src_ip")?,
+            col_str(&calls, "ip_country")?,
+            col_str(&calls, "ref")?,
+        );
+        let talk = col_i64(&calls, "talk_s")?;
+        for i in 0..calls.height() {
+            if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
+                d.calls.push(CallLine {
+                    time: local(t.get(i).unwrap_or(0), tz),
+                    callee: callee.get(i).unwrap_or("").to_string(),
+                    cli: cli.get(i).unwrap_or("").to_string(),
+                    ip: ip.get(i).unwrap_or("").to_string(),
+                    ip_country: ipc.get(i).unwrap_or("").to_string(),
+                    talk_s: talk.get(i).unwrap_or(0),
+                    call: rf.get(i).unwrap_or("").to_string(),
+                });
+            }
+        }
+    }
+    if let Some(conv) = conversions {
+        let conv = semi(conv.clone().lazy()).collect()?;
+        let answered = input
+            .cdr
+            .clone()
+            .lazy()
+            .filter(col("answered").and(col("callee_e164").is_not_null()))
+            .group_by([col("operator_id")])
+            .agg([col("callee_e164").n_unique().cast(DataType::Int64).alias("n")])
+            .collect()?;
+        let mut answered_of = BTreeMap::new();
+        for (o, n) in col_str(&answered, "operator_id")?.iter().zip(col_i64(&answered, "n")?.iter()) {
+            if let (Some(o), Some(n)) = (o, n) {
+                answered_of.insert(o.to_string(), n);
+            }
+        }
+        let (o, g, m) = (col_str(&conv, "operator_id")?, col_str(&conv, "group_id")?, col_f64(&conv, "minutes_to_join")?);
+        let member = col_str(&conv, "member_e164")?;
+        let mut acc: BTreeMap<String, (Vec<f64>, BTreeMap<String, i64>, std::collections::BTreeSet<String>)> =
+            BTreeMap::new();
+        for i in 0..conv.height() {
+            if let Some(op) = o.get(i) {
+                let e = acc.entry(op.to_string()).or_default();
+                e.0.push(r2(m.get(i).unwrap_or(0.0)));
+                *e.1.entry(g.get(i).unwrap_or("").to_string()).or_default() += 1;
+                e.2.insert(member.get(i).unwrap_or("").to_string());
+            }
+        }
+        for (op, (mins, groups, members)) in acc {
+            if let Some(d) = by_op.get_mut(&op) {
+                let answered = answered_of.get(&op).copied().unwrap_or(0);
+                let converted = members.len() as i64;
+                d.conversions = Some(Conversions {
+                    answered_callees: answered,
+                    converted,
+                    rate: if answered > 0 { (converted as f64 / answered as f64 * 10_000.0).round() / 10_000.0 } else { 0.0 },
+                    minutes_to_join: mins,
+                    groups: groups.into_iter().collect(),
+                });
+            }
+        }
+    }
+    let mut out: Vec<Dossier> = by_op.into_values().collect();
+    out.sort_by(|a, b| b.risk_score.total_cmp(&a.risk_score).then(a.operator_id.cmp(&b.operator_id)));
+    Ok(out)
+}
+
+/// Read `dossiers.json` from a finished scan.
+pub fn load(dir: &Path) -> Result<Report> {
+    let p = dir.join("dossiers.json");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read (run scan first)", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a diversion-audit dossier file", p.display()))
+}
