@@ -142,7 +142,9 @@ impl RedactArgs {
             return Ok(None);
         }
         let key = self.redact_key.as_deref().ok_or_else(|| {
-            anyhow::anyhow!("--redact needs a key: --redact-key KEY or the environment variable DIVERSION_AUDIT_REDACT_KEY")
+            anyhow::anyhow!(
+                "--redact needs a key: --redact-key KEY or the environment variable DIVERSION_AUDIT_REDACT_KEY"
+            )
         })?;
         Ok(Some(crate::redact::Redactor::new(key)?))
     }

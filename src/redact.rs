@@ -30,8 +30,7 @@ impl Redactor {
     pub fn column(&self, df: &DataFrame, target: &str, by: &str) -> PolarsResult<Column> {
         let t = df.column(target)?.str()?;
         let b = df.column(by)?.str()?;
-        let out: StringChunked =
-            t.iter().zip(b.iter()).map(|(t, b)| b.or(t).map(|v| self.pseudonym(v))).collect();
+        let out: StringChunked = t.iter().zip(b.iter()).map(|(t, b)| b.or(t).map(|v| self.pseudonym(v))).collect();
         Ok(out.with_name(target.into()).into_column())
     }
 }

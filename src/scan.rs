@@ -176,7 +176,13 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
             Ok(())
         })?;
     }
-    let dossiers = crate::report::collect(&input, &findings, &operators, conversions.as_ref(), cfg.rules.long_shift.min_talk_hours)?;
+    let dossiers = crate::report::collect(
+        &input,
+        &findings,
+        &operators,
+        conversions.as_ref(),
+        cfg.rules.long_shift.min_talk_hours,
+    )?;
     let report = crate::report::Report {
         version: env!("CARGO_PKG_VERSION").to_string(),
         tz: tz.name().to_string(),

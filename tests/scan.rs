@@ -87,6 +87,8 @@ fn generated_data_precision_and_recall() {
     {
         assert!(out.join(f).is_file(), "{f}");
     }
+    let html = std::fs::metadata(out.join("report.html")).unwrap().len();
+    assert!(html < 5_000_000, "report.html is {html} bytes");
     let ops = std::fs::read_to_string(out.join("operators.csv")).unwrap();
     assert_eq!(ops.lines().count(), 151);
     assert!(ops.lines().next().unwrap().contains("risk_score"));

@@ -182,7 +182,9 @@ pub fn collect(
         .with_column(col("start_us").cum_count(false).over([col("operator_id")])?.alias("k"))
         .filter(col("k").lt_eq(lit(MAX_CALLS as u32)))
         .collect()?;
-    let shifts = semi(input.shifts.clone().lazy()).sort(["operator_id", "shift_start_us"], SortMultipleOptions::default()).collect()?;
+    let shifts = semi(input.shifts.clone().lazy())
+        .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
+        .collect()?;
 
     let mut by_op: BTreeMap<String, Dossier> = BTreeMap::new();
     let ids = col_str(operators, "operator_id")?;
@@ -332,7 +334,8 @@ pub fn collect(
                 answered_of.insert(o.to_string(), n);
             }
         }
-        let (o, g, m) = (col_str(&conv, "operator_id")?, col_str(&conv, "group_id")?, col_f64(&conv, "minutes_to_join")?);
+        let (o, g, m) =
+            (col_str(&conv, "operator_id")?, col_str(&conv, "group_id")?, col_f64(&conv, "minutes_to_join")?);
         let member = col_str(&conv, "member_e164")?;
         let mut acc: BTreeMap<String, (Vec<f64>, BTreeMap<String, i64>, std::collections::BTreeSet<String>)> =
             BTreeMap::new();
@@ -351,7 +354,11 @@ pub fn collect(
                 d.conversions = Some(Conversions {
                     answered_callees: answered,
                     converted,
-                    rate: if answered > 0 { (converted as f64 / answered as f64 * 10_000.0).round() / 10_000.0 } else { 0.0 },
+                    rate: if answered > 0 {
+                        (converted as f64 / answered as f64 * 10_000.0).round() / 10_000.0
+                    } else {
+                        0.0
+                    },
                     minutes_to_join: mins,
                     groups: groups.into_iter().collect(),
                 });

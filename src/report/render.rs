@@ -16,6 +16,8 @@ const STYLE: &str = include_str!("../../templates/style.css");
 fn env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+    // Markdown table cells: a `|` or a line break from the input must not break the table.
+    env.add_filter("md", |s: String| s.replace('|', "\\|").replace(['\n', '\r'], " "));
     env.add_template("report.html", REPORT_HTML).expect("report template");
     env.add_template("dossier.html", DOSSIER_HTML).expect("dossier template");
     env.add_template("dossier.md", DOSSIER_MD).expect("markdown template");
@@ -76,9 +78,27 @@ fn timeline(d: &Dossier) -> Chart {
             }
         })
         .collect();
-    let xticks = (0..=36).step_by(6).map(|h| Tick { x: LEFT + h as f64 * sx, y: TOP + days.len() as f64 * row + 14.0, label: format!("{:02}:00", h % 24) }).collect();
-    let yticks = days.iter().enumerate().map(|(i, day)| Tick { x: LEFT - 6.0, y: TOP + i as f64 * row + row / 2.0 + 4.0, label: day.to_string() }).collect();
-    Chart { width: LEFT + plot_w + 10.0, height: TOP + days.len() as f64 * row + 24.0, bars, xticks, yticks, band: None }
+    let xticks = (0..=36)
+        .step_by(6)
+        .map(|h| Tick {
+            x: LEFT + h as f64 * sx,
+            y: TOP + days.len() as f64 * row + 14.0,
+            label: format!("{:02}:00", h % 24),
+        })
+        .collect();
+    let yticks = days
+        .iter()
+        .enumerate()
+        .map(|(i, day)| Tick { x: LEFT - 6.0, y: TOP + i as f64 * row + row / 2.0 + 4.0, label: day.to_string() })
+        .collect();
+    Chart {
+        width: LEFT + plot_w + 10.0,
+        height: TOP + days.len() as f64 * row + 24.0,
+        bars,
+        xticks,
+        yticks,
+        band: None,
+    }
 }
 
 /// Talk hours per local day with the 8-10 h quota band shaded.
@@ -101,8 +121,20 @@ fn daily(d: &Dossier, band: [f64; 2]) -> Chart {
             flagged: x.talk_h >= band[0],
         })
         .collect();
-    let xticks = d.daily.iter().enumerate().map(|(i, x)| Tick { x: LEFT + i as f64 * (bw + gap) + bw / 2.0, y: TOP + plot_h + 14.0, label: x.day[5..].to_string() }).collect();
-    let yticks = (0..=max_h as i64).step_by(2).map(|h| Tick { x: LEFT - 6.0, y: TOP + plot_h - h as f64 * sy + 4.0, label: format!("{h} h") }).collect();
+    let xticks = d
+        .daily
+        .iter()
+        .enumerate()
+        .map(|(i, x)| Tick {
+            x: LEFT + i as f64 * (bw + gap) + bw / 2.0,
+            y: TOP + plot_h + 14.0,
+            label: x.day[5..].to_string(),
+        })
+        .collect();
+    let yticks = (0..=max_h as i64)
+        .step_by(2)
+        .map(|h| Tick { x: LEFT - 6.0, y: TOP + plot_h - h as f64 * sy + 4.0, label: format!("{h} h") })
+        .collect();
     let n = d.daily.len().max(1) as f64;
     Chart {
         width: LEFT + n * (bw + gap) + 20.0,
@@ -128,7 +160,14 @@ fn histogram(d: &Dossier) -> Option<Chart> {
     let bars = bins
         .iter()
         .enumerate()
-        .map(|(i, n)| Bar { x: LEFT + i as f64 * (bw + 4.0), y: TOP + plot_h - *n as f64 / max * plot_h, w: bw, h: *n as f64 / max * plot_h, label: n.to_string(), flagged: false })
+        .map(|(i, n)| Bar {
+            x: LEFT + i as f64 * (bw + 4.0),
+            y: TOP + plot_h - *n as f64 / max * plot_h,
+            w: bw,
+            h: *n as f64 / max * plot_h,
+            label: n.to_string(),
+            flagged: false,
+        })
         .collect();
     let xticks = (0..14)
         .map(|i| Tick {
@@ -141,7 +180,14 @@ fn histogram(d: &Dossier) -> Option<Chart> {
             },
         })
         .collect();
-    Some(Chart { width: LEFT + 14.0 * (bw + 4.0) + 10.0, height: TOP + plot_h + 24.0, bars, xticks, yticks: vec![], band: None })
+    Some(Chart {
+        width: LEFT + 14.0 * (bw + 4.0) + 10.0,
+        height: TOP + plot_h + 24.0,
+        bars,
+        xticks,
+        yticks: vec![],
+        band: None,
+    })
 }
 
 #[derive(Serialize)]
@@ -159,13 +205,17 @@ fn view(d: &Dossier, band: [f64; 2]) -> DossierView<'_> {
 /// The whole report: overview and every dossier.
 pub fn report_html(r: &Report, band: [f64; 2]) -> Result<String> {
     let views: Vec<DossierView> = r.dossiers.iter().map(|d| view(d, band)).collect();
-    Ok(env().get_template("report.html")?.render(context! { r => Value::from(Serde(r)), views => Value::from(Serde(&views)), style => STYLE, single => false })?)
+    Ok(env().get_template("report.html")?.render(
+        context! { r => Value::from(Serde(r)), views => Value::from(Serde(&views)), style => STYLE, single => false },
+    )?)
 }
 
 /// One operator's dossier as a standalone HTML page.
 pub fn dossier_html(r: &Report, d: &Dossier, band: [f64; 2]) -> Result<String> {
     let views = vec![view(d, band)];
-    Ok(env().get_template("report.html")?.render(context! { r => Value::from(Serde(r)), views => Value::from(Serde(&views)), style => STYLE, single => true })?)
+    Ok(env().get_template("report.html")?.render(
+        context! { r => Value::from(Serde(r)), views => Value::from(Serde(&views)), style => STYLE, single => true },
+    )?)
 }
 
 pub fn dossier_md(r: &Report, d: &Dossier) -> Result<String> {
