@@ -92,17 +92,24 @@ pub struct RulesArgs {
     pub config: Option<PathBuf>,
 }
 
+/// What to read: CDRs, join logs, the IP-country table (shared by scan and inspect).
 #[derive(Args, Debug, Clone)]
-pub struct ScanArgs {
+pub struct InputArgs {
     /// CDR files, directories or glob patterns (CSV/TSV, Parquet, NDJSON; plain, .gz or .zst).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
-    /// Chat-group join logs (group_id, member, joined_at), for group-invite-conversion.
+    /// Chat-group join logs (group_id, member, joined_at; files, directories or globs).
     #[arg(long, value_name = "FILE")]
     pub joins: Vec<PathBuf>,
-    /// IP → country table (MaxMind .mmdb or `network,country` CSV), for spoofed-foreign-cli.
+    /// IP → country table (MaxMind .mmdb or `network,country` CSV).
     #[arg(long, value_name = "FILE")]
     pub ip_country: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Output directory (created if missing); every file in it is replaced atomically.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -177,15 +184,8 @@ pub struct ReportArgs {
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// CDR files, directories or glob patterns (CSV/TSV, Parquet, NDJSON; plain, .gz or .zst).
-    #[arg(required = true, value_name = "INPUT")]
-    pub inputs: Vec<PathBuf>,
-    /// Chat-group join logs to inspect too (group_id, member, joined_at).
-    #[arg(long, value_name = "FILE")]
-    pub joins: Vec<PathBuf>,
-    /// IP → country table (MaxMind .mmdb or `network,country` CSV) for the IP-country summary.
-    #[arg(long, value_name = "FILE")]
-    pub ip_country: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,

@@ -46,14 +46,14 @@ pub struct JoinsSummary {
 
 pub fn run(args: &InspectArgs) -> Result<Exit> {
     let setup = resolve(&args.load)?;
-    let paths = load::expand_inputs(&args.inputs)?;
-    let ips = args.ip_country.as_deref().map(IpCountry::open).transpose()?;
+    let paths = load::expand_inputs(&args.input.inputs)?;
+    let ips = args.input.ip_country.as_deref().map(IpCountry::open).transpose()?;
     let loaded = load::load_cdrs(&paths, &setup.load, &setup.phones)?;
     let frame = enrich::cdr_ip_country(loaded.frame.clone(), ips.as_ref())?;
-    let joins = if args.joins.is_empty() {
+    let joins = if args.input.joins.is_empty() {
         None
     } else {
-        let jp = load::expand_inputs(&args.joins)?;
+        let jp = load::expand_inputs(&args.input.joins)?;
         Some(load::load_joins(&jp, &setup.load, &setup.phones)?)
     };
     let report = summarise(&loaded, &frame, setup.phones.home(), ips.is_some(), joins.as_ref())?;
@@ -85,13 +85,7 @@ pub fn run(args: &InspectArgs) -> Result<Exit> {
     }
     if setup.strict {
         if let Some(r) = all_rejects.first() {
-            eprintln!(
-                "diversion-audit: error: --strict: {} rejected row(s); first: {}:{}: {}",
-                all_rejects.len(),
-                r.file,
-                r.line,
-                r.reason
-            );
+            eprintln!("diversion-audit: error: {}", crate::load::strict_message(&all_rejects, r));
             failed = true;
         }
     }

@@ -50,15 +50,15 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
 
     pb.set_message("loading CDRs");
     let t = Instant::now();
-    let paths = load::expand_inputs(&args.inputs)?;
+    let paths = load::expand_inputs(&args.input.inputs)?;
     let loaded = load::load_cdrs(&paths, &setup.load, &setup.phones)?;
     lap("load_cdr", t);
     let t = Instant::now();
-    let joins = if args.joins.is_empty() {
+    let joins = if args.input.joins.is_empty() {
         None
     } else {
         pb.set_message("loading join logs");
-        let jp = load::expand_inputs(&args.joins)?;
+        let jp = load::expand_inputs(&args.input.joins)?;
         Some(load::load_joins(&jp, &setup.load, &setup.phones)?)
     };
     lap("load_joins", t);
@@ -86,7 +86,7 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
     }
     pb.set_message("IP countries");
     let t = Instant::now();
-    let ips = args.ip_country.as_deref().map(IpCountry::open).transpose()?;
+    let ips = args.input.ip_country.as_deref().map(IpCountry::open).transpose()?;
     let cdr = enrich::cdr_ip_country(loaded.frame.clone(), ips.as_ref())?;
     lap("enrich_ip", t);
     pb.set_message("shifts");
@@ -255,7 +255,7 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
         "started_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "inputs": loaded.files,
         "joins": joins.as_ref().map(|j| &j.files),
-        "ip_country": args.ip_country.as_ref().map(|p| p.display().to_string()),
+        "ip_country": args.input.ip_country.as_ref().map(|p| p.display().to_string()),
         "rows": {
             "read": loaded.rows_read(),
             "rejected": loaded.rows_rejected(),
@@ -289,13 +289,7 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
     }
     if strict_fail {
         let r = &all_rejects[0];
-        eprintln!(
-            "diversion-audit: error: --strict: {} rejected row(s); first: {}:{}: {}",
-            all_rejects.len(),
-            r.file,
-            r.line,
-            r.reason
-        );
+        eprintln!("diversion-audit: error: {}", crate::load::strict_message(&all_rejects, r));
     }
     if !args.quiet {
         let stdout = std::io::stdout();

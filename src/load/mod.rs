@@ -101,6 +101,11 @@ impl Loaded {
     }
 }
 
+/// The `--strict` error line: how many rows were rejected and where the first one is.
+pub fn strict_message(all: &[Reject], first: &Reject) -> String {
+    format!("--strict: {} rejected row(s); first: {}:{}: {}", all.len(), first.file, first.line, first.reason)
+}
+
 const DATA_EXTENSIONS: &[&str] =
     &["csv", "tsv", "txt", "log", "cdr", "parquet", "ndjson", "jsonl", "json", "gz", "zst"];
 
