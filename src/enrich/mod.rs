@@ -6,65 +6,106 @@ pub mod phone;
 
 use anyhow::Result;
 use ip::IpCountry;
+use phone::ParsedNumber;
 use phone::PhoneParser;
 use polars::prelude::*;
 use rayon::prelude::*;
-
-fn distinct(df: &DataFrame, name: &str) -> Result<Vec<String>> {
-    let u = df.column(name)?.unique()?;
-    Ok(u.str()?.iter().flatten().map(str::to_string).collect())
-}
-
-fn left_join_on(df: DataFrame, map: DataFrame, key: &str) -> Result<DataFrame> {
-    let mut args = JoinArgs::new(JoinType::Left);
-    args.maintain_order = MaintainOrderJoin::Left;
-    Ok(df.lazy().join(map.lazy(), [col(key)], [col(key)], args).collect()?)
-}
+use std::collections::HashMap;
 
 /// Add `caller_e164`, `caller_country`, `caller_valid` and `callee_e164` to a CDR frame.
-pub fn cdr_numbers(df: DataFrame, phones: &PhoneParser) -> Result<DataFrame> {
-    let callers = distinct(&df, "caller_id")?;
-    let parsed: Vec<_> = callers.par_iter().map(|c| phones.parse(c, true)).collect();
-    let map = DataFrame::new(
-        callers.len(),
-        vec![
-            StringChunked::from_iter_values("caller_id".into(), callers.iter().map(String::as_str)).into_column(),
-            StringChunked::from_iter_options("caller_e164".into(), parsed.iter().map(|p| p.e164.as_deref()))
-                .into_column(),
-            StringChunked::from_iter_options("caller_country".into(), parsed.iter().map(|p| p.country.as_deref()))
-                .into_column(),
-            BooleanChunked::from_iter_values("caller_valid".into(), parsed.iter().map(|p| p.valid)).into_column(),
-        ],
-    )?;
-    let df = left_join_on(df, map, "caller_id")?;
+///
+/// One pass per column with a cache of what each distinct text became (caller IDs repeat a lot);
+/// plain home mobiles take an allocation-free fast path instead.
+pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame> {
+    let callers = df.column("caller_id")?.str()?.clone();
+    let n = callers.len();
+    let mut cache: HashMap<&str, ParsedNumber> = HashMap::new();
+    let mut e164 = StringChunkedBuilder::new("caller_e164".into(), n);
+    let mut country = StringChunkedBuilder::new("caller_country".into(), n);
+    let mut valid: Vec<Option<bool>> = Vec::with_capacity(n);
+    for v in callers.iter() {
+        match v {
+            None => {
+                e164.append_null();
+                country.append_null();
+                valid.push(None);
+            }
+            Some(raw) => {
+                let p = cache.entry(raw).or_insert_with(|| phones.parse(raw, true));
+                e164.append_option(p.e164.as_deref());
+                country.append_option(p.country.as_deref());
+                valid.push(Some(p.valid));
+            }
+        }
+    }
+    df.with_column(e164.finish().into_column())?;
+    df.with_column(country.finish().into_column())?;
+    df.with_column(BooleanChunked::from_iter_options("caller_valid".into(), valid.into_iter()).into_column())?;
+    let callee = home_e164(df.column("callee")?.str()?, phones, "callee_e164");
+    df.with_column(callee.into_column())?;
+    Ok(df)
+}
 
-    let callees = distinct(&df, "callee")?;
-    let parsed: Vec<Option<String>> = callees.par_iter().map(|c| phones.parse(c, false).e164).collect();
-    let map = DataFrame::new(
-        callees.len(),
-        vec![
-            StringChunked::from_iter_values("callee".into(), callees.iter().map(String::as_str)).into_column(),
-            StringChunked::from_iter_options("callee_e164".into(), parsed.iter().map(|p| p.as_deref())).into_column(),
-        ],
-    )?;
-    left_join_on(df, map, "callee")
+/// E.164 of a column of home-side numbers (callees, join members), rows split across threads.
+fn home_e164(col: &StringChunked, phones: &PhoneParser, name: &str) -> StringChunked {
+    let n = col.len();
+    let threads = rayon::current_num_threads().max(1);
+    let step = n.div_ceil(threads).max(1);
+    let parts: Vec<StringChunked> = (0..n)
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|off| {
+            let part = col.slice(off as i64, step);
+            let mut out = StringChunkedBuilder::new(name.into(), part.len());
+            let mut cache: HashMap<&str, Option<String>> = HashMap::new();
+            let mut buf = String::with_capacity(16);
+            for v in part.iter() {
+                match v {
+                    None => out.append_null(),
+                    Some(raw) => match phones.fast_national_mobile(raw) {
+                        Some(d) => {
+                            buf.clear();
+                            buf.push_str("+86");
+                            buf.push_str(d);
+                            out.append_value(&buf);
+                        }
+                        None => {
+                            let e = cache.entry(raw).or_insert_with(|| phones.parse(raw, false).e164);
+                            out.append_option(e.as_deref());
+                        }
+                    },
+                }
+            }
+            out.finish()
+        })
+        .collect();
+    let mut it = parts.into_iter();
+    let mut acc = it.next().unwrap_or_else(|| StringChunked::full_null(name.into(), 0));
+    for p in it {
+        acc.append(&p).expect("same type");
+    }
+    acc.with_name(name.into())
 }
 
 /// Add `ip_country` (null without a table, an IP, or a match) and put the columns in canonical order.
-pub fn cdr_ip_country(df: DataFrame, ips: Option<&IpCountry>) -> Result<DataFrame> {
-    let addrs = distinct(&df, "src_ip")?;
-    let countries: Vec<Option<String>> = match ips {
-        Some(t) => addrs.par_iter().map(|a| t.lookup(a)).collect(),
-        None => vec![None; addrs.len()],
+pub fn cdr_ip_country(mut df: DataFrame, ips: Option<&IpCountry>) -> Result<DataFrame> {
+    let out: StringChunked = match ips {
+        Some(t) => {
+            let col = df.column("src_ip")?.str()?.clone();
+            let mut cache: HashMap<&str, Option<String>> = HashMap::new();
+            let mut b = StringChunkedBuilder::new("ip_country".into(), col.len());
+            for v in col.iter() {
+                match v {
+                    None => b.append_null(),
+                    Some(ip) => b.append_option(cache.entry(ip).or_insert_with(|| t.lookup(ip)).as_deref()),
+                }
+            }
+            b.finish()
+        }
+        None => StringChunked::full_null("ip_country".into(), df.height()),
     };
-    let map = DataFrame::new(
-        addrs.len(),
-        vec![
-            StringChunked::from_iter_values("src_ip".into(), addrs.iter().map(String::as_str)).into_column(),
-            StringChunked::from_iter_options("ip_country".into(), countries.iter().map(|c| c.as_deref())).into_column(),
-        ],
-    )?;
-    let df = left_join_on(df, map, "src_ip")?;
+    df.with_column(out.into_column())?;
     Ok(df.select(CANONICAL_CDR)?)
 }
 
@@ -95,15 +136,8 @@ pub const CANONICAL_CDR: [&str; 22] = [
 ];
 
 /// Add `member_e164` to a join log frame.
-pub fn join_numbers(df: DataFrame, phones: &PhoneParser) -> Result<DataFrame> {
-    let members = distinct(&df, "member")?;
-    let parsed: Vec<Option<String>> = members.par_iter().map(|c| phones.parse(c, false).e164).collect();
-    let map = DataFrame::new(
-        members.len(),
-        vec![
-            StringChunked::from_iter_values("member".into(), members.iter().map(String::as_str)).into_column(),
-            StringChunked::from_iter_options("member_e164".into(), parsed.iter().map(|p| p.as_deref())).into_column(),
-        ],
-    )?;
-    left_join_on(df, map, "member")
+pub fn join_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame> {
+    let m = home_e164(df.column("member")?.str()?, phones, "member_e164");
+    df.with_column(m.into_column())?;
+    Ok(df)
 }

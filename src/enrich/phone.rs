@@ -109,6 +109,24 @@ impl PhoneParser {
     }
 }
 
+impl PhoneParser {
+    /// The E.164 form of a home mobile written plainly (`13812345678`, `+8613812345678`,
+    /// `008613812345678`, `8613812345678`), without allocating; `None` for every other shape.
+    /// This is the per-row fast path; [`PhoneParser::parse`] handles the rest.
+    pub fn fast_national_mobile<'a>(&self, raw: &'a str) -> Option<&'a str> {
+        if self.home != Id::CN {
+            return None;
+        }
+        let t = raw.trim();
+        let d = t
+            .strip_prefix("+86")
+            .or_else(|| t.strip_prefix("0086"))
+            .or_else(|| (t.len() == 13).then(|| t.strip_prefix("86")).flatten())
+            .unwrap_or(t);
+        is_cn_mobile(d).then_some(d)
+    }
+}
+
 /// Keep digits and a leading `+`; drop spaces, dashes, dots, brackets and a `tel:` prefix.
 fn clean(raw: &str) -> String {
     let s = raw.trim();
@@ -202,6 +220,18 @@ mod tests {
             let slow = p.parse(raw, true);
             assert_eq!(fast.e164, slow.e164, "{raw}");
             assert_eq!(fast.country, slow.country, "{raw}");
+        }
+    }
+
+    #[test]
+    fn allocation_free_fast_path_matches_parse() {
+        let p = PhoneParser::new("CN").unwrap();
+        for raw in ["13812345678", "+8613812345678", "008613812345678", "8613812345678", " 13812345678 "] {
+            let d = p.fast_national_mobile(raw).unwrap();
+            assert_eq!(Some(format!("+86{d}")), p.parse(raw, false).e164, "{raw}");
+        }
+        for raw in ["+86 138-1234-5678", "02161234567", "+447700900123", "1381234567"] {
+            assert_eq!(p.fast_national_mobile(raw), None, "{raw}");
         }
     }
 

@@ -17,6 +17,7 @@ use chrono_tz::Tz;
 use decode::Encoding;
 use format::{CDR, Format, JOINS, Layout, Target};
 use polars::prelude::*;
+use rayon::prelude::*;
 use split::{QuoteMode, for_each_line, split_fields};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -420,7 +421,48 @@ fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, targe
     } else {
         format::positional_layout(format)
     };
-    let n_fields = target.fields.len();
+    // Records are lines, so the text splits at line ends into chunks parsed in parallel.
+    let t_split = std::time::Instant::now();
+    let parts: Vec<ChunkOut> = split::line_chunks(&text, rayon::current_num_threads() * 4)
+        .into_par_iter()
+        .map(|(a, b, first)| parse_chunk(&text[a..b], first, &layout, delim, target, &file))
+        .collect::<Result<_>>()?;
+    trace("split", t_split);
+    let mut lines_in = 0;
+    let mut early_rejects = Vec::new();
+    let mut frame: Option<DataFrame> = None;
+    for p in parts {
+        lines_in += p.lines_in;
+        early_rejects.extend(p.early_rejects);
+        match frame.as_mut() {
+            None => frame = Some(p.frame),
+            Some(f) => {
+                f.vstack_mut(&p.frame)?;
+            }
+        }
+    }
+    let frame = match frame {
+        Some(f) => f,
+        None => raw_frame(target, vec![None; target.fields.len()], vec![], 0)?,
+    };
+    Ok(RawFile { frame, format, encoding: Some(enc), lines_in, early_rejects, text: Some(text) })
+}
+
+struct ChunkOut {
+    frame: DataFrame,
+    lines_in: u64,
+    early_rejects: Vec<Reject>,
+}
+
+/// Split the lines of one chunk (whose first line is number `first_line`) into raw text columns.
+fn parse_chunk(
+    text: &str,
+    first_line: u64,
+    layout: &Layout,
+    delim: u8,
+    target: &'static Target,
+    file: &str,
+) -> Result<ChunkOut> {
     let est = text.len() / 100 + 16;
     let mut builders: Vec<Option<StringChunkedBuilder>> = layout
         .sources
@@ -433,8 +475,7 @@ fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, targe
     let mut fields: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut lenient: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut lines_in = 0u64;
-    let t_split = std::time::Instant::now();
-    for_each_line(&text, |n, _, line| {
+    split::for_each_line_from(text, first_line, |n, _, line| {
         if Some(n) == layout.header_line {
             return;
         }
@@ -443,20 +484,20 @@ fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, targe
         // A kept inner quote that swallowed a delimiter is an unescaped clid, not FreeSWITCH's
         // quoted name: read the line again leniently and keep that reading if its width fits.
         if line.contains('"')
-            && (!fits(&layout, &fields) || fields.iter().any(|f| f.contains('"') && f.as_bytes().contains(&delim)))
+            && (!fits(layout, &fields) || fields.iter().any(|f| f.contains('"') && f.as_bytes().contains(&delim)))
         {
             split_fields(line, delim, QuoteMode::Lenient, &mut lenient);
-            if fits(&layout, &lenient) {
+            if fits(layout, &lenient) {
                 std::mem::swap(&mut fields, &mut lenient);
             }
         }
-        if !fits(&layout, &fields) {
+        if !fits(layout, &fields) {
             let reason = if fields.len() < layout.min_fields {
                 format!("too few columns ({} of {})", fields.len(), layout.min_fields)
             } else {
                 format!("too many columns ({} of {})", fields.len(), layout.max_fields.unwrap_or(0))
             };
-            early_rejects.push(Reject { file: file.clone(), line: n, reason, raw: line.to_string() });
+            early_rejects.push(Reject { file: file.to_string(), line: n, reason, raw: line.to_string() });
             return;
         }
         for (b, src) in builders.iter_mut().zip(&layout.sources) {
@@ -469,11 +510,8 @@ fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, targe
         }
         lines.push(n);
     });
-    trace("split", t_split);
     let cols: Vec<Option<Column>> = builders.into_iter().map(|b| b.map(|b| b.finish().into_column())).collect();
-    debug_assert_eq!(cols.len(), n_fields);
-    let frame = raw_frame(target, cols, lines, 0)?;
-    Ok(RawFile { frame, format, encoding: Some(enc), lines_in, early_rejects, text: Some(text) })
+    Ok(ChunkOut { frame: raw_frame(target, cols, lines, 0)?, lines_in, early_rejects })
 }
 
 /// A header format accepts extra trailing fields only when they are empty (a trailing delimiter).
@@ -556,6 +594,19 @@ fn read_columnar(
 /// the same group + member + time), keeping the first; count duplicates against the file they were in.
 fn dedupe(frame: DataFrame, target: &'static Target, files: &mut [FileReport]) -> Result<DataFrame> {
     let before = count_by_file(&frame)?;
+    // The common case: every row has a call id. No duplicates when they are all distinct; otherwise
+    // the call id alone is the key (no string building).
+    if std::ptr::eq(target, &CDR) && frame.column("call_id")?.null_count() == 0 {
+        let ids = frame.column("call_id")?.as_materialized_series().clone();
+        let out = if ids.n_unique()? == frame.height() {
+            frame
+        } else {
+            frame.lazy().unique_stable(Some(cols(["call_id"])), UniqueKeepStrategy::First).collect()?
+        };
+        let after = count_by_file(&out)?;
+        set_counts(files, &before, &after);
+        return Ok(out);
+    }
     let key = if std::ptr::eq(target, &CDR) {
         when(col("call_id").is_not_null()).then(concat_str([lit("id|"), col("call_id")], "", false)).otherwise(
             concat_str(
@@ -586,13 +637,17 @@ fn dedupe(frame: DataFrame, target: &'static Target, files: &mut [FileReport]) -
         .drop(cols(["__key"]))
         .collect()?;
     let after = count_by_file(&out)?;
+    set_counts(files, &before, &after);
+    Ok(out)
+}
+
+fn set_counts(files: &mut [FileReport], before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) {
     for (i, f) in files.iter_mut().enumerate() {
         let b = before.get(&(i as u32)).copied().unwrap_or(0);
         let a = after.get(&(i as u32)).copied().unwrap_or(0);
         f.duplicates = b - a;
         f.rows_read = a;
     }
-    Ok(out)
 }
 
 fn count_by_file(df: &DataFrame) -> Result<HashMap<u32, u64>> {

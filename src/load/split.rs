@@ -23,14 +23,22 @@ pub enum QuoteMode {
 }
 
 /// Call `f(line_number, byte_start, line_text)` for every non-blank line of `text`.
-pub fn for_each_line<'a, F>(text: &'a str, mut f: F) -> u64
+pub fn for_each_line<'a, F>(text: &'a str, f: F) -> u64
+where
+    F: FnMut(u64, usize, &'a str),
+{
+    for_each_line_from(text, 1, f)
+}
+
+/// [`for_each_line`] for a chunk whose first line has number `first`.
+pub fn for_each_line_from<'a, F>(text: &'a str, first: u64, mut f: F) -> u64
 where
     F: FnMut(u64, usize, &'a str),
 {
     let b = text.as_bytes();
     let n = b.len();
     let mut i = 0usize;
-    let mut line: u64 = 0;
+    let mut line: u64 = first - 1;
     while i < n {
         line += 1;
         let start = i;
@@ -47,6 +55,39 @@ where
         }
     }
     line
+}
+
+/// Cut `text` into about `k` chunks that end just after a LF, as (start, end, first line number).
+/// Line numbers count LF, CRLF and lone CR the way [`for_each_line`] does. A file without LF
+/// (CR-only line ends) stays one chunk.
+pub fn line_chunks(text: &str, k: usize) -> Vec<(usize, usize, u64)> {
+    let b = text.as_bytes();
+    let n = b.len();
+    let k = k.max(1);
+    let mut bounds = vec![0usize];
+    for c in 1..k {
+        let target = n * c / k;
+        let last = *bounds.last().expect("non-empty");
+        if target <= last {
+            continue;
+        }
+        match memchr::memchr(b'\n', &b[target..]) {
+            Some(p) if target + p + 1 < n => bounds.push(target + p + 1),
+            _ => break,
+        }
+    }
+    bounds.dedup();
+    let mut out = Vec::with_capacity(bounds.len());
+    let mut line = 1u64;
+    for (idx, &a) in bounds.iter().enumerate() {
+        let e = bounds.get(idx + 1).copied().unwrap_or(n);
+        out.push((a, e, line));
+        let seg = &b[a..e];
+        let lf = memchr::memchr_iter(b'\n', seg).count() as u64;
+        let lone_cr = memchr::memchr_iter(b'\r', seg).filter(|&p| seg.get(p + 1) != Some(&b'\n')).count() as u64;
+        line += lf + lone_cr;
+    }
+    out
 }
 
 /// Split one line into `out` (cleared first).
@@ -181,6 +222,19 @@ mod tests {
             vec![(1, "a,b".into()), (3, "c,d".into()), (4, "e,f".into()), (6, "h,i".into())]
         );
         assert_eq!(lines("x\r\r\ny"), vec![(1, "x".into()), (3, "y".into())]);
+    }
+
+    #[test]
+    fn chunks_keep_line_numbers() {
+        let text = "h\r\na\n\nb\r\nc\rd\ne\nf";
+        let whole = lines(text);
+        for k in 1..8 {
+            let mut got = Vec::new();
+            for (a, b, first) in line_chunks(text, k) {
+                for_each_line_from(&text[a..b], first, |n, _, l| got.push((n, l.to_string())));
+            }
+            assert_eq!(got, whole, "k={k}");
+        }
     }
 
     #[test]

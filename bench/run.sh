@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Benchmark: diversion-audit scan against the DuckDB reference (../shared/bench/duckdb_reference.py),
+# same inputs, same thread count, runs alternated. Writes bench/results.md.
+#
+# usage: bench/run.sh [--sizes "1000000 10000000"] [--runs 3] [--with-100m] [--threads N]
+# Exit status: 0; 3 when a 10 M-row audit ÷ reference ratio is above 1.0 (the regression guard);
+# 2 on a setup error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SIZES="1000000 10000000"
+RUNS=3
+THREADS=$(nproc)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sizes) SIZES="$2"; shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    --with-100m) SIZES="$SIZES 100000000"; shift ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+REF="${DUCKDB_REFERENCE:-$ROOT/../shared/bench/duckdb_reference.py}"
+[ -f "$REF" ] || { echo "DuckDB reference not found at $REF" >&2; exit 2; }
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/da-target}"
+cargo build --release -q
+BIN="$CARGO_TARGET_DIR/release/diversion-audit"
+VENV="$ROOT/bench/.venv"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -c "import duckdb" 2>/dev/null || "$VENV/bin/pip" install -q duckdb
+DATA="$ROOT/bench/data"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+export POLARS_MAX_THREADS="$THREADS" RAYON_NUM_THREADS="$THREADS"
+
+# one measured run: appends "wall_s rss_mb" to $1
+measure() {
+  local into="$1"; shift
+  /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" > "$WORK/stdout" 2> "$WORK/stderr" || {
+    echo "failed: $*" >&2; cat "$WORK/stderr" >&2; exit 2; }
+  awk '{printf "%s %.0f\n", $1, $2/1024}' "$WORK/time" >> "$into"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; threads $THREADS; $RUNS runs each, alternated; medians."
+  echo "diversion-audit $("$BIN" --version | awk '{print $2}'), DuckDB $("$VENV/bin/python" -c 'import duckdb; print(duckdb.__version__)'); $(date -u +%Y-%m-%d)."
+  echo "The audit runs every rule and writes every output (report.html included); the reference runs its three SQL checks."
+  echo
+  echo "| rows | input | audit s | reference s | audit ÷ reference | audit rows/s | audit peak RSS MB | reference peak RSS MB |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+} > "$WORK/results.md"
+STAGES=""
+RATIO10=""
+for N in $SIZES; do
+  D="$DATA/$N"
+  if [ ! -f "$D/cdr.csv" ] || [ ! -f "$D/cdr.parquet" ]; then
+    echo "generating $N rows in $D (not timed)" >&2
+    "$BIN" generate --rows "$N" --no-overlap --seed 42 --out "$D" 2>/dev/null
+  fi
+  ROWS=$(( $(wc -l < "$D/cdr.csv") - 1 ))
+  for KIND in csv parquet; do
+    IN="$D/cdr.$KIND"
+    : > "$WORK/a"; : > "$WORK/r"
+    for i in $(seq "$RUNS"); do
+      measure "$WORK/a" "$BIN" scan "$IN" --joins "$D/joins.csv" --ip-country "$D/ip-country.csv" --out "$WORK/out" --quiet
+      measure "$WORK/r" "$VENV/bin/python" "$REF" "$IN" "$D/joins.csv" "$D/ip-country.csv" "$WORK/ref" --threads "$THREADS"
+    done
+    A=$(cut -d' ' -f1 "$WORK/a" | median); R=$(cut -d' ' -f1 "$WORK/r" | median)
+    AM=$(cut -d' ' -f2 "$WORK/a" | median); RM=$(cut -d' ' -f2 "$WORK/r" | median)
+    RATIO=$(awk -v a="$A" -v r="$R" 'BEGIN{printf "%.2f", a/r}')
+    RPS=$(awk -v n="$ROWS" -v a="$A" 'BEGIN{printf "%.0f", n/a}')
+    echo "| $ROWS | $KIND | $A | $R | $RATIO | $RPS | $AM | $RM |" >> "$WORK/results.md"
+    if [ "$N" = "10000000" ]; then RATIO10="$RATIO10 $RATIO"; fi
+    STAGES="$STAGES
+| $ROWS | $KIND | $(python3 - "$WORK/out/run.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["seconds"]
+st = s["stages"]
+cells = [str(st.get(k, "")) for k in ["load_cdr", "load_joins", "enrich_ip", "prepare", "rules", "write", "total"]]
+print(" | ".join(cells) + " | " + ", ".join(f"{k} {v}" for k, v in s["rules"].items()) + " |")
+PY
+)"
+    echo "done: $N $KIND audit ${A}s reference ${R}s" >&2
+  done
+done
+{
+  echo
+  echo "Audit stages (seconds, last run, from run.json):"
+  echo
+  echo "| rows | input | load CDR | load joins | IP countries | prepare | rules (parallel) | write | total | per rule |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "${STAGES#?}"
+  echo
+  echo "Reproduce: \`bench/run.sh --sizes \"$SIZES\" --runs $RUNS --threads $THREADS\`"
+} >> "$WORK/results.md"
+cp "$WORK/results.md" "$ROOT/bench/results.md"
+cat "$ROOT/bench/results.md"
+for r in $RATIO10; do
+  if awk -v r="$r" 'BEGIN{exit !(r > 1.0)}'; then
+    echo "regression guard: the 10 M-row audit takes ${r}x the reference (> 1.0)" >&2
+    exit 3
+  fi
+done
