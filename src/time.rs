@@ -38,6 +38,9 @@ pub fn parse_timestamp(s: &str, tz: Tz, order: DateOrder) -> Option<i64> {
         return None;
     }
     let b = s.as_bytes();
+    if let Some(v) = fast_sql_local(b, tz) {
+        return Some(v);
+    }
     if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
         return parse_digits(s, tz);
     }
@@ -93,6 +96,49 @@ pub fn parse_timestamp(s: &str, tz: Tz, order: DateOrder) -> Option<i64> {
     }
     let dt = FixedOffset::east_opt(offset)?.from_local_datetime(&naive).single()?;
     Some(dt.timestamp_micros())
+}
+
+/// The commonest shape, `YYYY-MM-DD HH:MM:SS` (or with `T`), read by fixed positions without
+/// building chrono values; the zone offset comes from the per-hour cache. `None` hands the text to
+/// the general parser (which also reports what is invalid).
+#[inline]
+fn fast_sql_local(b: &[u8], tz: Tz) -> Option<i64> {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b' ' || b[10] == b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let d = |i: usize| -> Option<i64> {
+        let (x, y) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+        (x < 10 && y < 10).then(|| (x * 10 + y) as i64)
+    };
+    let year = d(0)? * 100 + d(2)?;
+    let (mo, day, h, mi, sec) = (d(5)?, d(8)?, d(11)?, d(14)?, d(17)?);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let dim = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&mo) || day < 1 || day > dim[(mo - 1) as usize] || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    // days from civil (Howard Hinnant's algorithm)
+    let y = if mo <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let local_s = days * 86_400 + h * 3600 + mi * 60 + sec;
+    let hour = local_s.div_euclid(3600);
+    if let Some((z, hh, off)) = LAST_OFFSET.with(Cell::get) {
+        if z == tz && hh == hour {
+            return Some((local_s - off) * 1_000_000);
+        }
+    }
+    None
 }
 
 fn parse_digits(s: &str, _tz: Tz) -> Option<i64> {
@@ -303,6 +349,27 @@ mod tests {
             let got = parse_timestamp(input, sh, DateOrder::MonthFirst);
             assert_eq!(got, want.map(utc), "input {input:?}");
         }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_parser() {
+        let sh: Tz = "Asia/Shanghai".parse().unwrap();
+        let ny: Tz = "America/New_York".parse().unwrap();
+        for tz in [sh, ny] {
+            for s in [
+                "2026-03-02 08:01:00",
+                "2024-02-29 23:59:59",
+                "2026-03-08 03:30:00",
+                "1999-12-31T00:00:00",
+                "2026-11-01 00:30:00",
+            ] {
+                // prime the cache with the same hour, then compare with chrono's answer
+                let naive = chrono::NaiveDateTime::parse_from_str(&s.replace('T', " "), "%Y-%m-%d %H:%M:%S").unwrap();
+                let want = local_to_utc(naive, tz);
+                assert_eq!(parse_timestamp(s, tz, DateOrder::MonthFirst), want, "{s} {tz}");
+            }
+        }
+        assert_eq!(parse_timestamp("2025-02-29 10:00:00", sh, DateOrder::MonthFirst), None);
     }
 
     #[test]

@@ -225,7 +225,7 @@ fn empty_canonical(target: &'static Target, opts: &LoadOptions) -> Result<DataFr
     cols.push(Column::full_null("source_file".into(), 0, &DataType::String));
     cols.push(Column::full_null("source_line".into(), 0, &DataType::UInt64));
     let raw = DataFrame::new(0, cols)?.lazy();
-    let mut typed = typed(raw, target, opts).drop(cols_sel(["reject_reason"])).collect()?;
+    let mut typed = typed(raw, target, opts).drop(cols_sel(["reject_code"])).collect()?;
     typed.with_column(Column::full_null("__file".into(), 0, &DataType::UInt32))?;
     Ok(typed)
 }
@@ -267,17 +267,36 @@ fn load_one(
         Scalar::from(PlSmallStr::from(file.as_str())),
         height,
     ))?;
-    let all = typed(rawdf.clone().lazy(), target, opts).collect()?;
-    let mask = all.column("reject_reason")?.is_null();
-    let good = all.filter(&mask)?.drop("reject_reason")?;
-    let bad = all.filter(&!&mask)?;
+    let t0 = std::time::Instant::now();
+    let all = if std::env::var_os("DA_PROFILE").is_some() {
+        let (df, prof) = typed(rawdf.clone().lazy(), target, opts).profile()?;
+        eprintln!("{prof}");
+        df
+    } else {
+        typed(rawdf.clone().lazy(), target, opts).collect()?
+    };
+    trace("typed", t0);
+    let t0 = std::time::Instant::now();
+    let (good, bad) = if all.column("reject_code")?.null_count() == all.height() {
+        // no rejects: no copy
+        let empty = all.slice(0, 0);
+        (all.drop("reject_code")?, empty)
+    } else {
+        let mask = all.column("reject_code")?.is_null();
+        (all.filter(&mask)?.drop("reject_code")?, all.filter(&!&mask)?)
+    };
+    let reasons_of = if std::ptr::eq(target, &CDR) { normalize::CDR_REASONS } else { normalize::JOIN_REASONS };
+    trace("split good/bad", t0);
     // Quote the rejected lines as they were.
     let mut file_rejects = raw.early_rejects;
     if bad.height() > 0 {
         let lines = bad.column("source_line")?.u64()?.clone();
-        let reasons = bad.column("reject_reason")?.str()?.clone();
-        let wanted: HashMap<u64, String> =
-            lines.iter().zip(reasons.iter()).filter_map(|(l, r)| Some((l?, r?.to_string()))).collect();
+        let codes = bad.column("reject_code")?.i32()?.clone();
+        let wanted: HashMap<u64, String> = lines
+            .iter()
+            .zip(codes.iter())
+            .filter_map(|(l, c)| Some((l?, reasons_of[c? as usize].to_string())))
+            .collect();
         let mut raws: HashMap<u64, String> = HashMap::new();
         match &raw.text {
             Some(text) => {

@@ -5,11 +5,12 @@
 //! duration from end − start; answered when talk > 0 or the disposition says so; answer time is null
 //! for unanswered calls and derived as end − talk when missing. Durations of 65 000 s or more are the
 //! overflow sentinels of VICIdial and some switches: treated as unknown, not as 18-hour calls.
-//! Every row that cannot be used gets a `reject_reason` instead of being dropped silently.
+//! Every row that cannot be used gets a `reject_code` (an index into [`CDR_REASONS`] or [`JOIN_REASONS`]) instead of being dropped silently.
 
 use crate::time::{DateOrder, parse_timestamp};
 use chrono_tz::Tz;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 /// Seconds above which a duration is an overflow sentinel.
 pub const DURATION_SENTINEL: i64 = 65_000;
@@ -21,15 +22,34 @@ fn i64_field(name: &str) -> impl Fn(&Schema, &Field) -> PolarsResult<Field> + Se
     move |_, _| Ok(Field::new(name.clone(), DataType::Int64))
 }
 
+/// Apply `f` to every value of a text column in parallel slices (the loader's UDFs are per-row
+/// parsers; Polars runs a UDF on one thread).
+pub fn par_map_i64(ca: &StringChunked, name: &str, f: impl Fn(&str) -> Option<i64> + Sync) -> Int64Chunked {
+    let n = ca.len();
+    let threads = rayon::current_num_threads().max(1);
+    let step = n.div_ceil(threads * 2).max(1);
+    let parts: Vec<Int64Chunked> = (0..n)
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|off| ca.slice(off as i64, step).iter().map(|o| o.and_then(&f)).collect::<Int64Chunked>())
+        .collect();
+    let mut it = parts.into_iter();
+    let mut acc = it.next().unwrap_or_else(|| Int64Chunked::full_null(name.into(), 0));
+    for p in it {
+        acc.append(&p).expect("same type");
+    }
+    acc.with_name(name.into())
+}
+
 /// Parse a text column of timestamps into UTC microseconds (Int64, null when unparseable).
 pub fn ts(name: &str, tz: Tz, order: DateOrder) -> Expr {
     let out = PlSmallStr::from(format!("{name}__ts"));
     col(name)
         .map(
             move |c: Column| {
-                let ca = c.str()?;
-                let v: Int64Chunked = ca.iter().map(|o| o.and_then(|s| parse_timestamp(s, tz, order))).collect();
-                Ok(v.with_name(out.clone()).into_column())
+                let v = par_map_i64(c.str()?, &out, |s| parse_timestamp(s, tz, order));
+                Ok(v.into_column())
             },
             i64_field(&format!("{name}__ts")),
         )
@@ -65,14 +85,7 @@ fn secs(name: &str) -> Expr {
     let out = format!("{name}__n");
     let out2 = PlSmallStr::from(out.as_str());
     col(name)
-        .map(
-            move |c: Column| {
-                let ca = c.str()?;
-                let v: Int64Chunked = ca.iter().map(|o| o.and_then(parse_seconds)).collect();
-                Ok(v.with_name(out2.clone()).into_column())
-            },
-            i64_field(&out),
-        )
+        .map(move |c: Column| Ok(par_map_i64(c.str()?, &out2, parse_seconds).into_column()), i64_field(&out))
         .alias(out)
 }
 
@@ -112,8 +125,13 @@ fn disposition_expr() -> Expr {
     col("disposition")
         .map(
             |c: Column| {
+                // few distinct values: map each once
                 let ca = c.str()?;
-                let v: StringChunked = ca.iter().map(|o| o.and_then(canonical_disposition)).collect();
+                let mut seen: std::collections::HashMap<&str, Option<&'static str>> = Default::default();
+                let v: StringChunked = ca
+                    .iter()
+                    .map(|o| o.and_then(|s| *seen.entry(s).or_insert_with(|| canonical_disposition(s))))
+                    .collect();
                 Ok(v.with_name("disposition__c".into()).into_column())
             },
             |_, _| Ok(Field::new("disposition__c".into(), DataType::String)),
@@ -121,20 +139,35 @@ fn disposition_expr() -> Expr {
         .alias("disposition__c")
 }
 
-fn reason(cond: Expr, text: &str) -> (Expr, Expr) {
-    (cond, lit(text.to_string()))
-}
+/// Reject reasons by code: a reject code is computed with cheap boolean expressions and turned into
+/// text only for the rows that have one.
+pub const CDR_REASONS: &[&str] = &[
+    "missing operator_id",
+    "missing start_time",
+    "unparseable start_time",
+    "unparseable answer_time",
+    "unparseable end_time",
+    "unparseable duration",
+    "unparseable talk time",
+    "negative duration",
+    "negative talk time",
+    "end before start",
+];
 
-fn chain(rules: Vec<(Expr, Expr)>) -> Expr {
-    // Built from the last rule backwards so the first matching rule wins.
-    rules.into_iter().rev().fold(lit(NULL).cast(DataType::String), |acc, (c, t)| when(c).then(t).otherwise(acc))
+pub const JOIN_REASONS: &[&str] = &["missing group_id", "missing member", "missing joined_at", "unparseable joined_at"];
+
+/// The code (index into the reasons) of the first condition that holds; null when none does.
+fn first_code(conds: Vec<Expr>) -> Expr {
+    conds.into_iter().enumerate().rev().fold(lit(NULL).cast(DataType::Int32), |acc, (i, c)| {
+        when(c.fill_null(lit(false))).then(lit(i as i32).cast(DataType::Int32)).otherwise(acc)
+    })
 }
 
 pub fn utc_datetime() -> DataType {
     DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
 }
 
-/// CDR raw text fields → canonical typed columns plus `reject_reason`.
+/// CDR raw text fields → canonical typed columns plus `reject_code`.
 pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
     let sentinel =
         |e: Expr| when(e.clone().gt_eq(lit(DURATION_SENTINEL))).then(lit(NULL).cast(DataType::Int64)).otherwise(e);
@@ -180,19 +213,19 @@ pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
             .alias("answer_us"),
     )
     .with_column(
-        chain(vec![
-            reason(col("operator_id").is_null(), "missing operator_id"),
-            reason(col("start_time").is_null(), "missing start_time"),
-            reason(col("start_time__ts").is_null(), "unparseable start_time"),
-            reason(col("answer_time").is_not_null().and(col("answer_time__ts").is_null()), "unparseable answer_time"),
-            reason(col("end_time").is_not_null().and(col("end_time__ts").is_null()), "unparseable end_time"),
-            reason(col("duration_s").is_not_null().and(col("duration_s__n").is_null()), "unparseable duration"),
-            reason(col("talk_s").is_not_null().and(col("talk_s__n").is_null()), "unparseable talk time"),
-            reason(col("dur0").lt(lit(0i64)), "negative duration"),
-            reason(col("talk0").lt(lit(0i64)), "negative talk time"),
-            reason(col("end_us").lt(col("start_time__ts")), "end before start"),
+        first_code(vec![
+            col("operator_id").is_null(),
+            col("start_time").is_null(),
+            col("start_time__ts").is_null(),
+            col("answer_time").is_not_null().and(col("answer_time__ts").is_null()),
+            col("end_time").is_not_null().and(col("end_time__ts").is_null()),
+            col("duration_s").is_not_null().and(col("duration_s__n").is_null()),
+            col("talk_s").is_not_null().and(col("talk_s__n").is_null()),
+            col("dur0").lt(lit(0i64)),
+            col("talk0").lt(lit(0i64)),
+            col("end_us").lt(col("start_time__ts")),
         ])
-        .alias("reject_reason"),
+        .alias("reject_code"),
     )
     .select([
         col("call_id"),
@@ -211,21 +244,21 @@ pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
         col("trunk"),
         col("source_file"),
         col("source_line"),
-        col("reject_reason"),
+        col("reject_code"),
     ])
 }
 
-/// Join-log raw text fields → typed columns plus `reject_reason`.
+/// Join-log raw text fields → typed columns plus `reject_code`.
 pub fn joins(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
     raw.with_column(ts("joined_at", tz, order))
         .with_column(
-            chain(vec![
-                reason(col("group_id").is_null(), "missing group_id"),
-                reason(col("member").is_null(), "missing member"),
-                reason(col("joined_at").is_null(), "missing joined_at"),
-                reason(col("joined_at__ts").is_null(), "unparseable joined_at"),
+            first_code(vec![
+                col("group_id").is_null(),
+                col("member").is_null(),
+                col("joined_at").is_null(),
+                col("joined_at__ts").is_null(),
             ])
-            .alias("reject_reason"),
+            .alias("reject_code"),
         )
         .select([
             col("group_id"),
@@ -235,7 +268,7 @@ pub fn joins(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
             col("inviter"),
             col("source_file"),
             col("source_line"),
-            col("reject_reason"),
+            col("reject_code"),
         ])
 }
 
