@@ -157,6 +157,7 @@ pub fn collect(
             col("answered").cast(DataType::Int64).sum().alias("answered"),
         ])
         .sort(["operator_id", "day"], SortMultipleOptions::default())
+        .with_column(col("day").cast(DataType::String))
         .collect()?;
     let clis = cdr
         .clone()

@@ -65,6 +65,7 @@ impl Rule for ForeignCliFanout {
                 col("ref").head(Some(20)).str().join(" ", true).alias("refs"),
             ])
             .filter(col("callees").gt_eq(lit(min)))
+            .with_column(col("day").cast(DataType::String))
             .collect()?;
         let mut out = RuleOutput::default();
         let (cli, day, ops, ipc, country, refs) = (

@@ -74,6 +74,7 @@ impl Rule for LongShift {
             .group_by([col("operator_id"), col("day")])
             .agg([col("talk_s").sum().alias("talk_s")])
             .sort(["operator_id", "day"], SortMultipleOptions::default())
+            .with_column(col("day").cast(DataType::String))
             .collect()?;
         let mut days_of: std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>> =
             Default::default();
@@ -159,15 +160,18 @@ fn shift_refs(
     input: &AuditInput,
     flagged: &DataFrame,
 ) -> Result<std::collections::HashMap<(String, i64), Vec<String>>> {
-    let keys = flagged.select(["operator_id", "shift_start_us", "shift_end_us"])?;
+    let keys = flagged.select(["operator_id", "shift_no", "shift_start_us"])?;
+    // the CDR frame is sorted by operator and start, and carries each call's shift number
     let calls = input
         .cdr
         .clone()
         .lazy()
-        .select([col("operator_id"), col("start_us"), col("ref")])
-        .join(keys.lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Inner))
-        .filter(col("start_us").gt_eq(col("shift_start_us")).and(col("start_us").lt_eq(col("shift_end_us"))))
-        .sort(["operator_id", "start_us"], SortMultipleOptions::default())
+        .select([col("operator_id"), col("shift_no"), col("ref")])
+        .join(keys.lazy(), [col("operator_id"), col("shift_no")], [col("operator_id"), col("shift_no")], {
+            let mut a = JoinArgs::new(JoinType::Inner).with_coalesce(JoinCoalesce::CoalesceColumns);
+            a.maintain_order = MaintainOrderJoin::Left;
+            a
+        })
         .group_by_stable([col("operator_id"), col("shift_start_us")])
         .agg([col("ref").head(Some(20)).str().join(" ", true).alias("refs")])
         .collect()?;

@@ -106,8 +106,9 @@ pub fn find(id: &str) -> Option<&'static dyn Rule> {
 
 /// The data every rule reads, prepared once.
 pub struct AuditInput {
-    /// Canonical CDRs plus `start_us`, `end_us`, `answer_us` (i64 UTC µs), `answered` (bool),
-    /// `day` (local calendar day of the start, `YYYY-MM-DD`) and `ref` (call id, else `file:line`).
+    /// Canonical CDRs sorted by operator and start, plus `start_us`, `end_us`, `answer_us` (i64 UTC
+    /// µs), `answered` (bool), `day` (local calendar day of the start, a Date), `ref` (call id, else
+    /// `file:line`) and `shift_no` (the operator's shift, numbered from 1).
     pub cdr: DataFrame,
     /// Join log with `member_e164`, `joined_us`; None without `--joins`.
     pub joins: Option<DataFrame>,
@@ -125,6 +126,17 @@ impl AuditInput {
     pub fn prepare(cdr: DataFrame, joins: Option<DataFrame>, cfg: &Config, home_prefix: &str) -> Result<Self> {
         let tz: Tz = cfg.tz()?;
         let ptz = TimeZone::opt_try_new(Some(tz.name()))?.expect("zone");
+        let brk = cfg.rules.long_shift.shift_break_minutes * 60 * 1_000_000;
+        // `ref`: the call id; `file:line` only when some row has none (building 10 M strings is not free)
+        let reference = if cdr.column("call_id")?.null_count() == 0 {
+            col("call_id")
+        } else {
+            coalesce(&[
+                col("call_id"),
+                concat_str([col("source_file"), col("source_line").cast(DataType::String)], ":", false),
+            ])
+        };
+        // Sorted once by operator and start: shifts, and every rule's per-operator work, read it so.
         let cdr = cdr
             .lazy()
             .with_columns([
@@ -132,16 +144,24 @@ impl AuditInput {
                 col("end_time").dt().timestamp(TimeUnit::Microseconds).alias("end_us"),
                 col("answer_time").dt().timestamp(TimeUnit::Microseconds).alias("answer_us"),
                 col("talk_s").gt(lit(0i64)).or(col("disposition").eq(lit("ANSWERED"))).alias("answered"),
-                col("start_time").dt().convert_time_zone(ptz).dt().to_string("%Y-%m-%d").alias("day"),
-                coalesce(&[
-                    col("call_id"),
-                    concat_str([col("source_file"), col("source_line").cast(DataType::String)], ":", false),
-                ])
-                .alias("ref"),
+                col("start_time").dt().convert_time_zone(ptz).dt().date().alias("day"),
+                reference.alias("ref"),
             ])
+            .sort(["operator_id", "start_us"], SortMultipleOptions::default())
+            .with_column(col("end_us").cum_max(false).shift(lit(1i64)).over([col("operator_id")])?.alias("prev_end"))
+            .with_column(
+                col("prev_end")
+                    .is_null()
+                    .or((col("start_us") - col("prev_end")).gt(lit(brk)))
+                    .cast(DataType::UInt32)
+                    .cum_sum(false)
+                    .over([col("operator_id")])?
+                    .alias("shift_no"),
+            )
+            .drop(cols(["prev_end"]))
             .collect()?;
         let has_ip_country = cdr.column("ip_country")?.null_count() < cdr.height();
-        let shifts = shifts(&cdr, cfg.rules.long_shift.shift_break_minutes, tz)?;
+        let shifts = shifts(&cdr, tz)?;
         let joins = match joins {
             Some(j) => Some(
                 j.lazy()
@@ -163,34 +183,14 @@ impl AuditInput {
     }
 }
 
-/// Split each operator's calls into shifts: sorted by start, a call that starts more than `break_min`
-/// minutes after every earlier call of that operator has ended starts a new shift. Shifts may cross
-/// midnight; `day` is the local day the shift started.
-pub fn shifts(cdr: &DataFrame, break_min: i64, tz: Tz) -> Result<DataFrame> {
-    let brk = break_min * 60 * 1_000_000;
+/// One row per shift. Shifts were cut in [`AuditInput::prepare`]: sorted by start, a call that starts
+/// more than `shift_break_minutes` after every earlier call of that operator has ended starts a new
+/// shift (`shift_no`). Shifts may cross midnight; `day` is the local day the shift started.
+pub fn shifts(cdr: &DataFrame, tz: Tz) -> Result<DataFrame> {
     let ptz = TimeZone::opt_try_new(Some(tz.name()))?.expect("zone");
     let df = cdr
         .clone()
         .lazy()
-        .select([
-            col("operator_id"),
-            col("start_us"),
-            col("end_us"),
-            col("talk_s"),
-            col("answered"),
-            col("callee_e164"),
-        ])
-        .sort(["operator_id", "start_us"], SortMultipleOptions::default())
-        .with_column(col("end_us").cum_max(false).shift(lit(1i64)).over([col("operator_id")])?.alias("prev_end"))
-        .with_column(
-            col("prev_end")
-                .is_null()
-                .or((col("start_us") - col("prev_end")).gt(lit(brk)))
-                .cast(DataType::UInt32)
-                .cum_sum(false)
-                .over([col("operator_id")])?
-                .alias("shift_no"),
-        )
         .group_by_stable([col("operator_id"), col("shift_no")])
         .agg([
             col("start_us").min().alias("shift_start_us"),

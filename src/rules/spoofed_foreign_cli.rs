@@ -82,6 +82,7 @@ impl Rule for SpoofedForeignCli {
                 col("ref").head(Some(20)).str().join(" ", true).alias("refs"),
             ])
             .filter(col("calls").gt_eq(lit(c.min_calls as i64)))
+            .with_column(col("day").cast(DataType::String))
             .collect()?;
         let ops = col_str(&g, "operator_id")?;
         let days = col_str(&g, "day")?;
