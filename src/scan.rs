@@ -126,7 +126,9 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
     let t = Instant::now();
     let out = &args.out;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create output directory", out.display()))?;
+    let t_ops = Instant::now();
     let mut operators = operators_table(&input, metrics, &findings)?;
+    crate::load::trace("operators table", t_ops);
     write_findings(out, &findings, args.excel)?;
     write_frame(&out.join("operators.csv"), &mut operators, args.excel)?;
     let min_s = (cfg.rules.long_shift.min_talk_hours * 3600.0).round() as i64;
@@ -176,6 +178,7 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
             Ok(())
         })?;
     }
+    let t_d = Instant::now();
     let dossiers = crate::report::collect(
         &input,
         &findings,
@@ -223,9 +226,11 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
         dossiers,
         redacted: redactor.is_some(),
     };
+    crate::load::trace("dossiers", t_d);
     write_atomic(&out.join("dossiers.json"), |w| Ok(serde_json::to_writer(w, &report)?))?;
     let html = crate::report::render::report_html(&report, cfg.rules.long_shift.quota_band_hours)?;
     write_atomic(&out.join("report.html"), |w| Ok(w.write_all(html.as_bytes())?))?;
+    crate::load::trace("tables and report", t);
     let mut all_rejects = loaded.rejects.clone();
     if let Some(j) = &joins {
         all_rejects.extend(j.rejects.iter().cloned());

@@ -287,6 +287,8 @@ fn load_one(
     };
     let reasons_of = if std::ptr::eq(target, &CDR) { normalize::CDR_REASONS } else { normalize::JOIN_REASONS };
     trace("split good/bad", t0);
+    // the raw text is only needed to quote rejected lines
+    let (rawdf, raw_text) = if bad.height() == 0 { (DataFrame::empty(), None) } else { (rawdf, raw.text) };
     // Quote the rejected lines as they were.
     let mut file_rejects = raw.early_rejects;
     if bad.height() > 0 {
@@ -298,7 +300,7 @@ fn load_one(
             .filter_map(|(l, c)| Some((l?, reasons_of[c? as usize].to_string())))
             .collect();
         let mut raws: HashMap<u64, String> = HashMap::new();
-        match &raw.text {
+        match &raw_text {
             Some(text) => {
                 for_each_line(text, |n, _, l| {
                     if wanted.contains_key(&n) {

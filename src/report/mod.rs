@@ -146,7 +146,23 @@ pub fn collect(
     let semi = |lf: LazyFrame| {
         lf.join(sel.clone().lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Semi))
     };
-    let cdr = semi(input.cdr.clone().lazy()).collect()?;
+    let cdr = semi(input.cdr.clone().lazy().select([
+        col("operator_id"),
+        col("day"),
+        col("start_us"),
+        col("talk_s"),
+        col("answered"),
+        col("caller_id"),
+        col("caller_e164"),
+        col("caller_country"),
+        col("caller_valid"),
+        col("callee"),
+        col("callee_e164"),
+        col("src_ip"),
+        col("ip_country"),
+        col("ref"),
+    ]))
+    .collect()?;
     let daily = cdr
         .clone()
         .lazy()
@@ -163,7 +179,6 @@ pub fn collect(
         .clone()
         .lazy()
         .with_column(coalesce(&[col("caller_e164"), col("caller_id"), lit("(none)")]).alias("cli"))
-        .sort(["operator_id", "start_us"], SortMultipleOptions::default())
         .group_by_stable([col("operator_id"), col("cli")])
         .agg([
             col("caller_country").first().fill_null(lit("")).alias("country"),
@@ -176,12 +191,22 @@ pub fn collect(
             SortMultipleOptions::default().with_order_descending_multi([false, true]).with_maintain_order(true),
         )
         .collect()?;
+    // the prepared CDR frame is sorted by operator and start
     let calls = cdr
         .clone()
         .lazy()
-        .sort(["operator_id", "start_us"], SortMultipleOptions::default())
-        .with_column(col("start_us").cum_count(false).over([col("operator_id")])?.alias("k"))
-        .filter(col("k").lt_eq(lit(MAX_CALLS as u32)))
+        .select([
+            col("operator_id"),
+            col("start_us"),
+            coalesce(&[col("callee_e164"), col("callee")]).alias("callee"),
+            col("caller_id"),
+            col("src_ip"),
+            col("ip_country"),
+            col("ref"),
+            col("talk_s"),
+        ])
+        .group_by_stable([col("operator_id")])
+        .head(Some(MAX_CALLS))
         .collect()?;
     let shifts = semi(input.shifts.clone().lazy())
         .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
@@ -321,16 +346,9 @@ pub fn collect(
     }
     if let Some(conv) = conversions {
         let conv = semi(conv.clone().lazy()).collect()?;
-        let answered = input
-            .cdr
-            .clone()
-            .lazy()
-            .filter(col("answered").and(col("callee_e164").is_not_null()))
-            .group_by([col("operator_id")])
-            .agg([col("callee_e164").n_unique().cast(DataType::Int64).alias("n")])
-            .collect()?;
+        // answered distinct callees per operator, as the conversion rule counted them
         let mut answered_of = BTreeMap::new();
-        for (o, n) in col_str(&answered, "operator_id")?.iter().zip(col_i64(&answered, "n")?.iter()) {
+        for (o, n) in col_str(operators, "operator_id")?.iter().zip(col_i64(operators, "answered_callees")?.iter()) {
             if let (Some(o), Some(n)) = (o, n) {
                 answered_of.insert(o.to_string(), n);
             }
