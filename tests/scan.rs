@@ -149,3 +149,33 @@ fn rules_explain_and_config_init() {
         .code(2)
         .stderr(predicates::str::contains("min_talk"));
 }
+
+#[test]
+fn csv_and_parquet_copies_give_the_same_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    bin()
+        .args(["generate", "--operators", "24", "--days", "2", "--seed", "77", "--no-overlap", "--out"])
+        .arg(&data)
+        .assert()
+        .success();
+    let scan = |input: &str, out: &Path| {
+        bin()
+            .arg("scan")
+            .arg(data.join(input))
+            .arg("--joins")
+            .arg(data.join("joins.csv"))
+            .arg("--ip-country")
+            .arg(data.join("ip-country.csv"))
+            .args(["--quiet", "--out"])
+            .arg(out)
+            .assert()
+            .success();
+    };
+    let (c, p) = (dir.path().join("c"), dir.path().join("p"));
+    scan("cdr.csv", &c);
+    scan("cdr.parquet", &p);
+    for f in ["operators.csv", "shifts.csv", "groups.csv", "conversions.csv"] {
+        assert_eq!(std::fs::read_to_string(c.join(f)).unwrap(), std::fs::read_to_string(p.join(f)).unwrap(), "{f}");
+    }
+}

@@ -585,11 +585,21 @@ fn read_columnar(
             Some(format::Src::Col(i)) => {
                 let name = names[*i].as_str();
                 let dt = schema.get(name).cloned().unwrap_or(DataType::String);
+                let is_time = matches!(f.name, "start_time" | "answer_time" | "end_time" | "joined_at");
+                let is_secs = matches!(f.name, "duration_s" | "talk_s");
                 match dt {
-                    DataType::Datetime(_, Some(_)) => {
-                        col(name).dt().convert_time_zone(TimeZone::UTC).dt().to_string("%Y-%m-%dT%H:%M:%S%.6fZ")
-                    }
-                    DataType::Datetime(_, None) => col(name).dt().to_string("%Y-%m-%d %H:%M:%S%.6f"),
+                    // typed timestamps stay typed: UTC microseconds, naive ones read in --tz
+                    DataType::Datetime(_, Some(_)) if is_time => col(name).dt().timestamp(TimeUnit::Microseconds),
+                    DataType::Datetime(_, None) if is_time => col(name)
+                        .dt()
+                        .replace_time_zone(
+                            TimeZone::opt_try_new(Some(opts.tz.name()))?,
+                            lit("earliest"),
+                            NonExistent::Null,
+                        )
+                        .dt()
+                        .timestamp(TimeUnit::Microseconds),
+                    d if is_secs && (d.is_integer() || d.is_float()) => col(name),
                     DataType::String => col(name),
                     _ => col(name).cast(DataType::String),
                 }

@@ -48,6 +48,10 @@ pub fn ts(name: &str, tz: Tz, order: DateOrder) -> Expr {
     col(name)
         .map(
             move |c: Column| {
+                // Parquet/NDJSON timestamps arrive already typed as UTC microseconds
+                if c.dtype() == &DataType::Int64 {
+                    return Ok(c.with_name(out.clone()));
+                }
                 let v = par_map_i64(c.str()?, &out, |s| parse_timestamp(s, tz, order));
                 Ok(v.into_column())
             },
@@ -85,7 +89,25 @@ fn secs(name: &str) -> Expr {
     let out = format!("{name}__n");
     let out2 = PlSmallStr::from(out.as_str());
     col(name)
-        .map(move |c: Column| Ok(par_map_i64(c.str()?, &out2, parse_seconds).into_column()), i64_field(&out))
+        .map(
+            move |c: Column| {
+                // Parquet/NDJSON durations arrive as numbers
+                if c.dtype().is_integer() {
+                    return Ok(c.cast(&DataType::Int64)?.with_name(out2.clone()));
+                }
+                if c.dtype().is_float() {
+                    return Ok(c
+                        .cast(&DataType::Float64)?
+                        .f64()?
+                        .apply_values(f64::round)
+                        .cast(&DataType::Int64)?
+                        .into_column()
+                        .with_name(out2.clone()));
+                }
+                Ok(par_map_i64(c.str()?, &out2, parse_seconds).into_column())
+            },
+            i64_field(&out),
+        )
         .alias(out)
 }
 
