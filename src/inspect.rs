@@ -4,7 +4,7 @@ use crate::cli::InspectArgs;
 use crate::enrich::{self, ip::IpCountry};
 use crate::load::{self, FileReport, Loaded};
 use crate::run::{Exit, resolve};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -235,11 +235,4 @@ fn print_table(out: &mut dyn Write, r: &InspectReport) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// Used by tests: load and summarise without printing.
-pub fn inspect_paths(paths: &[std::path::PathBuf], setup: &crate::run::Setup) -> Result<InspectReport> {
-    let loaded = load::load_cdrs(paths, &setup.load, &setup.phones).context("loading")?;
-    let frame = enrich::cdr_ip_country(loaded.frame.clone(), None)?;
-    summarise(&loaded, &frame, setup.phones.home(), false, None)
 }

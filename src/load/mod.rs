@@ -220,18 +220,14 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
 }
 
 fn empty_canonical(target: &'static Target, opts: &LoadOptions) -> Result<DataFrame> {
-    let mut cols: Vec<Column> =
+    let mut columns: Vec<Column> =
         target.fields.iter().map(|f| Column::full_null(f.name.into(), 0, &DataType::String)).collect();
-    cols.push(Column::full_null("source_file".into(), 0, &DataType::String));
-    cols.push(Column::full_null("source_line".into(), 0, &DataType::UInt64));
-    let raw = DataFrame::new(0, cols)?.lazy();
-    let mut typed = typed(raw, target, opts).drop(cols_sel(["reject_code"])).collect()?;
+    columns.push(Column::full_null("source_file".into(), 0, &DataType::String));
+    columns.push(Column::full_null("source_line".into(), 0, &DataType::UInt64));
+    let raw = DataFrame::new(0, columns)?.lazy();
+    let mut typed = typed(raw, target, opts).drop(cols(["reject_code"])).collect()?;
     typed.with_column(Column::full_null("__file".into(), 0, &DataType::UInt32))?;
     Ok(typed)
-}
-
-fn cols_sel<const N: usize>(names: [&str; N]) -> Selector {
-    cols(names)
 }
 
 fn typed(raw: LazyFrame, target: &'static Target, opts: &LoadOptions) -> LazyFrame {
@@ -419,7 +415,7 @@ fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, targe
         }
     }
     let Some((first_line_no, first_line)) = first else {
-        let frame = raw_frame(target, vec![None; target.fields.len()], vec![], 0)?;
+        let frame = raw_frame(target, vec![None; target.fields.len()], vec![])?;
         return Ok(RawFile {
             frame,
             format: opts.format.unwrap_or(Format::Generic),
@@ -464,7 +460,7 @@ fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, targe
     }
     let frame = match frame {
         Some(f) => f,
-        None => raw_frame(target, vec![None; target.fields.len()], vec![], 0)?,
+        None => raw_frame(target, vec![None; target.fields.len()], vec![])?,
     };
     Ok(RawFile { frame, format, encoding: Some(enc), lines_in, early_rejects, text: Some(text) })
 }
@@ -532,7 +528,7 @@ fn parse_chunk(
         lines.push(n);
     });
     let cols: Vec<Option<Column>> = builders.into_iter().map(|b| b.map(|b| b.finish().into_column())).collect();
-    Ok(ChunkOut { frame: raw_frame(target, cols, lines, 0)?, lines_in, early_rejects })
+    Ok(ChunkOut { frame: raw_frame(target, cols, lines)?, lines_in, early_rejects })
 }
 
 /// A header format accepts extra trailing fields only when they are empty (a trailing delimiter).
@@ -546,7 +542,7 @@ fn fits(layout: &Layout, fields: &[Cow<str>]) -> bool {
     }
 }
 
-fn raw_frame(target: &'static Target, cols: Vec<Option<Column>>, lines: Vec<u64>, _offset: u64) -> Result<DataFrame> {
+fn raw_frame(target: &'static Target, cols: Vec<Option<Column>>, lines: Vec<u64>) -> Result<DataFrame> {
     let h = lines.len();
     let mut out: Vec<Column> = cols
         .into_iter()
