@@ -1,5 +1,7 @@
 //! Investigator reports: dossier snapshots, HTML escaping, redaction, spreadsheet safety.
 
+mod common;
+
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
@@ -152,23 +154,10 @@ fn numbers_in(path: &Path, col: &str) -> Vec<String> {
 #[test]
 fn redaction_removes_every_callee_number_from_every_output() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    bin()
-        .args(["generate", "--operators", "30", "--days", "2", "--seed", "9", "--no-parquet", "--out"])
-        .arg(&data)
-        .assert()
-        .success();
+    let data = common::generate(dir.path(), &["--operators", "30", "--days", "2", "--seed", "9", "--no-parquet"]);
     let scan = |out: &Path| {
-        bin()
-            .arg("scan")
-            .arg(data.join("cdr.csv"))
-            .arg(data.join("cdr_overlap.csv"))
-            .arg("--joins")
-            .arg(data.join("joins.csv"))
-            .arg("--ip-country")
-            .arg(data.join("ip-country.csv"))
-            .args(["--redact", "--quiet", "--out"])
-            .arg(out)
+        common::scan_generated(&data, &["cdr.csv", "cdr_overlap.csv"], out)
+            .args(["--redact", "--quiet"])
             .env("DIVERSION_AUDIT_REDACT_KEY", "case-2026-0311")
             .assert()
             .success();

@@ -1,6 +1,8 @@
 //! End-to-end: `generate` data with known ground truth → `scan` → operator-level precision and
 //! recall per rule against truth.json; and the scan command's files and exit codes.
 
+mod common;
+
 use assert_cmd::Command;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -41,26 +43,10 @@ fn precision_recall(got: &BTreeSet<String>, want: &BTreeSet<String>) -> (f64, f6
 #[test]
 fn generated_data_precision_and_recall() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = common::generate(dir.path(), &["--operators", "150", "--days", "4", "--seed", "2026", "--no-parquet"]);
     let out = dir.path().join("out");
-    bin()
-        .args(["generate", "--operators", "150", "--days", "4", "--seed", "2026", "--no-parquet", "--out"])
-        .arg(&data)
-        .assert()
-        .success();
     // two overlapping exports, joins in UTC with mixed number shapes, the IP plan
-    bin()
-        .arg("scan")
-        .arg(data.join("cdr.csv"))
-        .arg(data.join("cdr_overlap.csv"))
-        .arg("--joins")
-        .arg(data.join("joins.csv"))
-        .arg("--ip-country")
-        .arg(data.join("ip-country.csv"))
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
+    common::scan_generated(&data, &["cdr.csv", "cdr_overlap.csv"], &out).assert().success();
     let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     assert!(run["rows"]["duplicates"].as_u64().unwrap() > 0, "the overlap must be recognised");
     let mut report = Vec::new();
@@ -153,24 +139,9 @@ fn rules_explain_and_config_init() {
 #[test]
 fn csv_and_parquet_copies_give_the_same_audit() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    bin()
-        .args(["generate", "--operators", "24", "--days", "2", "--seed", "77", "--no-overlap", "--out"])
-        .arg(&data)
-        .assert()
-        .success();
+    let data = common::generate(dir.path(), &["--operators", "24", "--days", "2", "--seed", "77", "--no-overlap"]);
     let scan = |input: &str, out: &Path| {
-        bin()
-            .arg("scan")
-            .arg(data.join(input))
-            .arg("--joins")
-            .arg(data.join("joins.csv"))
-            .arg("--ip-country")
-            .arg(data.join("ip-country.csv"))
-            .args(["--quiet", "--out"])
-            .arg(out)
-            .assert()
-            .success();
+        common::scan_generated(&data, &[input], out).arg("--quiet").assert().success();
     };
     let (c, p) = (dir.path().join("c"), dir.path().join("p"));
     scan("cdr.csv", &c);
