@@ -147,6 +147,8 @@ impl AuditInput {
                 col("start_time").dt().convert_time_zone(ptz).dt().date().alias("day"),
                 reference.alias("ref"),
             ])
+            // what no rule or report reads is not carried through the sort
+            .drop(cols(["start_time", "answer_time", "end_time", "duration_s", "cli_group", "source_line", "__file"]))
             .sort(["operator_id", "start_us"], SortMultipleOptions::default())
             .with_column(col("end_us").cum_max(false).shift(lit(1i64)).over([col("operator_id")])?.alias("prev_end"))
             .with_column(
