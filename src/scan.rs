@@ -227,10 +227,11 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
         },
         dossiers,
         redacted: redactor.is_some(),
+        quota_band_hours: cfg.rules.long_shift.quota_band_hours,
     };
     crate::load::trace("dossiers", t_d);
     write_atomic(&out.join("dossiers.json"), |w| Ok(serde_json::to_writer(w, &report)?))?;
-    let html = crate::report::render::report_html(&report, cfg.rules.long_shift.quota_band_hours)?;
+    let html = crate::report::render::report_html(&report, report.quota_band_hours)?;
     write_atomic(&out.join("report.html"), |w| Ok(w.write_all(html.as_bytes())?))?;
     crate::load::trace("tables and report", t);
     let mut all_rejects = loaded.rejects.clone();
@@ -555,7 +556,7 @@ pub fn report_command(args: &crate::cli::ReportArgs) -> Result<()> {
             if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
         )
     })?;
-    let band = [8.0, 10.0];
+    let band = r.quota_band_hours;
     let text = match args.format {
         ReportFormat::Md => crate::report::render::dossier_md(&r, d)?,
         ReportFormat::Json => crate::report::render::dossier_json(d)?,

@@ -27,6 +27,13 @@ pub struct Report {
     pub ranking: Vec<RankLine>,
     pub dossiers: Vec<Dossier>,
     pub redacted: bool,
+    /// The scan's quota band (hours of talk), shaded in the daily charts.
+    #[serde(default = "default_band")]
+    pub quota_band_hours: [f64; 2],
+}
+
+fn default_band() -> [f64; 2] {
+    [8.0, 10.0]
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
