@@ -61,13 +61,15 @@ impl Rule for GroupInviteConversion {
             col("end_us"),
             col("ref"),
         ]);
+        // counted once: the findings and operators.csv both read it
         let base = answered
             .clone()
             .group_by([col("operator_id")])
-            .agg([col("callee_e164").n_unique().cast(DataType::Int64).alias("answered_callees")]);
+            .agg([col("callee_e164").n_unique().cast(DataType::Int64).alias("answered_callees")])
+            .collect()?;
         let Some(joins) = &input.joins else {
             out.notes.push("group-invite-conversion: no join log (--joins): conversions not assessed".into());
-            out.operator_metrics = Some(base.collect()?);
+            out.operator_metrics = Some(base);
             return Ok(out);
         };
         let window = c.conversion_window_minutes * 60 * 1_000_000;
@@ -102,7 +104,7 @@ impl Rule for GroupInviteConversion {
                 col("joined_us").max().alias("last_us"),
                 col("ref").head(Some(20)).str().join(" ", true).alias("refs"),
             ])
-            .join(base.clone(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Left))
+            .join(base.clone().lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Left))
             .with_column(
                 (col("converted").cast(DataType::Float64) / col("answered_callees").cast(DataType::Float64))
                     .alias("rate"),
@@ -157,19 +159,20 @@ impl Rule for GroupInviteConversion {
             });
         }
         out.operator_metrics = Some(
-            base.join(
-                per_op.clone().lazy().select([col("operator_id"), col("converted").alias("conversions")]),
-                [col("operator_id")],
-                [col("operator_id")],
-                JoinArgs::new(JoinType::Left),
-            )
-            .with_columns([
-                col("conversions").fill_null(lit(0i64)),
-                (col("conversions").fill_null(lit(0i64)).cast(DataType::Float64)
-                    / col("answered_callees").cast(DataType::Float64))
-                .alias("conversion_rate"),
-            ])
-            .collect()?,
+            base.lazy()
+                .join(
+                    per_op.clone().lazy().select([col("operator_id"), col("converted").alias("conversions")]),
+                    [col("operator_id")],
+                    [col("operator_id")],
+                    JoinArgs::new(JoinType::Left),
+                )
+                .with_columns([
+                    col("conversions").fill_null(lit(0i64)),
+                    (col("conversions").fill_null(lit(0i64)).cast(DataType::Float64)
+                        / col("answered_callees").cast(DataType::Float64))
+                    .alias("conversion_rate"),
+                ])
+                .collect()?,
         );
         let groups_tbl = conv
             .clone()
