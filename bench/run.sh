@@ -75,7 +75,7 @@ for N in $SIZES; do
     echo "| $ROWS | $KIND | $A | $R | $RATIO | $RPS | $AM | $RM |" >> "$WORK/results.md"
     if [ "$N" = "10000000" ]; then RATIO10="$RATIO10 $RATIO"; fi
     STAGES="$STAGES
-| $ROWS | $KIND | $(python3 - "$WORK/out/run.json" <<'PY'
+| $ROWS | $KIND | $(python3 - "$WORK/out/timings.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))["seconds"]
 st = s["stages"]
@@ -88,7 +88,7 @@ PY
 done
 {
   echo
-  echo "Audit stages (seconds, last run, from run.json):"
+  echo "Audit stages (seconds, last run, from timings.json):"
   echo
   echo "| rows | input | load CDR | load joins | IP countries | prepare | rules (parallel) | write | total | per rule |"
   echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"

@@ -8,9 +8,12 @@ use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  (scan) a finding at or above --fail-on exists
-  2  error: bad arguments or config, an input that could not be read, or rejected rows under --strict";
+  0    success
+  1    (scan) a finding at or above --fail-on exists
+  2    error: bad arguments or config, an input that could not be read (nothing written), or
+       rejected rows under --strict
+  75   (scan) another run holds the --out or --history directory; nothing done, try later
+  130  interrupted by SIGINT; 143 by SIGTERM (temporaries removed, earlier outputs kept)";
 
 /// Audit VoIP call-detail records for traffic-diversion call farms (话务引流): operators with 8–10 h
 /// of talk per shift, foreign caller IDs shown from home soil, and callees pulled into chat groups.
@@ -73,6 +76,9 @@ pub struct LoadArgs {
     /// Any rejected row is an error (exit 2) instead of a count in the report.
     #[arg(long)]
     pub strict: bool,
+    /// An input with no data rows (empty, or a header only) is a warning instead of an error.
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,8 +133,40 @@ pub struct ScanArgs {
     /// Start every CSV with a UTF-8 byte-order mark so Chinese Excel opens it in the right encoding.
     #[arg(long)]
     pub excel: bool,
+    /// Audit only the shifts that start on this local day (calls after midnight stay with their
+    /// shift); the inputs may hold more. Same as --since D --until D.
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with_all = ["since", "until"])]
+    pub date: Option<chrono::NaiveDate>,
+    /// Audit only shifts starting on or after this local day.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub since: Option<chrono::NaiveDate>,
+    /// Audit only shifts starting on or before this local day.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub until: Option<chrono::NaiveDate>,
+    /// Keep per-operator day profiles here (Parquet, `date=YYYY-MM-DD/profiles.parquet`) and read
+    /// earlier days from it for the cross-day rules (long-shift-streak, repeat-spoofer). The audited
+    /// days' partitions are replaced; other days are kept.
+    #[arg(long, value_name = "DIR")]
+    pub history: Option<PathBuf>,
+    /// Also append errors, warnings and a start/end line per run to this file (stderr still gets
+    /// errors and warnings).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     #[command(flatten)]
     pub load: LoadArgs,
+}
+
+impl ScanArgs {
+    /// The selected local days, if any: (first, last), inclusive.
+    pub fn day_range(&self) -> anyhow::Result<Option<(chrono::NaiveDate, chrono::NaiveDate)>> {
+        let (a, b) = match (self.date, self.since, self.until) {
+            (Some(d), _, _) => (d, d),
+            (None, None, None) => return Ok(None),
+            (None, s, u) => (s.unwrap_or(chrono::NaiveDate::MIN), u.unwrap_or(chrono::NaiveDate::MAX)),
+        };
+        anyhow::ensure!(a <= b, "--since {a} is after --until {b}");
+        Ok(Some((a, b)))
+    }
 }
 
 /// Pseudonymisation of callee and join-member numbers.

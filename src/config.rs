@@ -67,13 +67,15 @@ impl Default for Config {
 }
 
 /// Thresholds of the detection rules (`[rules.*]`).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     pub long_shift: LongShiftConfig,
     pub spoofed_foreign_cli: SpoofConfig,
     pub foreign_cli_fanout: FanoutConfig,
     pub group_invite_conversion: ConversionConfig,
+    pub long_shift_streak: StreakConfig,
+    pub repeat_spoofer: StreakConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -140,6 +142,29 @@ impl Default for ConversionConfig {
     }
 }
 
+/// Cross-day rules (`long_shift_streak`, `repeat_spoofer`): a day counts when the day rule flagged
+/// the operator on it; `min_days` such days within the last `window_days` local days (ending on the
+/// last day audited) make a finding. Earlier days come from `--history`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StreakConfig {
+    pub min_days: u32,
+    pub window_days: u32,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            long_shift: LongShiftConfig::default(),
+            spoofed_foreign_cli: SpoofConfig::default(),
+            foreign_cli_fanout: FanoutConfig::default(),
+            group_invite_conversion: ConversionConfig::default(),
+            long_shift_streak: StreakConfig { min_days: 5, window_days: 7 },
+            repeat_spoofer: StreakConfig { min_days: 3, window_days: 7 },
+        }
+    }
+}
+
 /// The commented default configuration that `config init` writes. A test checks that it parses to
 /// [`Config::default`], so the comments cannot drift from the code.
 pub const DEFAULT_TOML: &str = r#"# diversion-audit configuration. Every key is optional; these are the defaults.
@@ -167,6 +192,14 @@ fanout_min_callees = 50       # distinct home callees one foreign CLI reaches in
 conversion_window_minutes = 60 # a join between the answer and this long after the call counts
 min_conversions = 3            # converted callees needed for a finding
 min_conversion_rate = 0.02     # converted / answered distinct callees needed for a finding
+
+[rules.long_shift_streak]
+min_days = 5                   # days with a long shift (above) ...
+window_days = 7                # ... within this many local days ending on the last day audited
+
+[rules.repeat_spoofer]
+min_days = 3                   # days with a spoofed-foreign-cli finding ...
+window_days = 7                # ... within this many local days (earlier days from --history)
 
 [columns]
 # "坐席名称" = "operator_id"  # extra header names mapped to canonical fields
@@ -201,6 +234,14 @@ impl Config {
             r.group_invite_conversion.conversion_window_minutes > 0,
             "rules.group_invite_conversion.conversion_window_minutes must be > 0"
         );
+        for (name, s) in [("long_shift_streak", &r.long_shift_streak), ("repeat_spoofer", &r.repeat_spoofer)] {
+            anyhow::ensure!(
+                s.min_days >= 1 && s.min_days <= s.window_days && s.window_days <= 366,
+                "rules.{name}: need 1 <= min_days <= window_days <= 366 (got {} and {})",
+                s.min_days,
+                s.window_days
+            );
+        }
         for (from, to) in &self.columns {
             anyhow::ensure!(
                 known.contains(&to.as_str()),

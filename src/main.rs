@@ -3,13 +3,17 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = diversion_audit::cli::Cli::parse();
+    diversion_audit::signals::install();
     match diversion_audit::run::run(cli) {
         Ok(code) => code.into(),
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("diversion-audit: error: {e:#}");
+            diversion_audit::log::error(&format!("{e:#}"));
+            if e.downcast_ref::<diversion_audit::lock::Locked>().is_some() {
+                return diversion_audit::run::Exit::Locked.into();
+            }
             diversion_audit::run::Exit::Error.into()
         }
     }

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Write `path` atomically through `f`.
 pub fn write_atomic<F>(path: &Path, f: F) -> Result<()>
@@ -29,6 +29,86 @@ where
     }
     tmp.as_file().sync_all().with_context(|| format!("{}: sync failed", path.display()))?;
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot rename into place", path.display()))?;
+    Ok(())
+}
+
+/// A run's outputs are written into `DIR/.staging-<pid>/` and moved into `DIR` together at the end
+/// ([`Staging::publish`]), `run.json` last. A run that fails or is killed before that leaves the
+/// previous run's files as they were; its staging directory is removed on drop, on SIGINT/SIGTERM,
+/// or (after `kill -9`) by the next run holding the directory's lock ([`Staging::new`]).
+pub struct Staging {
+    dir: PathBuf,
+    target: PathBuf,
+}
+
+const STAGING_PREFIX: &str = ".staging-";
+
+impl Staging {
+    /// The caller must hold `target`'s lock: leftovers of dead runs are removed here.
+    pub fn new(target: &Path) -> Result<Self> {
+        std::fs::create_dir_all(target).with_context(|| format!("{}: cannot create directory", target.display()))?;
+        for e in std::fs::read_dir(target).with_context(|| format!("{}: cannot list", target.display()))? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with(STAGING_PREFIX) {
+                let _ = std::fs::remove_dir_all(e.path());
+            } else if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let dir = target.join(format!("{STAGING_PREFIX}{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create staging directory", dir.display()))?;
+        crate::signals::register(&dir);
+        Ok(Self { dir, target: target.to_path_buf() })
+    }
+
+    /// Where files are written until [`publish`](Self::publish).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Move every staged file (recursively, keeping relative paths) into the target, replacing
+    /// files of the same name; `run.json` goes last so its presence marks a complete set.
+    pub fn publish(self) -> Result<()> {
+        let mut files = Vec::new();
+        collect_files(&self.dir, Path::new(""), &mut files)?;
+        files.sort_by_key(|p| (p == Path::new("run.json"), p.clone()));
+        crate::signals::publishing(|| -> Result<()> {
+            for rel in &files {
+                let to = self.target.join(rel);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("{}: cannot create directory", parent.display()))?;
+                }
+                std::fs::rename(self.dir.join(rel), &to)
+                    .with_context(|| format!("{}: cannot move into place", to.display()))?;
+            }
+            // make the renames durable before the caller reports success
+            if let Ok(d) = std::fs::File::open(&self.target) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        crate::signals::unregister(&self.dir);
+    }
+}
+
+fn collect_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(root.join(rel)).with_context(|| format!("{}: cannot list", root.display()))? {
+        let e = e?;
+        let r = rel.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            collect_files(root, &r, out)?;
+        } else if !e.file_name().to_string_lossy().ends_with(".tmp") {
+            out.push(r);
+        }
+    }
     Ok(())
 }
 
@@ -68,5 +148,29 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "one\n");
         let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn staging_publishes_all_or_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.csv"), "old\n").unwrap();
+        {
+            let s = Staging::new(d.path()).unwrap();
+            write_atomic(&s.dir().join("a.csv"), |w| Ok(w.write_all(b"new\n")?)).unwrap();
+            // dropped without publish: a failed run
+        }
+        assert_eq!(std::fs::read_to_string(d.path().join("a.csv")).unwrap(), "old\n");
+        let s = Staging::new(d.path()).unwrap();
+        write_atomic(&s.dir().join("a.csv"), |w| Ok(w.write_all(b"new\n")?)).unwrap();
+        write_atomic(&s.dir().join("date=2026-03-02/p.parquet"), |w| Ok(w.write_all(b"x")?)).unwrap();
+        s.publish().unwrap();
+        assert_eq!(std::fs::read_to_string(d.path().join("a.csv")).unwrap(), "new\n");
+        assert!(d.path().join("date=2026-03-02/p.parquet").exists());
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

@@ -16,6 +16,8 @@ pub enum Exit {
     Findings = 1,
     /// 2: an error (arguments, config, unreadable input, rejects under `--strict`).
     Error = 2,
+    /// 75 (EX_TEMPFAIL): another run holds the output or history directory; try again later.
+    Locked = 75,
 }
 
 impl From<Exit> for ExitCode {
@@ -57,6 +59,7 @@ pub fn resolve(args: &LoadArgs) -> Result<Setup> {
         encoding: config.input.encoding,
         format: args.format,
         columns: config.columns.clone(),
+        allow_empty: args.allow_empty,
     };
     let phones = PhoneParser::new(&config.input.home_region).map_err(anyhow::Error::msg)?;
     Ok(Setup { config, load, phones, strict: args.strict })
@@ -73,19 +76,19 @@ pub fn run(cli: Cli) -> Result<Exit> {
                 Some(p) => Config::from_file(p)?,
                 None => Config::default(),
             };
-            for r in crate::rules::REGISTRY {
+            for r in crate::rules::docs() {
                 println!("{:<26} {}", r.id(), r.summary());
                 println!("{:<26} {}", "", r.defaults(&cfg));
             }
             Ok(Exit::Ok)
         }
-        Command::Explain { rule } => match crate::rules::find(&rule) {
+        Command::Explain { rule } => match crate::rules::find_doc(&rule) {
             Some(r) => {
                 println!("{}", r.explain());
                 Ok(Exit::Ok)
             }
             None => {
-                let ids: Vec<&str> = crate::rules::REGISTRY.iter().map(|r| r.id()).collect();
+                let ids = crate::rules::all_ids();
                 anyhow::bail!("unknown rule {rule:?}; rules are {}", ids.join(", "))
             }
         },
@@ -111,6 +114,7 @@ mod tests {
         assert_eq!(Exit::Ok as u8, 0);
         assert_eq!(Exit::Findings as u8, 1);
         assert_eq!(Exit::Error as u8, 2);
+        assert_eq!(Exit::Locked as u8, 75);
     }
 
     #[test]

@@ -38,9 +38,47 @@ fn progress(enabled: bool) -> ProgressBar {
 }
 
 pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
+    if let Some(p) = &args.log_file {
+        crate::log::open(p)?;
+    }
+    let argv: Vec<String> = std::env::args().collect();
+    crate::log::info(&format!("scan started: {}", argv.join(" ")));
+    let r = scan_locked(args);
+    match &r {
+        Ok(r) => crate::log::info(&format!("scan finished: exit {}, {} findings", r.exit as u8, r.findings.len())),
+        Err(e) => crate::log::info(&format!("scan failed: {e:#}")),
+    }
+    r
+}
+
+fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let t_all = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let setup = resolve(&args.load)?;
     let cfg = &setup.config;
+    let range = args.day_range()?;
+    // One run per directory: a second run fails here, before reading anything.
+    let (_out_lock, stale) = crate::lock::DirLock::acquire(&args.out)?;
+    stale.iter().for_each(|w| crate::log::warn(w));
+    let history_dir = match &args.history {
+        Some(h) => {
+            std::fs::create_dir_all(h).with_context(|| format!("{}: cannot create history directory", h.display()))?;
+            let same = std::fs::canonicalize(h).ok() == std::fs::canonicalize(&args.out).ok();
+            anyhow::ensure!(!same, "--history {} must not be the --out directory", h.display());
+            Some(h.as_path())
+        }
+        None => None,
+    };
+    let _history_lock = match history_dir {
+        Some(h) => {
+            let (l, stale) = crate::lock::DirLock::acquire(h)?;
+            stale.iter().for_each(|w| crate::log::warn(w));
+            Some(l)
+        }
+        None => None,
+    };
+    let staging = crate::output::Staging::new(&args.out)?;
+    let history_staging = history_dir.map(crate::output::Staging::new).transpose()?;
     let tz: Tz = cfg.tz()?;
     let pb = progress(args.progress || (std::io::stderr().is_terminal() && !args.quiet));
     let mut timings: BTreeMap<String, f64> = BTreeMap::new();
@@ -51,7 +89,9 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
     pb.set_message("loading CDRs");
     let t = Instant::now();
     let paths = load::expand_inputs(&args.input.inputs)?;
+    crate::load::test_pause("listed");
     let loaded = load::load_cdrs(&paths, &setup.load, &setup.phones)?;
+    fail_on_unreadable(&loaded.files)?;
     lap("load_cdr", t);
     let t = Instant::now();
     let joins = if args.input.joins.is_empty() {
@@ -59,9 +99,24 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
     } else {
         pb.set_message("loading join logs");
         let jp = load::expand_inputs(&args.input.joins)?;
-        Some(load::load_joins(&jp, &setup.load, &setup.phones)?)
+        let j = load::load_joins(&jp, &setup.load, &setup.phones)?;
+        fail_on_unreadable(&j.files)?;
+        Some(j)
     };
     lap("load_joins", t);
+    for f in loaded.files.iter().chain(joins.iter().flat_map(|j| j.files.iter())) {
+        for w in &f.warnings {
+            crate::log::warn(w);
+        }
+    }
+    // --strict: rejected rows stop the run before anything is written
+    let mut all_rejects = loaded.rejects.clone();
+    if let Some(j) = &joins {
+        all_rejects.extend(j.rejects.iter().cloned());
+    }
+    if setup.strict && !all_rejects.is_empty() {
+        anyhow::bail!("{}; nothing written", crate::load::strict_message(&all_rejects, &all_rejects[0]));
+    }
     let redactor = args.redact.redactor()?;
     let mut loaded = loaded;
     let mut joins = joins;
@@ -94,7 +149,11 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
     pb.set_message("shifts");
     let t = Instant::now();
     let home_prefix = setup.phones.home_prefix();
-    let input = AuditInput::prepare(cdr, joins.as_ref().map(|j| j.frame.clone()), cfg, &home_prefix)?;
+    let input = AuditInput::prepare_days(cdr, joins.as_ref().map(|j| j.frame.clone()), cfg, &home_prefix, range)?;
+    if let Some((a, b)) = range {
+        let shown = if a == b { a.to_string() } else { format!("{a} .. {b}") };
+        anyhow::ensure!(input.cdr.height() > 0, "no shift in the inputs starts on {shown}; nothing written");
+    }
     lap("prepare", t);
     pb.set_message("rules");
     let t = Instant::now();
@@ -113,7 +172,39 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
         metrics.extend(out.operator_metrics);
         tables.extend(out.tables);
     }
-    let order: HashMap<&str, usize> = rules::REGISTRY.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
+    // Cross-day rules: this run's day profiles plus earlier days from --history.
+    let t = Instant::now();
+    let conv_table = tables.iter().find(|(n, _)| *n == "conversions").map(|(_, df)| df);
+    let run_profiles = crate::history::from_run(&input, &findings, conv_table)?;
+    let run_days: std::collections::BTreeSet<chrono::NaiveDate> = run_profiles.iter().map(|p| p.date).collect();
+    let as_of = run_days.iter().next_back().copied();
+    let mut history_days = std::collections::BTreeSet::new();
+    let mut profiles = run_profiles.clone();
+    if let (Some(h), Some(as_of)) = (history_dir, as_of) {
+        let w = cfg.rules.long_shift_streak.window_days.max(cfg.rules.repeat_spoofer.window_days);
+        let from = as_of - chrono::Days::new(u64::from(w.saturating_sub(1)));
+        let old = crate::history::read(h, from, as_of, &run_days)?;
+        history_days.extend(old.iter().map(|p| p.date));
+        profiles.extend(old);
+    }
+    profiles.sort_by(|a, b| a.operator_id.cmp(&b.operator_id).then(a.date.cmp(&b.date)));
+    if let Some(as_of) = as_of {
+        let days = crate::rules::DayHistory { profiles, as_of, history_days: history_days.clone(), tz };
+        for (id, secs, out) in rules::run_cross_day(&days, cfg) {
+            rule_times.insert(id, crate::rules::round(secs, 3));
+            let out = out.with_context(|| format!("rule {id} failed"))?;
+            findings.extend(out.findings);
+            notes.extend(out.notes);
+            metrics.extend(out.operator_metrics);
+        }
+    }
+    if history_dir.is_none() {
+        notes.push(
+            "no --history: long-shift-streak and repeat-spoofer saw only the days in these inputs".into(),
+        );
+    }
+    lap("cross_day", t);
+    let order: HashMap<&str, usize> = rules::all_ids().into_iter().enumerate().map(|(i, r)| (r, i)).collect();
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -126,8 +217,7 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
 
     pb.set_message("writing outputs");
     let t = Instant::now();
-    let out = &args.out;
-    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create output directory", out.display()))?;
+    let out = staging.dir();
     let t_ops = Instant::now();
     let mut operators = operators_table(&input, metrics, &findings)?;
     crate::load::trace("operators table", t_ops);
@@ -206,9 +296,9 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
         rows_read: loaded.rows_read(),
         rows_rejected: loaded.rows_rejected(),
         duplicates: loaded.duplicates(),
-        findings_per_rule: rules::REGISTRY
-            .iter()
-            .map(|r| (r.id().to_string(), findings.iter().filter(|f| f.rule == r.id()).count()))
+        findings_per_rule: rules::all_ids()
+            .into_iter()
+            .map(|r| (r.to_string(), findings.iter().filter(|f| f.rule == r).count()))
             .collect(),
         ranking: {
             let (ids, risk, hit) = (
@@ -234,33 +324,34 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
     let html = crate::report::render::report_html(&report, report.quota_band_hours)?;
     write_atomic(&out.join("report.html"), |w| Ok(w.write_all(html.as_bytes())?))?;
     crate::load::trace("tables and report", t);
-    let mut all_rejects = loaded.rejects.clone();
-    if let Some(j) = &joins {
-        all_rejects.extend(j.rejects.iter().cloned());
-    }
     write_rejects(&out.join("rejected.csv"), &all_rejects, args.excel)?;
     lap("write", t);
 
     // exit code
-    let failed_files: Vec<&load::FileReport> =
-        loaded.files.iter().chain(joins.iter().flat_map(|j| j.files.iter())).filter(|f| f.error.is_some()).collect();
-    let strict_fail = setup.strict && !all_rejects.is_empty();
     let over = args.fail_on.map(|s| findings.iter().filter(|f| f.severity >= s).count()).unwrap_or(0);
-    let exit = if !failed_files.is_empty() || strict_fail {
-        Exit::Error
-    } else if args.fail_on.is_some() && over > 0 {
+    let exit = if args.fail_on.is_some() && over > 0 {
         Exit::Findings
     } else {
         Exit::Ok
     };
-    timings.insert("total".into(), crate::rules::round(t_all.elapsed().as_secs_f64(), 3));
-    let mut per_rule: BTreeMap<&str, usize> = rules::REGISTRY.iter().map(|r| (r.id(), 0)).collect();
+    let mut per_rule: BTreeMap<&str, usize> = rules::all_ids().into_iter().map(|r| (r, 0)).collect();
     for f in &findings {
         *per_rule.entry(f.rule).or_default() += 1;
     }
+    // run.json holds only what the inputs determine (re-running a day gives the same bytes);
+    // wall-clock facts go to timings.json.
     let run_json = json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "started_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "days": range.map(|(a, b)| json!({
+            "since": (a != chrono::NaiveDate::MIN).then(|| a.to_string()),
+            "until": (b != chrono::NaiveDate::MAX).then(|| b.to_string()),
+        })),
+        "days_audited": run_days.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        "history": history_dir.map(|h| json!({
+            "dir": h.display().to_string(),
+            "days_read": history_days.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            "days_written": run_days.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        })),
         "inputs": loaded.files,
         "joins": joins.as_ref().map(|j| &j.files),
         "ip_country": args.input.ip_country.as_ref().map(|p| p.display().to_string()),
@@ -274,7 +365,6 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
         "operators": operators.height(),
         "shifts": input.shifts.height(),
         "config": cfg,
-        "seconds": { "stages": timings, "rules": rule_times },
         "findings_per_rule": per_rule,
         "fail_on": args.fail_on.map(Severity::name),
         "exit_code": exit as u8,
@@ -285,20 +375,27 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
         writeln!(w)?;
         Ok(())
     })?;
+    if let Some(hs) = &history_staging {
+        crate::history::write(hs.dir(), &run_profiles, &run_days)?;
+    }
+    timings.insert("total".into(), crate::rules::round(t_all.elapsed().as_secs_f64(), 3));
+    let timings_json = json!({
+        "started_at": started_at,
+        "seconds": { "stages": timings, "rules": rule_times },
+    });
+    write_atomic(&out.join("timings.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, &timings_json)?;
+        writeln!(w)?;
+        Ok(())
+    })?;
+    crate::load::test_pause("staged");
+    // Everything is written: history first (later runs depend on it), then the outputs, run.json last.
+    if let Some(hs) = history_staging {
+        hs.publish()?;
+    }
+    staging.publish()?;
     pb.finish_and_clear();
-
-    for f in &failed_files {
-        eprintln!("diversion-audit: error: {}", f.error.as_deref().unwrap_or(""));
-    }
-    for f in loaded.files.iter().chain(joins.iter().flat_map(|j| j.files.iter())) {
-        for w in &f.warnings {
-            eprintln!("diversion-audit: warning: {w}");
-        }
-    }
-    if strict_fail {
-        let r = &all_rejects[0];
-        eprintln!("diversion-audit: error: {}", crate::load::strict_message(&all_rejects, r));
-    }
+    let out = &args.out;
     if !args.quiet {
         let stdout = std::io::stdout();
         let mut o = stdout.lock();
@@ -306,6 +403,20 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
         o.flush()?;
     }
     Ok(ScanResult { findings, operators, exit })
+}
+
+/// An input that could not be read stops the scan before anything is written (a cron job must not
+/// publish an audit of half its CDRs): one line per failed file, the last as the error.
+fn fail_on_unreadable(files: &[load::FileReport]) -> Result<()> {
+    let errors: Vec<&str> = files.iter().filter_map(|f| f.error.as_deref()).collect();
+    if let Some((last, rest)) = errors.split_last() {
+        for e in rest {
+            crate::log::error(e);
+        }
+        let more = if rest.is_empty() { String::new() } else { format!(" ({} inputs failed)", errors.len()) };
+        anyhow::bail!("{last}{more}; nothing written");
+    }
+    Ok(())
 }
 
 /// A UTC-µs column as local `YYYY-MM-DD HH:MM:SS` text.
@@ -425,12 +536,7 @@ fn operators_table(input: &AuditInput, metrics: Vec<DataFrame>, findings: &[Find
     let hit: Vec<String> = ops
         .iter()
         .map(|o| {
-            rules::REGISTRY
-                .iter()
-                .filter(|r| best[o].contains_key(r.id()))
-                .map(|r| r.id())
-                .collect::<Vec<_>>()
-                .join(";")
+            rules::all_ids().into_iter().filter(|r| best[o].contains_key(r)).collect::<Vec<_>>().join(";")
         })
         .collect();
     let r = DataFrame::new(
@@ -487,7 +593,7 @@ fn summary(
     )?;
     writeln!(o)?;
     writeln!(o, "{:<26} {:>8} {:>9} {:>6} {:>6} {:>6}", "rule", "findings", "operators", "high", "medium", "low")?;
-    for r in rules::REGISTRY {
+    for r in rules::docs() {
         let fs: Vec<&Finding> = findings.iter().filter(|f| f.rule == r.id()).collect();
         let mut ops: Vec<&str> = fs.iter().filter_map(|f| f.operator_id.as_deref()).collect();
         ops.sort_unstable();
@@ -527,7 +633,7 @@ fn summary(
     writeln!(o)?;
     writeln!(
         o,
-        "outputs in {}: report.html findings.csv findings.jsonl operators.csv shifts.csv groups.csv conversions.csv rejected.csv dossiers.json run.json",
+        "outputs in {}: report.html findings.csv findings.jsonl operators.csv shifts.csv groups.csv conversions.csv rejected.csv dossiers.json run.json timings.json",
         out.display()
     )?;
     Ok(())

@@ -228,12 +228,19 @@ fn missing_required_column_and_empty_file() {
     let p = write(dir.path(), "nostart.csv", b"agent,callee\nop1,13912345678\n");
     let e = write(dir.path(), "empty.csv", b"");
     let h = write(dir.path(), "header_only.csv", b"operator_id,start_time\n");
-    let l = load(&[p, e, h]);
+    let l = load(&[p, e.clone(), h.clone()]);
     let err = l.files[0].error.as_deref().unwrap();
     assert!(err.contains("nostart.csv") && err.contains("start_time") && err.contains("agent"), "{err}");
-    assert!(l.files[1].error.is_none() && l.files[1].warnings[0].contains("empty"));
-    assert!(l.files[2].error.is_none() && l.files[2].warnings[0].contains("empty"));
+    // no data rows is an error (a broken nightly export must not pass as a quiet day) ...
+    for (f, name) in [(&l.files[1], "empty.csv"), (&l.files[2], "header_only.csv")] {
+        let err = f.error.as_deref().unwrap_or_default();
+        assert!(err.contains(name) && err.contains("no data rows") && err.contains("--allow-empty"), "{err}");
+    }
     assert_eq!(l.rows_read(), 0);
+    // ... unless allowed
+    let opts = LoadOptions { allow_empty: true, ..Default::default() };
+    let l = load::load_cdrs(&[e, h], &opts, &PhoneParser::new("CN").unwrap()).unwrap();
+    assert!(l.files.iter().all(|f| f.error.is_none() && f.warnings[0].contains("no data rows")), "{:?}", l.files);
 }
 
 #[test]

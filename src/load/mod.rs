@@ -35,6 +35,8 @@ pub struct LoadOptions {
     pub format: Option<Format>,
     /// Extra header name → canonical field mappings (`[columns]` in the config).
     pub columns: BTreeMap<String, String>,
+    /// An input with no data rows is a warning, not an error.
+    pub allow_empty: bool,
 }
 
 impl Default for LoadOptions {
@@ -45,6 +47,7 @@ impl Default for LoadOptions {
             encoding: None,
             format: None,
             columns: BTreeMap::new(),
+            allow_empty: false,
         }
     }
 }
@@ -253,7 +256,9 @@ fn load_one(
     report.encoding = raw.encoding.map(Encoding::name);
     report.lines_in = raw.lines_in;
     if raw.lines_in == 0 {
-        report.warnings.push(format!("{file}: empty file (no data rows)"));
+        let what = if matches!(raw.format, Format::Parquet | Format::Ndjson) { "no rows" } else { "no data rows (empty, or a header only)" };
+        anyhow::ensure!(opts.allow_empty, "{file}: {what}; --allow-empty accepts such files");
+        report.warnings.push(format!("{file}: {what}"));
     }
     let early = raw.early_rejects.len();
     let height = raw.frame.height();
@@ -349,6 +354,26 @@ fn load_one(
     Ok(Some(good))
 }
 
+/// For the fault and batch tests only: with `DIVERSION_AUDIT_TEST_PAUSE=FILE`, at the point named by
+/// `DIVERSION_AUDIT_TEST_PAUSE_AT` (`listed`: inputs listed, lock held; `staged`: every output
+/// written to the staging directory, not yet published; default `listed`), create FILE and wait
+/// (up to 60 s) until it is removed, so a test can delete an input or kill the run right there.
+pub fn test_pause(point: &str) {
+    let Some(marker) = std::env::var_os("DIVERSION_AUDIT_TEST_PAUSE") else { return };
+    let at = std::env::var("DIVERSION_AUDIT_TEST_PAUSE_AT").unwrap_or_else(|_| "listed".into());
+    if at != point {
+        return;
+    }
+    let marker = std::path::PathBuf::from(marker);
+    if std::fs::write(&marker, b"listed\n").is_err() {
+        return;
+    }
+    let t = std::time::Instant::now();
+    while marker.exists() && t.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// `DA_TRACE=1` prints stage timings to stderr (for profiling; run.json carries them for scans).
 pub fn trace(what: &str, since: std::time::Instant) {
     if std::env::var_os("DA_TRACE").is_some() {
@@ -361,7 +386,13 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
     let mut head = [0u8; 4];
     {
         use std::io::Read;
-        let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        let mut f = std::fs::File::open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow::anyhow!("{}: no longer exists (removed after the inputs were listed?)", path.display())
+            } else {
+                anyhow::Error::new(e).context(format!("{}: cannot open", path.display()))
+            }
+        })?;
         let n = f.read(&mut head).with_context(|| format!("{}: cannot read", path.display()))?;
         if n >= 4 && &head == b"PAR1" {
             return read_columnar(path, None, Format::Parquet, opts, target);
@@ -379,6 +410,8 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
     {
         return read_columnar(path, Some(bytes), Format::Ndjson, opts, target);
     }
+    // Decompressed binary (an image, an archive, a database file) is not a CDR export; UTF-16 text is
+    // recognised by `decode::detect` before this matters.
     let (text, enc) = match (opts.encoding, decode::detect(&bytes)) {
         // valid UTF-8 without BOM: take the buffer as it is, no copy
         (None | Some(Encoding::Utf8), Encoding::Utf8) => {
@@ -389,6 +422,9 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
             (t.into_owned(), e)
         }
     };
+    if let Some(at) = memchr::memchr(0, &text.as_bytes()[..text.len().min(1 << 16)]) {
+        anyhow::bail!("{}: binary content (NUL byte at offset {at}): not a CDR export", path.display());
+    }
     read_text(path, text, enc, opts, target)
 }
 
@@ -413,6 +449,9 @@ fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, targe
                 break;
             }
         }
+    }
+    if let Some((n, l)) = first.filter(|(_, l)| l.len() > MAX_LINE_BYTES) {
+        anyhow::bail!("{}", too_long_message(&file, n, l.len()));
     }
     let Some((first_line_no, first_line)) = first else {
         let frame = raw_frame(target, vec![None; target.fields.len()], vec![])?;
@@ -471,6 +510,17 @@ struct ChunkOut {
     early_rejects: Vec<Reject>,
 }
 
+/// A CDR line is well under 1 KB; a line over this is not a CDR export (or has no line ends).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+fn too_long_message(file: &str, line: u64, len: usize) -> String {
+    format!(
+        "{file}:{line}: line of {:.1} MB is over the {} MiB limit: not a CDR export, or its records are not separated by line ends",
+        len as f64 / 1e6,
+        MAX_LINE_BYTES >> 20
+    )
+}
+
 /// Split the lines of one chunk (whose first line is number `first_line`) into raw text columns.
 fn parse_chunk(
     text: &str,
@@ -492,8 +542,13 @@ fn parse_chunk(
     let mut fields: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut lenient: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut lines_in = 0u64;
+    let mut too_long: Option<(u64, usize)> = None;
     split::for_each_line_from(text, first_line, |n, _, line| {
-        if Some(n) == layout.header_line {
+        if Some(n) == layout.header_line || too_long.is_some() {
+            return;
+        }
+        if line.len() > MAX_LINE_BYTES {
+            too_long = Some((n, line.len()));
             return;
         }
         lines_in += 1;
@@ -527,6 +582,9 @@ fn parse_chunk(
         }
         lines.push(n);
     });
+    if let Some((n, len)) = too_long {
+        anyhow::bail!("{}", too_long_message(file, n, len));
+    }
     let cols: Vec<Option<Column>> = builders.into_iter().map(|b| b.map(|b| b.finish().into_column())).collect();
     Ok(ChunkOut { frame: raw_frame(target, cols, lines)?, lines_in, early_rejects })
 }

@@ -1,4 +1,4 @@
-use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_i64, col_str, round, utc, words};
+use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_i64, col_str, round, utc, words, RuleDoc};
 use crate::config::Config;
 use anyhow::Result;
 use polars::prelude::*;
@@ -24,7 +24,7 @@ origin in the evidence before acting.
 ## Example
 +447700900123 reached 143 home callees on 2026-03-02 through 6 operators, all from CN IPs: high.";
 
-impl Rule for ForeignCliFanout {
+impl RuleDoc for ForeignCliFanout {
     fn id(&self) -> &'static str {
         "foreign-cli-fanout"
     }
@@ -37,7 +37,9 @@ impl Rule for ForeignCliFanout {
     fn defaults(&self, cfg: &Config) -> String {
         format!("fanout_min_callees = {}", cfg.rules.foreign_cli_fanout.fanout_min_callees)
     }
+}
 
+impl Rule for ForeignCliFanout {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
         let min = cfg.rules.foreign_cli_fanout.fanout_min_callees as i64;
         let home = input.home_region.as_str();

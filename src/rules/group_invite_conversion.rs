@@ -1,4 +1,4 @@
-use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_f64, col_i64, col_str, round, utc, words};
+use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_f64, col_i64, col_str, round, utc, words, RuleDoc};
 use crate::config::Config;
 use anyhow::Result;
 use polars::prelude::*;
@@ -33,7 +33,7 @@ minutes after the call: high. Not a finding: 2 callees of a telemarketer joining
 One finding per operator; groups.csv lists per chat group the converted members and the operators
 who fed it.";
 
-impl Rule for GroupInviteConversion {
+impl RuleDoc for GroupInviteConversion {
     fn id(&self) -> &'static str {
         "group-invite-conversion"
     }
@@ -50,7 +50,9 @@ impl Rule for GroupInviteConversion {
             c.conversion_window_minutes, c.min_conversions, c.min_conversion_rate
         )
     }
+}
 
+impl Rule for GroupInviteConversion {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
         let c = &cfg.rules.group_invite_conversion;
         let mut out = RuleOutput::default();

@@ -1,4 +1,4 @@
-use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_f64, col_i64, col_str, local, round, utc};
+use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_f64, col_i64, col_str, local, round, utc, RuleDoc};
 use crate::config::Config;
 use anyhow::Result;
 use polars::prelude::*;
@@ -31,7 +31,7 @@ shifts, neither a finding.
 One finding per flagged shift (`window_start`/`window_end` = the shift), with its metrics, the
 per-day talk totals of the operator and up to 20 call references. Every shift is in shifts.csv.";
 
-impl Rule for LongShift {
+impl RuleDoc for LongShift {
     fn id(&self) -> &'static str {
         "long-shift"
     }
@@ -48,7 +48,9 @@ impl Rule for LongShift {
             c.shift_break_minutes, c.min_talk_hours, c.quota_band_hours[0], c.quota_band_hours[1]
         )
     }
+}
 
+impl Rule for LongShift {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
         let c = &cfg.rules.long_shift;
         let min_s = (c.min_talk_hours * 3600.0).round() as i64;

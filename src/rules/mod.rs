@@ -7,6 +7,8 @@
 pub mod foreign_cli_fanout;
 pub mod group_invite_conversion;
 pub mod long_shift;
+pub mod long_shift_streak;
+pub mod repeat_spoofer;
 pub mod spoofed_foreign_cli;
 
 use crate::config::Config;
@@ -79,8 +81,8 @@ pub struct RuleOutput {
     pub notes: Vec<String>,
 }
 
-/// A detection rule.
-pub trait Rule: Send + Sync {
+/// What every rule tells users (`rules`, `explain`).
+pub trait RuleDoc: Send + Sync {
     /// Stable id, part of the interface (`long-shift`).
     fn id(&self) -> &'static str;
     /// One line for `rules`.
@@ -89,7 +91,62 @@ pub trait Rule: Send + Sync {
     fn explain(&self) -> &'static str;
     /// The thresholds in force, as `key = value` text for `rules`.
     fn defaults(&self, cfg: &Config) -> String;
+}
+
+/// A detection rule over the audited CDRs.
+pub trait Rule: RuleDoc {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput>;
+}
+
+/// A rule over per-operator day profiles: the audited days plus earlier days from `--history`.
+/// Runs after the [`Rule`]s, whose findings make the profiles.
+pub trait CrossDayRule: RuleDoc {
+    fn run(&self, days: &DayHistory, cfg: &Config) -> Result<RuleOutput>;
+}
+
+/// One operator's local day, as kept in `--history` (`date=YYYY-MM-DD/profiles.parquet`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DayProfile {
+    pub date: chrono::NaiveDate,
+    pub operator_id: String,
+    /// Shifts that started on this day, their calls, answered calls and talk.
+    pub shifts: u32,
+    pub calls: u32,
+    pub answered: u32,
+    pub talk_h: f64,
+    pub max_shift_talk_h: f64,
+    /// A long-shift finding started on this day.
+    pub long_shift: bool,
+    /// Calls in this day's spoofed-foreign-cli finding (0: none).
+    pub spoofed_calls: u32,
+    /// Callees of this day's calls who joined a group in the window.
+    pub conversions: u32,
+    /// Day rules with a finding starting on this day, `;`-separated in report order.
+    pub rules_hit: String,
+}
+
+/// What cross-day rules read.
+pub struct DayHistory {
+    /// Sorted by operator, then date.
+    pub profiles: Vec<DayProfile>,
+    /// The last local day audited: windows end here.
+    pub as_of: chrono::NaiveDate,
+    /// Days that came from `--history` rather than this run's CDRs.
+    pub history_days: std::collections::BTreeSet<chrono::NaiveDate>,
+    pub tz: Tz,
+}
+
+/// Cross-day rules, in report order after [`REGISTRY`].
+pub static CROSS_DAY: &[&dyn CrossDayRule] = &[&long_shift_streak::LongShiftStreak, &repeat_spoofer::RepeatSpoofer];
+
+/// Every rule's documentation, in report order.
+pub fn docs() -> impl Iterator<Item = &'static dyn RuleDoc> {
+    REGISTRY.iter().map(|r| *r as &dyn RuleDoc).chain(CROSS_DAY.iter().map(|r| *r as &dyn RuleDoc))
+}
+
+/// Every rule id, in report order.
+pub fn all_ids() -> Vec<&'static str> {
+    docs().map(|r| r.id()).collect()
 }
 
 /// Every rule, in report order.
@@ -102,6 +159,14 @@ pub static REGISTRY: &[&dyn Rule] = &[
 
 pub fn find(id: &str) -> Option<&'static dyn Rule> {
     REGISTRY.iter().copied().find(|r| r.id() == id)
+}
+
+pub fn find_doc(id: &str) -> Option<&'static dyn RuleDoc> {
+    docs().find(|r| r.id() == id)
+}
+
+pub fn find_cross_day(id: &str) -> Option<&'static dyn CrossDayRule> {
+    CROSS_DAY.iter().copied().find(|r| r.id() == id)
 }
 
 /// The data every rule reads, prepared once.
@@ -124,6 +189,18 @@ pub struct AuditInput {
 
 impl AuditInput {
     pub fn prepare(cdr: DataFrame, joins: Option<DataFrame>, cfg: &Config, home_prefix: &str) -> Result<Self> {
+        Self::prepare_days(cdr, joins, cfg, home_prefix, None)
+    }
+
+    /// As [`prepare`](Self::prepare), keeping only the shifts that start on a local day in
+    /// `days` (inclusive): a night shift stays whole, with its calls after midnight.
+    pub fn prepare_days(
+        cdr: DataFrame,
+        joins: Option<DataFrame>,
+        cfg: &Config,
+        home_prefix: &str,
+        days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    ) -> Result<Self> {
         let tz: Tz = cfg.tz()?;
         let ptz = TimeZone::opt_try_new(Some(tz.name()))?.expect("zone");
         let brk = cfg.rules.long_shift.shift_break_minutes * 60 * 1_000_000;
@@ -144,7 +221,7 @@ impl AuditInput {
                 col("end_time").dt().timestamp(TimeUnit::Microseconds).alias("end_us"),
                 col("answer_time").dt().timestamp(TimeUnit::Microseconds).alias("answer_us"),
                 col("talk_s").gt(lit(0i64)).or(col("disposition").eq(lit("ANSWERED"))).alias("answered"),
-                col("start_time").dt().convert_time_zone(ptz).dt().date().alias("day"),
+                col("start_time").dt().convert_time_zone(ptz.clone()).dt().date().alias("day"),
                 reference.alias("ref"),
             ])
             // what no rule or report reads is not carried through the sort
@@ -160,8 +237,30 @@ impl AuditInput {
                     .over([col("operator_id")])?
                     .alias("shift_no"),
             )
-            .drop(cols(["prev_end"]))
-            .collect()?;
+            .drop(cols(["prev_end"]));
+        let cdr = match days {
+            None => cdr,
+            Some((from, to)) => {
+                let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+                let (a, b) = ((from - epoch).num_days(), (to - epoch).num_days());
+                cdr.with_column(
+                    col("start_us")
+                        .min()
+                        .over([col("operator_id"), col("shift_no")])?
+                        .cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
+                        .dt()
+                        .convert_time_zone(ptz.clone())
+                        .dt()
+                        .date()
+                        .cast(DataType::Int32)
+                        .cast(DataType::Int64)
+                        .alias("__shift_day"),
+                )
+                .filter(col("__shift_day").gt_eq(lit(a)).and(col("__shift_day").lt_eq(lit(b))))
+                .drop(cols(["__shift_day"]))
+            }
+        };
+        let cdr = cdr.collect()?;
         let has_ip_country = cdr.column("ip_country")?.null_count() < cdr.height();
         let shifts = shifts(&cdr, tz)?;
         let joins = match joins {
@@ -221,6 +320,25 @@ pub fn shifts(cdr: &DataFrame, tz: Tz) -> Result<DataFrame> {
     Ok(df)
 }
 
+/// Run the cross-day rules; returns (rule id, seconds, output) in registry order.
+pub fn run_cross_day(days: &DayHistory, cfg: &Config) -> Vec<(&'static str, f64, Result<RuleOutput>)> {
+    CROSS_DAY
+        .par_iter()
+        .map(|r| {
+            let t = Instant::now();
+            let out = r.run(days, cfg);
+            (r.id(), t.elapsed().as_secs_f64(), out)
+        })
+        .collect()
+}
+
+/// Local midnight starting `day` in `tz`, as UTC.
+pub(crate) fn day_start(day: chrono::NaiveDate, tz: Tz) -> DateTime<Utc> {
+    use chrono::TimeZone as _;
+    let naive = day.and_hms_opt(0, 0, 0).expect("midnight");
+    tz.from_local_datetime(&naive).earliest().map(|d| d.with_timezone(&Utc)).unwrap_or_else(|| naive.and_utc())
+}
+
 /// Run every rule in parallel; returns (rule id, seconds, output) in registry order.
 pub fn run_all(input: &AuditInput, cfg: &Config) -> Vec<(&'static str, f64, Result<RuleOutput>)> {
     REGISTRY
@@ -266,4 +384,25 @@ pub(crate) fn words(cell: Option<&str>) -> serde_json::Value {
 pub(crate) fn round(x: f64, places: i32) -> f64 {
     let p = 10f64.powi(places);
     (x * p).round() / p
+}
+
+/// Operators with at least `min_days` days satisfying `hit` among the `window_days` local days
+/// ending on `days.as_of`; each with its hit days (oldest first) and how many days of the window
+/// had any record of the operator.
+pub(crate) fn streaks<'a>(
+    days: &'a DayHistory,
+    window_days: u32,
+    min_days: u32,
+    hit: impl Fn(&DayProfile) -> bool,
+) -> Vec<(&'a str, Vec<&'a DayProfile>, usize)> {
+    let first = days.as_of - chrono::Days::new(u64::from(window_days.saturating_sub(1)));
+    let mut out = Vec::new();
+    for chunk in days.profiles.chunk_by(|a, b| a.operator_id == b.operator_id) {
+        let in_window: Vec<&DayProfile> = chunk.iter().filter(|p| p.date >= first && p.date <= days.as_of).collect();
+        let hits: Vec<&DayProfile> = in_window.iter().copied().filter(|p| hit(p)).collect();
+        if hits.len() >= min_days as usize {
+            out.push((chunk[0].operator_id.as_str(), hits, in_window.len()));
+        }
+    }
+    out
 }

@@ -1,4 +1,4 @@
-use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_i64, col_str, local, round, utc, words};
+use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_i64, col_str, local, round, utc, words, RuleDoc};
 use crate::config::Config;
 use anyhow::Result;
 use polars::prelude::*;
@@ -30,7 +30,7 @@ Operator op00003 showed 6 foreign caller IDs (GB, US, KH; 2 invalid) on 212 call
 all from home IPs (CN): high.
 Not flagged: an overseas team in Manila showing +63 numbers from Philippine IPs.";
 
-impl Rule for SpoofedForeignCli {
+impl RuleDoc for SpoofedForeignCli {
     fn id(&self) -> &'static str {
         "spoofed-foreign-cli"
     }
@@ -47,7 +47,9 @@ impl Rule for SpoofedForeignCli {
             c.min_calls, c.domestic_campaigns, c.domestic_trunks
         )
     }
+}
 
+impl Rule for SpoofedForeignCli {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
         let c = &cfg.rules.spoofed_foreign_cli;
         let mut out = RuleOutput::default();

@@ -1,0 +1,263 @@
+//! `--history DIR`: per-operator day profiles kept across runs, one Parquet partition per local day
+//! (`DIR/date=YYYY-MM-DD/profiles.parquet`). Cross-day rules read them instead of old CDRs.
+//!
+//! A run writes the partitions of the days it audited (with `--date/--since/--until`, the days
+//! selected; otherwise every day in its CDRs), replacing earlier versions of those days; other days
+//! are left alone. Rows are sorted, so the same inputs give byte-identical partitions.
+
+use crate::rules::{AuditInput, DayProfile, Finding};
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use polars::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+pub const FILE_NAME: &str = "profiles.parquet";
+
+fn local_day(us: i64, tz: Tz) -> NaiveDate {
+    crate::rules::utc(us).with_timezone(&tz).date_naive()
+}
+
+/// This run's profiles, one per operator and local day a shift started on (a spoofing day or a
+/// conversion after midnight counts for the shift day before it), sorted by operator then date.
+pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&DataFrame>) -> Result<Vec<DayProfile>> {
+    let tz = input.tz;
+    let mut m: BTreeMap<(String, NaiveDate), DayProfile> = BTreeMap::new();
+    fn entry<'m>(m: &'m mut BTreeMap<(String, NaiveDate), DayProfile>, op: &str, date: NaiveDate) -> &'m mut DayProfile {
+        m.entry((op.to_string(), date)).or_insert_with(|| DayProfile {
+            date,
+            operator_id: op.to_string(),
+            shifts: 0,
+            calls: 0,
+            answered: 0,
+            talk_h: 0.0,
+            max_shift_talk_h: 0.0,
+            long_shift: false,
+            spoofed_calls: 0,
+            conversions: 0,
+            rules_hit: String::new(),
+        })
+    }
+    let s = &input.shifts;
+    let ops = s.column("operator_id")?.str()?;
+    let days = s.column("day")?.str()?;
+    let talk = s.column("talk_s")?.cast(&DataType::Int64)?;
+    let talk = talk.i64()?;
+    let calls = s.column("calls")?.cast(&DataType::UInt32)?;
+    let calls = calls.u32()?;
+    let answered = s.column("answered")?.cast(&DataType::UInt32)?;
+    let answered = answered.u32()?;
+    for i in 0..s.height() {
+        let (Some(op), Some(day)) = (ops.get(i), days.get(i)) else { continue };
+        let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").with_context(|| format!("shift day {day:?}"))?;
+        let p = entry(&mut m, op, date);
+        let h = talk.get(i).unwrap_or(0) as f64 / 3600.0;
+        p.shifts += 1;
+        p.calls += calls.get(i).unwrap_or(0);
+        p.answered += answered.get(i).unwrap_or(0);
+        p.talk_h += h;
+        p.max_shift_talk_h = p.max_shift_talk_h.max(h);
+    }
+    // Calls after midnight belong to the shift (and day) that started before it.
+    let shift_days: BTreeMap<String, BTreeSet<NaiveDate>> = m.keys().fold(BTreeMap::new(), |mut acc, (op, d)| {
+        acc.entry(op.clone()).or_default().insert(*d);
+        acc
+    });
+    let shift_day = |op: &str, date: NaiveDate| -> NaiveDate {
+        shift_days.get(op).and_then(|s| s.range(..=date).next_back().copied()).unwrap_or(date)
+    };
+    let mut hit: BTreeMap<(String, NaiveDate), BTreeSet<&str>> = BTreeMap::new();
+    for f in findings {
+        let Some(op) = f.operator_id.as_deref() else { continue };
+        let date = match f.evidence.get("day").and_then(|d| d.as_str()) {
+            Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap_or(f.window_start.with_timezone(&tz).date_naive()),
+            None => f.window_start.with_timezone(&tz).date_naive(),
+        };
+        let date = shift_day(op, date);
+        match f.rule {
+            "long-shift" => entry(&mut m, op, date).long_shift = true,
+            "spoofed-foreign-cli" => {
+                entry(&mut m, op, date).spoofed_calls += f.evidence.get("calls").and_then(|c| c.as_u64()).unwrap_or(0) as u32
+            }
+            _ => {}
+        }
+        // group-invite-conversion findings span the whole run: they are not a day's
+        if f.rule != "group-invite-conversion" {
+            hit.entry((op.to_string(), date)).or_default().insert(f.rule);
+        }
+    }
+    if let Some(c) = conversions {
+        let ops = c.column("operator_id")?.str()?;
+        let end = c.column("call_end_us")?.cast(&DataType::Int64)?;
+        let end = end.i64()?;
+        for i in 0..c.height() {
+            if let (Some(op), Some(us)) = (ops.get(i), end.get(i)) {
+                let d = shift_day(op, local_day(us, tz));
+                entry(&mut m, op, d).conversions += 1;
+            }
+        }
+    }
+    let order = crate::rules::all_ids();
+    for (key, p) in m.iter_mut() {
+        p.talk_h = crate::rules::round(p.talk_h, 3);
+        p.max_shift_talk_h = crate::rules::round(p.max_shift_talk_h, 3);
+        if let Some(rs) = hit.get(key) {
+            p.rules_hit = order.iter().filter(|r| rs.contains(*r)).copied().collect::<Vec<_>>().join(";");
+        }
+    }
+    Ok(m.into_values().collect())
+}
+
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+
+fn to_frame(rows: &[&DayProfile]) -> Result<DataFrame> {
+    let days: Vec<i32> = rows.iter().map(|p| (p.date - EPOCH).num_days() as i32).collect();
+    let n = rows.len();
+    let df = DataFrame::new(
+        n,
+        vec![
+            Column::new("date".into(), days).cast(&DataType::Date)?,
+            Column::new("operator_id".into(), rows.iter().map(|p| p.operator_id.as_str()).collect::<Vec<_>>()),
+            Column::new("shifts".into(), rows.iter().map(|p| p.shifts).collect::<Vec<_>>()),
+            Column::new("calls".into(), rows.iter().map(|p| p.calls).collect::<Vec<_>>()),
+            Column::new("answered".into(), rows.iter().map(|p| p.answered).collect::<Vec<_>>()),
+            Column::new("talk_h".into(), rows.iter().map(|p| p.talk_h).collect::<Vec<_>>()),
+            Column::new("max_shift_talk_h".into(), rows.iter().map(|p| p.max_shift_talk_h).collect::<Vec<_>>()),
+            Column::new("long_shift".into(), rows.iter().map(|p| p.long_shift).collect::<Vec<_>>()),
+            Column::new("spoofed_calls".into(), rows.iter().map(|p| p.spoofed_calls).collect::<Vec<_>>()),
+            Column::new("conversions".into(), rows.iter().map(|p| p.conversions).collect::<Vec<_>>()),
+            Column::new("rules_hit".into(), rows.iter().map(|p| p.rules_hit.as_str()).collect::<Vec<_>>()),
+        ],
+    )?;
+    Ok(df)
+}
+
+fn from_frame(df: &DataFrame, file: &str) -> Result<Vec<DayProfile>> {
+    let get = |name: &str, dt: DataType| -> Result<Series> {
+        Ok(df
+            .column(name)
+            .map_err(|e| anyhow::anyhow!("{file}: no column {name}: {e}"))?
+            .as_materialized_series()
+            .cast(&dt)?)
+    };
+    let date = get("date", DataType::Int32)?;
+    let op = get("operator_id", DataType::String)?;
+    let u = |n: &str| get(n, DataType::UInt32);
+    let (shifts, calls, answered, spoofed, conv) =
+        (u("shifts")?, u("calls")?, u("answered")?, u("spoofed_calls")?, u("conversions")?);
+    let (talk, max_talk) = (get("talk_h", DataType::Float64)?, get("max_shift_talk_h", DataType::Float64)?);
+    let long = get("long_shift", DataType::Boolean)?;
+    let hit = get("rules_hit", DataType::String)?;
+    let (date, op, hit, long) = (date.i32()?, op.str()?, hit.str()?, long.bool()?);
+    let (shifts, calls, answered, spoofed, conv) =
+        (shifts.u32()?, calls.u32()?, answered.u32()?, spoofed.u32()?, conv.u32()?);
+    let (talk, max_talk) = (talk.f64()?, max_talk.f64()?);
+    let mut out = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let (Some(d), Some(o)) = (date.get(i), op.get(i)) else { continue };
+        out.push(DayProfile {
+            date: EPOCH + chrono::Days::new(d.max(0) as u64),
+            operator_id: o.to_string(),
+            shifts: shifts.get(i).unwrap_or(0),
+            calls: calls.get(i).unwrap_or(0),
+            answered: answered.get(i).unwrap_or(0),
+            talk_h: talk.get(i).unwrap_or(0.0),
+            max_shift_talk_h: max_talk.get(i).unwrap_or(0.0),
+            long_shift: long.get(i).unwrap_or(false),
+            spoofed_calls: spoofed.get(i).unwrap_or(0),
+            conversions: conv.get(i).unwrap_or(0),
+            rules_hit: hit.get(i).unwrap_or("").to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// The date of a `date=YYYY-MM-DD` partition directory name.
+fn partition_date(name: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(name.strip_prefix("date=")?, "%Y-%m-%d").ok()
+}
+
+/// Profiles of the history days in `[from, to]` except `skip` (the days this run audits itself).
+/// A missing directory is an empty history; an unreadable partition is an error naming it.
+pub fn read(dir: &Path, from: NaiveDate, to: NaiveDate, skip: &BTreeSet<NaiveDate>) -> Result<Vec<DayProfile>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot list history", dir.display())),
+    };
+    let mut parts: Vec<(NaiveDate, std::path::PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| partition_date(&e.file_name().to_string_lossy()).map(|d| (d, e.path())))
+        .filter(|(d, _)| *d >= from && *d <= to && !skip.contains(d))
+        .collect();
+    parts.sort();
+    for (_, p) in parts {
+        let f = p.join(FILE_NAME);
+        let shown = f.display().to_string();
+        let file = match std::fs::File::open(&f) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // an empty partition directory
+            Err(e) => return Err(e).with_context(|| format!("{shown}: cannot open history partition")),
+        };
+        let df = ParquetReader::new(file)
+            .finish()
+            .map_err(|e| anyhow::anyhow!("{shown}: cannot read history partition: {e}"))?;
+        out.extend(from_frame(&df, &shown)?);
+    }
+    Ok(out)
+}
+
+/// Write one partition per day in `days` under `root` (a staging directory), rows sorted by operator.
+pub fn write(root: &Path, profiles: &[DayProfile], days: &BTreeSet<NaiveDate>) -> Result<()> {
+    for day in days {
+        let rows: Vec<&DayProfile> = profiles.iter().filter(|p| p.date == *day).collect();
+        let mut df = to_frame(&rows)?;
+        let path = root.join(format!("date={day}")).join(FILE_NAME);
+        crate::output::write_atomic(&path, |w| {
+            ParquetWriter::new(w).finish(&mut df)?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(op: &str, d: &str, long: bool) -> DayProfile {
+        DayProfile {
+            date: d.parse().unwrap(),
+            operator_id: op.into(),
+            shifts: 1,
+            calls: 100,
+            answered: 60,
+            talk_h: 8.5,
+            max_shift_talk_h: 8.5,
+            long_shift: long,
+            spoofed_calls: 7,
+            conversions: 2,
+            rules_hit: "long-shift".into(),
+        }
+    }
+
+    #[test]
+    fn partitions_round_trip_and_are_byte_stable() {
+        let d = tempfile::tempdir().unwrap();
+        let rows = vec![p("a", "2026-03-01", true), p("b", "2026-03-01", false), p("a", "2026-03-02", true)];
+        let days: BTreeSet<NaiveDate> = ["2026-03-01", "2026-03-02"].iter().map(|s| s.parse().unwrap()).collect();
+        write(d.path(), &rows, &days).unwrap();
+        let f = d.path().join("date=2026-03-01").join(FILE_NAME);
+        let first = std::fs::read(&f).unwrap();
+        write(d.path(), &rows, &days).unwrap();
+        assert_eq!(first, std::fs::read(&f).unwrap());
+        let skip: BTreeSet<NaiveDate> = ["2026-03-02".parse().unwrap()].into();
+        let back = read(d.path(), "2026-02-01".parse().unwrap(), "2026-03-31".parse().unwrap(), &skip).unwrap();
+        assert_eq!(back, vec![rows[0].clone(), rows[1].clone()]);
+        // outside the window: nothing
+        let none = read(d.path(), "2026-03-03".parse().unwrap(), "2026-03-31".parse().unwrap(), &skip).unwrap();
+        assert!(none.is_empty());
+    }
+}

@@ -1,0 +1,76 @@
+use super::{CrossDayRule, DayHistory, Finding, RuleDoc, RuleOutput, Severity, day_start, round, streaks};
+use crate::config::Config;
+use anyhow::Result;
+use serde_json::json;
+
+pub struct LongShiftStreak;
+
+const DOC: &str = "\
+long-shift-streak: the same operator works long shifts day after day.
+
+One 8-10 h day can be a busy call centre; the diversion operator is paid a day rate for 8-10 h of
+talk and comes back the next day and the next. This rule counts the local days on which the operator
+had a long-shift finding (rule long-shift) within the last `window_days` days, ending on the last day
+audited, and flags at least `min_days` of them. Days before this run's CDRs come from --history
+(per-operator day profiles written by earlier runs), so a nightly run over yesterday's CDRs still sees
+the week.
+
+Score 0.7 at min_days, +0.1 per extra day (max 1.0). Evidence: each day with its talk hours, how many
+days of the window had any record of the operator, and which days came from history.
+Example: operator seat-017 with 8.6, 9.1, 8.2, 9.4, 8.8 h on 5 of the last 7 days.";
+
+impl RuleDoc for LongShiftStreak {
+    fn id(&self) -> &'static str {
+        "long-shift-streak"
+    }
+    fn summary(&self) -> &'static str {
+        "Long shifts (8-10 h talk) on many of the last N days, using --history"
+    }
+    fn explain(&self) -> &'static str {
+        DOC
+    }
+    fn defaults(&self, cfg: &Config) -> String {
+        let c = &cfg.rules.long_shift_streak;
+        format!("min_days = {}, window_days = {}", c.min_days, c.window_days)
+    }
+}
+
+impl CrossDayRule for LongShiftStreak {
+    fn run(&self, days: &DayHistory, cfg: &Config) -> Result<RuleOutput> {
+        let c = &cfg.rules.long_shift_streak;
+        let mut out = RuleOutput::default();
+        for (op, hits, active) in streaks(days, c.window_days, c.min_days, |p| p.long_shift) {
+            let n = hits.len() as u32;
+            let score = round((0.7 + 0.1 * f64::from(n - c.min_days)).min(1.0), 2);
+            let list: Vec<String> = hits.iter().map(|p| format!("{} ({:.1} h)", p.date, p.max_shift_talk_h)).collect();
+            out.findings.push(Finding {
+                rule: self.id(),
+                severity: Severity::from_score(score),
+                operator_id: Some(op.to_string()),
+                subject: None,
+                window_start: day_start(hits[0].date, days.tz),
+                window_end: day_start(days.as_of + chrono::Days::new(1), days.tz),
+                score,
+                summary: format!(
+                    "Operator {op} had a long shift on {n} of the last {} days (to {}): {}.",
+                    c.window_days,
+                    days.as_of,
+                    list.join(", ")
+                ),
+                evidence: json!({
+                    "long_shift_days": n,
+                    "window_days": c.window_days,
+                    "as_of": days.as_of.to_string(),
+                    "days_with_records": active,
+                    "days": hits.iter().map(|p| json!({
+                        "date": p.date.to_string(),
+                        "max_shift_talk_h": p.max_shift_talk_h,
+                        "talk_h": p.talk_h,
+                        "from_history": days.history_days.contains(&p.date),
+                    })).collect::<Vec<_>>(),
+                }),
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,280 @@
+//! Cron-grade behaviour of `scan`: locks, kill -9, identical re-runs, --date, history streaks.
+
+mod common;
+
+use common::{bin, generate};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Std, Stdio};
+use std::time::{Duration, Instant};
+
+fn exe() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("diversion-audit")
+}
+
+/// Every output file under `dir` (relative path → bytes): not the volatile timings.json, and not the
+/// dot-files of a run in progress or killed (lock, staging directory; checked separately).
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, d: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                walk(root, &e.path(), out);
+            } else if e.file_name() != "timings.json" {
+                let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    let mut m = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut m);
+    }
+    m
+}
+
+/// Names of the files that differ (or exist on one side only); empty when the sets are equal.
+fn differ(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    a.keys().chain(b.keys()).filter(|k| a.get(*k) != b.get(*k)).cloned().collect::<BTreeSet<_>>().into_iter().collect()
+}
+
+fn scan_args(data: &Path, out: &Path) -> Vec<String> {
+    let mut v: Vec<String> = vec!["scan".into(), data.join("cdr.csv").display().to_string()];
+    for (flag, f) in [("--joins", "joins.csv"), ("--ip-country", "ip-country.csv")] {
+        v.push(flag.into());
+        v.push(data.join(f).display().to_string());
+    }
+    v.push("--out".into());
+    v.push(out.display().to_string());
+    v.push("--quiet".into());
+    v
+}
+
+/// Start a scan that stops at `at` (`listed` or `staged`) until the marker file is removed.
+fn paused(args: &[String], marker: &Path, at: &str) -> Child {
+    let child = Std::new(exe())
+        .args(args)
+        .env("DIVERSION_AUDIT_TEST_PAUSE", marker)
+        .env("DIVERSION_AUDIT_TEST_PAUSE_AT", at)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !marker.exists() {
+        assert!(t.elapsed() < Duration::from_secs(120), "the paused run never reached {at}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn a_second_concurrent_run_is_refused_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), &["--operators", "20", "--days", "2", "--no-parquet", "--no-overlap"]);
+    let out = dir.path().join("out");
+    let marker = dir.path().join("pause");
+    let args = scan_args(&data, &out);
+    let first = paused(&args, &marker, "listed");
+    let pid = first.id();
+    let t = Instant::now();
+    let second = bin().args(&args).assert().code(75);
+    assert!(t.elapsed() < Duration::from_secs(10), "the second run must fail at once");
+    let err = String::from_utf8_lossy(&second.get_output().stderr).to_string();
+    assert!(err.contains(&format!("pid={pid}")) && err.contains("started="), "{err}");
+    assert!(err.contains(out.to_str().unwrap()), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    std::fs::remove_file(&marker).unwrap();
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("run.json").exists());
+    assert!(!out.join(".diversion-audit.lock").exists(), "lock released");
+}
+
+#[test]
+fn kill_9_mid_run_leaves_the_previous_outputs_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), &["--operators", "60", "--days", "3", "--no-parquet", "--no-overlap"]);
+    let out = dir.path().join("out");
+    let hist = dir.path().join("history");
+    let mut first = scan_args(&data, &out);
+    first.extend(["--history".into(), hist.display().to_string(), "--date".into(), "2026-03-02".into()]);
+    bin().args(&first).assert().success();
+    let before = snapshot(&out);
+    let hist_before = snapshot(&hist);
+    assert!(before.len() >= 10 && before.contains_key("run.json"), "{:?}", before.keys());
+    // a different day, so its outputs differ from the first run's
+    let mut second = scan_args(&data, &out);
+    second.extend(["--history".into(), hist.display().to_string(), "--date".into(), "2026-03-03".into()]);
+    for at in ["listed", "staged"] {
+        let marker = dir.path().join(format!("pause-{at}"));
+        let mut child = paused(&second, &marker, at);
+        child.kill().unwrap(); // SIGKILL: no handler runs
+        child.wait().unwrap();
+        assert_eq!(differ(&snapshot(&out), &before), Vec::<String>::new(), "outputs changed after kill -9 at {at}");
+        assert_eq!(differ(&snapshot(&hist), &hist_before), Vec::<String>::new(), "history changed after kill -9 at {at}");
+        let _ = std::fs::remove_file(&marker);
+    }
+    // kills at arbitrary moments too: every file is either all old or (run finished) all new
+    let t = Instant::now();
+    bin().args(&second).assert().success();
+    let run_s = t.elapsed();
+    let after = snapshot(&out);
+    assert!(after != before, "the second day must give other outputs");
+    bin().args(&first).assert().success();
+    assert_eq!(differ(&snapshot(&out), &before), Vec::<String>::new(), "re-running the first day restores its outputs");
+    for k in 1..=4u32 {
+        let mut child = Std::new(exe()).args(&second).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(run_s * k / 5);
+        child.kill().ok();
+        child.wait().unwrap();
+        let now = snapshot(&out);
+        assert!(now == before || now == after, "a mixed output set after kill -9 at {k}/5 of a run");
+        if now == after {
+            bin().args(&first).assert().success();
+        }
+    }
+    // the next run takes over the dead run's lock, clears its staging, and completes
+    let marker = dir.path().join("pause-last");
+    let mut child = paused(&second, &marker, "staged");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let leftovers: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.iter().any(|n| n.starts_with(".staging-")), "{leftovers:?}");
+    let a = bin().args(&second).assert().success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(err.contains("stale lock") && err.contains(&format!("pid={}", child.id())), "{err}");
+    assert_eq!(differ(&snapshot(&out), &after), Vec::<String>::new());
+    let leftovers = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(leftovers, 0);
+}
+
+#[test]
+fn sigterm_and_sigint_remove_temporaries_and_exit_143_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), &["--operators", "20", "--days", "2", "--no-parquet", "--no-overlap"]);
+    let out = dir.path().join("out");
+    let args = scan_args(&data, &out);
+    bin().args(&args).assert().success();
+    let before = snapshot(&out);
+    for (sig, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
+        let marker = dir.path().join(format!("pause-{sig}"));
+        let child = paused(&args, &marker, "staged");
+        // SAFETY: sending a signal to our own child.
+        unsafe {
+            libc::kill(child.id() as i32, sig);
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"));
+        assert_eq!(differ(&snapshot(&out), &before), Vec::<String>::new());
+        let dots: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(dots.is_empty(), "temporaries or lock left: {dots:?}");
+        let _ = std::fs::remove_file(&marker);
+    }
+}
+
+#[test]
+fn rerunning_a_day_gives_identical_bytes_and_date_keeps_night_shifts_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), &["--operators", "40", "--days", "3", "--no-parquet"]);
+    let (out, hist) = (dir.path().join("out"), dir.path().join("history"));
+    let mut args = scan_args(&data, &out);
+    args.extend(["--history".into(), hist.display().to_string(), "--date".into(), "2026-03-03".into()]);
+    bin().args(&args).assert().success();
+    let (o1, h1) = (snapshot(&out), snapshot(&hist));
+    assert_eq!(h1.keys().cloned().collect::<Vec<_>>(), ["date=2026-03-03/profiles.parquet"]);
+    bin().args(&args).assert().success();
+    assert_eq!(differ(&snapshot(&out), &o1), Vec::<String>::new(), "outputs differ between two runs of one day");
+    assert_eq!(differ(&snapshot(&hist), &h1), Vec::<String>::new(), "history differs between two runs of one day");
+    // every shift in shifts.csv starts on the selected day; some end after midnight
+    let mut r = csv::Reader::from_path(out.join("shifts.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let (si, ei) = (h.iter().position(|c| c == "shift_start").unwrap(), h.iter().position(|c| c == "shift_end").unwrap());
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert!(rows.len() > 10);
+    assert!(rows.iter().all(|x| x[si].starts_with("2026-03-03")), "a shift from another day");
+    assert!(rows.iter().any(|x| x[ei].starts_with("2026-03-04")), "no night shift kept whole");
+    // a day with no calls is an error, not an empty audit
+    let mut none = scan_args(&data, &dir.path().join("out2"));
+    none.extend(["--date".into(), "2027-01-01".into()]);
+    bin().args(&none).assert().code(2).stderr(predicates::str::contains("2027-01-01"));
+}
+
+/// (operator, rule) pairs of findings.csv.
+fn flagged(out: &Path, rule: &str) -> BTreeSet<String> {
+    let mut r = csv::Reader::from_path(out.join("findings.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let (ri, oi) = (h.iter().position(|c| c == "rule").unwrap(), h.iter().position(|c| c == "operator_id").unwrap());
+    r.records().map(|x| x.unwrap()).filter(|x| &x[ri] == rule).map(|x| x[oi].to_string()).collect()
+}
+
+#[test]
+fn streaks_come_from_history_across_seven_daily_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), &["--operators", "60", "--days", "8", "--seed", "11", "--no-parquet", "--no-overlap"]);
+    let hist = dir.path().join("history");
+    let start: chrono::NaiveDate = "2026-03-02".parse().unwrap();
+    let mut long_days: Vec<BTreeSet<String>> = Vec::new();
+    let mut spoof_days: Vec<BTreeSet<String>> = Vec::new();
+    for k in 0..7u64 {
+        let day = start + chrono::Days::new(k);
+        let out = dir.path().join(format!("out-{day}"));
+        let mut args = scan_args(&data, &out);
+        args.extend(["--history".into(), hist.display().to_string(), "--date".into(), day.to_string()]);
+        bin().args(&args).assert().success();
+        long_days.push(flagged(&out, "long-shift"));
+        spoof_days.push(flagged(&out, "spoofed-foreign-cli"));
+        // expected from the per-day findings of this and earlier runs (each run saw one day of CDRs)
+        let at_least = |days: &[BTreeSet<String>], n: usize| -> BTreeSet<String> {
+            let mut count: BTreeMap<&String, usize> = BTreeMap::new();
+            for d in days {
+                for o in d {
+                    *count.entry(o).or_default() += 1;
+                }
+            }
+            count.into_iter().filter(|(_, c)| *c >= n).map(|(o, _)| o.clone()).collect()
+        };
+        let want_long = at_least(&long_days, 5);
+        let want_spoof = at_least(&spoof_days, 3);
+        assert_eq!(flagged(&out, "long-shift-streak"), want_long, "long-shift-streak after {day}");
+        assert_eq!(flagged(&out, "repeat-spoofer"), want_spoof, "repeat-spoofer after {day}");
+        if k < 4 {
+            assert!(want_long.is_empty());
+        }
+        if k == 6 {
+            assert!(want_long.len() >= 3 && want_spoof.len() >= 3, "{want_long:?} {want_spoof:?}");
+            // the streak operators are the generator's long-shift operators, not decoys
+            let truth: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(data.join("truth.json")).unwrap()).unwrap();
+            let labels = truth["operators"].as_array().expect("operators in truth.json");
+            let label = |o: &str, key: &str| {
+                labels.iter().find(|l| l["operator_id"] == o).map(|l| l[key] == true).unwrap_or(false)
+            };
+            for o in &want_long {
+                assert!(label(o, "long_shift"), "{o} is not a long-shift operator in truth.json");
+            }
+            for o in &want_spoof {
+                assert!(label(o, "spoofed_foreign_cli"), "{o} is not a spoofing operator in truth.json");
+            }
+            let run: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+            assert_eq!(run["history"]["days_read"].as_array().unwrap().len(), 6, "{}", run["history"]);
+        }
+    }
+    assert_eq!(std::fs::read_dir(&hist).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("date=")).count(), 7);
+}
