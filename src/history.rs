@@ -24,7 +24,11 @@ fn local_day(us: i64, tz: Tz) -> NaiveDate {
 pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&DataFrame>) -> Result<Vec<DayProfile>> {
     let tz = input.tz;
     let mut m: BTreeMap<(String, NaiveDate), DayProfile> = BTreeMap::new();
-    fn entry<'m>(m: &'m mut BTreeMap<(String, NaiveDate), DayProfile>, op: &str, date: NaiveDate) -> &'m mut DayProfile {
+    fn entry<'m>(
+        m: &'m mut BTreeMap<(String, NaiveDate), DayProfile>,
+        op: &str,
+        date: NaiveDate,
+    ) -> &'m mut DayProfile {
         m.entry((op.to_string(), date)).or_insert_with(|| DayProfile {
             date,
             operator_id: op.to_string(),
@@ -71,14 +75,17 @@ pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&D
     for f in findings {
         let Some(op) = f.operator_id.as_deref() else { continue };
         let date = match f.evidence.get("day").and_then(|d| d.as_str()) {
-            Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap_or(f.window_start.with_timezone(&tz).date_naive()),
+            Some(d) => {
+                NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap_or(f.window_start.with_timezone(&tz).date_naive())
+            }
             None => f.window_start.with_timezone(&tz).date_naive(),
         };
         let date = shift_day(op, date);
         match f.rule {
             "long-shift" => entry(&mut m, op, date).long_shift = true,
             "spoofed-foreign-cli" => {
-                entry(&mut m, op, date).spoofed_calls += f.evidence.get("calls").and_then(|c| c.as_u64()).unwrap_or(0) as u32
+                entry(&mut m, op, date).spoofed_calls +=
+                    f.evidence.get("calls").and_then(|c| c.as_u64()).unwrap_or(0) as u32
             }
             _ => {}
         }

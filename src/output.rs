@@ -10,26 +10,42 @@ pub fn write_atomic<F>(path: &Path, f: F) -> Result<()>
 where
     F: FnOnce(&mut dyn Write) -> Result<()>,
 {
+    let shown = shown(path);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create directory", dir.display()))?;
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()))
         .suffix(".tmp")
         .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot create temporary file", dir.display()))?;
-    let mut w = BufWriter::new(tmp);
-    f(&mut w).with_context(|| format!("{}: write failed", path.display()))?;
-    let tmp =
-        w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("{}: write failed", path.display()))?;
+        .with_context(|| format!("{}: cannot create temporary file", shown.display()))?;
+    {
+        let mut w = BufWriter::new(tmp.as_file());
+        f(&mut w).with_context(|| format!("{}: write failed", shown.display()))?;
+        w.flush().with_context(|| format!("{}: write failed", shown.display()))?;
+    }
     // tempfile creates 0600; outputs are ordinary files (umask still applies on creation elsewhere)
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).ok();
     }
-    tmp.as_file().sync_all().with_context(|| format!("{}: sync failed", path.display()))?;
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot rename into place", path.display()))?;
+    tmp.as_file().sync_all().with_context(|| format!("{}: sync failed", shown.display()))?;
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot rename into place", shown.display()))?;
     Ok(())
+}
+
+/// Staging directories and the directories they publish to, for messages.
+static STAGED: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// The name a user knows a file by: a staged file is shown at the place it will be published.
+fn shown(path: &Path) -> PathBuf {
+    let staged = STAGED.lock().unwrap_or_else(|e| e.into_inner());
+    for (dir, target) in staged.iter() {
+        if let Ok(rel) = path.strip_prefix(dir) {
+            return target.join(rel);
+        }
+    }
+    path.to_path_buf()
 }
 
 /// A run's outputs are written into `DIR/.staging-<pid>/` and moved into `DIR` together at the end
@@ -59,6 +75,7 @@ impl Staging {
         let dir = target.join(format!("{STAGING_PREFIX}{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create staging directory", dir.display()))?;
         crate::signals::register(&dir);
+        STAGED.lock().unwrap_or_else(|e| e.into_inner()).push((dir.clone(), target.to_path_buf()));
         Ok(Self { dir, target: target.to_path_buf() })
     }
 
@@ -96,6 +113,7 @@ impl Drop for Staging {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
         crate::signals::unregister(&self.dir);
+        STAGED.lock().unwrap_or_else(|e| e.into_inner()).retain(|(d, _)| d != &self.dir);
     }
 }
 

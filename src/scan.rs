@@ -43,7 +43,15 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
     }
     let argv: Vec<String> = std::env::args().collect();
     crate::log::info(&format!("scan started: {}", argv.join(" ")));
-    let r = scan_locked(args);
+    let r = scan_locked(args).map_err(|e| {
+        // whatever failed, the earlier outputs were not touched: say so, once
+        let msg = format!("{e:#}");
+        if msg.contains("nothing written") || e.downcast_ref::<crate::lock::Locked>().is_some() {
+            e
+        } else {
+            anyhow::anyhow!("{msg}; nothing published, earlier outputs kept")
+        }
+    });
     match &r {
         Ok(r) => crate::log::info(&format!("scan finished: exit {}, {} findings", r.exit as u8, r.findings.len())),
         Err(e) => crate::log::info(&format!("scan failed: {e:#}")),
@@ -199,9 +207,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
         }
     }
     if history_dir.is_none() {
-        notes.push(
-            "no --history: long-shift-streak and repeat-spoofer saw only the days in these inputs".into(),
-        );
+        notes.push("no --history: long-shift-streak and repeat-spoofer saw only the days in these inputs".into());
     }
     lap("cross_day", t);
     let order: HashMap<&str, usize> = rules::all_ids().into_iter().enumerate().map(|(i, r)| (r, i)).collect();
@@ -329,11 +335,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
 
     // exit code
     let over = args.fail_on.map(|s| findings.iter().filter(|f| f.severity >= s).count()).unwrap_or(0);
-    let exit = if args.fail_on.is_some() && over > 0 {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    };
+    let exit = if args.fail_on.is_some() && over > 0 { Exit::Findings } else { Exit::Ok };
     let mut per_rule: BTreeMap<&str, usize> = rules::all_ids().into_iter().map(|r| (r, 0)).collect();
     for f in &findings {
         *per_rule.entry(f.rule).or_default() += 1;
@@ -535,9 +537,7 @@ fn operators_table(input: &AuditInput, metrics: Vec<DataFrame>, findings: &[Find
         ops.iter().map(|o| crate::rules::round(1.0 - best[o].values().map(|s| 1.0 - s).product::<f64>(), 3)).collect();
     let hit: Vec<String> = ops
         .iter()
-        .map(|o| {
-            rules::all_ids().into_iter().filter(|r| best[o].contains_key(r)).collect::<Vec<_>>().join(";")
-        })
+        .map(|o| rules::all_ids().into_iter().filter(|r| best[o].contains_key(r)).collect::<Vec<_>>().join(";"))
         .collect();
     let r = DataFrame::new(
         ops.len(),

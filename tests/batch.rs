@@ -115,7 +115,11 @@ fn kill_9_mid_run_leaves_the_previous_outputs_whole() {
         child.kill().unwrap(); // SIGKILL: no handler runs
         child.wait().unwrap();
         assert_eq!(differ(&snapshot(&out), &before), Vec::<String>::new(), "outputs changed after kill -9 at {at}");
-        assert_eq!(differ(&snapshot(&hist), &hist_before), Vec::<String>::new(), "history changed after kill -9 at {at}");
+        assert_eq!(
+            differ(&snapshot(&hist), &hist_before),
+            Vec::<String>::new(),
+            "history changed after kill -9 at {at}"
+        );
         let _ = std::fs::remove_file(&marker);
     }
     // kills at arbitrary moments too: every file is either all old or (run finished) all new
@@ -204,7 +208,8 @@ fn rerunning_a_day_gives_identical_bytes_and_date_keeps_night_shifts_whole() {
     // every shift in shifts.csv starts on the selected day; some end after midnight
     let mut r = csv::Reader::from_path(out.join("shifts.csv")).unwrap();
     let h = r.headers().unwrap().clone();
-    let (si, ei) = (h.iter().position(|c| c == "shift_start").unwrap(), h.iter().position(|c| c == "shift_end").unwrap());
+    let (si, ei) =
+        (h.iter().position(|c| c == "shift_start").unwrap(), h.iter().position(|c| c == "shift_end").unwrap());
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
     assert!(rows.len() > 10);
     assert!(rows.iter().all(|x| x[si].starts_with("2026-03-03")), "a shift from another day");
@@ -226,7 +231,8 @@ fn flagged(out: &Path, rule: &str) -> BTreeSet<String> {
 #[test]
 fn streaks_come_from_history_across_seven_daily_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let data = generate(dir.path(), &["--operators", "60", "--days", "8", "--seed", "11", "--no-parquet", "--no-overlap"]);
+    let data =
+        generate(dir.path(), &["--operators", "60", "--days", "8", "--seed", "11", "--no-parquet", "--no-overlap"]);
     let hist = dir.path().join("history");
     let start: chrono::NaiveDate = "2026-03-02".parse().unwrap();
     let mut long_days: Vec<BTreeSet<String>> = Vec::new();
@@ -271,10 +277,41 @@ fn streaks_come_from_history_across_seven_daily_runs() {
             for o in &want_spoof {
                 assert!(label(o, "spoofed_foreign_cli"), "{o} is not a spoofing operator in truth.json");
             }
-            let run: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+            let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
             assert_eq!(run["history"]["days_read"].as_array().unwrap().len(), 6, "{}", run["history"]);
         }
     }
-    assert_eq!(std::fs::read_dir(&hist).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("date=")).count(), 7);
+    assert_eq!(
+        std::fs::read_dir(&hist)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("date="))
+            .count(),
+        7
+    );
+}
+
+#[test]
+fn log_file_gets_one_line_per_start_finish_and_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let log = dir.path().join("logs/audit.log");
+    let run = |input: &str| {
+        bin().args(["scan", input, "--quiet", "--out"]).arg(&out).arg("--log-file").arg(&log).output().unwrap()
+    };
+    let ok = run("sample_logs/cdr/generic_utf8.csv");
+    assert!(ok.status.success());
+    assert!(ok.stdout.is_empty(), "--quiet prints no summary");
+    let bad = run("/nonexistent/cdr.csv");
+    assert_eq!(bad.status.code(), Some(2));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(lines[0].contains(" info: scan started: ") && lines[0].contains("pid="), "{text}");
+    assert!(lines[1].contains("scan finished: exit 0"), "{text}");
+    assert!(
+        lines[3].contains("scan failed") && lines[4].contains(" error: ") && lines[4].contains("/nonexistent/cdr.csv"),
+        "{text}"
+    );
+    // appended, never truncated: a timestamp starts every line
+    assert!(lines.iter().all(|l| l.starts_with("20") && l.contains(" pid=")), "{text}");
 }

@@ -256,7 +256,11 @@ fn load_one(
     report.encoding = raw.encoding.map(Encoding::name);
     report.lines_in = raw.lines_in;
     if raw.lines_in == 0 {
-        let what = if matches!(raw.format, Format::Parquet | Format::Ndjson) { "no rows" } else { "no data rows (empty, or a header only)" };
+        let what = if matches!(raw.format, Format::Parquet | Format::Ndjson) {
+            "no rows"
+        } else {
+            "no data rows (empty, or a header only)"
+        };
         anyhow::ensure!(opts.allow_empty, "{file}: {what}; --allow-empty accepts such files");
         report.warnings.push(format!("{file}: {what}"));
     }

@@ -1,4 +1,4 @@
-use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_i64, col_str, round, utc, words, RuleDoc};
+use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, col_i64, col_str, round, utc, words};
 use crate::config::Config;
 use anyhow::Result;
 use polars::prelude::*;

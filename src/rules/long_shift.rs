@@ -1,4 +1,4 @@
-use super::{AuditInput, Finding, Rule, RuleOutput, Severity, col_f64, col_i64, col_str, local, round, utc, RuleDoc};
+use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, col_f64, col_i64, col_str, local, round, utc};
 use crate::config::Config;
 use anyhow::Result;
 use polars::prelude::*;

@@ -389,12 +389,12 @@ pub(crate) fn round(x: f64, places: i32) -> f64 {
 /// Operators with at least `min_days` days satisfying `hit` among the `window_days` local days
 /// ending on `days.as_of`; each with its hit days (oldest first) and how many days of the window
 /// had any record of the operator.
-pub(crate) fn streaks<'a>(
-    days: &'a DayHistory,
+pub(crate) fn streaks(
+    days: &DayHistory,
     window_days: u32,
     min_days: u32,
     hit: impl Fn(&DayProfile) -> bool,
-) -> Vec<(&'a str, Vec<&'a DayProfile>, usize)> {
+) -> Vec<(&str, Vec<&DayProfile>, usize)> {
     let first = days.as_of - chrono::Days::new(u64::from(window_days.saturating_sub(1)));
     let mut out = Vec::new();
     for chunk in days.profiles.chunk_by(|a, b| a.operator_id == b.operator_id) {
