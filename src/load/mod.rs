@@ -686,8 +686,7 @@ fn dedupe(frame: DataFrame, target: &'static Target, files: &mut [FileReport]) -
     // The common case: every row has a call id. No duplicates when they are all distinct; otherwise
     // the call id alone is the key (no string building).
     if std::ptr::eq(target, &CDR) && frame.column("call_id")?.null_count() == 0 {
-        let ids = frame.column("call_id")?.as_materialized_series().clone();
-        let out = if ids.n_unique()? == frame.height() {
+        let out = if all_distinct(frame.column("call_id")?.str()?) {
             frame
         } else {
             frame.lazy().unique_stable(Some(cols(["call_id"])), UniqueKeepStrategy::First).collect()?
@@ -728,6 +727,33 @@ fn dedupe(frame: DataFrame, target: &'static Target, files: &mut [FileReport]) -
     let after = count_by_file(&out)?;
     set_counts(files, &before, &after);
     Ok(out)
+}
+
+/// Whether every value is distinct: 64-bit hashes sorted in parallel; only equal hashes (a real
+/// repeat, or a 1-in-10^19 collision) send the caller to the exact (slower) de-duplication.
+fn all_distinct(ca: &StringChunked) -> bool {
+    use std::hash::{BuildHasher, Hasher};
+    let n = ca.len();
+    let state = std::hash::RandomState::new();
+    let step = n.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
+    let mut hashes: Vec<u64> = (0..n)
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .flat_map_iter(|off| {
+            let part = ca.slice(off as i64, step);
+            let state = &state;
+            part.iter()
+                .map(|v| {
+                    let mut h = state.build_hasher();
+                    h.write(v.unwrap_or("").as_bytes());
+                    h.finish()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    hashes.par_sort_unstable();
+    !hashes.par_windows(2).any(|w| w[0] == w[1])
 }
 
 fn set_counts(files: &mut [FileReport], before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) {

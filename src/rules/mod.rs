@@ -9,6 +9,7 @@ pub mod group_invite_conversion;
 pub mod long_shift;
 pub mod long_shift_streak;
 pub mod repeat_spoofer;
+pub mod shifts;
 pub mod spoofed_foreign_cli;
 
 use crate::config::Config;
@@ -226,43 +227,30 @@ impl AuditInput {
             ])
             // what no rule or report reads is not carried through the sort
             .drop(cols(["start_time", "answer_time", "end_time", "duration_s", "cli_group", "source_line", "__file"]))
-            .sort(["operator_id", "start_us"], SortMultipleOptions::default())
-            .with_column(col("end_us").cum_max(false).shift(lit(1i64)).over([col("operator_id")])?.alias("prev_end"))
-            .with_column(
-                col("prev_end")
-                    .is_null()
-                    .or((col("start_us") - col("prev_end")).gt(lit(brk)))
-                    .cast(DataType::UInt32)
-                    .cum_sum(false)
-                    .over([col("operator_id")])?
-                    .alias("shift_no"),
-            )
-            .drop(cols(["prev_end"]));
-        let cdr = match days {
-            None => cdr,
-            Some((from, to)) => {
-                let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-                let (a, b) = ((from - epoch).num_days(), (to - epoch).num_days());
-                cdr.with_column(
-                    col("start_us")
-                        .min()
-                        .over([col("operator_id"), col("shift_no")])?
-                        .cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
-                        .dt()
-                        .convert_time_zone(ptz.clone())
-                        .dt()
-                        .date()
-                        .cast(DataType::Int32)
-                        .cast(DataType::Int64)
-                        .alias("__shift_day"),
+            .sort(["operator_id", "start_us"], SortMultipleOptions::default());
+        let mut cdr = cdr.collect()?;
+        let mut shift_table = shifts::cut(&mut cdr, brk, tz)?;
+        if let Some((from, to)) = days {
+            // keep whole shifts that started on a selected day
+            let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
+            let keep = shift_table
+                .clone()
+                .lazy()
+                .filter(col("day").gt_eq(lit(from.as_str())).and(col("day").lt_eq(lit(to.as_str()))))
+                .collect()?;
+            cdr = cdr
+                .lazy()
+                .join(
+                    keep.clone().lazy().select([col("operator_id"), col("shift_no")]),
+                    [col("operator_id"), col("shift_no")],
+                    [col("operator_id"), col("shift_no")],
+                    JoinArgs::new(JoinType::Semi),
                 )
-                .filter(col("__shift_day").gt_eq(lit(a)).and(col("__shift_day").lt_eq(lit(b))))
-                .drop(cols(["__shift_day"]))
-            }
-        };
-        let cdr = cdr.collect()?;
+                .collect()?;
+            shift_table = keep;
+        }
         let has_ip_country = cdr.column("ip_country")?.null_count() < cdr.height();
-        let shifts = shifts(&cdr, tz)?;
+        let shifts = shift_table;
         let joins = match joins {
             Some(j) => Some(
                 j.lazy()
@@ -282,42 +270,6 @@ impl AuditInput {
             has_ip_country,
         })
     }
-}
-
-/// One row per shift. Shifts were cut in [`AuditInput::prepare`]: sorted by start, a call that starts
-/// more than `shift_break_minutes` after every earlier call of that operator has ended starts a new
-/// shift (`shift_no`). Shifts may cross midnight; `day` is the local day the shift started.
-pub fn shifts(cdr: &DataFrame, tz: Tz) -> Result<DataFrame> {
-    let ptz = TimeZone::opt_try_new(Some(tz.name()))?.expect("zone");
-    let df = cdr
-        .clone()
-        .lazy()
-        .group_by_stable([col("operator_id"), col("shift_no")])
-        .agg([
-            col("start_us").min().alias("shift_start_us"),
-            col("end_us").max().alias("shift_end_us"),
-            col("talk_s").sum().alias("talk_s"),
-            len().cast(DataType::UInt32).alias("calls"),
-            col("answered").cast(DataType::UInt32).sum().alias("answered"),
-            col("callee_e164").drop_nulls().n_unique().cast(DataType::UInt32).alias("distinct_callees"),
-        ])
-        .with_columns([
-            ((col("shift_end_us") - col("shift_start_us")) / lit(1_000_000i64)).alias("span_s"),
-            col("shift_start_us")
-                .cast(DataType::Datetime(TimeUnit::Microseconds, Some(polars::prelude::TimeZone::UTC)))
-                .dt()
-                .convert_time_zone(ptz)
-                .dt()
-                .to_string("%Y-%m-%d")
-                .alias("day"),
-        ])
-        .with_columns([
-            (col("talk_s").cast(DataType::Float64) / lit(3600.0)).alias("talk_h"),
-            (col("talk_s").cast(DataType::Float64) / col("span_s").cast(DataType::Float64).clip_min(lit(1.0)))
-                .alias("occupancy"),
-        ])
-        .collect()?;
-    Ok(df)
 }
 
 /// Run the cross-day rules; returns (rule id, seconds, output) in registry order.
