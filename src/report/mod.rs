@@ -153,23 +153,26 @@ pub fn collect(
     let semi = |lf: LazyFrame| {
         lf.join(sel.clone().lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Semi))
     };
-    let cdr = semi(input.cdr.clone().lazy().select([
-        col("operator_id"),
-        col("day"),
-        col("start_us"),
-        col("talk_s"),
-        col("answered"),
-        col("caller_id"),
-        col("caller_e164"),
-        col("caller_country"),
-        col("caller_valid"),
-        col("callee"),
-        col("callee_e164"),
-        col("src_ip"),
-        col("ip_country"),
-        col("ref"),
-    ]))
-    .collect()?;
+    let cdr = input
+        .rows_of(ops.iter().map(String::as_str))?
+        .lazy()
+        .select([
+            col("operator_id"),
+            col("day"),
+            col("start_us"),
+            col("talk_s"),
+            col("answered"),
+            col("caller_id"),
+            col("caller_e164"),
+            col("caller_country"),
+            col("caller_valid"),
+            col("callee"),
+            col("callee_e164"),
+            col("src_ip"),
+            col("ip_country"),
+            col("ref"),
+        ])
+        .collect()?;
     let daily = cdr
         .clone()
         .lazy()

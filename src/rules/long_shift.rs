@@ -64,15 +64,8 @@ impl Rule for LongShift {
             .collect()?;
         // Per-day talk totals (by the local day each call started) of the flagged operators.
         let daily = input
-            .cdr
-            .clone()
+            .rows_of(col_str(&flagged, "operator_id")?.iter().flatten())?
             .lazy()
-            .join(
-                flagged.select(["operator_id"])?.lazy(),
-                [col("operator_id")],
-                [col("operator_id")],
-                JoinArgs::new(JoinType::Semi),
-            )
             .group_by([col("operator_id"), col("day")])
             .agg([col("talk_s").sum().alias("talk_s")])
             .sort(["operator_id", "day"], SortMultipleOptions::default())
@@ -157,35 +150,24 @@ impl Rule for LongShift {
     }
 }
 
-/// (operator, shift start) → the first 20 call references of that shift.
+/// (operator, shift start) → the first 20 call references of that shift (its first rows: the
+/// frame is sorted by operator and start).
 fn shift_refs(
     input: &AuditInput,
     flagged: &DataFrame,
 ) -> Result<std::collections::HashMap<(String, i64), Vec<String>>> {
-    let keys = flagged.select(["operator_id", "shift_no", "shift_start_us"])?;
-    // the CDR frame is sorted by operator and start, and carries each call's shift number
-    let calls = input
-        .cdr
-        .clone()
-        .lazy()
-        .select([col("operator_id"), col("shift_no"), col("ref")])
-        .join(keys.lazy(), [col("operator_id"), col("shift_no")], [col("operator_id"), col("shift_no")], {
-            let mut a = JoinArgs::new(JoinType::Inner).with_coalesce(JoinCoalesce::CoalesceColumns);
-            a.maintain_order = MaintainOrderJoin::Left;
-            a
-        })
-        .group_by_stable([col("operator_id"), col("shift_start_us")])
-        .agg([col("ref").head(Some(20)).str().join(" ", true).alias("refs")])
-        .collect()?;
+    let refs = col_str(&input.cdr, "ref")?;
+    let ops = col_str(flagged, "operator_id")?;
+    let start = col_i64(flagged, "shift_start_us")?;
+    let first = col_i64(flagged, "first_row")?;
+    let calls = col_i64(flagged, "calls")?;
     let mut out = std::collections::HashMap::new();
-    for ((op, s), r) in col_str(&calls, "operator_id")?
-        .iter()
-        .zip(col_i64(&calls, "shift_start_us")?.iter())
-        .zip(col_str(&calls, "refs")?.iter())
-    {
-        if let (Some(op), Some(s)) = (op, s) {
-            out.insert((op.to_string(), s), r.unwrap_or("").split(' ').map(str::to_string).collect());
-        }
+    for i in 0..flagged.height() {
+        let (Some(op), Some(s), Some(f), Some(c)) = (ops.get(i), start.get(i), first.get(i), calls.get(i)) else {
+            continue;
+        };
+        let v: Vec<String> = (f..f + c.min(20)).filter_map(|r| refs.get(r as usize)).map(str::to_string).collect();
+        out.insert((op.to_string(), s), v);
     }
     Ok(out)
 }

@@ -176,6 +176,8 @@ pub struct AuditInput {
     /// µs), `answered` (bool), `day` (local calendar day of the start, a Date), `ref` (call id, else
     /// `file:line`) and `shift_no` (the operator's shift, numbered from 1).
     pub cdr: DataFrame,
+    /// Each operator's rows in `cdr` (contiguous: the frame is sorted by operator).
+    pub op_rows: std::collections::HashMap<String, std::ops::Range<usize>>,
     /// Join log with `member_e164`, `joined_us`; None without `--joins`.
     pub joins: Option<DataFrame>,
     /// One row per operator shift (see [`shifts`]).
@@ -238,17 +240,12 @@ impl AuditInput {
                 .lazy()
                 .filter(col("day").gt_eq(lit(from.as_str())).and(col("day").lt_eq(lit(to.as_str()))))
                 .collect()?;
-            cdr = cdr
-                .lazy()
-                .join(
-                    keep.clone().lazy().select([col("operator_id"), col("shift_no")]),
-                    [col("operator_id"), col("shift_no")],
-                    [col("operator_id"), col("shift_no")],
-                    JoinArgs::new(JoinType::Semi),
-                )
-                .collect()?;
-            shift_table = keep;
+            cdr = cdr.take(&rows_of_shifts(&keep)?)?;
+            // cut again so row numbers point into the kept rows (the same shifts: the dropped ones
+            // lie before or after the kept days, never between two kept shifts)
+            shift_table = shifts::cut(&mut cdr, brk, tz)?;
         }
+        let op_rows = operator_rows(&shift_table)?;
         let has_ip_country = cdr.column("ip_country")?.null_count() < cdr.height();
         let shifts = shift_table;
         let joins = match joins {
@@ -262,6 +259,7 @@ impl AuditInput {
         };
         Ok(Self {
             cdr,
+            op_rows,
             joins,
             shifts,
             home_region: cfg.input.home_region.to_uppercase(),
@@ -270,6 +268,48 @@ impl AuditInput {
             has_ip_country,
         })
     }
+}
+
+impl AuditInput {
+    /// The CDR rows of these operators (in operator order, then start), without a join over every
+    /// call: each operator's rows are one contiguous range.
+    pub fn rows_of<'a>(&self, ops: impl IntoIterator<Item = &'a str>) -> Result<DataFrame> {
+        let mut ranges: Vec<std::ops::Range<usize>> =
+            ops.into_iter().filter_map(|o| self.op_rows.get(o).cloned()).collect();
+        ranges.sort_by_key(|r| r.start);
+        ranges.dedup();
+        let idx: Vec<IdxSize> = ranges.into_iter().flat_map(|r| r.map(|i| i as IdxSize)).collect();
+        Ok(self.cdr.take(&IdxCa::from_vec("idx".into(), idx))?)
+    }
+}
+
+/// Row indices of the calls of these shifts (`first_row`, `calls` columns of a shift table).
+fn rows_of_shifts(shifts: &DataFrame) -> Result<IdxCa> {
+    let first = shifts.column("first_row")?.u64()?;
+    let calls = shifts.column("calls")?.u32()?;
+    let idx: Vec<IdxSize> = first
+        .iter()
+        .zip(calls.iter())
+        .flat_map(|(f, c)| {
+            let f = f.unwrap_or(0) as usize;
+            (f..f + c.unwrap_or(0) as usize).map(|i| i as IdxSize)
+        })
+        .collect();
+    Ok(IdxCa::from_vec("idx".into(), idx))
+}
+
+/// operator → its row range, from a shift table.
+fn operator_rows(shifts: &DataFrame) -> Result<std::collections::HashMap<String, std::ops::Range<usize>>> {
+    let ops = shifts.column("operator_id")?.str()?;
+    let first = shifts.column("first_row")?.u64()?;
+    let calls = shifts.column("calls")?.u32()?;
+    let mut m: std::collections::HashMap<String, std::ops::Range<usize>> = Default::default();
+    for ((o, f), c) in ops.iter().zip(first.iter()).zip(calls.iter()) {
+        let (Some(o), Some(f), Some(c)) = (o, f, c) else { continue };
+        let (a, b) = (f as usize, f as usize + c as usize);
+        m.entry(o.to_string()).and_modify(|r| r.end = r.end.max(b)).or_insert(a..b);
+    }
+    Ok(m)
 }
 
 /// Run the cross-day rules; returns (rule id, seconds, output) in registry order.
