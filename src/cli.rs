@@ -133,6 +133,10 @@ pub struct ScanArgs {
     /// Start every CSV with a UTF-8 byte-order mark so Chinese Excel opens it in the right encoding.
     #[arg(long)]
     pub excel: bool,
+    /// report.html holds the dossiers of this many highest-risk operators (0 = all); every dossier
+    /// is in dossiers.json and `report --operator`.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub report_dossiers: usize,
     /// Audit only the shifts that start on this local day (calls after midnight stay with their
     /// shift); the inputs may hold more. Same as --since D --until D.
     #[arg(long, value_name = "YYYY-MM-DD", conflicts_with_all = ["since", "until"])]

@@ -327,7 +327,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     };
     crate::load::trace("dossiers", t_d);
     write_atomic(&out.join("dossiers.json"), |w| Ok(serde_json::to_writer(w, &report)?))?;
-    let html = crate::report::render::report_html(&report, report.quota_band_hours)?;
+    let html = crate::report::render::report_html(&report, report.quota_band_hours, args.report_dossiers)?;
     write_atomic(&out.join("report.html"), |w| Ok(w.write_all(html.as_bytes())?))?;
     crate::load::trace("tables and report", t);
     write_rejects(&out.join("rejected.csv"), &all_rejects, args.excel)?;

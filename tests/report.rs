@@ -191,3 +191,26 @@ fn redaction_removes_every_callee_number_from_every_output() {
         .code(2)
         .stderr(predicates::str::contains("DIVERSION_AUDIT_REDACT_KEY"));
 }
+
+#[test]
+fn report_html_holds_the_top_dossiers_and_points_to_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all");
+    scan_fixture(&all, &[]);
+    let dossiers: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(all.join("dossiers.json")).unwrap()).unwrap();
+    let total = dossiers["dossiers"].as_array().unwrap().len();
+    assert!(total >= 2, "need two flagged operators, got {total}");
+    let html = std::fs::read_to_string(all.join("report.html")).unwrap();
+    assert_eq!(html.matches("<section class=\"dossier\"").count(), total);
+    assert!(!html.contains("highest-risk operators of"));
+    let one = dir.path().join("one");
+    scan_fixture(&one, &["--report-dossiers", "1"]);
+    let html = std::fs::read_to_string(one.join("report.html")).unwrap();
+    assert_eq!(html.matches("<section class=\"dossier\"").count(), 1);
+    assert!(html.contains(&format!("the 1 highest-risk operators of {total} flagged")), "no pointer to the rest");
+    // the first dossier is the top of the ranking; the others are still in dossiers.json
+    let top = dossiers["dossiers"][0]["operator_id"].as_str().unwrap();
+    assert!(html.contains(&format!("Operator {top} — risk")), "{top}");
+    assert_eq!(std::fs::read(one.join("dossiers.json")).unwrap(), std::fs::read(all.join("dossiers.json")).unwrap());
+}

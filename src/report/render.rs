@@ -202,12 +202,16 @@ fn view(d: &Dossier, band: [f64; 2]) -> DossierView<'_> {
     DossierView { d, timeline: timeline(d), daily: daily(d, band), histogram: histogram(d) }
 }
 
-/// The whole report: overview and every dossier.
-pub fn report_html(r: &Report, band: [f64; 2]) -> Result<String> {
-    let views: Vec<DossierView> = r.dossiers.iter().map(|d| view(d, band)).collect();
-    Ok(env().get_template("report.html")?.render(
-        context! { r => Value::from(Serde(r)), views => Value::from(Serde(&views)), style => STYLE, single => false },
-    )?)
+/// The whole report: overview and the dossiers of the `max_dossiers` highest-risk operators (0: all;
+/// the rest are in dossiers.json and `report --operator`).
+pub fn report_html(r: &Report, band: [f64; 2], max_dossiers: usize) -> Result<String> {
+    let n = if max_dossiers == 0 { r.dossiers.len() } else { max_dossiers.min(r.dossiers.len()) };
+    let views: Vec<DossierView> = r.dossiers[..n].iter().map(|d| view(d, band)).collect();
+    let total = r.dossiers.len();
+    Ok(env().get_template("report.html")?.render(context! {
+        r => Value::from(Serde(r)), views => Value::from(Serde(&views)), style => STYLE, single => false,
+        shown => n, total => total,
+    })?)
 }
 
 /// One operator's dossier as a standalone HTML page.
