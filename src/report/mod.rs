@@ -153,26 +153,25 @@ pub fn collect(
     let semi = |lf: LazyFrame| {
         lf.join(sel.clone().lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Semi))
     };
-    let cdr = input
-        .rows_of(ops.iter().map(String::as_str))?
-        .lazy()
-        .select([
-            col("operator_id"),
-            col("day"),
-            col("start_us"),
-            col("talk_s"),
-            col("answered"),
-            col("caller_id"),
-            col("caller_e164"),
-            col("caller_country"),
-            col("caller_valid"),
-            col("callee"),
-            col("callee_e164"),
-            col("src_ip"),
-            col("ip_country"),
-            col("ref"),
-        ])
-        .collect()?;
+    let cdr = input.rows_of(
+        ops.iter().map(String::as_str),
+        &[
+            "operator_id",
+            "day",
+            "start_us",
+            "talk_s",
+            "answered",
+            "caller_id",
+            "caller_e164",
+            "caller_country",
+            "caller_valid",
+            "callee",
+            "callee_e164",
+            "src_ip",
+            "ip_country",
+            "ref",
+        ],
+    )?;
     let daily = cdr
         .clone()
         .lazy()

@@ -55,6 +55,7 @@ impl Rule for LongShift {
         let c = &cfg.rules.long_shift;
         let min_s = (c.min_talk_hours * 3600.0).round() as i64;
         let [band_lo, band_hi] = c.quota_band_hours;
+        let t0 = std::time::Instant::now();
         let flagged = input
             .shifts
             .clone()
@@ -63,27 +64,35 @@ impl Rule for LongShift {
             .with_column(col("day").n_unique().over([col("operator_id")])?.cast(DataType::Int64).alias("flagged_days"))
             .collect()?;
         // Per-day talk totals (by the local day each call started) of the flagged operators.
-        let daily = input
-            .rows_of(col_str(&flagged, "operator_id")?.iter().flatten())?
-            .lazy()
-            .group_by([col("operator_id"), col("day")])
-            .agg([col("talk_s").sum().alias("talk_s")])
-            .sort(["operator_id", "day"], SortMultipleOptions::default())
-            .with_column(col("day").cast(DataType::String))
-            .collect()?;
+        // Each flagged operator's talk per local day (of the call start), walked over its row range.
+        let day_col = input.cdr.column("day")?.cast(&DataType::Int32)?;
+        let day_col = day_col.i32()?;
+        let talk_col = col_i64(&input.cdr, "talk_s")?;
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
         let mut days_of: std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>> =
             Default::default();
-        for ((op, day), talk) in col_str(&daily, "operator_id")?
-            .iter()
-            .zip(col_str(&daily, "day")?.iter())
-            .zip(col_i64(&daily, "talk_s")?.iter())
-        {
-            if let (Some(op), Some(day), Some(t)) = (op, day, talk) {
-                days_of.entry(op.to_string()).or_default().insert(day.to_string(), json!(round(t as f64 / 3600.0, 2)));
+        for op in col_str(&flagged, "operator_id")?.iter().flatten() {
+            if days_of.contains_key(op) {
+                continue;
             }
+            let mut per_day: std::collections::BTreeMap<i32, i64> = Default::default();
+            for r in input.op_rows.get(op).cloned().unwrap_or_default() {
+                if let Some(d) = day_col.get(r) {
+                    *per_day.entry(d).or_default() += talk_col.get(r).unwrap_or(0);
+                }
+            }
+            let m = per_day
+                .into_iter()
+                .map(|(d, t)| {
+                    ((epoch + chrono::Days::new(d.max(0) as u64)).to_string(), json!(round(t as f64 / 3600.0, 2)))
+                })
+                .collect();
+            days_of.insert(op.to_string(), m);
         }
+        crate::load::trace("long-shift daily", t0);
         // Up to 20 call references per flagged shift.
         let refs = shift_refs(input, &flagged)?;
+        crate::load::trace("long-shift refs", t0);
 
         let ops = col_str(&flagged, "operator_id")?;
         let start = col_i64(&flagged, "shift_start_us")?;
@@ -135,6 +144,7 @@ impl Rule for LongShift {
                 }),
             });
         }
+        crate::load::trace("long-shift findings", t0);
         let metrics = input
             .shifts
             .clone()
