@@ -69,10 +69,12 @@ fn spoofed_foreign_cli_needs_home_origin() {
     let inp = input("tests/data/rules/spoofed.csv", None, &cfg);
     let got = flagged("spoofed-foreign-cli", &inp, &cfg);
     assert_eq!(got, BTreeSet::from(["hit-0044-cli-ipv6-home".to_string()]));
-    // declaring the campaign domestic adds the operator that had no IP
+    // declaring the campaign domestic adds the operator that had no IP (prepared with that config:
+    // `prepare` keeps the campaign column only when some campaign is declared)
     let mut dom = Config::default();
     dom.rules.spoofed_foreign_cli.domestic_campaigns = vec!["edu-refund-01".into()];
-    assert_eq!(flagged("spoofed-foreign-cli", &inp, &dom), operators(&inp, "hit-"));
+    let inp_dom = input("tests/data/rules/spoofed.csv", None, &dom);
+    assert_eq!(flagged("spoofed-foreign-cli", &inp_dom, &dom), operators(&inp, "hit-"));
 }
 
 #[test]

@@ -19,28 +19,51 @@ use std::collections::HashMap;
 pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame> {
     let callers = df.column("caller_id")?.str()?.clone();
     let n = callers.len();
-    let mut cache: HashMap<&str, ParsedNumber> = HashMap::new();
-    let mut e164 = StringChunkedBuilder::new("caller_e164".into(), n);
-    let mut country = StringChunkedBuilder::new("caller_country".into(), n);
-    let mut valid: Vec<Option<bool>> = Vec::with_capacity(n);
-    for v in callers.iter() {
-        match v {
-            None => {
-                e164.append_null();
-                country.append_null();
-                valid.push(None);
+    let step = n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1);
+    // row slices in parallel, each with its own cache of the (few thousand) distinct caller IDs
+    let parts: Vec<(StringChunked, StringChunked, BooleanChunked)> = (0..n)
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|off| {
+            let part = callers.slice(off as i64, step);
+            let mut cache: HashMap<&str, ParsedNumber> = HashMap::new();
+            let mut e164 = StringChunkedBuilder::new("caller_e164".into(), part.len());
+            let mut country = StringChunkedBuilder::new("caller_country".into(), part.len());
+            let mut valid: Vec<Option<bool>> = Vec::with_capacity(part.len());
+            for v in part.iter() {
+                match v {
+                    None => {
+                        e164.append_null();
+                        country.append_null();
+                        valid.push(None);
+                    }
+                    Some(raw) => {
+                        let p = cache.entry(raw).or_insert_with(|| phones.parse(raw, true));
+                        e164.append_option(p.e164.as_deref());
+                        country.append_option(p.country.as_deref());
+                        valid.push(Some(p.valid));
+                    }
+                }
             }
-            Some(raw) => {
-                let p = cache.entry(raw).or_insert_with(|| phones.parse(raw, true));
-                e164.append_option(p.e164.as_deref());
-                country.append_option(p.country.as_deref());
-                valid.push(Some(p.valid));
-            }
-        }
+            (
+                e164.finish(),
+                country.finish(),
+                BooleanChunked::from_iter_options("caller_valid".into(), valid.into_iter()),
+            )
+        })
+        .collect();
+    let mut e164 = StringChunked::full_null("caller_e164".into(), 0);
+    let mut country = StringChunked::full_null("caller_country".into(), 0);
+    let mut valid = BooleanChunked::full_null("caller_valid".into(), 0);
+    for (e, c, v) in parts {
+        e164.append(&e)?;
+        country.append(&c)?;
+        valid.append(&v)?;
     }
-    df.with_column(e164.finish().into_column())?;
-    df.with_column(country.finish().into_column())?;
-    df.with_column(BooleanChunked::from_iter_options("caller_valid".into(), valid.into_iter()).into_column())?;
+    df.with_column(e164.into_column())?;
+    df.with_column(country.into_column())?;
+    df.with_column(valid.into_column())?;
     let callee = home_e164(df.column("callee")?.str()?, phones, "callee_e164");
     df.with_column(callee.into_column())?;
     Ok(df)

@@ -147,13 +147,26 @@ fn disposition_expr() -> Expr {
     col("disposition")
         .map(
             |c: Column| {
-                // few distinct values: map each once
+                // few distinct values: map each once per slice, slices in parallel
                 let ca = c.str()?;
-                let mut seen: std::collections::HashMap<&str, Option<&'static str>> = Default::default();
-                let v: StringChunked = ca
-                    .iter()
-                    .map(|o| o.and_then(|s| *seen.entry(s).or_insert_with(|| canonical_disposition(s))))
+                let n = ca.len();
+                let step = n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1);
+                let parts: Vec<StringChunked> = (0..n)
+                    .step_by(step)
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|off| {
+                        let part = ca.slice(off as i64, step);
+                        let mut seen: std::collections::HashMap<&str, Option<&'static str>> = Default::default();
+                        part.iter()
+                            .map(|o| o.and_then(|s| *seen.entry(s).or_insert_with(|| canonical_disposition(s))))
+                            .collect::<StringChunked>()
+                    })
                     .collect();
+                let mut v = StringChunked::full_null("disposition__c".into(), 0);
+                for p in parts {
+                    v.append(&p)?;
+                }
                 Ok(v.with_name("disposition__c".into()).into_column())
             },
             |_, _| Ok(Field::new("disposition__c".into(), DataType::String)),

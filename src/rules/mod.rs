@@ -205,7 +205,6 @@ impl AuditInput {
         days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     ) -> Result<Self> {
         let tz: Tz = cfg.tz()?;
-        let ptz = TimeZone::opt_try_new(Some(tz.name()))?.expect("zone");
         let brk = cfg.rules.long_shift.shift_break_minutes * 60 * 1_000_000;
         // `ref`: the call id; `file:line` only when some row has none (building 10 M strings is not free)
         let reference = if cdr.column("call_id")?.null_count() == 0 {
@@ -216,6 +215,25 @@ impl AuditInput {
                 concat_str([col("source_file"), col("source_line").cast(DataType::String)], ":", false),
             ])
         };
+        let spoof = &cfg.rules.spoofed_foreign_cli;
+        let mut dropped = vec![
+            "start_time",
+            "answer_time",
+            "end_time",
+            "duration_s",
+            "cli_group",
+            "source_line",
+            "__file",
+            "call_id",
+            "source_file",
+            "disposition",
+        ];
+        if spoof.domestic_campaigns.is_empty() {
+            dropped.push("campaign");
+        }
+        if spoof.domestic_trunks.is_empty() {
+            dropped.push("trunk");
+        }
         // Sorted once by operator and start: shifts, and every rule's per-operator work, read it so.
         let cdr = cdr
             .lazy()
@@ -224,13 +242,15 @@ impl AuditInput {
                 col("end_time").dt().timestamp(TimeUnit::Microseconds).alias("end_us"),
                 col("answer_time").dt().timestamp(TimeUnit::Microseconds).alias("answer_us"),
                 col("talk_s").gt(lit(0i64)).or(col("disposition").eq(lit("ANSWERED"))).alias("answered"),
-                col("start_time").dt().convert_time_zone(ptz.clone()).dt().date().alias("day"),
                 reference.alias("ref"),
             ])
-            // what no rule or report reads is not carried through the sort
-            .drop(cols(["start_time", "answer_time", "end_time", "duration_s", "cli_group", "source_line", "__file"]))
+            // what no rule or report reads is not carried through the sort (`ref` has the call id;
+            // campaign and trunk matter only when some are declared domestic)
+            .drop(cols(dropped))
             .sort(["operator_id", "start_us"], SortMultipleOptions::default());
         let mut cdr = cdr.collect()?;
+        let day = local_days(cdr.column("start_us")?.i64()?, tz).into_column().cast(&DataType::Date)?;
+        cdr.with_column(day)?;
         let mut shift_table = shifts::cut(&mut cdr, brk, tz)?;
         if let Some((from, to)) = days {
             // keep whole shifts that started on a selected day
@@ -282,6 +302,40 @@ impl AuditInput {
         // gather only the columns asked for: a gather of every column of millions of rows is not free
         Ok(self.cdr.select(columns.iter().copied())?.take(&IdxCa::from_vec("idx".into(), idx))?)
     }
+}
+
+/// The local calendar day (days since 1970-01-01) of each UTC-µs instant, in parallel slices with a
+/// per-hour cache of the zone's offset (a chrono-tz lookup per row is the slow part otherwise).
+pub(crate) fn local_days(us: &Int64Chunked, tz: Tz) -> Int32Chunked {
+    use chrono::{Offset, TimeZone as _};
+    let n = us.len();
+    let step = n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1);
+    let parts: Vec<Int32Chunked> = (0..n)
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|off| {
+            let part = us.slice(off as i64, step);
+            let mut offsets: std::collections::HashMap<i64, i64> = Default::default();
+            part.iter()
+                .map(|v| {
+                    let v = v?;
+                    let secs = v.div_euclid(1_000_000);
+                    let hour = secs.div_euclid(3600);
+                    let offset = *offsets.entry(hour).or_insert_with(|| {
+                        let t = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default().naive_utc();
+                        i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
+                    });
+                    Some((secs + offset).div_euclid(86_400) as i32)
+                })
+                .collect::<Int32Chunked>()
+        })
+        .collect();
+    let mut out = Int32Chunked::full_null("day".into(), 0);
+    for p in parts {
+        out.append(&p).expect("same type");
+    }
+    out.with_name("day".into())
 }
 
 /// Row indices of the calls of these shifts (`first_row`, `calls` columns of a shift table).
@@ -398,4 +452,23 @@ pub(crate) fn streaks(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_days_match_chrono_across_dst_and_midnight() {
+        // every 17 minutes from late 2025 through 2026: DST changes in London and São Paulo
+        for tz in [chrono_tz::Europe::London, chrono_tz::Asia::Shanghai, chrono_tz::America::Sao_Paulo] {
+            let us: Vec<i64> = (-2000i64..32000).map(|k| 1_767_225_600_000_000 + k * 17 * 60 * 1_000_000).collect();
+            let got = local_days(&Int64Chunked::from_vec("t".into(), us.clone()), tz);
+            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+            for (i, v) in us.iter().enumerate() {
+                let want = (utc(*v).with_timezone(&tz).date_naive() - epoch).num_days() as i32;
+                assert_eq!(got.get(i), Some(want), "{tz} at {}", utc(*v));
+            }
+        }
+    }
 }

@@ -164,33 +164,27 @@ impl Rule for SpoofedForeignCli {
 pub fn spoofed_calls(input: &AuditInput, cfg: &Config) -> Result<DataFrame> {
     let c = &cfg.rules.spoofed_foreign_cli;
     let home = input.home_region.as_str();
+    // (campaign and trunk columns are kept by `prepare` only when a list names some)
     let list_expr = |v: &[String]| lit(Series::new("l".into(), v.to_vec())).implode(false);
-    let dom_campaign = if c.domestic_campaigns.is_empty() {
-        lit(false)
-    } else {
-        col("campaign").is_in(list_expr(&c.domestic_campaigns), false).fill_null(lit(false))
-    };
-    let dom_trunk = if c.domestic_trunks.is_empty() {
-        lit(false)
-    } else {
-        col("trunk").is_in(list_expr(&c.domestic_trunks), false).fill_null(lit(false))
-    };
+    let null = || lit(NULL).cast(DataType::String);
     let ip_home = col("ip_country").eq(lit(home)).fill_null(lit(false));
+    // the first that holds: home IP, a domestic campaign, a domestic trunk
+    let mut origins =
+        vec![when(ip_home).then(concat_str([lit("ip:"), col("ip_country")], "", false)).otherwise(null())];
+    if !c.domestic_campaigns.is_empty() {
+        let dom = col("campaign").is_in(list_expr(&c.domestic_campaigns), false).fill_null(lit(false));
+        origins.push(when(dom).then(concat_str([lit("campaign:"), col("campaign")], "", false)).otherwise(null()));
+    }
+    if !c.domestic_trunks.is_empty() {
+        let dom = col("trunk").is_in(list_expr(&c.domestic_trunks), false).fill_null(lit(false));
+        origins.push(when(dom).then(concat_str([lit("trunk:"), col("trunk")], "", false)).otherwise(null()));
+    }
     Ok(input
         .cdr
         .clone()
         .lazy()
         .filter(col("caller_country").is_not_null().and(col("caller_country").neq(lit(home))))
-        .with_column(
-            when(ip_home)
-                .then(concat_str([lit("ip:"), col("ip_country")], "", false))
-                .when(dom_campaign)
-                .then(concat_str([lit("campaign:"), col("campaign")], "", false))
-                .when(dom_trunk)
-                .then(concat_str([lit("trunk:"), col("trunk")], "", false))
-                .otherwise(lit(NULL).cast(DataType::String))
-                .alias("origin"),
-        )
+        .with_column(coalesce(&origins).alias("origin"))
         .filter(col("origin").is_not_null())
         .collect()?)
 }
