@@ -251,7 +251,10 @@ fn load_one(
     rejects: &mut Vec<Reject>,
 ) -> Result<Option<DataFrame>> {
     let file = path.display().to_string();
-    let raw = read_raw(path, opts, target)?;
+    let mut raw = read_raw(path, opts, target)?;
+    // The decoded text is needed again only to quote rows the typing step rejects, which is rare:
+    // it is dropped now (it was the largest block of memory while typing) and read again if needed.
+    let had_text = raw.text.take().is_some();
     report.format = Some(raw.format.name());
     report.encoding = raw.encoding.map(Encoding::name);
     report.lines_in = raw.lines_in;
@@ -293,7 +296,15 @@ fn load_one(
     let reasons_of = if std::ptr::eq(target, &CDR) { normalize::CDR_REASONS } else { normalize::JOIN_REASONS };
     trace("split good/bad", t0);
     // the raw text is only needed to quote rejected lines
-    let (rawdf, raw_text) = if bad.height() == 0 { (DataFrame::empty(), None) } else { (rawdf, raw.text) };
+    let (rawdf, raw_text) = if bad.height() == 0 {
+        (DataFrame::empty(), None)
+    } else if had_text {
+        // the same bytes, decoded the same way; a file gone since is quoted as unavailable
+        let again = read_raw_text(path, opts).unwrap_or_default();
+        (rawdf, Some(again))
+    } else {
+        (rawdf, None)
+    };
     // Quote the rejected lines as they were.
     let mut file_rejects = raw.early_rejects;
     if bad.height() > 0 {
@@ -383,6 +394,15 @@ pub fn trace(what: &str, since: std::time::Instant) {
     if std::env::var_os("DA_TRACE").is_some() {
         eprintln!("[trace] {what}: {:.3}s", since.elapsed().as_secs_f64());
     }
+}
+
+/// The decoded text of a text input, as [`read_raw`] decodes it (for quoting rejected lines).
+fn read_raw_text(path: &Path, opts: &LoadOptions) -> Result<String> {
+    let bytes = decode::read_decompressed(path)?;
+    Ok(match (opts.encoding, decode::detect(&bytes)) {
+        (None | Some(Encoding::Utf8), Encoding::Utf8) => String::from_utf8(bytes)?,
+        _ => decode::decode(&bytes, opts.encoding).0.into_owned(),
+    })
 }
 
 /// Read a file into raw text columns named after the target's fields plus `source_line`.
