@@ -62,6 +62,10 @@ pub fn ts(name: &str, tz: Tz, order: DateOrder) -> Expr {
 
 /// `123`, `123.4`, `00:02:03`, `2:03` → whole seconds; anything else null.
 pub fn parse_seconds(s: &str) -> Option<i64> {
+    // the common shape first: a plain count of seconds
+    if !s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
     let s = s.trim();
     if s.is_empty() {
         return None;
@@ -314,6 +318,9 @@ mod tests {
     #[test]
     fn seconds_shapes() {
         assert_eq!(parse_seconds("125"), Some(125));
+        assert_eq!(parse_seconds("0"), Some(0));
+        assert_eq!(parse_seconds(" 125 "), Some(125));
+        assert_eq!(parse_seconds("0125"), Some(125));
         assert_eq!(parse_seconds("125.6"), Some(126));
         assert_eq!(parse_seconds("00:02:05"), Some(125));
         assert_eq!(parse_seconds("2:05"), Some(125));
