@@ -266,3 +266,23 @@ fn every_sample_log_loads_with_its_format_and_no_rejects() {
         assert!(strs(&l, "callee_e164").iter().all(Option::is_some), "{name}");
     }
 }
+
+#[test]
+fn a_rejected_ndjson_row_is_quoted_by_its_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "calls.ndjson",
+        b"{\"call_id\":\"a\",\"operator_id\":\"op1\",\"start_time\":\"2026-03-02 08:00:00\",\"callee\":\"13912345678\"}\n\
+{\"call_id\":\"b\",\"operator_id\":null,\"start_time\":\"2026-03-02 08:05:00\",\"callee\":\"13912345679\"}\n\
+{\"call_id\":\"c\",\"operator_id\":\"op1\",\"start_time\":\"not a time\",\"callee\":\"13912345670\"}\n",
+    );
+    let l = load(&[p]);
+    assert_eq!(l.rows_read(), 1);
+    let got: Vec<(u64, &str, &str)> = l.rejects.iter().map(|r| (r.line, r.reason.as_str(), r.raw.as_str())).collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0].0, got[0].1), (2, "missing operator_id"));
+    assert!(got[0].2.contains("call_id=b") && got[0].2.contains("start_time=2026-03-02 08:05:00"), "{got:?}");
+    assert_eq!((got[1].0, got[1].1), (3, "unparseable start_time"));
+    assert!(got[1].2.contains("call_id=c") && got[1].2.contains("start_time=not a time"), "{got:?}");
+}

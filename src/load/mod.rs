@@ -278,12 +278,15 @@ fn load_one(
         height,
     ))?;
     let t0 = std::time::Instant::now();
+    // The raw columns go into the plan by value and are freed as it replaces them; the rare rejected
+    // row is quoted from the input read again.
+    let input = std::mem::take(&mut rawdf);
     let all = if std::env::var_os("DA_PROFILE").is_some() {
-        let (df, prof) = typed(rawdf.clone().lazy(), target, opts).profile()?;
+        let (df, prof) = typed(input.lazy(), target, opts).profile()?;
         eprintln!("{prof}");
         df
     } else {
-        typed(rawdf.clone().lazy(), target, opts).collect()?
+        typed(input.lazy(), target, opts).collect()?
     };
     trace("typed", t0);
     let t0 = std::time::Instant::now();
@@ -302,10 +305,9 @@ fn load_one(
         (DataFrame::empty(), None)
     } else if had_text {
         // the same bytes, decoded the same way; a file gone since is quoted as unavailable
-        let again = read_raw_text(path, opts).unwrap_or_default();
-        (rawdf, Some(again))
+        (rawdf, Some(read_raw_text(path, opts).unwrap_or_default()))
     } else {
-        (rawdf, None)
+        (read_raw(path, opts, target).map(|r| r.frame).unwrap_or_default(), None)
     };
     // Quote the rejected lines as they were.
     let mut file_rejects = raw.early_rejects;
