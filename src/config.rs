@@ -11,6 +11,7 @@ use std::path::Path;
 /// Whole configuration. Every field has a documented default.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct Config {
     pub input: InputConfig,
     pub rules: RulesConfig,
@@ -57,12 +58,6 @@ impl Default for InputConfig {
             date_order: DateOrderName::MonthFirst,
             encoding: None,
         }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self { input: InputConfig::default(), rules: RulesConfig::default(), columns: BTreeMap::new() }
     }
 }
 

@@ -221,11 +221,12 @@ impl CdrSink {
             c.op.campaign
         );
         self.csv.write_all(line.as_bytes())?;
-        if let Some(o) = self.overlap.as_mut() {
-            if c.start >= self.overlap_from && c.start < self.overlap_to {
-                o.write_all(line.as_bytes())?;
-                self.overlap_rows += 1;
-            }
+        if let Some(o) = self.overlap.as_mut()
+            && c.start >= self.overlap_from
+            && c.start < self.overlap_to
+        {
+            o.write_all(line.as_bytes())?;
+            self.overlap_rows += 1;
         }
         if let Some((w, b)) = self.parquet.as_mut() {
             b.call_id.push(format!("C{:010}", c.id));
@@ -400,7 +401,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         let crew = if diversion {
             if crews.is_empty()
                 || crew_fill >= 6
-                || crews.last().is_some_and(|c| c.name.ends_with(&format!("{pop:?}")) == false)
+                || crews.last().is_some_and(|c| !c.name.ends_with(&format!("{pop:?}")))
             {
                 let k = crews.len();
                 let foreign = pop != Population::DiversionDomestic;

@@ -83,11 +83,11 @@ pub fn run(args: &InspectArgs) -> Result<Exit> {
             failed = true;
         }
     }
-    if setup.strict {
-        if let Some(r) = all_rejects.first() {
-            eprintln!("diversion-audit: error: {}", crate::load::strict_message(&all_rejects, r));
-            failed = true;
-        }
+    if setup.strict
+        && let Some(r) = all_rejects.first()
+    {
+        eprintln!("diversion-audit: error: {}", crate::load::strict_message(&all_rejects, r));
+        failed = true;
     }
     Ok(if failed { Exit::Error } else { Exit::Ok })
 }
@@ -180,8 +180,8 @@ fn print_table(out: &mut dyn Write, r: &InspectReport) -> Result<()> {
     let file_rows = |out: &mut dyn Write, files: &[FileReport]| -> Result<()> {
         writeln!(
             out,
-            "{:<44} {:<11} {:<9} {:>10} {:>8} {:>6}  {}",
-            "file", "format", "encoding", "rows", "rejected", "dups", "time range (UTC)"
+            "{:<44} {:<11} {:<9} {:>10} {:>8} {:>6}  time range (UTC)",
+            "file", "format", "encoding", "rows", "rejected", "dups"
         )?;
         for f in files {
             writeln!(

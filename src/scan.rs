@@ -643,15 +643,15 @@ fn summary(
 pub fn report_command(args: &crate::cli::ReportArgs) -> Result<()> {
     use crate::cli::ReportFormat;
     let mut r = crate::report::load(&args.from)?;
-    if let Some(red) = args.redact.redactor()? {
-        if !r.redacted {
-            for d in &mut r.dossiers {
-                for c in &mut d.calls {
-                    c.callee = red.pseudonym(&c.callee);
-                }
+    if let Some(red) = args.redact.redactor()?
+        && !r.redacted
+    {
+        for d in &mut r.dossiers {
+            for c in &mut d.calls {
+                c.callee = red.pseudonym(&c.callee);
             }
-            r.redacted = true;
         }
+        r.redacted = true;
     }
     let d = r.dossiers.iter().find(|d| d.operator_id == args.operator).ok_or_else(|| {
         let ids: Vec<&str> = r.dossiers.iter().map(|d| d.operator_id.as_str()).take(20).collect();

@@ -133,10 +133,11 @@ fn fast_sql_local(b: &[u8], tz: Tz) -> Option<i64> {
     let days = era * 146_097 + doe - 719_468;
     let local_s = days * 86_400 + h * 3600 + mi * 60 + sec;
     let hour = local_s.div_euclid(3600);
-    if let Some((z, hh, off)) = LAST_OFFSET.with(Cell::get) {
-        if z == tz && hh == hour {
-            return Some((local_s - off) * 1_000_000);
-        }
+    if let Some((z, hh, off)) = LAST_OFFSET.with(Cell::get)
+        && z == tz
+        && hh == hour
+    {
+        return Some((local_s - off) * 1_000_000);
     }
     None
 }
@@ -182,10 +183,11 @@ thread_local! {
 pub fn local_to_utc(naive: NaiveDateTime, tz: Tz) -> Option<i64> {
     let local_micros = naive.and_utc().timestamp_micros();
     let hour = local_micros.div_euclid(3_600_000_000);
-    if let Some((z, h, off)) = LAST_OFFSET.with(Cell::get) {
-        if z == tz && h == hour {
-            return Some(local_micros - off * 1_000_000);
-        }
+    if let Some((z, h, off)) = LAST_OFFSET.with(Cell::get)
+        && z == tz
+        && h == hour
+    {
+        return Some(local_micros - off * 1_000_000);
     }
     let dt = match tz.from_local_datetime(&naive) {
         LocalResult::Single(dt) => {

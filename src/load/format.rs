@@ -311,11 +311,11 @@ pub fn channel_peer(ch: &str) -> Option<&str> {
 
 /// `"Bob" <1001>` → `1001`; `Bob <+44 20 7946 0000>` → `+44 20 7946 0000`; `1001` → `1001`.
 pub fn clid_number(clid: &str) -> Option<&str> {
-    if let (Some(a), Some(b)) = (clid.rfind('<'), clid.rfind('>')) {
-        if a < b {
-            let n = clid[a + 1..b].trim();
-            return (!n.is_empty()).then_some(n);
-        }
+    if let (Some(a), Some(b)) = (clid.rfind('<'), clid.rfind('>'))
+        && a < b
+    {
+        let n = clid[a + 1..b].trim();
+        return (!n.is_empty()).then_some(n);
     }
     let t = clid.trim().trim_matches('"').trim();
     (!t.is_empty()).then_some(t)

@@ -329,8 +329,8 @@ fn load_one(
                 });
             }
             None => {
-                for (n, _) in &wanted {
-                    if let Some(row) = rawdf.get_row((*n - 1) as usize).ok() {
+                for n in wanted.keys() {
+                    if let Ok(row) = rawdf.get_row((*n - 1) as usize) {
                         let names = rawdf.get_column_names();
                         let text = names
                             .iter()

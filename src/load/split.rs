@@ -168,10 +168,8 @@ pub fn sniff_delimiter(line: &str) -> u8 {
     for &c in line.as_bytes() {
         if c == b'"' {
             quoted = !quoted;
-        } else if !quoted {
-            if let Some(k) = cands.iter().position(|d| *d == c) {
-                counts[k] += 1;
-            }
+        } else if !quoted && let Some(k) = cands.iter().position(|d| *d == c) {
+            counts[k] += 1;
         }
     }
     let best = (0..4).max_by_key(|k| (counts[*k], usize::MAX - k)).unwrap_or(0);
