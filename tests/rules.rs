@@ -100,6 +100,21 @@ fn fanout_names_every_operator_of_the_cli() {
     assert_eq!(f.subject.as_deref(), Some("+447700900999"));
     assert_eq!(f.evidence["operators"], serde_json::json!(["fan-a", "fan-b"]));
     assert_eq!(f.evidence["distinct_callees"], 3);
+    // the call references are the earliest calls, whoever made them (operators are sorted first)
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("fan_order.csv");
+    std::fs::write(
+        &p,
+        "call_id,operator_id,start_time,end_time,duration,billsec,caller_id,callee,src_ip\n\
+         late,a-op,2026-03-02 11:00:00,2026-03-02 11:01:00,60,50,+447700900999,13900000001,36.112.0.1\n\
+         early,z-op,2026-03-02 09:00:00,2026-03-02 09:01:00,60,50,+447700900999,13900000002,36.112.0.1\n\
+         middle,m-op,2026-03-02 10:00:00,2026-03-02 10:01:00,60,50,+447700900999,13900000003,36.112.0.1\n",
+    )
+    .unwrap();
+    let inp = input(p.to_str().unwrap(), None, &cfg);
+    let out = rules::find("foreign-cli-fanout").unwrap().run(&inp, &cfg).unwrap();
+    assert_eq!(out.findings[0].evidence["calls_ref"], serde_json::json!(["early", "middle", "late"]));
+    assert_eq!(out.findings[0].evidence["operators"], serde_json::json!(["a-op", "m-op", "z-op"]));
 }
 
 #[test]

@@ -53,18 +53,29 @@ impl Rule for ForeignCliFanout {
                     .and(col("caller_country").neq(lit(home)))
                     .and(col("callee_e164").str().starts_with(lit(input.home_prefix.clone()))),
             )
-            .sort(["start_us"], SortMultipleOptions::default())
+            // no global sort by time of every column: the earliest 20 references are picked per group
             .group_by_stable([col("caller_e164"), col("day")])
             .agg([
                 col("callee_e164").n_unique().cast(DataType::Int64).alias("callees"),
                 len().cast(DataType::Int64).alias("calls"),
-                col("operator_id").unique_stable().str().join(" ", true).alias("operators"),
-                col("ip_country").fill_null(lit("unknown")).unique_stable().str().join(" ", true).alias("ip_countries"),
+                col("operator_id").unique().sort(SortOptions::default()).str().join(" ", true).alias("operators"),
+                col("ip_country")
+                    .fill_null(lit("unknown"))
+                    .unique()
+                    .sort(SortOptions::default())
+                    .str()
+                    .join(" ", true)
+                    .alias("ip_countries"),
                 col("caller_valid").first().alias("valid"),
                 col("caller_country").first().alias("country"),
                 col("start_us").min().alias("first_us"),
                 col("end_us").max().alias("last_us"),
-                col("ref").head(Some(20)).str().join(" ", true).alias("refs"),
+                col("ref")
+                    .sort_by([col("start_us")], SortMultipleOptions::default().with_maintain_order(true))
+                    .head(Some(20))
+                    .str()
+                    .join(" ", true)
+                    .alias("refs"),
             ])
             .filter(col("callees").gt_eq(lit(min)))
             .with_column(col("day").cast(DataType::String))
