@@ -13,6 +13,7 @@ pub mod load;
 pub mod lock;
 pub mod log;
 pub mod output;
+pub mod par;
 pub mod redact;
 pub mod report;
 pub mod rules;

@@ -9,7 +9,6 @@ use ip::IpCountry;
 use phone::ParsedNumber;
 use phone::PhoneParser;
 use polars::prelude::*;
-use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Add `caller_e164`, `caller_country`, `caller_valid` and `callee_e164` to a CDR frame.
@@ -18,49 +17,39 @@ use std::collections::HashMap;
 /// plain home mobiles take an allocation-free fast path instead.
 pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame> {
     let callers = df.column("caller_id")?.str()?.clone();
-    let n = callers.len();
-    let step = n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1);
     // row slices in parallel, each with its own cache of the (few thousand) distinct caller IDs
-    let parts: Vec<(StringChunked, StringChunked, BooleanChunked)> = (0..n)
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|off| {
-            let part = callers.slice(off as i64, step);
-            let mut cache: HashMap<&str, ParsedNumber> = HashMap::new();
-            let mut e164 = StringChunkedBuilder::new("caller_e164".into(), part.len());
-            let mut country = StringChunkedBuilder::new("caller_country".into(), part.len());
-            let mut valid: Vec<Option<bool>> = Vec::with_capacity(part.len());
-            for v in part.iter() {
-                match v {
-                    None => {
-                        e164.append_null();
-                        country.append_null();
-                        valid.push(None);
-                    }
-                    Some(raw) => {
-                        let p = cache.entry(raw).or_insert_with(|| phones.parse(raw, true));
-                        e164.append_option(p.e164.as_deref());
-                        country.append_option(p.country.as_deref());
-                        valid.push(Some(p.valid));
-                    }
+    let parts: Vec<(StringChunked, StringChunked, BooleanChunked)> = crate::par::slices(callers.len(), |off, len| {
+        let part = callers.slice(off as i64, len);
+        let mut cache: HashMap<&str, ParsedNumber> = HashMap::new();
+        let mut e164 = StringChunkedBuilder::new("caller_e164".into(), part.len());
+        let mut country = StringChunkedBuilder::new("caller_country".into(), part.len());
+        let mut valid: Vec<Option<bool>> = Vec::with_capacity(part.len());
+        for v in part.iter() {
+            match v {
+                None => {
+                    e164.append_null();
+                    country.append_null();
+                    valid.push(None);
+                }
+                Some(raw) => {
+                    let p = cache.entry(raw).or_insert_with(|| phones.parse(raw, true));
+                    e164.append_option(p.e164.as_deref());
+                    country.append_option(p.country.as_deref());
+                    valid.push(Some(p.valid));
                 }
             }
-            (
-                e164.finish(),
-                country.finish(),
-                BooleanChunked::from_iter_options("caller_valid".into(), valid.into_iter()),
-            )
-        })
-        .collect();
-    let mut e164 = StringChunked::full_null("caller_e164".into(), 0);
-    let mut country = StringChunked::full_null("caller_country".into(), 0);
-    let mut valid = BooleanChunked::full_null("caller_valid".into(), 0);
+        }
+        (e164.finish(), country.finish(), BooleanChunked::from_iter_options("caller_valid".into(), valid.into_iter()))
+    });
+    let (mut e164, mut country, mut valid) = (vec![], vec![], vec![]);
     for (e, c, v) in parts {
-        e164.append(&e)?;
-        country.append(&c)?;
-        valid.append(&v)?;
+        e164.push(e);
+        country.push(c);
+        valid.push(v);
     }
+    let e164 = crate::par::concat("caller_e164", e164);
+    let country = crate::par::concat("caller_country", country);
+    let valid = crate::par::concat("caller_valid", valid);
     df.with_column(e164.into_column())?;
     df.with_column(country.into_column())?;
     df.with_column(valid.into_column())?;
@@ -71,44 +60,31 @@ pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame>
 
 /// E.164 of a column of home-side numbers (callees, join members), rows split across threads.
 fn home_e164(col: &StringChunked, phones: &PhoneParser, name: &str) -> StringChunked {
-    let n = col.len();
-    let threads = rayon::current_num_threads().max(1);
-    let step = n.div_ceil(threads).max(1);
-    let parts: Vec<StringChunked> = (0..n)
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|off| {
-            let part = col.slice(off as i64, step);
-            let mut out = StringChunkedBuilder::new(name.into(), part.len());
-            let mut cache: HashMap<&str, Option<String>> = HashMap::new();
-            let mut buf = String::with_capacity(16);
-            for v in part.iter() {
-                match v {
-                    None => out.append_null(),
-                    Some(raw) => match phones.fast_national_mobile(raw) {
-                        Some(d) => {
-                            buf.clear();
-                            buf.push_str("+86");
-                            buf.push_str(d);
-                            out.append_value(&buf);
-                        }
-                        None => {
-                            let e = cache.entry(raw).or_insert_with(|| phones.parse(raw, false).e164);
-                            out.append_option(e.as_deref());
-                        }
-                    },
-                }
+    let parts = crate::par::slices(col.len(), |off, len| {
+        let part = col.slice(off as i64, len);
+        let mut out = StringChunkedBuilder::new(name.into(), part.len());
+        let mut cache: HashMap<&str, Option<String>> = HashMap::new();
+        let mut buf = String::with_capacity(16);
+        for v in part.iter() {
+            match v {
+                None => out.append_null(),
+                Some(raw) => match phones.fast_national_mobile(raw) {
+                    Some(d) => {
+                        buf.clear();
+                        buf.push_str("+86");
+                        buf.push_str(d);
+                        out.append_value(&buf);
+                    }
+                    None => {
+                        let e = cache.entry(raw).or_insert_with(|| phones.parse(raw, false).e164);
+                        out.append_option(e.as_deref());
+                    }
+                },
             }
-            out.finish()
-        })
-        .collect();
-    let mut it = parts.into_iter();
-    let mut acc = it.next().unwrap_or_else(|| StringChunked::full_null(name.into(), 0));
-    for p in it {
-        acc.append(&p).expect("same type");
-    }
-    acc.with_name(name.into())
+        }
+        out.finish()
+    });
+    crate::par::concat(name, parts)
 }
 
 /// Add `ip_country` (null without a table, an IP, or a match) and put the columns in canonical order.

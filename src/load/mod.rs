@@ -402,11 +402,21 @@ pub fn trace(what: &str, since: std::time::Instant) {
 
 /// The decoded text of a text input, as [`read_raw`] decodes it (for quoting rejected lines).
 fn read_raw_text(path: &Path, opts: &LoadOptions) -> Result<String> {
-    let bytes = decode::read_decompressed(path)?;
-    Ok(match (opts.encoding, decode::detect(&bytes)) {
-        (None | Some(Encoding::Utf8), Encoding::Utf8) => String::from_utf8(bytes)?,
-        _ => decode::decode(&bytes, opts.encoding).0.into_owned(),
-    })
+    Ok(to_text(decode::read_decompressed(path)?, opts).0)
+}
+
+/// Bytes → text in the forced or detected encoding.
+fn to_text(bytes: Vec<u8>, opts: &LoadOptions) -> (String, Encoding) {
+    match (opts.encoding, decode::detect(&bytes)) {
+        // valid UTF-8 without BOM: take the buffer as it is, no copy
+        (None | Some(Encoding::Utf8), Encoding::Utf8) => {
+            (String::from_utf8(bytes).expect("checked by detect"), Encoding::Utf8)
+        }
+        _ => {
+            let (t, e) = decode::decode(&bytes, opts.encoding);
+            (t.into_owned(), e)
+        }
+    }
 }
 
 /// Read a file into raw text columns named after the target's fields plus `source_line`.
@@ -440,16 +450,7 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
     }
     // Decompressed binary (an image, an archive, a database file) is not a CDR export; UTF-16 text is
     // recognised by `decode::detect` before this matters.
-    let (text, enc) = match (opts.encoding, decode::detect(&bytes)) {
-        // valid UTF-8 without BOM: take the buffer as it is, no copy
-        (None | Some(Encoding::Utf8), Encoding::Utf8) => {
-            (String::from_utf8(bytes).expect("checked by detect"), Encoding::Utf8)
-        }
-        _ => {
-            let (t, e) = decode::decode(&bytes, opts.encoding);
-            (t.into_owned(), e)
-        }
-    };
+    let (text, enc) = to_text(bytes, opts);
     if let Some(at) = memchr::memchr(0, &text.as_bytes()[..text.len().min(1 << 16)]) {
         anyhow::bail!("{}: binary content (NUL byte at offset {at}): not a CDR export", path.display());
     }
@@ -708,28 +709,17 @@ fn read_columnar(
 /// timestamps ([`crate::time::local_to_utc`]: earliest of an ambiguous hour, a spring-forward gap read
 /// with the offset before it). Polars' `replace_time_zone` did this row by row, ~2 s per 10 M rows.
 fn naive_to_utc(local: &Int64Chunked, tz: chrono_tz::Tz) -> Int64Chunked {
-    let n = local.len();
-    let step = n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1);
-    let parts: Vec<Int64Chunked> = (0..n)
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|off| {
-            local
-                .slice(off as i64, step)
-                .iter()
-                .map(|v| {
-                    let naive = chrono::DateTime::from_timestamp_micros(v?)?.naive_utc();
-                    crate::time::local_to_utc(naive, tz)
-                })
-                .collect::<Int64Chunked>()
-        })
-        .collect();
-    let mut out = Int64Chunked::full_null(local.name().clone(), 0);
-    for p in parts {
-        out.append(&p).expect("same type");
-    }
-    out.with_name(local.name().clone())
+    let parts = crate::par::slices(local.len(), |off, len| {
+        local
+            .slice(off as i64, len)
+            .iter()
+            .map(|v| {
+                let naive = chrono::DateTime::from_timestamp_micros(v?)?.naive_utc();
+                crate::time::local_to_utc(naive, tz)
+            })
+            .collect::<Int64Chunked>()
+    });
+    crate::par::concat(local.name(), parts)
 }
 
 /// Drop repeated rows across all files (same call id, else same operator + start + callee; for joins
@@ -786,25 +776,18 @@ fn dedupe(frame: DataFrame, target: &'static Target, files: &mut [FileReport]) -
 /// repeat, or a 1-in-10^19 collision) send the caller to the exact (slower) de-duplication.
 fn all_distinct(ca: &StringChunked) -> bool {
     use std::hash::{BuildHasher, Hasher};
-    let n = ca.len();
     let state = std::hash::RandomState::new();
-    let step = n.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
-    let mut hashes: Vec<u64> = (0..n)
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .flat_map_iter(|off| {
-            let part = ca.slice(off as i64, step);
-            let state = &state;
-            part.iter()
-                .map(|v| {
-                    let mut h = state.build_hasher();
-                    h.write(v.unwrap_or("").as_bytes());
-                    h.finish()
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let mut hashes: Vec<u64> = crate::par::slices(ca.len(), |off, len| {
+        ca.slice(off as i64, len)
+            .iter()
+            .map(|v| {
+                let mut h = state.build_hasher();
+                h.write(v.unwrap_or("").as_bytes());
+                h.finish()
+            })
+            .collect::<Vec<_>>()
+    })
+    .concat();
     hashes.par_sort_unstable();
     !hashes.par_windows(2).any(|w| w[0] == w[1])
 }

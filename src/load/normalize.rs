@@ -10,7 +10,6 @@
 use crate::time::{DateOrder, parse_timestamp};
 use chrono_tz::Tz;
 use polars::prelude::*;
-use rayon::prelude::*;
 
 /// Seconds above which a duration is an overflow sentinel.
 pub const DURATION_SENTINEL: i64 = 65_000;
@@ -25,21 +24,10 @@ fn i64_field(name: &str) -> impl Fn(&Schema, &Field) -> PolarsResult<Field> + Se
 /// Apply `f` to every value of a text column in parallel slices (the loader's UDFs are per-row
 /// parsers; Polars runs a UDF on one thread).
 pub fn par_map_i64(ca: &StringChunked, name: &str, f: impl Fn(&str) -> Option<i64> + Sync) -> Int64Chunked {
-    let n = ca.len();
-    let threads = rayon::current_num_threads().max(1);
-    let step = n.div_ceil(threads * 2).max(1);
-    let parts: Vec<Int64Chunked> = (0..n)
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|off| ca.slice(off as i64, step).iter().map(|o| o.and_then(&f)).collect::<Int64Chunked>())
-        .collect();
-    let mut it = parts.into_iter();
-    let mut acc = it.next().unwrap_or_else(|| Int64Chunked::full_null(name.into(), 0));
-    for p in it {
-        acc.append(&p).expect("same type");
-    }
-    acc.with_name(name.into())
+    let parts = crate::par::slices(ca.len(), |off, len| {
+        ca.slice(off as i64, len).iter().map(|o| o.and_then(&f)).collect::<Int64Chunked>()
+    });
+    crate::par::concat(name, parts)
 }
 
 /// Parse a text column of timestamps into UTC microseconds (Int64, null when unparseable).
@@ -153,24 +141,14 @@ fn disposition_expr() -> Expr {
             |c: Column| {
                 // few distinct values: map each once per slice, slices in parallel
                 let ca = c.str()?;
-                let n = ca.len();
-                let step = n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1);
-                let parts: Vec<StringChunked> = (0..n)
-                    .step_by(step)
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
-                    .map(|off| {
-                        let part = ca.slice(off as i64, step);
-                        let mut seen: std::collections::HashMap<&str, Option<&'static str>> = Default::default();
-                        part.iter()
-                            .map(|o| o.and_then(|s| *seen.entry(s).or_insert_with(|| canonical_disposition(s))))
-                            .collect::<StringChunked>()
-                    })
-                    .collect();
-                let mut v = StringChunked::full_null("disposition__c".into(), 0);
-                for p in parts {
-                    v.append(&p)?;
-                }
+                let parts = crate::par::slices(ca.len(), |off, len| {
+                    let mut seen: std::collections::HashMap<&str, Option<&'static str>> = Default::default();
+                    ca.slice(off as i64, len)
+                        .iter()
+                        .map(|o| o.and_then(|s| *seen.entry(s).or_insert_with(|| canonical_disposition(s))))
+                        .collect::<StringChunked>()
+                });
+                let v = crate::par::concat("disposition__c", parts);
                 Ok(v.with_name("disposition__c".into()).into_column())
             },
             |_, _| Ok(Field::new("disposition__c".into(), DataType::String)),
@@ -225,77 +203,60 @@ fn derived() -> Expr {
             let ints: Vec<Int64Chunked> =
                 c[..5].iter().map(|x| Ok(x.cast(&DataType::Int64)?.i64()?.clone())).collect::<PolarsResult<_>>()?;
             let disp = c[5].str()?.clone();
-            let step = n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1);
             type Part = (Int64Chunked, Int64Chunked, Int64Chunked, StringChunked, Int64Chunked);
-            let parts: Vec<Part> = (0..n)
-                .step_by(step)
-                .collect::<Vec<_>>()
-                .into_par_iter()
-                .map(|off| {
-                    let len = step.min(n - off);
-                    let sl = |k: usize| ints[k].slice(off as i64, len);
-                    let (start, answer, end, dur0, talk0) = (sl(0), sl(1), sl(2), sl(3), sl(4));
-                    let d = disp.slice(off as i64, len);
-                    let mut o_end = Vec::with_capacity(len);
-                    let mut o_dur = Vec::with_capacity(len);
-                    let mut o_talk = Vec::with_capacity(len);
-                    let mut o_disp: Vec<Option<&'static str>> = Vec::with_capacity(len);
-                    let mut o_ans = Vec::with_capacity(len);
-                    let rows = start.iter().zip(answer.iter()).zip(end.iter()).zip(dur0.iter()).zip(talk0.iter());
-                    for (((((s, a), e), du), ta), di) in rows.zip(d.iter()) {
-                        let end_us = e.or_else(|| Some(s? + du? * US)).or_else(|| Some(a? + ta? * US));
-                        let duration = du.or_else(|| Some((end_us? - s?) / US));
-                        let answered_disp = di == Some("ANSWERED");
-                        let talk =
-                            ta.or_else(|| Some((e? - a?) / US)).or(if answered_disp { duration } else { Some(0) });
-                        let positive = talk.is_some_and(|t| t > 0);
-                        let disp_c = if (di.is_none() || di == Some("OTHER")) && positive {
-                            "ANSWERED"
-                        } else {
-                            di.map(canonical_static).unwrap_or("NO_ANSWER")
-                        };
-                        let answer_us = if disp_c == "ANSWERED" || positive {
-                            a.or_else(|| Some(end_us? - talk? * US))
-                        } else {
-                            None
-                        };
-                        o_end.push(end_us);
-                        o_dur.push(duration);
-                        o_talk.push(talk);
-                        o_disp.push(Some(disp_c));
-                        o_ans.push(answer_us);
-                    }
-                    (
-                        Int64Chunked::from_iter_options("end_us".into(), o_end.into_iter()),
-                        Int64Chunked::from_iter_options("duration_c".into(), o_dur.into_iter()),
-                        Int64Chunked::from_iter_options("talk_c".into(), o_talk.into_iter()),
-                        StringChunked::from_iter_options("disposition_c".into(), o_disp.into_iter()),
-                        Int64Chunked::from_iter_options("answer_us".into(), o_ans.into_iter()),
-                    )
-                })
-                .collect();
-            let mut acc: Option<Part> = None;
-            for p in parts {
-                match acc.as_mut() {
-                    None => acc = Some(p),
-                    Some(a) => {
-                        a.0.append(&p.0)?;
-                        a.1.append(&p.1)?;
-                        a.2.append(&p.2)?;
-                        a.3.append(&p.3)?;
-                        a.4.append(&p.4)?;
-                    }
+            let parts: Vec<Part> = crate::par::slices(n, |off, len| {
+                let sl = |k: usize| ints[k].slice(off as i64, len);
+                let (start, answer, end, dur0, talk0) = (sl(0), sl(1), sl(2), sl(3), sl(4));
+                let d = disp.slice(off as i64, len);
+                let mut o_end = Vec::with_capacity(len);
+                let mut o_dur = Vec::with_capacity(len);
+                let mut o_talk = Vec::with_capacity(len);
+                let mut o_disp: Vec<Option<&'static str>> = Vec::with_capacity(len);
+                let mut o_ans = Vec::with_capacity(len);
+                let rows = start.iter().zip(answer.iter()).zip(end.iter()).zip(dur0.iter()).zip(talk0.iter());
+                for (((((s, a), e), du), ta), di) in rows.zip(d.iter()) {
+                    let end_us = e.or_else(|| Some(s? + du? * US)).or_else(|| Some(a? + ta? * US));
+                    let duration = du.or_else(|| Some((end_us? - s?) / US));
+                    let answered_disp = di == Some("ANSWERED");
+                    let talk = ta.or_else(|| Some((e? - a?) / US)).or(if answered_disp { duration } else { Some(0) });
+                    let positive = talk.is_some_and(|t| t > 0);
+                    let disp_c = if (di.is_none() || di == Some("OTHER")) && positive {
+                        "ANSWERED"
+                    } else {
+                        di.map(canonical_static).unwrap_or("NO_ANSWER")
+                    };
+                    let answer_us =
+                        if disp_c == "ANSWERED" || positive { a.or_else(|| Some(end_us? - talk? * US)) } else { None };
+                    o_end.push(end_us);
+                    o_dur.push(duration);
+                    o_talk.push(talk);
+                    o_disp.push(Some(disp_c));
+                    o_ans.push(answer_us);
                 }
-            }
-            let (e, du, t, di, an) = acc.unwrap_or_else(|| {
                 (
-                    Int64Chunked::full_null("end_us".into(), 0),
-                    Int64Chunked::full_null("duration_c".into(), 0),
-                    Int64Chunked::full_null("talk_c".into(), 0),
-                    StringChunked::full_null("disposition_c".into(), 0),
-                    Int64Chunked::full_null("answer_us".into(), 0),
+                    Int64Chunked::from_iter_options("end_us".into(), o_end.into_iter()),
+                    Int64Chunked::from_iter_options("duration_c".into(), o_dur.into_iter()),
+                    Int64Chunked::from_iter_options("talk_c".into(), o_talk.into_iter()),
+                    StringChunked::from_iter_options("disposition_c".into(), o_disp.into_iter()),
+                    Int64Chunked::from_iter_options("answer_us".into(), o_ans.into_iter()),
                 )
             });
+            let (mut e, mut du, mut t, mut di, mut an) = (vec![], vec![], vec![], vec![], vec![]);
+            for p in parts {
+                e.push(p.0);
+                du.push(p.1);
+                t.push(p.2);
+                di.push(p.3);
+                an.push(p.4);
+            }
+            use crate::par::concat;
+            let (e, du, t, di, an) = (
+                concat("end_us", e),
+                concat("duration_c", du),
+                concat("talk_c", t),
+                concat("disposition_c", di),
+                concat("answer_us", an),
+            );
             let cols = [e.into_column(), du.into_column(), t.into_column(), di.into_column(), an.into_column()];
             Ok(StructChunked::from_columns("__d".into(), n, &cols)?.into_column())
         },

@@ -308,34 +308,23 @@ impl AuditInput {
 /// per-hour cache of the zone's offset (a chrono-tz lookup per row is the slow part otherwise).
 pub(crate) fn local_days(us: &Int64Chunked, tz: Tz) -> Int32Chunked {
     use chrono::{Offset, TimeZone as _};
-    let n = us.len();
-    let step = n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1);
-    let parts: Vec<Int32Chunked> = (0..n)
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|off| {
-            let part = us.slice(off as i64, step);
-            let mut offsets: std::collections::HashMap<i64, i64> = Default::default();
-            part.iter()
-                .map(|v| {
-                    let v = v?;
-                    let secs = v.div_euclid(1_000_000);
-                    let hour = secs.div_euclid(3600);
-                    let offset = *offsets.entry(hour).or_insert_with(|| {
-                        let t = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default().naive_utc();
-                        i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
-                    });
-                    Some((secs + offset).div_euclid(86_400) as i32)
-                })
-                .collect::<Int32Chunked>()
-        })
-        .collect();
-    let mut out = Int32Chunked::full_null("day".into(), 0);
-    for p in parts {
-        out.append(&p).expect("same type");
-    }
-    out.with_name("day".into())
+    let parts = crate::par::slices(us.len(), |off, len| {
+        let mut offsets: std::collections::HashMap<i64, i64> = Default::default();
+        us.slice(off as i64, len)
+            .iter()
+            .map(|v| {
+                let v = v?;
+                let secs = v.div_euclid(1_000_000);
+                let hour = secs.div_euclid(3600);
+                let offset = *offsets.entry(hour).or_insert_with(|| {
+                    let t = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default().naive_utc();
+                    i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
+                });
+                Some((secs + offset).div_euclid(86_400) as i32)
+            })
+            .collect::<Int32Chunked>()
+    });
+    crate::par::concat("day", parts)
 }
 
 /// Row indices of the calls of these shifts (`first_row`, `calls` columns of a shift table).
