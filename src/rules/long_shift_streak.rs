@@ -1,4 +1,4 @@
-use super::{CrossDayRule, DayHistory, Finding, RuleDoc, RuleOutput, Severity, day_start, round, streaks};
+use super::{CrossDayRule, DayHistory, RuleDoc, RuleOutput, streak_finding, streaks};
 use crate::config::Config;
 use anyhow::Result;
 use serde_json::json;
@@ -40,36 +40,27 @@ impl CrossDayRule for LongShiftStreak {
         let c = &cfg.rules.long_shift_streak;
         let mut out = RuleOutput::default();
         for (op, hits, active) in streaks(days, c.window_days, c.min_days, |p| p.long_shift) {
-            let n = hits.len() as u32;
-            let score = round((0.7 + 0.1 * f64::from(n - c.min_days)).min(1.0), 2);
+            let n = hits.len();
             let list: Vec<String> = hits.iter().map(|p| format!("{} ({:.1} h)", p.date, p.max_shift_talk_h)).collect();
-            out.findings.push(Finding {
-                rule: self.id(),
-                severity: Severity::from_score(score),
-                operator_id: Some(op.to_string()),
-                subject: None,
-                window_start: day_start(hits[0].date, days.tz),
-                window_end: day_start(days.as_of + chrono::Days::new(1), days.tz),
-                score,
-                summary: format!(
-                    "Operator {op} had a long shift on {n} of the last {} days (to {}): {}.",
-                    c.window_days,
-                    days.as_of,
-                    list.join(", ")
-                ),
-                evidence: json!({
-                    "long_shift_days": n,
-                    "window_days": c.window_days,
-                    "as_of": days.as_of.to_string(),
-                    "days_with_records": active,
-                    "days": hits.iter().map(|p| json!({
-                        "date": p.date.to_string(),
-                        "max_shift_talk_h": p.max_shift_talk_h,
-                        "talk_h": p.talk_h,
-                        "from_history": days.history_days.contains(&p.date),
-                    })).collect::<Vec<_>>(),
-                }),
+            let summary = format!(
+                "Operator {op} had a long shift on {n} of the last {} days (to {}): {}.",
+                c.window_days,
+                days.as_of,
+                list.join(", ")
+            );
+            let evidence = json!({
+                "long_shift_days": n,
+                "window_days": c.window_days,
+                "as_of": days.as_of.to_string(),
+                "days_with_records": active,
+                "days": hits.iter().map(|p| json!({
+                    "date": p.date.to_string(),
+                    "max_shift_talk_h": p.max_shift_talk_h,
+                    "talk_h": p.talk_h,
+                    "from_history": days.history_days.contains(&p.date),
+                })).collect::<Vec<_>>(),
             });
+            out.findings.push(streak_finding(self.id(), op, &hits, c.min_days, days, summary, evidence));
         }
         Ok(out)
     }

@@ -422,6 +422,32 @@ pub(crate) fn round(x: f64, places: i32) -> f64 {
     (x * p).round() / p
 }
 
+/// A cross-day finding over `hits` (oldest first): score 0.7 at `min_days`, +0.1 per extra day (at
+/// most 1.0); the window runs from the first hit day to the end of `days.as_of`.
+pub(crate) fn streak_finding(
+    rule: &'static str,
+    op: &str,
+    hits: &[&DayProfile],
+    min_days: u32,
+    days: &DayHistory,
+    summary: String,
+    evidence: serde_json::Value,
+) -> Finding {
+    let n = hits.len() as u32;
+    let score = round((0.7 + 0.1 * f64::from(n.saturating_sub(min_days))).min(1.0), 2);
+    Finding {
+        rule,
+        severity: Severity::from_score(score),
+        operator_id: Some(op.to_string()),
+        subject: None,
+        window_start: day_start(hits[0].date, days.tz),
+        window_end: day_start(days.as_of + chrono::Days::new(1), days.tz),
+        score,
+        summary,
+        evidence,
+    }
+}
+
 /// Operators with at least `min_days` days satisfying `hit` among the `window_days` local days
 /// ending on `days.as_of`; each with its hit days (oldest first) and how many days of the window
 /// had any record of the operator.

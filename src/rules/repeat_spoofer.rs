@@ -1,4 +1,4 @@
-use super::{CrossDayRule, DayHistory, Finding, RuleDoc, RuleOutput, Severity, day_start, round, streaks};
+use super::{CrossDayRule, DayHistory, RuleDoc, RuleOutput, streak_finding, streaks};
 use crate::config::Config;
 use anyhow::Result;
 use serde_json::json;
@@ -38,34 +38,25 @@ impl CrossDayRule for RepeatSpoofer {
         let c = &cfg.rules.repeat_spoofer;
         let mut out = RuleOutput::default();
         for (op, hits, active) in streaks(days, c.window_days, c.min_days, |p| p.spoofed_calls > 0) {
-            let n = hits.len() as u32;
-            let score = round((0.7 + 0.1 * f64::from(n - c.min_days)).min(1.0), 2);
+            let n = hits.len();
             let total: u32 = hits.iter().map(|p| p.spoofed_calls).sum();
-            out.findings.push(Finding {
-                rule: self.id(),
-                severity: Severity::from_score(score),
-                operator_id: Some(op.to_string()),
-                subject: None,
-                window_start: day_start(hits[0].date, days.tz),
-                window_end: day_start(days.as_of + chrono::Days::new(1), days.tz),
-                score,
-                summary: format!(
-                    "Operator {op} showed spoofed foreign caller IDs on {n} of the last {} days (to {}), {total} calls in all.",
-                    c.window_days, days.as_of
-                ),
-                evidence: json!({
-                    "spoofing_days": n,
-                    "window_days": c.window_days,
-                    "as_of": days.as_of.to_string(),
-                    "spoofed_calls": total,
-                    "days_with_records": active,
-                    "days": hits.iter().map(|p| json!({
-                        "date": p.date.to_string(),
-                        "spoofed_calls": p.spoofed_calls,
-                        "from_history": days.history_days.contains(&p.date),
-                    })).collect::<Vec<_>>(),
-                }),
+            let summary = format!(
+                "Operator {op} showed spoofed foreign caller IDs on {n} of the last {} days (to {}), {total} calls in all.",
+                c.window_days, days.as_of
+            );
+            let evidence = json!({
+                "spoofing_days": n,
+                "window_days": c.window_days,
+                "as_of": days.as_of.to_string(),
+                "spoofed_calls": total,
+                "days_with_records": active,
+                "days": hits.iter().map(|p| json!({
+                    "date": p.date.to_string(),
+                    "spoofed_calls": p.spoofed_calls,
+                    "from_history": days.history_days.contains(&p.date),
+                })).collect::<Vec<_>>(),
             });
+            out.findings.push(streak_finding(self.id(), op, &hits, c.min_days, days, summary, evidence));
         }
         Ok(out)
     }
