@@ -142,9 +142,9 @@ fn disposition_expr() -> Expr {
                 // few distinct values: map each once per slice, slices in parallel
                 let ca = c.str()?;
                 let parts = crate::par::slices(ca.len(), |off, len| {
-                    let mut seen: std::collections::HashMap<&str, Option<&'static str>> = Default::default();
-                    ca.slice(off as i64, len)
-                        .iter()
+                    let part = ca.slice(off as i64, len);
+                    let mut seen: PlHashMap<&str, Option<&'static str>> = Default::default();
+                    part.iter()
                         .map(|o| o.and_then(|s| *seen.entry(s).or_insert_with(|| canonical_disposition(s))))
                         .collect::<StringChunked>()
                 });

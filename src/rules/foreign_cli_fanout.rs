@@ -54,9 +54,11 @@ impl Rule for ForeignCliFanout {
                     .and(col("callee_e164").str().starts_with(lit(input.home_prefix.clone()))),
             )
             // no global sort by time of every column: the earliest 20 references are picked per group
-            .group_by_stable([col("caller_e164"), col("day")])
+            // keyed by the numeric E.164 (hashing millions of strings was most of this rule's time)
+            .group_by_stable([col("caller_num"), col("day")])
             .agg([
-                col("callee_e164").n_unique().cast(DataType::Int64).alias("callees"),
+                col("caller_e164").first().alias("caller_e164"),
+                col("callee_num").n_unique().cast(DataType::Int64).alias("callees"),
                 len().cast(DataType::Int64).alias("calls"),
                 col("operator_id").unique().sort(SortOptions::default()).str().join(" ", true).alias("operators"),
                 col("ip_country")

@@ -56,9 +56,9 @@ impl Rule for GroupInviteConversion {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
         let c = &cfg.rules.group_invite_conversion;
         let mut out = RuleOutput::default();
-        let answered = input.cdr.clone().lazy().filter(col("answered").and(col("callee_e164").is_not_null())).select([
+        let answered = input.cdr.clone().lazy().filter(col("answered").and(col("callee_num").is_not_null())).select([
             col("operator_id"),
-            col("callee_e164"),
+            col("callee_num"),
             coalesce(&[col("answer_us"), col("start_us")]).alias("answer_us"),
             col("end_us"),
             col("ref"),
@@ -67,7 +67,7 @@ impl Rule for GroupInviteConversion {
         let base = answered
             .clone()
             .group_by([col("operator_id")])
-            .agg([col("callee_e164").n_unique().cast(DataType::Int64).alias("answered_callees")])
+            .agg([col("callee_num").n_unique().cast(DataType::Int64).alias("answered_callees")])
             .collect()?;
         let Some(joins) = &input.joins else {
             out.notes.push("group-invite-conversion: no join log (--joins): conversions not assessed".into());
@@ -79,8 +79,9 @@ impl Rule for GroupInviteConversion {
         let conv = joins
             .clone()
             .lazy()
-            .select([col("group_id"), col("member_e164"), col("joined_us")])
-            .join(answered, [col("member_e164")], [col("callee_e164")], JoinArgs::new(JoinType::Inner))
+            .select([col("group_id"), col("member_e164"), col("member_num"), col("joined_us")])
+            // numbers joined by their numeric E.164 (the text is the same key, slower to hash)
+            .join(answered, [col("member_num")], [col("callee_num")], JoinArgs::new(JoinType::Inner))
             .filter(col("joined_us").gt_eq(col("answer_us")).and(col("joined_us").lt_eq(col("end_us") + lit(window))))
             .sort(["group_id", "member_e164", "joined_us", "end_us"], SortMultipleOptions::default())
             .group_by_stable([col("group_id"), col("member_e164"), col("joined_us")])

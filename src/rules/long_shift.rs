@@ -63,6 +63,7 @@ impl Rule for LongShift {
             .filter(col("talk_s").gt_eq(lit(min_s)))
             .with_column(col("day").n_unique().over([col("operator_id")])?.cast(DataType::Int64).alias("flagged_days"))
             .collect()?;
+        crate::load::trace("long-shift flagged", t0);
         // Per-day talk totals (by the local day each call started) of the flagged operators.
         // Each flagged operator's talk per local day (of the call start), walked over its row range.
         let day_col = input.cdr.column("day")?.cast(&DataType::Int32)?;
@@ -76,9 +77,13 @@ impl Rule for LongShift {
                 continue;
             }
             let mut per_day: std::collections::BTreeMap<i32, i64> = Default::default();
-            for r in input.op_rows.get(op).cloned().unwrap_or_default() {
-                if let Some(d) = day_col.get(r) {
-                    *per_day.entry(d).or_default() += talk_col.get(r).unwrap_or(0);
+            if let Some(r) = input.op_rows.get(op) {
+                // the operator's rows are one contiguous range: walk slices, not per-row lookups
+                let (off, len) = (r.start as i64, r.len());
+                for (d, t) in day_col.slice(off, len).iter().zip(talk_col.slice(off, len).iter()) {
+                    if let Some(d) = d {
+                        *per_day.entry(d).or_default() += t.unwrap_or(0);
+                    }
                 }
             }
             let m = per_day

@@ -309,7 +309,7 @@ impl AuditInput {
 pub(crate) fn local_days(us: &Int64Chunked, tz: Tz) -> Int32Chunked {
     use chrono::{Offset, TimeZone as _};
     let parts = crate::par::slices(us.len(), |off, len| {
-        let mut offsets: std::collections::HashMap<i64, i64> = Default::default();
+        let mut offsets: PlHashMap<i64, i64> = Default::default();
         us.slice(off as i64, len)
             .iter()
             .map(|v| {
@@ -377,14 +377,16 @@ pub(crate) fn day_start(day: chrono::NaiveDate, tz: Tz) -> DateTime<Utc> {
 
 /// Run every rule in parallel; returns (rule id, seconds, output) in registry order.
 pub fn run_all(input: &AuditInput, cfg: &Config) -> Vec<(&'static str, f64, Result<RuleOutput>)> {
-    REGISTRY
-        .par_iter()
-        .map(|r| {
-            let t = Instant::now();
-            let out = r.run(input, cfg);
-            (r.id(), t.elapsed().as_secs_f64(), out)
-        })
-        .collect()
+    let one = |r: &&'static dyn Rule| {
+        let t = Instant::now();
+        let out = r.run(input, cfg);
+        (r.id(), t.elapsed().as_secs_f64(), out)
+    };
+    // DA_SERIAL_RULES: one rule at a time, so per-rule times are not shared CPU (profiling only)
+    if std::env::var_os("DA_SERIAL_RULES").is_some() {
+        return REGISTRY.iter().map(one).collect();
+    }
+    REGISTRY.par_iter().map(one).collect()
 }
 
 // ---- small helpers shared by the rules ----

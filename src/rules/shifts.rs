@@ -8,7 +8,6 @@ use anyhow::Result;
 use chrono_tz::Tz;
 use polars::prelude::*;
 use rayon::prelude::*;
-use std::collections::HashSet;
 
 /// One shift's aggregates.
 #[derive(Default)]
@@ -37,7 +36,7 @@ pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
     let talk = cdr.column("talk_s")?.cast(&DataType::Int64)?;
     let talk = talk.i64()?.clone();
     let answered = cdr.column("answered")?.bool()?.clone();
-    let callee = cdr.column("callee_e164")?.str()?.clone();
+    let callee = cdr.column("callee_num")?.u64()?.clone();
     // operator runs
     let mut bounds: Vec<usize> = Vec::with_capacity(1 << 14);
     let mut prev: Option<&str> = None;
@@ -54,7 +53,7 @@ pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
         .map(|&(a, b)| {
             let mut nos = Vec::with_capacity(b - a);
             let mut shifts: Vec<Shift> = Vec::new();
-            let mut seen: HashSet<&str> = HashSet::new();
+            let mut seen: PlHashSet<u64> = PlHashSet::new();
             let mut max_end = i64::MIN;
             for i in a..b {
                 let s = start.get(i).unwrap_or(0);

@@ -65,11 +65,11 @@ impl Rule for SpoofedForeignCli {
         let g = spoofed
             .clone()
             .lazy()
-            .sort(["operator_id", "start_us"], SortMultipleOptions::default())
+            // already in operator and start order (a filter of the prepared frame)
             .group_by_stable([col("operator_id"), col("day")])
             .agg([
                 len().cast(DataType::Int64).alias("calls"),
-                col("caller_e164").n_unique().cast(DataType::Int64).alias("distinct_clis"),
+                col("caller_num").n_unique().cast(DataType::Int64).alias("distinct_clis"),
                 col("caller_e164").unique_stable().str().join(" ", true).alias("clis"),
                 col("caller_country").unique_stable().str().join(" ", true).alias("countries"),
                 col("origin").unique_stable().str().join(" ", true).alias("origins"),
@@ -151,7 +151,7 @@ impl Rule for SpoofedForeignCli {
                 .group_by([col("operator_id")])
                 .agg([
                     len().cast(DataType::UInt32).alias("spoofed_calls"),
-                    col("caller_e164").n_unique().cast(DataType::UInt32).alias("distinct_foreign_clis"),
+                    col("caller_num").n_unique().cast(DataType::UInt32).alias("distinct_foreign_clis"),
                 ])
                 .collect()?,
         );
@@ -179,10 +179,30 @@ pub fn spoofed_calls(input: &AuditInput, cfg: &Config) -> Result<DataFrame> {
         let dom = col("trunk").is_in(list_expr(&c.domestic_trunks), false).fill_null(lit(false));
         origins.push(when(dom).then(concat_str([lit("trunk:"), col("trunk")], "", false)).otherwise(null()));
     }
+    let mut keep = vec![
+        col("operator_id"),
+        col("day"),
+        col("start_us"),
+        col("end_us"),
+        col("caller_e164"),
+        col("caller_num"),
+        col("caller_country"),
+        col("caller_valid"),
+        col("ip_country"),
+        col("ref"),
+    ];
+    if !c.domestic_campaigns.is_empty() {
+        keep.push(col("campaign"));
+    }
+    if !c.domestic_trunks.is_empty() {
+        keep.push(col("trunk"));
+    }
+    // only the columns the rule reads are gathered for the (millions of) foreign-CLI rows
     Ok(input
         .cdr
         .clone()
         .lazy()
+        .select(keep)
         .filter(col("caller_country").is_not_null().and(col("caller_country").neq(lit(home))))
         .with_column(coalesce(&origins).alias("origin"))
         .filter(col("origin").is_not_null())
