@@ -91,6 +91,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let pb = progress(args.progress || (std::io::stderr().is_terminal() && !args.quiet));
     let mut timings: BTreeMap<String, f64> = BTreeMap::new();
     let mut lap = |name: &str, t: Instant| {
+        crate::load::trace(name, t);
         timings.insert(name.to_string(), crate::rules::round(t.elapsed().as_secs_f64(), 3));
     };
 

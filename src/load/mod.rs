@@ -396,7 +396,12 @@ pub fn test_pause(point: &str) {
 /// `DA_TRACE=1` prints stage timings to stderr (for profiling; run.json carries them for scans).
 pub fn trace(what: &str, since: std::time::Instant) {
     if std::env::var_os("DA_TRACE").is_some() {
-        eprintln!("[trace] {what}: {:.3}s", since.elapsed().as_secs_f64());
+        // with the peak resident memory so far (VmHWM), to see which stage sets the peak
+        let hwm = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_string()))
+            .unwrap_or_default();
+        eprintln!("[trace] {what}: {:.3}s (peak {hwm})", since.elapsed().as_secs_f64());
     }
 }
 

@@ -246,12 +246,16 @@ impl AuditInput {
             ])
             // what no rule or report reads is not carried through the sort (`ref` has the call id;
             // campaign and trunk matter only when some are declared domestic)
-            .drop(cols(dropped))
-            .sort(["operator_id", "start_us"], SortMultipleOptions::default());
-        let mut cdr = cdr.collect()?;
+            .drop(cols(dropped));
+        let t0 = Instant::now();
+        let cdr = cdr.collect()?;
+        crate::load::trace("prepare columns", t0);
+        let mut cdr = sort_by_operator_start(cdr)?;
         let day = local_days(cdr.column("start_us")?.i64()?, tz).into_column().cast(&DataType::Date)?;
         cdr.with_column(day)?;
+        crate::load::trace("prepare days", t0);
         let mut shift_table = shifts::cut(&mut cdr, brk, tz)?;
+        crate::load::trace("prepare shifts", t0);
         if let Some((from, to)) = days {
             // keep whole shifts that started on a selected day
             let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
@@ -288,6 +292,59 @@ impl AuditInput {
             has_ip_country,
         })
     }
+}
+
+/// Sort the calls by operator, then start, then input order (so ties are deterministic), with
+/// integer keys (each operator's rank among the sorted distinct ids) instead of comparing strings,
+/// and gather one column at a time, freeing each source column as its sorted copy is made: sorting
+/// the whole frame at once held two copies of every column (the peak memory of a run).
+fn sort_by_operator_start(mut df: DataFrame) -> Result<DataFrame> {
+    let t0 = Instant::now();
+    let n = df.height();
+    let idx: Option<Vec<IdxSize>> = {
+        // only the key columns in one piece (rechunking the whole frame copied every column)
+        let ops = df.column("operator_id")?.str()?.rechunk();
+        let start = df.column("start_us")?.i64()?.rechunk();
+        let (ops_arr, start_arr) = (ops.downcast_get(0), start.downcast_get(0));
+        let (Some(ops_arr), Some(start_arr)) = (ops_arr, start_arr) else {
+            return Ok(df); // no rows
+        };
+        let sets: Vec<PlHashSet<&str>> =
+            crate::par::slices(n, |off, len| (off..off + len).filter_map(|i| ops_arr.get(i)).collect());
+        let mut distinct: PlHashSet<&str> = PlHashSet::new();
+        for s in sets {
+            distinct.extend(s);
+        }
+        let mut distinct: Vec<&str> = distinct.into_iter().collect();
+        distinct.sort_unstable();
+        let rank: PlHashMap<&str, u32> = distinct.iter().enumerate().map(|(i, o)| (*o, i as u32 + 1)).collect();
+        // (operator rank, null operators first as 0; start, nulls first; row)
+        let parts: Vec<Vec<(u32, i64, IdxSize)>> = crate::par::slices(n, |off, len| {
+            (off..off + len)
+                .map(|i| {
+                    let o = ops_arr.get(i).map_or(0, |o| rank[o]);
+                    (o, start_arr.get(i).unwrap_or(i64::MIN), i as IdxSize)
+                })
+                .collect()
+        });
+        let mut keys: Vec<(u32, i64, IdxSize)> = parts.into_iter().flatten().collect();
+        if keys.is_sorted() {
+            None
+        } else {
+            keys.par_sort_unstable();
+            Some(keys.into_iter().map(|k| k.2).collect())
+        }
+    };
+    crate::load::trace("sort keys", t0);
+    // input already in operator and start order (some exports are): nothing to gather
+    let Some(idx) = idx else { return Ok(df) };
+    let idx = IdxCa::from_vec("idx".into(), idx);
+    let names: Vec<PlSmallStr> = df.get_column_names_owned();
+    let columns: Vec<Column> = names.iter().map(|n| df.drop_in_place(n)).collect::<PolarsResult<_>>()?;
+    // two columns at a time (one per core); each source is dropped once gathered
+    let out: Vec<Column> = columns.into_par_iter().map(|c| c.take(&idx)).collect::<PolarsResult<_>>()?;
+    crate::load::trace("sort gather", t0);
+    Ok(DataFrame::new(n, out)?)
 }
 
 impl AuditInput {

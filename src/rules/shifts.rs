@@ -28,15 +28,15 @@ struct Shift {
 /// calls are the `calls` rows from there)`, shift_start_us, shift_end_us, talk_s, calls,
 /// answered, distinct_callees, span_s, day (YYYY-MM-DD), talk_h, occupancy`.
 pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
-    cdr.rechunk_mut();
+    // the columns read row by row, each in one piece (not the whole frame: that copied every column)
     let n = cdr.height();
-    let ops = cdr.column("operator_id")?.str()?.clone();
-    let start = cdr.column("start_us")?.i64()?.clone();
-    let end = cdr.column("end_us")?.i64()?.clone();
+    let ops = cdr.column("operator_id")?.str()?.rechunk().into_owned();
+    let start = cdr.column("start_us")?.i64()?.rechunk().into_owned();
+    let end = cdr.column("end_us")?.i64()?.rechunk().into_owned();
     let talk = cdr.column("talk_s")?.cast(&DataType::Int64)?;
-    let talk = talk.i64()?.clone();
-    let answered = cdr.column("answered")?.bool()?.clone();
-    let callee = cdr.column("callee_num")?.u64()?.clone();
+    let talk = talk.i64()?.rechunk().into_owned();
+    let answered = cdr.column("answered")?.bool()?.rechunk().into_owned();
+    let callee = cdr.column("callee_num")?.u64()?.rechunk().into_owned();
     // operator runs
     let mut bounds: Vec<usize> = Vec::with_capacity(1 << 14);
     let mut prev: Option<&str> = None;
