@@ -226,112 +226,117 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let t = Instant::now();
     let out = staging.dir();
     let t_ops = Instant::now();
-    let mut operators = operators_table(&input, metrics, &findings)?;
-    crate::load::trace("operators table", t_ops);
-    write_findings(out, &findings, args.excel)?;
-    write_frame(&out.join("operators.csv"), &mut operators, args.excel)?;
-    let min_s = (cfg.rules.long_shift.min_talk_hours * 3600.0).round() as i64;
-    let mut shifts = input
-        .shifts
-        .clone()
-        .lazy()
-        .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
-        .select([
-            col("operator_id"),
-            col("day"),
-            local_expr("shift_start_us", tz).alias("shift_start"),
-            local_expr("shift_end_us", tz).alias("shift_end"),
-            (col("span_s").cast(DataType::Float64) / lit(3600.0)).round(2, RoundMode::HalfToEven).alias("span_h"),
-            col("talk_h").round(2, RoundMode::HalfToEven),
-            col("calls"),
-            col("answered"),
-            col("distinct_callees"),
-            col("occupancy").round(3, RoundMode::HalfToEven),
-            col("talk_s").gt_eq(lit(min_s)).alias("flagged"),
-        ])
-        .collect()?;
-    write_frame(&out.join("shifts.csv"), &mut shifts, args.excel)?;
-    let mut conversions = None;
-    for (name, df) in tables {
-        // times as local text: `first_join_us` → `first_join`
-        let us: Vec<String> =
-            df.get_column_names().iter().filter(|n| n.ends_with("_us")).map(|n| n.to_string()).collect();
-        let mut lf = df.clone().lazy();
-        for n in &us {
-            lf = lf.with_column(local_expr(n, tz).alias(n.trim_end_matches("_us")));
+    let operators = std::thread::scope(|sc| -> Result<DataFrame> {
+        // findings.jsonl and findings.csv (tens of MB of JSON text at 10 M calls) on their own thread
+        let written = sc.spawn(|| write_findings(out, &findings, args.excel));
+        let mut operators = operators_table(&input, metrics, &findings)?;
+        crate::load::trace("operators table", t_ops);
+        write_frame(&out.join("operators.csv"), &mut operators, args.excel)?;
+        let min_s = (cfg.rules.long_shift.min_talk_hours * 3600.0).round() as i64;
+        let mut shifts = input
+            .shifts
+            .clone()
+            .lazy()
+            .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
+            .select([
+                col("operator_id"),
+                col("day"),
+                local_expr("shift_start_us", tz).alias("shift_start"),
+                local_expr("shift_end_us", tz).alias("shift_end"),
+                (col("span_s").cast(DataType::Float64) / lit(3600.0)).round(2, RoundMode::HalfToEven).alias("span_h"),
+                col("talk_h").round(2, RoundMode::HalfToEven),
+                col("calls"),
+                col("answered"),
+                col("distinct_callees"),
+                col("occupancy").round(3, RoundMode::HalfToEven),
+                col("talk_s").gt_eq(lit(min_s)).alias("flagged"),
+            ])
+            .collect()?;
+        write_frame(&out.join("shifts.csv"), &mut shifts, args.excel)?;
+        let mut conversions = None;
+        for (name, df) in tables {
+            // times as local text: `first_join_us` → `first_join`
+            let us: Vec<String> =
+                df.get_column_names().iter().filter(|n| n.ends_with("_us")).map(|n| n.to_string()).collect();
+            let mut lf = df.clone().lazy();
+            for n in &us {
+                lf = lf.with_column(local_expr(n, tz).alias(n.trim_end_matches("_us")));
+            }
+            let mut table = lf.drop(cols(us.iter().map(String::as_str).collect::<Vec<_>>())).collect()?;
+            write_frame(&out.join(format!("{name}.csv")), &mut table, args.excel)?;
+            if name == "conversions" {
+                conversions = Some(df);
+            }
         }
-        let mut table = lf.drop(cols(us.iter().map(String::as_str).collect::<Vec<_>>())).collect()?;
-        write_frame(&out.join(format!("{name}.csv")), &mut table, args.excel)?;
-        if name == "conversions" {
-            conversions = Some(df);
+        if conversions.is_none() {
+            // keep the file set stable for cron jobs: empty tables with their headers
+            write_atomic(&out.join("groups.csv"), |w| {
+                writeln!(w, "group_id,converted_members,feeding_operators_n,feeding_operators,first_join,last_join")?;
+                Ok(())
+            })?;
+            write_atomic(&out.join("conversions.csv"), |w| {
+                writeln!(w, "operator_id,group_id,member_e164,minutes_to_join,call,call_end,joined")?;
+                Ok(())
+            })?;
         }
-    }
-    if conversions.is_none() {
-        // keep the file set stable for cron jobs: empty tables with their headers
-        write_atomic(&out.join("groups.csv"), |w| {
-            writeln!(w, "group_id,converted_members,feeding_operators_n,feeding_operators,first_join,last_join")?;
-            Ok(())
-        })?;
-        write_atomic(&out.join("conversions.csv"), |w| {
-            writeln!(w, "operator_id,group_id,member_e164,minutes_to_join,call,call_end,joined")?;
-            Ok(())
-        })?;
-    }
-    let t_d = Instant::now();
-    let dossiers = crate::report::collect(
-        &input,
-        &findings,
-        &operators,
-        conversions.as_ref(),
-        cfg.rules.long_shift.min_talk_hours,
-    )?;
-    let report = crate::report::Report {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        tz: tz.name().to_string(),
-        inputs: loaded
-            .files
-            .iter()
-            .map(|f| crate::report::InputLine {
-                path: f.path.clone(),
-                format: f.format.unwrap_or("-").to_string(),
-                encoding: f.encoding.unwrap_or("-").to_string(),
-                rows_read: f.rows_read,
-                rows_rejected: f.rows_rejected,
-                duplicates: f.duplicates,
-            })
-            .collect(),
-        rows_read: loaded.rows_read(),
-        rows_rejected: loaded.rows_rejected(),
-        duplicates: loaded.duplicates(),
-        findings_per_rule: rules::all_ids()
-            .into_iter()
-            .map(|r| (r.to_string(), findings.iter().filter(|f| f.rule == r).count()))
-            .collect(),
-        ranking: {
-            let (ids, risk, hit) = (
-                operators.column("operator_id")?.str()?,
-                operators.column("risk_score")?.f64()?,
-                operators.column("rules_hit")?.str()?,
-            );
-            (0..operators.height())
-                .filter(|i| risk.get(*i).unwrap_or(0.0) > 0.0)
-                .map(|i| crate::report::RankLine {
-                    operator_id: ids.get(i).unwrap_or("").to_string(),
-                    risk_score: risk.get(i).unwrap_or(0.0),
-                    rules_hit: hit.get(i).unwrap_or("").to_string(),
+        let t_d = Instant::now();
+        let dossiers = crate::report::collect(
+            &input,
+            &findings,
+            &operators,
+            conversions.as_ref(),
+            cfg.rules.long_shift.min_talk_hours,
+        )?;
+        let report = crate::report::Report {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            tz: tz.name().to_string(),
+            inputs: loaded
+                .files
+                .iter()
+                .map(|f| crate::report::InputLine {
+                    path: f.path.clone(),
+                    format: f.format.unwrap_or("-").to_string(),
+                    encoding: f.encoding.unwrap_or("-").to_string(),
+                    rows_read: f.rows_read,
+                    rows_rejected: f.rows_rejected,
+                    duplicates: f.duplicates,
                 })
-                .collect()
-        },
-        dossiers,
-        redacted: redactor.is_some(),
-        quota_band_hours: cfg.rules.long_shift.quota_band_hours,
-    };
-    crate::load::trace("dossiers", t_d);
-    write_atomic(&out.join("dossiers.json"), |w| Ok(serde_json::to_writer(w, &report)?))?;
-    let html = crate::report::render::report_html(&report, report.quota_band_hours, args.report_dossiers)?;
-    write_atomic(&out.join("report.html"), |w| Ok(w.write_all(html.as_bytes())?))?;
-    crate::load::trace("tables and report", t);
-    write_rejects(&out.join("rejected.csv"), &all_rejects, args.excel)?;
+                .collect(),
+            rows_read: loaded.rows_read(),
+            rows_rejected: loaded.rows_rejected(),
+            duplicates: loaded.duplicates(),
+            findings_per_rule: rules::all_ids()
+                .into_iter()
+                .map(|r| (r.to_string(), findings.iter().filter(|f| f.rule == r).count()))
+                .collect(),
+            ranking: {
+                let (ids, risk, hit) = (
+                    operators.column("operator_id")?.str()?,
+                    operators.column("risk_score")?.f64()?,
+                    operators.column("rules_hit")?.str()?,
+                );
+                (0..operators.height())
+                    .filter(|i| risk.get(*i).unwrap_or(0.0) > 0.0)
+                    .map(|i| crate::report::RankLine {
+                        operator_id: ids.get(i).unwrap_or("").to_string(),
+                        risk_score: risk.get(i).unwrap_or(0.0),
+                        rules_hit: hit.get(i).unwrap_or("").to_string(),
+                    })
+                    .collect()
+            },
+            dossiers,
+            redacted: redactor.is_some(),
+            quota_band_hours: cfg.rules.long_shift.quota_band_hours,
+        };
+        crate::load::trace("dossiers", t_d);
+        write_atomic(&out.join("dossiers.json"), |w| Ok(serde_json::to_writer(w, &report)?))?;
+        let html = crate::report::render::report_html(&report, report.quota_band_hours, args.report_dossiers)?;
+        write_atomic(&out.join("report.html"), |w| Ok(w.write_all(html.as_bytes())?))?;
+        crate::load::trace("tables and report", t);
+        write_rejects(&out.join("rejected.csv"), &all_rejects, args.excel)?;
+        written.join().map_err(|_| anyhow::anyhow!("writing findings failed (thread panicked)"))??;
+        Ok(operators)
+    })?;
     lap("write", t);
 
     // exit code

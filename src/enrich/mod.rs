@@ -22,9 +22,8 @@ pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame>
     let t0 = std::time::Instant::now();
     let mut distinct: PlHashSet<&str> = PlHashSet::new();
     for arr in callers.downcast_iter() {
-        let sets: Vec<PlHashSet<&str>> = crate::par::slices(arr.len(), |off, len| {
-            (off..off + len).filter_map(|i| arr.get(i)).collect()
-        });
+        let sets: Vec<PlHashSet<&str>> =
+            crate::par::slices(arr.len(), |off, len| (off..off + len).filter_map(|i| arr.get(i)).collect());
         for s in sets {
             distinct.extend(s);
         }

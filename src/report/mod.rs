@@ -153,70 +153,117 @@ pub fn collect(
     let semi = |lf: LazyFrame| {
         lf.join(sel.clone().lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Semi))
     };
-    let cdr = input.rows_of(
-        ops.iter().map(String::as_str),
-        &[
-            "operator_id",
-            "day",
-            "start_us",
-            "talk_s",
-            "answered",
-            "caller_id",
-            "caller_e164",
-            "caller_country",
-            "caller_valid",
-            "callee",
-            "callee_e164",
-            "src_ip",
-            "ip_country",
-            "ref",
-        ],
-    )?;
-    let daily = cdr
-        .clone()
-        .lazy()
-        .group_by([col("operator_id"), col("day")])
-        .agg([
-            col("talk_s").sum().alias("talk_s"),
-            len().cast(DataType::Int64).alias("calls"),
-            col("answered").cast(DataType::Int64).sum().alias("answered"),
-        ])
-        .sort(["operator_id", "day"], SortMultipleOptions::default())
-        .with_column(col("day").cast(DataType::String))
-        .collect()?;
-    let clis = cdr
-        .clone()
-        .lazy()
-        .with_column(coalesce(&[col("caller_e164"), col("caller_id"), lit("(none)")]).alias("cli"))
-        .group_by_stable([col("operator_id"), col("cli")])
-        .agg([
-            col("caller_country").first().fill_null(lit("")).alias("country"),
-            col("caller_valid").first().fill_null(lit(false)).alias("valid"),
-            col("ip_country").fill_null(lit("unknown")).unique_stable().str().join(" ", true).alias("ipc"),
-            len().cast(DataType::Int64).alias("calls"),
-        ])
-        .sort(
-            ["operator_id", "calls"],
-            SortMultipleOptions::default().with_order_descending_multi([false, true]).with_maintain_order(true),
-        )
-        .collect()?;
-    // the prepared CDR frame is sorted by operator and start
-    let calls = cdr
-        .clone()
-        .lazy()
-        .select([
-            col("operator_id"),
-            col("start_us"),
-            coalesce(&[col("callee_e164"), col("callee")]).alias("callee"),
-            col("caller_id"),
-            col("src_ip"),
-            col("ip_country"),
-            col("ref"),
-            col("talk_s"),
-        ])
-        .group_by_stable([col("operator_id")])
-        .head(Some(MAX_CALLS))
-        .collect()?;
+    // Daily totals and caller IDs: each operator's rows are one contiguous range of the prepared
+    // frame (sorted by operator and start), walked in place; gathering every column of every
+    // flagged operator's calls first cost more than the rest of the report.
+    let per_op: BTreeMap<&str, (Vec<DayLine>, Vec<CliLine>)> = {
+        use rayon::prelude::*;
+        let cdr = &input.cdr;
+        let day = cdr.column("day")?.cast(&DataType::Int32)?;
+        let day = day.i32()?;
+        let talk = col_i64(cdr, "talk_s")?;
+        let answered = cdr.column("answered")?.bool()?;
+        let (e164, raw, country, ipc) = (
+            col_str(cdr, "caller_e164")?,
+            col_str(cdr, "caller_id")?,
+            col_str(cdr, "caller_country")?,
+            col_str(cdr, "ip_country")?,
+        );
+        let valid = cdr.column("caller_valid")?.bool()?;
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+        ops.par_iter()
+            .filter_map(|op| input.op_rows.get(op.as_str()).map(|r| (op.as_str(), r.start as i64, r.len())))
+            .map(|(op, off, len)| {
+                let mut days: BTreeMap<i32, (i64, i64, i64)> = BTreeMap::new();
+                let (dd, tt, aa) = (day.slice(off, len), talk.slice(off, len), answered.slice(off, len));
+                for ((d, t), a) in dd.iter().zip(tt.iter()).zip(aa.iter()) {
+                    if let Some(d) = d {
+                        let e = days.entry(d).or_default();
+                        e.0 += t.unwrap_or(0);
+                        e.1 += 1;
+                        e.2 += i64::from(a.unwrap_or(false));
+                    }
+                }
+                let daily = days
+                    .into_iter()
+                    .map(|(d, (t, n, a))| DayLine {
+                        day: (epoch + chrono::Days::new(d.max(0) as u64)).to_string(),
+                        talk_h: r2(t as f64 / 3600.0),
+                        calls: n,
+                        answered: a,
+                    })
+                    .collect();
+                // caller IDs in order of first use; the most used first
+                let mut index: std::collections::HashMap<&str, usize> = Default::default();
+                let mut lines: Vec<(CliLine, Vec<&str>)> = Vec::new();
+                let (e164, raw, country, ipc, valid) = (
+                    e164.slice(off, len),
+                    raw.slice(off, len),
+                    country.slice(off, len),
+                    ipc.slice(off, len),
+                    valid.slice(off, len),
+                );
+                let it = e164.iter().zip(raw.iter()).zip(country.iter()).zip(ipc.iter()).zip(valid.iter());
+                for ((((e, r), c), ip), v) in it {
+                    let cli = e.or(r).unwrap_or("(none)");
+                    let ip = ip.unwrap_or("unknown");
+                    let k = *index.entry(cli).or_insert_with(|| {
+                        lines.push((
+                            CliLine {
+                                cli: cli.to_string(),
+                                country: c.unwrap_or("").to_string(),
+                                valid: v.unwrap_or(false),
+                                ip_countries: String::new(),
+                                calls: 0,
+                            },
+                            vec![],
+                        ));
+                        lines.len() - 1
+                    });
+                    let (line, ips) = &mut lines[k];
+                    line.calls += 1;
+                    if !ips.contains(&ip) {
+                        ips.push(ip);
+                    }
+                }
+                let mut clis: Vec<CliLine> = lines
+                    .into_iter()
+                    .map(|(mut l, ips)| {
+                        l.ip_countries = ips.join(", ");
+                        l
+                    })
+                    .collect();
+                clis.sort_by(|a, b| b.calls.cmp(&a.calls)); // stable: ties keep first use order
+                (op, (daily, clis))
+            })
+            .collect()
+    };
+    // the first calls of each operator (the frame is sorted by operator and start)
+    let calls = {
+        let mut idx: Vec<IdxSize> = Vec::new();
+        for op in &ops {
+            if let Some(r) = input.op_rows.get(op.as_str()) {
+                idx.extend((r.start..r.end.min(r.start + MAX_CALLS)).map(|i| i as IdxSize));
+            }
+        }
+        input
+            .cdr
+            .select([
+                "operator_id",
+                "start_us",
+                "callee_e164",
+                "callee",
+                "caller_id",
+                "src_ip",
+                "ip_country",
+                "ref",
+                "talk_s",
+            ])?
+            .take(&IdxCa::from_vec("idx".into(), idx))?
+            .lazy()
+            .with_column(coalesce(&[col("callee_e164"), col("callee")]).alias("callee"))
+            .collect()?
+    };
     let shifts = semi(input.shifts.clone().lazy())
         .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
         .collect()?;
@@ -257,44 +304,10 @@ pub fn collect(
             });
         }
     }
-    {
-        let (o, day, talk, calls_n, ans) = (
-            col_str(&daily, "operator_id")?,
-            col_str(&daily, "day")?,
-            col_i64(&daily, "talk_s")?,
-            col_i64(&daily, "calls")?,
-            col_i64(&daily, "answered")?,
-        );
-        for i in 0..daily.height() {
-            if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
-                d.daily.push(DayLine {
-                    day: day.get(i).unwrap_or("").to_string(),
-                    talk_h: r2(talk.get(i).unwrap_or(0) as f64 / 3600.0),
-                    calls: calls_n.get(i).unwrap_or(0),
-                    answered: ans.get(i).unwrap_or(0),
-                });
-            }
-        }
-    }
-    {
-        let (o, cli, country, ipc, n) = (
-            col_str(&clis, "operator_id")?,
-            col_str(&clis, "cli")?,
-            col_str(&clis, "country")?,
-            col_str(&clis, "ipc")?,
-            col_i64(&clis, "calls")?,
-        );
-        let valid = clis.column("valid")?.bool()?.clone();
-        for i in 0..clis.height() {
-            if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
-                d.clis.push(CliLine {
-                    cli: cli.get(i).unwrap_or("").to_string(),
-                    country: country.get(i).unwrap_or("").to_string(),
-                    valid: valid.get(i).unwrap_or(false),
-                    ip_countries: ipc.get(i).unwrap_or("").replace(' ', ", "),
-                    calls: n.get(i).unwrap_or(0),
-                });
-            }
+    for (op, (daily, clis)) in per_op {
+        if let Some(d) = by_op.get_mut(op) {
+            d.daily = daily;
+            d.clis = clis;
         }
     }
     {
