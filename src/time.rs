@@ -179,6 +179,19 @@ thread_local! {
     static LAST_OFFSET: Cell<Option<(Tz, i64, i64)>> = const { Cell::new(None) };
 }
 
+/// [`local_to_utc`] for wall-clock microseconds since 1970 (typed naive Parquet timestamps): the hour's
+/// cached offset first, the calendar arithmetic only on a new hour.
+pub fn local_micros_to_utc(local_micros: i64, tz: Tz) -> Option<i64> {
+    let hour = local_micros.div_euclid(3_600_000_000);
+    if let Some((z, h, off)) = LAST_OFFSET.with(Cell::get)
+        && z == tz
+        && h == hour
+    {
+        return Some(local_micros - off * 1_000_000);
+    }
+    local_to_utc(chrono::DateTime::from_timestamp_micros(local_micros)?.naive_utc(), tz)
+}
+
 /// Convert a naive local time in `tz` to UTC microseconds.
 pub fn local_to_utc(naive: NaiveDateTime, tz: Tz) -> Option<i64> {
     let local_micros = naive.and_utc().timestamp_micros();

@@ -515,7 +515,7 @@ fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, targe
     let t_split = std::time::Instant::now();
     let parts: Vec<ChunkOut> = split::line_chunks(&text, rayon::current_num_threads() * 4)
         .into_par_iter()
-        .map(|(a, b, first)| parse_chunk(&text[a..b], first, &layout, delim, target, &file))
+        .map(|(a, b, first)| parse_chunk(&text[a..b], first, &layout, delim, target, &file, opts))
         .collect::<Result<_>>()?;
     trace("split", t_split);
     let mut lines_in = 0;
@@ -563,13 +563,15 @@ fn parse_chunk(
     delim: u8,
     target: &'static Target,
     file: &str,
+    opts: &LoadOptions,
 ) -> Result<ChunkOut> {
+    let (tz, order) = (opts.tz, opts.date_order);
     let est = text.len() / 100 + 16;
-    let mut builders: Vec<Option<StringChunkedBuilder>> = layout
+    let mut builders: Vec<Option<RawBuilder>> = layout
         .sources
         .iter()
         .zip(target.fields)
-        .map(|(s, f)| s.as_ref().map(|_| StringChunkedBuilder::new(f.name.into(), est)))
+        .map(|(s, f)| s.as_ref().map(|_| RawBuilder::new(f.name, est)))
         .collect();
     let mut lines: Vec<u64> = Vec::with_capacity(est);
     let mut early_rejects = Vec::new();
@@ -608,10 +610,7 @@ fn parse_chunk(
         }
         for (b, src) in builders.iter_mut().zip(&layout.sources) {
             if let (Some(b), Some(src)) = (b.as_mut(), src) {
-                match src.eval(&fields) {
-                    Some(v) => b.append_value(v.as_ref()),
-                    None => b.append_null(),
-                }
+                b.push(src.eval(&fields).as_deref(), tz, order);
             }
         }
         lines.push(n);
@@ -619,8 +618,49 @@ fn parse_chunk(
     if let Some((n, len)) = too_long {
         anyhow::bail!("{}", too_long_message(file, n, len));
     }
-    let cols: Vec<Option<Column>> = builders.into_iter().map(|b| b.map(|b| b.finish().into_column())).collect();
+    let cols: Vec<Option<Column>> = builders.into_iter().map(|b| b.map(RawBuilder::finish)).collect();
     Ok(ChunkOut { frame: raw_frame(target, cols, lines)?, lines_in, early_rejects })
+}
+
+/// One raw column of a text chunk. Timestamps and durations are parsed as the line is split
+/// (UTC µs and whole seconds, [`normalize::UNPARSED`] for a value that is there but cannot be read)
+/// instead of being copied into a text column and parsed again by the typing plan: that copy was
+/// the largest part of loading a CSV.
+enum RawBuilder {
+    Text(StringChunkedBuilder),
+    Time(&'static str, Vec<Option<i64>>),
+    Seconds(&'static str, Vec<Option<i64>>),
+}
+
+impl RawBuilder {
+    fn new(name: &'static str, est: usize) -> Self {
+        match name {
+            "start_time" | "answer_time" | "end_time" | "joined_at" => Self::Time(name, Vec::with_capacity(est)),
+            "duration_s" | "talk_s" => Self::Seconds(name, Vec::with_capacity(est)),
+            _ => Self::Text(StringChunkedBuilder::new(name.into(), est)),
+        }
+    }
+
+    fn push(&mut self, v: Option<&str>, tz: chrono_tz::Tz, order: crate::time::DateOrder) {
+        match self {
+            Self::Text(b) => b.append_option(v),
+            Self::Time(_, out) => {
+                out.push(v.map(|v| crate::time::parse_timestamp(v, tz, order).unwrap_or(normalize::UNPARSED)))
+            }
+            Self::Seconds(_, out) => {
+                out.push(v.map(|v| normalize::parse_seconds(v).unwrap_or(normalize::UNPARSED)))
+            }
+        }
+    }
+
+    fn finish(self) -> Column {
+        match self {
+            Self::Text(b) => b.finish().into_column(),
+            Self::Time(name, v) | Self::Seconds(name, v) => {
+                Int64Chunked::from_iter_options(name.into(), v.into_iter()).into_column()
+            }
+        }
+    }
 }
 
 /// A header format accepts extra trailing fields only when they are empty (a trailing delimiter).
@@ -718,10 +758,7 @@ fn naive_to_utc(local: &Int64Chunked, tz: chrono_tz::Tz) -> Int64Chunked {
         local
             .slice(off as i64, len)
             .iter()
-            .map(|v| {
-                let naive = chrono::DateTime::from_timestamp_micros(v?)?.naive_utc();
-                crate::time::local_to_utc(naive, tz)
-            })
+            .map(|v| crate::time::local_micros_to_utc(v?, tz))
             .collect::<Int64Chunked>()
     });
     crate::par::concat(local.name(), parts)

@@ -16,6 +16,20 @@ pub const DURATION_SENTINEL: i64 = 65_000;
 
 const US: i64 = 1_000_000;
 
+/// A timestamp or duration that is present in a text input but cannot be read: the splitter parses
+/// these fields itself (see `RawBuilder`) and marks such values, so the reject reason stays
+/// "unparseable …" rather than "missing …".
+pub const UNPARSED: i64 = i64::MIN;
+
+/// An already typed column with [`UNPARSED`] marks turned into nulls.
+fn unmark(ca: &Int64Chunked, name: &PlSmallStr) -> Int64Chunked {
+    if ca.iter().any(|v| v == Some(UNPARSED)) {
+        ca.iter().map(|v| v.filter(|x| *x != UNPARSED)).collect::<Int64Chunked>().with_name(name.clone())
+    } else {
+        ca.clone().with_name(name.clone())
+    }
+}
+
 fn i64_field(name: &str) -> impl Fn(&Schema, &Field) -> PolarsResult<Field> + Send + Sync + 'static {
     let name = PlSmallStr::from(name);
     move |_, _| Ok(Field::new(name.clone(), DataType::Int64))
@@ -36,9 +50,10 @@ pub fn ts(name: &str, tz: Tz, order: DateOrder) -> Expr {
     col(name)
         .map(
             move |c: Column| {
-                // Parquet/NDJSON timestamps arrive already typed as UTC microseconds
+                // text timestamps parsed by the splitter, and Parquet/NDJSON ones, arrive already typed
+                // as UTC microseconds
                 if c.dtype() == &DataType::Int64 {
-                    return Ok(c.with_name(out.clone()));
+                    return Ok(unmark(c.i64()?, &out).into_column());
                 }
                 let v = par_map_i64(c.str()?, &out, |s| parse_timestamp(s, tz, order));
                 Ok(v.into_column())
@@ -85,7 +100,7 @@ fn secs(name: &str) -> Expr {
             move |c: Column| {
                 // Parquet/NDJSON durations arrive as numbers
                 if c.dtype().is_integer() {
-                    return Ok(c.cast(&DataType::Int64)?.with_name(out2.clone()));
+                    return Ok(unmark(c.cast(&DataType::Int64)?.i64()?, &out2).into_column());
                 }
                 if c.dtype().is_float() {
                     return Ok(c
