@@ -647,9 +647,7 @@ impl RawBuilder {
             Self::Time(_, out) => {
                 out.push(v.map(|v| crate::time::parse_timestamp(v, tz, order).unwrap_or(normalize::UNPARSED)))
             }
-            Self::Seconds(_, out) => {
-                out.push(v.map(|v| normalize::parse_seconds(v).unwrap_or(normalize::UNPARSED)))
-            }
+            Self::Seconds(_, out) => out.push(v.map(|v| normalize::parse_seconds(v).unwrap_or(normalize::UNPARSED))),
         }
     }
 
@@ -755,11 +753,7 @@ fn read_columnar(
 /// with the offset before it). Polars' `replace_time_zone` did this row by row, ~2 s per 10 M rows.
 fn naive_to_utc(local: &Int64Chunked, tz: chrono_tz::Tz) -> Int64Chunked {
     let parts = crate::par::slices(local.len(), |off, len| {
-        local
-            .slice(off as i64, len)
-            .iter()
-            .map(|v| crate::time::local_micros_to_utc(v?, tz))
-            .collect::<Int64Chunked>()
+        local.slice(off as i64, len).iter().map(|v| crate::time::local_micros_to_utc(v?, tz)).collect::<Int64Chunked>()
     });
     crate::par::concat(local.name(), parts)
 }

@@ -233,7 +233,7 @@ pub fn collect(
                         l
                     })
                     .collect();
-                clis.sort_by(|a, b| b.calls.cmp(&a.calls)); // stable: ties keep first use order
+                clis.sort_by_key(|c| std::cmp::Reverse(c.calls)); // stable: ties keep first use order
                 (op, (daily, clis))
             })
             .collect()
