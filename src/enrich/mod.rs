@@ -205,3 +205,20 @@ pub fn join_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame
     df.with_column(num.into_column())?;
     Ok(df)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::e164_num;
+
+    #[test]
+    fn numeric_e164_keys() {
+        assert_eq!(e164_num("+8613912345678"), Some(8_613_912_345_678));
+        assert_eq!(e164_num("+447700900123"), Some(447_700_900_123));
+        assert_eq!(e164_num("+"), None);
+        assert_eq!(e164_num(""), None);
+        assert_eq!(e164_num("+86 139"), None);
+        // distinct numbers keep distinct keys; the same number written twice has one
+        assert_ne!(e164_num("+8613912345678"), e164_num("+8613912345679"));
+        assert_eq!(e164_num("8613912345678"), e164_num("+8613912345678"));
+    }
+}

@@ -23,7 +23,8 @@ pub const UNPARSED: i64 = i64::MIN;
 
 /// An already typed column with [`UNPARSED`] marks turned into nulls.
 fn unmark(ca: &Int64Chunked, name: &PlSmallStr) -> Int64Chunked {
-    if ca.iter().any(|v| v == Some(UNPARSED)) {
+    // a vectorised compare: iterating 10 M options per column to find no mark cost ~0.15 s each
+    if ca.equal(UNPARSED).any() {
         ca.iter().map(|v| v.filter(|x| *x != UNPARSED)).collect::<Int64Chunked>().with_name(name.clone())
     } else {
         ca.clone().with_name(name.clone())
@@ -150,27 +151,6 @@ pub fn canonical_disposition(raw: &str) -> Option<&'static str> {
     })
 }
 
-fn disposition_expr() -> Expr {
-    col("disposition")
-        .map(
-            |c: Column| {
-                // few distinct values: map each once per slice, slices in parallel
-                let ca = c.str()?;
-                let parts = crate::par::slices(ca.len(), |off, len| {
-                    let part = ca.slice(off as i64, len);
-                    let mut seen: PlHashMap<&str, Option<&'static str>> = Default::default();
-                    part.iter()
-                        .map(|o| o.and_then(|s| *seen.entry(s).or_insert_with(|| canonical_disposition(s))))
-                        .collect::<StringChunked>()
-                });
-                let v = crate::par::concat("disposition__c", parts);
-                Ok(v.with_name("disposition__c".into()).into_column())
-            },
-            |_, _| Ok(Field::new("disposition__c".into(), DataType::String)),
-        )
-        .alias("disposition__c")
-}
-
 /// Reject reasons by code: a reject code is computed with cheap boolean expressions and turned into
 /// text only for the rows that have one.
 pub const CDR_REASONS: &[&str] = &[
@@ -223,13 +203,16 @@ fn derived() -> Expr {
                 let sl = |k: usize| ints[k].slice(off as i64, len);
                 let (start, answer, end, dur0, talk0) = (sl(0), sl(1), sl(2), sl(3), sl(4));
                 let d = disp.slice(off as i64, len);
+                // the switch's disposition text → canonical, each distinct text once per slice
+                let mut seen: PlHashMap<&str, Option<&'static str>> = Default::default();
                 let mut o_end = Vec::with_capacity(len);
                 let mut o_dur = Vec::with_capacity(len);
                 let mut o_talk = Vec::with_capacity(len);
                 let mut o_disp: Vec<Option<&'static str>> = Vec::with_capacity(len);
                 let mut o_ans = Vec::with_capacity(len);
                 let rows = start.iter().zip(answer.iter()).zip(end.iter()).zip(dur0.iter()).zip(talk0.iter());
-                for (((((s, a), e), du), ta), di) in rows.zip(d.iter()) {
+                for (((((s, a), e), du), ta), raw) in rows.zip(d.iter()) {
+                    let di = raw.and_then(|r| *seen.entry(r).or_insert_with(|| canonical_disposition(r)));
                     let end_us = e.or_else(|| Some(s? + du? * US)).or_else(|| Some(a? + ta? * US));
                     let duration = du.or_else(|| Some((end_us? - s?) / US));
                     let answered_disp = di == Some("ANSWERED");
@@ -275,7 +258,7 @@ fn derived() -> Expr {
             let cols = [e.into_column(), du.into_column(), t.into_column(), di.into_column(), an.into_column()];
             Ok(StructChunked::from_columns("__d".into(), n, &cols)?.into_column())
         },
-        &[col("answer_time__ts"), col("end_time__ts"), col("dur0"), col("talk0"), col("disposition__c")],
+        &[col("answer_time__ts"), col("end_time__ts"), col("dur0"), col("talk0"), col("disposition")],
         move |_, _| Ok(Field::new("__d".into(), DataType::Struct(fields()))),
     )
 }
@@ -295,7 +278,6 @@ pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
         ts("end_time", tz, order),
         secs("duration_s"),
         secs("talk_s"),
-        disposition_expr(),
     ])
     .with_columns([sentinel(col("duration_s__n")).alias("dur0"), sentinel(col("talk_s__n")).alias("talk0")])
     // end, duration, talk, disposition and answer in one parallel pass (a chain of when/then

@@ -545,4 +545,21 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn sort_by_operator_then_start_keeps_input_order_of_ties() {
+        let df = df!(
+            "operator_id" => [Some("b"), Some("a"), Some("b"), None, Some("a")],
+            "start_us" => [5i64, 9, 5, 1, 2],
+            "row" => [0u32, 1, 2, 3, 4],
+        )
+        .unwrap();
+        let sorted = sort_by_operator_start(df).unwrap();
+        let rows: Vec<u32> = sorted.column("row").unwrap().u32().unwrap().into_no_null_iter().collect();
+        // the null operator first, then a by start, then b's two equal starts in input order
+        assert_eq!(rows, vec![3, 4, 1, 0, 2]);
+        // already sorted: returned as it is
+        let again = sort_by_operator_start(sorted.clone()).unwrap();
+        assert!(again.equals_missing(&sorted));
+    }
 }
