@@ -342,7 +342,8 @@ fn sort_by_operator_start(mut df: DataFrame) -> Result<DataFrame> {
     let names: Vec<PlSmallStr> = df.get_column_names_owned();
     let columns: Vec<Column> = names.iter().map(|n| df.drop_in_place(n)).collect::<PolarsResult<_>>()?;
     // two columns at a time (one per core); each source is dropped once gathered
-    let out: Vec<Column> = columns.into_par_iter().map(|c| c.take(&idx)).collect::<PolarsResult<_>>()?;
+    // each column in one piece first: a gather from a many-chunk column locates every index's chunk
+    let out: Vec<Column> = columns.into_par_iter().map(|c| c.rechunk().take(&idx)).collect::<PolarsResult<_>>()?;
     crate::load::trace("sort gather", t0);
     Ok(DataFrame::new(n, out)?)
 }
