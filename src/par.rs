@@ -39,3 +39,19 @@ pub fn concat<C: Part>(name: &str, parts: Vec<C>) -> C {
     }
     acc.named(name)
 }
+
+/// The distinct non-null values of a text column, sorted; each chunk's rows are hashed in parallel
+/// slices. The values borrow from `ca`.
+pub fn distinct_sorted(ca: &StringChunked) -> Vec<&str> {
+    let mut distinct: PlHashSet<&str> = PlHashSet::new();
+    for arr in ca.downcast_iter() {
+        let sets: Vec<PlHashSet<&str>> =
+            slices(arr.len(), |off, len| (off..off + len).filter_map(|i| arr.get(i)).collect());
+        for s in sets {
+            distinct.extend(s);
+        }
+    }
+    let mut v: Vec<&str> = distinct.into_iter().collect();
+    v.sort_unstable();
+    v
+}

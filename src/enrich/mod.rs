@@ -20,18 +20,9 @@ pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame>
     // per row slice parsed the same 20 000 IDs once per slice): distinct values first, parsed in
     // parallel, then every row looks its value up.
     let t0 = std::time::Instant::now();
-    let mut distinct: PlHashSet<&str> = PlHashSet::new();
-    for arr in callers.downcast_iter() {
-        let sets: Vec<PlHashSet<&str>> =
-            crate::par::slices(arr.len(), |off, len| (off..off + len).filter_map(|i| arr.get(i)).collect());
-        for s in sets {
-            distinct.extend(s);
-        }
-    }
-    let mut distinct: Vec<&str> = distinct.into_iter().collect();
     // sorted, so numbers of one country follow each other: phonenumber keeps a small cache of
     // compiled regexes per region, and hash order made it recompile them for almost every number
-    distinct.sort_unstable();
+    let distinct = crate::par::distinct_sorted(&callers);
     crate::load::trace("distinct callers", t0);
     let parsed: Vec<ParsedNumber> = {
         use rayon::prelude::*;

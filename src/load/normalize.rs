@@ -221,7 +221,7 @@ fn derived() -> Expr {
                     let disp_c = if (di.is_none() || di == Some("OTHER")) && positive {
                         "ANSWERED"
                     } else {
-                        di.map(canonical_static).unwrap_or("NO_ANSWER")
+                        di.unwrap_or("NO_ANSWER")
                     };
                     let answer_us =
                         if disp_c == "ANSWERED" || positive { a.or_else(|| Some(end_us? - talk? * US)) } else { None };
@@ -261,11 +261,6 @@ fn derived() -> Expr {
         &[col("answer_time__ts"), col("end_time__ts"), col("dur0"), col("talk0"), col("disposition")],
         move |_, _| Ok(Field::new("__d".into(), DataType::Struct(fields()))),
     )
-}
-
-/// The canonical disposition values as `'static` text (the column holds only these).
-fn canonical_static(s: &str) -> &'static str {
-    ["ANSWERED", "NO_ANSWER", "BUSY", "FAILED", "CONGESTION", "OTHER"].into_iter().find(|c| *c == s).unwrap_or("OTHER")
 }
 
 /// CDR raw text fields → canonical typed columns plus `reject_code`.

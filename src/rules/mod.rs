@@ -309,14 +309,7 @@ fn sort_by_operator_start(mut df: DataFrame) -> Result<DataFrame> {
         let (Some(ops_arr), Some(start_arr)) = (ops_arr, start_arr) else {
             return Ok(df); // no rows
         };
-        let sets: Vec<PlHashSet<&str>> =
-            crate::par::slices(n, |off, len| (off..off + len).filter_map(|i| ops_arr.get(i)).collect());
-        let mut distinct: PlHashSet<&str> = PlHashSet::new();
-        for s in sets {
-            distinct.extend(s);
-        }
-        let mut distinct: Vec<&str> = distinct.into_iter().collect();
-        distinct.sort_unstable();
+        let distinct = crate::par::distinct_sorted(&ops);
         let rank: PlHashMap<&str, u32> = distinct.iter().enumerate().map(|(i, o)| (*o, i as u32 + 1)).collect();
         // (operator rank, null operators first as 0; start, nulls first; row)
         let parts: Vec<Vec<(u32, i64, IdxSize)>> = crate::par::slices(n, |off, len| {
@@ -346,20 +339,6 @@ fn sort_by_operator_start(mut df: DataFrame) -> Result<DataFrame> {
     let out: Vec<Column> = columns.into_par_iter().map(|c| c.rechunk().take(&idx)).collect::<PolarsResult<_>>()?;
     crate::load::trace("sort gather", t0);
     Ok(DataFrame::new(n, out)?)
-}
-
-impl AuditInput {
-    /// These columns of the CDR rows of these operators (in operator order, then start), without a
-    /// join over every call: each operator's rows are one contiguous range.
-    pub fn rows_of<'a>(&self, ops: impl IntoIterator<Item = &'a str>, columns: &[&str]) -> Result<DataFrame> {
-        let mut ranges: Vec<std::ops::Range<usize>> =
-            ops.into_iter().filter_map(|o| self.op_rows.get(o).cloned()).collect();
-        ranges.sort_by_key(|r| r.start);
-        ranges.dedup();
-        let idx: Vec<IdxSize> = ranges.into_iter().flat_map(|r| r.map(|i| i as IdxSize)).collect();
-        // gather only the columns asked for: a gather of every column of millions of rows is not free
-        Ok(self.cdr.select(columns.iter().copied())?.take(&IdxCa::from_vec("idx".into(), idx))?)
-    }
 }
 
 /// The local calendar day (days since 1970-01-01) of each UTC-µs instant, in parallel slices with a
