@@ -22,3 +22,9 @@ fn main() -> ExitCode {
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
+
+// Polars allocates and frees many large column buffers. glibc's malloc hands each back to the kernel
+// and faults fresh zeroed pages in for the next (40% of a 10 M-row scan was kernel time); mimalloc
+// reuses them: 10 M CSV 13.0 s -> 10.5 s, Parquet 10.5 s -> 8 s on the bench machine.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
