@@ -235,20 +235,36 @@ impl AuditInput {
             dropped.push("trunk");
         }
         // Sorted once by operator and start: shifts, and every rule's per-operator work, read it so.
-        let cdr = cdr
-            .lazy()
-            .with_columns([
-                col("start_time").dt().timestamp(TimeUnit::Microseconds).alias("start_us"),
-                col("end_time").dt().timestamp(TimeUnit::Microseconds).alias("end_us"),
-                col("answer_time").dt().timestamp(TimeUnit::Microseconds).alias("answer_us"),
-                col("talk_s").gt(lit(0i64)).or(col("disposition").eq(lit("ANSWERED"))).alias("answered"),
-                reference.alias("ref"),
-            ])
-            // what no rule or report reads is not carried through the sort (`ref` has the call id;
-            // campaign and trunk matter only when some are declared domestic)
-            .drop(cols(dropped));
+        // The µs columns are the datetimes' own buffers (no copy); only `answered` (and `ref` when
+        // some call has no id) is computed, from the two or three columns it reads.
         let t0 = Instant::now();
-        let cdr = cdr.collect()?;
+        let extra = DataFrame::new(
+            cdr.height(),
+            vec![
+                cdr.column("talk_s")?.clone(),
+                cdr.column("disposition")?.clone(),
+                cdr.column("call_id")?.clone(),
+                cdr.column("source_file")?.clone(),
+                cdr.column("source_line")?.clone(),
+            ],
+        )?
+        .lazy()
+        .select([
+            col("talk_s").gt(lit(0i64)).or(col("disposition").eq(lit("ANSWERED"))).alias("answered"),
+            reference.alias("ref"),
+        ])
+        .collect()?;
+        let mut cdr = cdr;
+        for (from, to) in [("start_time", "start_us"), ("end_time", "end_us"), ("answer_time", "answer_us")] {
+            let us = cdr.column(from)?.to_physical_repr().with_name(to.into());
+            cdr.with_column(us)?;
+        }
+        for c in extra.columns() {
+            cdr.with_column(c.clone())?;
+        }
+        // what no rule or report reads is not carried through the sort (`ref` has the call id;
+        // campaign and trunk matter only when some are declared domestic)
+        let cdr = cdr.drop_many(dropped);
         crate::load::trace("prepare columns", t0);
         let mut cdr = sort_by_operator_start(cdr)?;
         let day = local_days(cdr.column("start_us")?.i64()?, tz).into_column().cast(&DataType::Date)?;
@@ -301,6 +317,11 @@ impl AuditInput {
 fn sort_by_operator_start(mut df: DataFrame) -> Result<DataFrame> {
     let t0 = Instant::now();
     let n = df.height();
+    if already_sorted(&df)? {
+        // input already in operator and start order (some exports are): nothing to gather
+        crate::load::trace("sort keys (already sorted)", t0);
+        return Ok(df);
+    }
     let idx: Option<Vec<IdxSize>> = {
         // only the key columns in one piece (rechunking the whole frame copied every column)
         let ops = df.column("operator_id")?.str()?.rechunk();
@@ -341,22 +362,59 @@ fn sort_by_operator_start(mut df: DataFrame) -> Result<DataFrame> {
     Ok(DataFrame::new(n, out)?)
 }
 
+/// Whether rows are already in (operator, start, input) order, nulls first, by comparing
+/// neighbours in parallel slices (no ranks, no keys: the common case of exports written per seat).
+fn already_sorted(df: &DataFrame) -> Result<bool> {
+    let ops = df.column("operator_id")?.str()?;
+    let start = df.column("start_us")?.i64()?;
+    let n = df.height();
+    if n < 2 {
+        return Ok(true);
+    }
+    // each slice also checks its first row against the row before it
+    let ok = crate::par::slices(n, |off, len| {
+        let from = off.saturating_sub(1);
+        let o = ops.slice(from as i64, len + off - from);
+        let s = start.slice(from as i64, len + off - from);
+        let mut prev: Option<(Option<&str>, Option<i64>)> = None;
+        for (a, b) in o.iter().zip(s.iter()) {
+            if let Some((pa, pb)) = prev {
+                // None sorts first, as in the keyed sort (null operator rank 0, null start i64::MIN)
+                if (pa, pb) > (a, b) {
+                    return false;
+                }
+            }
+            prev = Some((a, b));
+        }
+        true
+    });
+    Ok(ok.into_iter().all(|x| x))
+}
+
 /// The local calendar day (days since 1970-01-01) of each UTC-µs instant, in parallel slices with a
 /// per-hour cache of the zone's offset (a chrono-tz lookup per row is the slow part otherwise).
 pub(crate) fn local_days(us: &Int64Chunked, tz: Tz) -> Int32Chunked {
     use chrono::{Offset, TimeZone as _};
     let parts = crate::par::slices(us.len(), |off, len| {
         let mut offsets: PlHashMap<i64, i64> = Default::default();
+        // sorted calls come in runs of one hour: the last hour's offset answers most rows
+        let mut last = (i64::MIN, 0i64);
         us.slice(off as i64, len)
             .iter()
             .map(|v| {
                 let v = v?;
                 let secs = v.div_euclid(1_000_000);
                 let hour = secs.div_euclid(3600);
-                let offset = *offsets.entry(hour).or_insert_with(|| {
-                    let t = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default().naive_utc();
-                    i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
-                });
+                let offset = if hour == last.0 {
+                    last.1
+                } else {
+                    let o = *offsets.entry(hour).or_insert_with(|| {
+                        let t = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default().naive_utc();
+                        i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
+                    });
+                    last = (hour, o);
+                    o
+                };
                 Some((secs + offset).div_euclid(86_400) as i32)
             })
             .collect::<Int32Chunked>()
@@ -417,6 +475,7 @@ pub fn run_all(input: &AuditInput, cfg: &Config) -> Vec<(&'static str, f64, Resu
     let one = |r: &&'static dyn Rule| {
         let t = Instant::now();
         let out = r.run(input, cfg);
+        crate::load::trace(r.id(), t);
         (r.id(), t.elapsed().as_secs_f64(), out)
     };
     // DA_SERIAL_RULES: one rule at a time, so per-rule times are not shared CPU (profiling only)
@@ -435,6 +494,49 @@ pub(crate) fn utc(us: i64) -> DateTime<Utc> {
 /// `2026-03-02 20:14` in the audit's zone.
 pub(crate) fn local(us: i64, tz: Tz) -> String {
     utc(us).with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Row reads in ascending order over a column of many chunks, without copying it into one piece
+/// (string columns are the bulk of a frame's memory): remembers the chunk of the last row read.
+pub(crate) struct Rows<'a, T: PolarsDataType> {
+    /// (first row, end row, array) of each chunk
+    chunks: Vec<(usize, usize, &'a T::Array)>,
+    cur: usize,
+}
+
+impl<'a, T: PolarsDataType> Rows<'a, T> {
+    pub(crate) fn new(ca: &'a ChunkedArray<T>) -> Self {
+        let mut off = 0;
+        let chunks = ca
+            .downcast_iter()
+            .zip(ca.chunk_lengths())
+            .map(|(a, len)| {
+                let start = off;
+                off += len;
+                (start, off, a)
+            })
+            .collect();
+        Self { chunks, cur: 0 }
+    }
+
+    /// The value at row `i` (which must be in the column).
+    #[inline]
+    pub(crate) fn get(&mut self, i: usize) -> Option<T::Physical<'a>> {
+        let (start, end, _) = self.chunks[self.cur];
+        if i < start || i >= end {
+            self.cur = self.chunks.partition_point(|c| c.1 <= i);
+        }
+        let (start, _, arr) = self.chunks[self.cur];
+        arr.get(i - start)
+    }
+}
+
+/// Each operator and its row range, in frame order (operator order).
+pub(crate) fn ranges_in_order(input: &AuditInput) -> Vec<(&str, std::ops::Range<usize>)> {
+    let mut v: Vec<(&str, std::ops::Range<usize>)> =
+        input.op_rows.iter().map(|(o, r)| (o.as_str(), r.clone())).collect();
+    v.sort_by_key(|(_, r)| r.start);
+    v
 }
 
 pub(crate) fn col_str<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
@@ -541,5 +643,47 @@ mod tests {
         // already sorted: returned as it is
         let again = sort_by_operator_start(sorted.clone()).unwrap();
         assert!(again.equals_missing(&sorted));
+    }
+
+    #[test]
+    fn already_sorted_checks_every_neighbour_including_slice_edges() {
+        let ops: Vec<Option<&str>> = (0..10_000).map(|i| Some(if i < 5_000 { "a" } else { "b" })).collect();
+        let start: Vec<i64> = (0..10_000).map(|i| i % 5_000).collect();
+        let df = |ops: &[Option<&str>], start: &[i64]| {
+            DataFrame::new(
+                ops.len(),
+                vec![Column::new("operator_id".into(), ops.to_vec()), Column::new("start_us".into(), start.to_vec())],
+            )
+            .unwrap()
+        };
+        assert!(already_sorted(&df(&ops, &start)).unwrap());
+        // one late call anywhere breaks it, at a slice edge too
+        for at in [1usize, 2_500, 4_999, 5_000, 7_777, 9_999] {
+            let mut s = start.clone();
+            s.swap(at - 1, at);
+            let want = (1..s.len()).all(|i| (ops[i - 1], s[i - 1]) <= (ops[i], s[i]));
+            assert!(!want, "the swap at {at} unsorts");
+            assert!(!already_sorted(&df(&ops, &s)).unwrap(), "{at}");
+        }
+        // a null operator sorts first, so it may only lead
+        let mut o = ops.clone();
+        o[0] = None;
+        assert!(already_sorted(&df(&o, &start)).unwrap());
+        o[0] = Some("a");
+        o[6_000] = None;
+        assert!(!already_sorted(&df(&o, &start)).unwrap());
+    }
+
+    #[test]
+    fn rows_reads_across_chunks() {
+        let mut ca = Int64Chunked::from_vec("x".into(), vec![0, 1, 2]);
+        ca.append(&Int64Chunked::from_slice_options("x".into(), &[None, Some(4)])).unwrap();
+        ca.append(&Int64Chunked::from_vec("x".into(), vec![5, 6, 7, 8])).unwrap();
+        assert!(ca.chunks().len() > 1);
+        let mut rows = Rows::new(&ca);
+        let got: Vec<Option<i64>> = (0..9).map(|i| rows.get(i)).collect();
+        assert_eq!(got, vec![Some(0), Some(1), Some(2), None, Some(4), Some(5), Some(6), Some(7), Some(8)]);
+        // backwards and jumping still find the right chunk
+        assert_eq!((rows.get(1), rows.get(8), rows.get(4)), (Some(1), Some(8), Some(4)));
     }
 }

@@ -30,27 +30,33 @@ struct Shift {
 pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
     // the columns read row by row, each in one piece (not the whole frame: that copied every column)
     let n = cdr.height();
-    let ops = cdr.column("operator_id")?.str()?.rechunk().into_owned();
-    let start = cdr.column("start_us")?.i64()?.rechunk().into_owned();
-    let end = cdr.column("end_us")?.i64()?.rechunk().into_owned();
+    let ops = cdr.column("operator_id")?.str()?.clone();
     let talk = cdr.column("talk_s")?.cast(&DataType::Int64)?;
-    let talk = talk.i64()?.rechunk().into_owned();
-    let answered = cdr.column("answered")?.bool()?.rechunk().into_owned();
-    let callee = cdr.column("callee_num")?.u64()?.rechunk().into_owned();
-    // operator runs
-    let mut bounds: Vec<usize> = Vec::with_capacity(1 << 14);
-    let mut prev: Option<&str> = None;
-    for (i, o) in ops.iter().enumerate() {
-        if i == 0 || o != prev {
-            bounds.push(i);
+    let (start, end, talk) = (cdr.column("start_us")?.i64()?, cdr.column("end_us")?.i64()?, talk.i64()?);
+    let (answered, callee) = (cdr.column("answered")?.bool()?, cdr.column("callee_num")?.u64()?);
+    // operator runs: where the id differs from the row before, found in parallel slices
+    let mut bounds: Vec<usize> = crate::par::slices(n, |off, len| {
+        let from = off.saturating_sub(1);
+        let part = ops.slice(from as i64, len + off - from);
+        let mut out = Vec::new();
+        let mut prev: Option<Option<&str>> = None;
+        for (k, o) in part.iter().enumerate() {
+            if prev.is_none_or(|p| p != o) && (off == 0 || k > 0) {
+                out.push(from + k);
+            }
+            prev = Some(o);
         }
-        prev = o;
-    }
+        out
+    })
+    .concat();
     bounds.push(n);
     let runs: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
     let per_run: Vec<(Vec<u32>, Vec<Shift>)> = runs
         .par_iter()
         .map(|&(a, b)| {
+            use crate::rules::Rows;
+            let (mut start, mut end, mut talk) = (Rows::new(start), Rows::new(end), Rows::new(talk));
+            let (mut answered, mut callee) = (Rows::new(answered), Rows::new(callee));
             let mut nos = Vec::with_capacity(b - a);
             let mut shifts: Vec<Shift> = Vec::new();
             let mut seen: PlHashSet<u64> = PlHashSet::new();
@@ -96,7 +102,10 @@ pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
     let df = DataFrame::new(
         all.len(),
         vec![
-            Column::new("operator_id".into(), all.iter().map(|s| ops.get(s.op_row).unwrap_or("")).collect::<Vec<_>>()),
+            Column::new(
+                "operator_id".into(),
+                all.iter().map(|s| ops.get(s.op_row).unwrap_or("").to_string()).collect::<Vec<_>>(),
+            ),
             Column::new("shift_no".into(), all.iter().map(|s| s.no).collect::<Vec<_>>()),
             Column::new("first_row".into(), all.iter().map(|s| s.first_row as u64).collect::<Vec<_>>()),
             Column::new("shift_start_us".into(), all.iter().map(|s| s.start).collect::<Vec<_>>()),

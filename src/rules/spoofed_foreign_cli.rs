@@ -61,31 +61,8 @@ impl Rule for SpoofedForeignCli {
             );
             return Ok(out);
         }
-        let spoofed = spoofed_calls(input, cfg)?;
-        let g = spoofed
-            .clone()
-            .lazy()
-            // already in operator and start order (a filter of the prepared frame)
-            .group_by_stable([col("operator_id"), col("day")])
-            .agg([
-                len().cast(DataType::Int64).alias("calls"),
-                col("caller_num").n_unique().cast(DataType::Int64).alias("distinct_clis"),
-                col("caller_e164").unique_stable().str().join(" ", true).alias("clis"),
-                col("caller_country").unique_stable().str().join(" ", true).alias("countries"),
-                col("origin").unique_stable().str().join(" ", true).alias("origins"),
-                col("caller_e164")
-                    .filter(col("caller_valid").not())
-                    .unique_stable()
-                    .str()
-                    .join(" ", true)
-                    .alias("invalid_clis"),
-                col("start_us").min().alias("first_us"),
-                col("end_us").max().alias("last_us"),
-                col("ref").head(Some(20)).str().join(" ", true).alias("refs"),
-            ])
-            .filter(col("calls").gt_eq(lit(c.min_calls as i64)))
-            .with_column(col("day").cast(DataType::String))
-            .collect()?;
+        let groups = spoofed_groups(input, cfg)?;
+        let g = groups_frame(&groups, c.min_calls as i64)?;
         let ops = col_str(&g, "operator_id")?;
         let days = col_str(&g, "day")?;
         let calls = col_i64(&g, "calls")?;
@@ -145,66 +122,167 @@ impl Rule for SpoofedForeignCli {
                 }),
             });
         }
-        out.operator_metrics = Some(
-            spoofed
-                .lazy()
-                .group_by([col("operator_id")])
-                .agg([
-                    len().cast(DataType::UInt32).alias("spoofed_calls"),
-                    col("caller_num").n_unique().cast(DataType::UInt32).alias("distinct_foreign_clis"),
-                ])
-                .collect()?,
-        );
+        out.operator_metrics = Some(operator_metrics(&groups)?);
         Ok(out)
     }
 }
 
-/// Calls showing a foreign caller ID that came from home, with `origin` saying how we know
-/// (`ip:CN`, `campaign:…`, `trunk:…`).
-pub fn spoofed_calls(input: &AuditInput, cfg: &Config) -> Result<DataFrame> {
+/// The spoofed calls of one operator on one local day (calls showing a foreign caller ID that came
+/// from home), summarised; lists keep first-seen order.
+#[derive(Debug, Default)]
+pub struct DayGroup<'a> {
+    pub operator_id: &'a str,
+    /// Local day, days since 1970-01-01.
+    pub day: i32,
+    pub calls: i64,
+    /// Distinct numeric caller IDs (a missing one counts once).
+    pub nums: PlHashSet<Option<u64>>,
+    pub clis: PlIndexSet<String>,
+    pub countries: PlIndexSet<String>,
+    /// How we know the call came from home: `ip:CN`, `campaign:…`, `trunk:…`.
+    pub origins: PlIndexSet<String>,
+    pub invalid: PlIndexSet<String>,
+    pub first_us: Option<i64>,
+    pub last_us: Option<i64>,
+    /// The first 20 call references.
+    pub refs: Vec<String>,
+}
+
+/// Every (operator, local day) group of spoofed calls, in operator then first-call order: each
+/// operator's row range walked in parallel (the frame is sorted by operator and start).
+pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<DayGroup<'a>>> {
+    use super::Rows;
+    use rayon::prelude::*;
     let c = &cfg.rules.spoofed_foreign_cli;
+    let df = &input.cdr;
     let home = input.home_region.as_str();
-    // (campaign and trunk columns are kept by `prepare` only when a list names some)
-    let list_expr = |v: &[String]| lit(Series::new("l".into(), v.to_vec())).implode(false);
-    let null = || lit(NULL).cast(DataType::String);
-    let ip_home = col("ip_country").eq(lit(home)).fill_null(lit(false));
-    // the first that holds: home IP, a domestic campaign, a domestic trunk
-    let mut origins =
-        vec![when(ip_home).then(concat_str([lit("ip:"), col("ip_country")], "", false)).otherwise(null())];
-    if !c.domestic_campaigns.is_empty() {
-        let dom = col("campaign").is_in(list_expr(&c.domestic_campaigns), false).fill_null(lit(false));
-        origins.push(when(dom).then(concat_str([lit("campaign:"), col("campaign")], "", false)).otherwise(null()));
-    }
-    if !c.domestic_trunks.is_empty() {
-        let dom = col("trunk").is_in(list_expr(&c.domestic_trunks), false).fill_null(lit(false));
-        origins.push(when(dom).then(concat_str([lit("trunk:"), col("trunk")], "", false)).otherwise(null()));
-    }
-    let mut keep = vec![
-        col("operator_id"),
-        col("day"),
-        col("start_us"),
-        col("end_us"),
-        col("caller_e164"),
-        col("caller_num"),
-        col("caller_country"),
-        col("caller_valid"),
-        col("ip_country"),
-        col("ref"),
+    let s = |n: &str| -> Result<&StringChunked> { Ok(df.column(n)?.str()?) };
+    let (e164, country, ipc, refs) = (s("caller_e164")?, s("caller_country")?, s("ip_country")?, s("ref")?);
+    // campaign and trunk are kept by `prepare` only when a list names some
+    let campaign = if c.domestic_campaigns.is_empty() { None } else { Some(s("campaign")?) };
+    let trunk = if c.domestic_trunks.is_empty() { None } else { Some(s("trunk")?) };
+    let day = df.column("day")?.cast(&DataType::Int32)?;
+    let day = day.i32()?;
+    let (start, end) = (df.column("start_us")?.i64()?, df.column("end_us")?.i64()?);
+    let (num, valid) = (df.column("caller_num")?.u64()?, df.column("caller_valid")?.bool()?);
+    // a set of a few values: the text is copied only when it is new
+    let add = |set: &mut PlIndexSet<String>, v: &str| {
+        if !set.contains(v) {
+            set.insert(v.to_string());
+        }
+    };
+    let in_list = |list: &[String], v: Option<&str>| v.is_some_and(|v| list.iter().any(|x| x == v));
+    let per_op: Vec<Vec<DayGroup<'a>>> = super::ranges_in_order(input)
+        .into_par_iter()
+        .map(|(op, rows)| {
+            let (mut e164, mut country, mut ipc, mut refs) =
+                (Rows::new(e164), Rows::new(country), Rows::new(ipc), Rows::new(refs));
+            let mut campaign = campaign.map(Rows::new);
+            let mut trunk = trunk.map(Rows::new);
+            let (mut day, mut start, mut end) = (Rows::new(day), Rows::new(start), Rows::new(end));
+            let (mut num, mut valid) = (Rows::new(num), Rows::new(valid));
+            let mut by_day: PlIndexMap<i32, DayGroup<'a>> = PlIndexMap::default();
+            for i in rows {
+                let Some(cc) = country.get(i) else { continue };
+                if cc == home {
+                    continue;
+                }
+                // the first that holds: home IP, a domestic campaign, a domestic trunk
+                let origin = match ipc.get(i) {
+                    Some(ip) if ip == home => ("ip:", ip),
+                    _ => {
+                        let cm = campaign.as_mut().and_then(|r| r.get(i));
+                        let tr = trunk.as_mut().and_then(|r| r.get(i));
+                        if in_list(&c.domestic_campaigns, cm) {
+                            ("campaign:", cm.unwrap_or_default())
+                        } else if in_list(&c.domestic_trunks, tr) {
+                            ("trunk:", tr.unwrap_or_default())
+                        } else {
+                            continue;
+                        }
+                    }
+                };
+                let Some(d) = day.get(i) else { continue };
+                let g = by_day.entry(d).or_insert_with(|| DayGroup { operator_id: op, day: d, ..Default::default() });
+                g.calls += 1;
+                g.nums.insert(num.get(i));
+                if let Some(cli) = e164.get(i) {
+                    add(&mut g.clis, cli);
+                    if valid.get(i) == Some(false) {
+                        add(&mut g.invalid, cli);
+                    }
+                }
+                add(&mut g.countries, cc);
+                if !g.origins.iter().any(|o| o.strip_prefix(origin.0) == Some(origin.1)) {
+                    g.origins.insert(format!("{}{}", origin.0, origin.1));
+                }
+                if let Some(t) = start.get(i) {
+                    g.first_us = Some(g.first_us.map_or(t, |f| f.min(t)));
+                }
+                if let Some(t) = end.get(i) {
+                    g.last_us = Some(g.last_us.map_or(t, |l| l.max(t)));
+                }
+                if g.refs.len() < 20 {
+                    if let Some(r) = refs.get(i) {
+                        g.refs.push(r.to_string());
+                    }
+                }
+            }
+            by_day.into_values().collect()
+        })
+        .collect();
+    Ok(per_op.into_iter().flatten().collect())
+}
+
+/// The groups with at least `min_calls` calls as a frame (the columns the findings are built from).
+fn groups_frame(groups: &[DayGroup], min_calls: i64) -> Result<DataFrame> {
+    let kept: Vec<&DayGroup> = groups.iter().filter(|g| g.calls >= min_calls).collect();
+    let join = |set: &PlIndexSet<String>| set.iter().map(String::as_str).collect::<Vec<_>>().join(" ");
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let cols = vec![
+        Column::new("operator_id".into(), kept.iter().map(|g| g.operator_id).collect::<Vec<_>>()),
+        Column::new(
+            "day".into(),
+            kept.iter().map(|g| (epoch + chrono::Days::new(g.day.max(0) as u64)).to_string()).collect::<Vec<_>>(),
+        ),
+        Column::new("calls".into(), kept.iter().map(|g| g.calls).collect::<Vec<_>>()),
+        Column::new("distinct_clis".into(), kept.iter().map(|g| g.nums.len() as i64).collect::<Vec<_>>()),
+        Column::new("clis".into(), kept.iter().map(|g| join(&g.clis)).collect::<Vec<_>>()),
+        Column::new("countries".into(), kept.iter().map(|g| join(&g.countries)).collect::<Vec<_>>()),
+        Column::new("origins".into(), kept.iter().map(|g| join(&g.origins)).collect::<Vec<_>>()),
+        Column::new("invalid_clis".into(), kept.iter().map(|g| join(&g.invalid)).collect::<Vec<_>>()),
+        Column::new("first_us".into(), kept.iter().map(|g| g.first_us).collect::<Vec<_>>()),
+        Column::new("last_us".into(), kept.iter().map(|g| g.last_us).collect::<Vec<_>>()),
+        Column::new("refs".into(), kept.iter().map(|g| g.refs.join(" ")).collect::<Vec<_>>()),
     ];
-    if !c.domestic_campaigns.is_empty() {
-        keep.push(col("campaign"));
+    Ok(DataFrame::new(kept.len(), cols)?)
+}
+
+/// Per operator: spoofed calls and distinct foreign caller IDs over all its days.
+fn operator_metrics(groups: &[DayGroup]) -> Result<DataFrame> {
+    let mut ops: Vec<&str> = Vec::new();
+    let mut calls: Vec<u32> = Vec::new();
+    let mut clis: Vec<u32> = Vec::new();
+    let mut i = 0;
+    while i < groups.len() {
+        let op = groups[i].operator_id;
+        let mut n = 0i64;
+        let mut nums: PlHashSet<Option<u64>> = PlHashSet::default();
+        while i < groups.len() && groups[i].operator_id == op {
+            n += groups[i].calls;
+            nums.extend(groups[i].nums.iter().copied());
+            i += 1;
+        }
+        ops.push(op);
+        calls.push(n as u32);
+        clis.push(nums.len() as u32);
     }
-    if !c.domestic_trunks.is_empty() {
-        keep.push(col("trunk"));
-    }
-    // only the columns the rule reads are gathered for the (millions of) foreign-CLI rows
-    Ok(input
-        .cdr
-        .clone()
-        .lazy()
-        .select(keep)
-        .filter(col("caller_country").is_not_null().and(col("caller_country").neq(lit(home))))
-        .with_column(coalesce(&origins).alias("origin"))
-        .filter(col("origin").is_not_null())
-        .collect()?)
+    Ok(DataFrame::new(
+        ops.len(),
+        vec![
+            Column::new("operator_id".into(), ops),
+            Column::new("spoofed_calls".into(), calls),
+            Column::new("distinct_foreign_clis".into(), clis),
+        ],
+    )?)
 }
