@@ -1,4 +1,4 @@
-use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, col_i64, col_str, round, utc, words};
+use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, round, utc};
 use crate::config::Config;
 use anyhow::Result;
 use polars::prelude::*;
@@ -43,101 +43,172 @@ impl Rule for ForeignCliFanout {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
         let min = cfg.rules.foreign_cli_fanout.fanout_min_callees as i64;
         let home = input.home_region.as_str();
-        let g = input
-            .cdr
-            .clone()
-            .lazy()
-            .filter(
-                col("caller_country")
-                    .is_not_null()
-                    .and(col("caller_country").neq(lit(home)))
-                    .and(col("callee_e164").str().starts_with(lit(input.home_prefix.clone()))),
-            )
-            // no global sort by time of every column: the earliest 20 references are picked per group
-            // keyed by the numeric E.164 (hashing millions of strings was most of this rule's time)
-            .group_by_stable([col("caller_num"), col("day")])
-            .agg([
-                col("caller_e164").first().alias("caller_e164"),
-                col("callee_num").n_unique().cast(DataType::Int64).alias("callees"),
-                len().cast(DataType::Int64).alias("calls"),
-                col("operator_id").unique().sort(SortOptions::default()).str().join(" ", true).alias("operators"),
-                col("ip_country")
-                    .fill_null(lit("unknown"))
-                    .unique()
-                    .sort(SortOptions::default())
-                    .str()
-                    .join(" ", true)
-                    .alias("ip_countries"),
-                col("caller_valid").first().alias("valid"),
-                col("caller_country").first().alias("country"),
-                col("start_us").min().alias("first_us"),
-                col("end_us").max().alias("last_us"),
-                col("ref")
-                    .sort_by([col("start_us")], SortMultipleOptions::default().with_maintain_order(true))
-                    .head(Some(20))
-                    .str()
-                    .join(" ", true)
-                    .alias("refs"),
-            ])
-            .filter(col("callees").gt_eq(lit(min)))
-            .with_column(col("day").cast(DataType::String))
-            .collect()?;
         let mut out = RuleOutput::default();
-        let (cli, day, ops, ipc, country, refs) = (
-            col_str(&g, "caller_e164")?,
-            col_str(&g, "day")?,
-            col_str(&g, "operators")?,
-            col_str(&g, "ip_countries")?,
-            col_str(&g, "country")?,
-            col_str(&g, "refs")?,
-        );
-        let (callees, calls, first, last) =
-            (col_i64(&g, "callees")?, col_i64(&g, "calls")?, col_i64(&g, "first_us")?, col_i64(&g, "last_us")?);
-        let valid = g.column("valid")?.bool()?.clone();
-        for i in 0..g.height() {
-            let n = callees.get(i).unwrap_or(0);
-            let origins: Vec<&str> = ipc.get(i).unwrap_or("").split(' ').collect();
-            let from_home = origins.contains(&home);
-            let is_valid = valid.get(i).unwrap_or(false);
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+        for g in fanout_groups(input, min)? {
+            let n = g.callees as i64;
+            let from_home = g.ip_countries.iter().any(|c| c == home);
             let mut score: f64 = 0.4;
             if from_home {
                 score += 0.3;
             }
-            if !is_valid {
+            if !g.valid {
                 score += 0.1;
             }
             if n >= 4 * min {
                 score += 0.1;
             }
             let score = round(score.min(1.0), 2);
-            let operators = words(ops.get(i));
-            let n_ops = operators.as_array().map_or(0, Vec::len);
-            let c = cli.get(i).unwrap_or("");
+            let day = (epoch + chrono::Days::new(g.day.max(0) as u64)).to_string();
+            let c = g.cli.as_str();
             out.findings.push(Finding {
                 rule: self.id(),
                 severity: Severity::from_score(score),
                 operator_id: None,
                 subject: Some(c.to_string()),
-                window_start: utc(first.get(i).unwrap_or(0)),
-                window_end: utc(last.get(i).unwrap_or(0)),
+                window_start: utc(g.first_us.unwrap_or(0)),
+                window_end: utc(g.last_us.unwrap_or(0)),
                 score,
                 summary: format!(
-                    "Foreign caller ID {c} ({}) reached {n} home callees on {} through {n_ops} operator(s), calling from {}.",
-                    country.get(i).unwrap_or("?"),
-                    day.get(i).unwrap_or(""),
-                    ipc.get(i).unwrap_or("").replace(' ', ", ")
+                    "Foreign caller ID {c} ({}) reached {n} home callees on {day} through {} operator(s), calling from {}.",
+                    g.country.as_deref().unwrap_or("?"),
+                    g.operators.len(),
+                    g.ip_countries.join(", ")
                 ),
                 evidence: json!({
-                    "day": day.get(i),
+                    "day": day,
                     "distinct_callees": n,
-                    "calls": calls.get(i),
-                    "operators": operators,
-                    "ip_countries": words(ipc.get(i)),
-                    "cli_valid": is_valid,
-                    "calls_ref": words(refs.get(i)),
+                    "calls": g.calls,
+                    "operators": g.operators,
+                    "ip_countries": g.ip_countries,
+                    "cli_valid": g.valid,
+                    "calls_ref": g.refs,
                 }),
             });
         }
         Ok(out)
     }
+}
+
+/// One foreign caller ID on one local day that reached at least the minimum of distinct callees.
+struct FanoutGroup {
+    cli: String,
+    country: Option<String>,
+    valid: bool,
+    day: i32,
+    callees: usize,
+    calls: usize,
+    /// Sorted, distinct.
+    operators: Vec<String>,
+    /// Sorted, distinct; `unknown` for calls without an IP country.
+    ip_countries: Vec<String>,
+    first_us: Option<i64>,
+    last_us: Option<i64>,
+    /// The 20 earliest calls' references.
+    refs: Vec<String>,
+}
+
+/// The (foreign caller ID, local day) groups with at least `min` distinct home callees, in order of
+/// their first call in the frame. Keyed by the numeric E.164 (hashing millions of strings was most
+/// of this rule's time): the foreign-CLI calls to home numbers become (caller, day, callee, row)
+/// entries, sorted in parallel, so each group's distinct callees are runs; only the groups that
+/// pass read their rows' operators, origins and references.
+fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
+    use super::Rows;
+    use rayon::prelude::*;
+    let df = &input.cdr;
+    let home = input.home_region.as_str();
+    let prefix = input.home_prefix.as_str();
+    let s = |n: &str| -> Result<&StringChunked> { Ok(df.column(n)?.str()?) };
+    let (country, callee_e164) = (s("caller_country")?, s("callee_e164")?);
+    let (cli_num, callee_num) = (df.column("caller_num")?.u64()?, df.column("callee_num")?.u64()?);
+    let day = df.column("day")?.cast(&DataType::Int32)?;
+    let day = day.i32()?;
+    // (caller, callee, day, row); a missing number is u64::MAX (E.164 keys stay below 10^15)
+    let none = u64::MAX;
+    let mut entries: Vec<(u64, i32, u64, u32)> = crate::par::slices(df.height(), |off, len| {
+        let (mut country, mut callee_e164) = (Rows::new(country), Rows::new(callee_e164));
+        let (mut cli_num, mut callee_num, mut day) = (Rows::new(cli_num), Rows::new(callee_num), Rows::new(day));
+        let mut v = Vec::new();
+        for i in off..off + len {
+            if !country.get(i).is_some_and(|c| c != home) || !callee_e164.get(i).is_some_and(|c| c.starts_with(prefix)) {
+                continue;
+            }
+            let Some(d) = day.get(i) else { continue };
+            v.push((cli_num.get(i).unwrap_or(none), d, callee_num.get(i).unwrap_or(none), i as u32));
+        }
+        v
+    })
+    .concat();
+    entries.par_sort_unstable();
+    // runs of one (caller, day): count calls and distinct callees; keep those reaching `min`
+    let mut kept: Vec<(u32, std::ops::Range<usize>, usize)> = Vec::new(); // (first row, entries, callees)
+    let mut a = 0;
+    while a < entries.len() {
+        let key = (entries[a].0, entries[a].1);
+        let mut b = a;
+        let mut callees = 0;
+        let mut first = u32::MAX;
+        while b < entries.len() && (entries[b].0, entries[b].1) == key {
+            if b == a || entries[b].2 != entries[b - 1].2 {
+                callees += 1;
+            }
+            first = first.min(entries[b].3);
+            b += 1;
+        }
+        if callees as i64 >= min {
+            kept.push((first, a..b, callees));
+        }
+        a = b;
+    }
+    // first-appearance order, as a stable group-by would give
+    kept.sort_unstable_by_key(|k| k.0);
+    let ops = s("operator_id")?;
+    let (ipc, refs, cli_text) = (s("ip_country")?, s("ref")?, s("caller_e164")?);
+    let (start, end) = (df.column("start_us")?.i64()?, df.column("end_us")?.i64()?);
+    let valid = df.column("caller_valid")?.bool()?;
+    let groups = kept
+        .par_iter()
+        .map(|(first, range, callees)| {
+            let mut rows: Vec<usize> = entries[range.clone()].iter().map(|e| e.3 as usize).collect();
+            rows.sort_unstable();
+            let (mut ops, mut ipc, mut refs) = (Rows::new(ops), Rows::new(ipc), Rows::new(refs));
+            let (mut start, mut end) = (Rows::new(start), Rows::new(end));
+            let mut operators = std::collections::BTreeSet::new();
+            let mut origins = std::collections::BTreeSet::new();
+            let (mut first_us, mut last_us) = (None::<i64>, None::<i64>);
+            let mut timed: Vec<(Option<i64>, usize, Option<&str>)> = Vec::with_capacity(rows.len());
+            for &i in &rows {
+                if let Some(o) = ops.get(i) {
+                    operators.insert(o);
+                }
+                origins.insert(ipc.get(i).unwrap_or("unknown"));
+                let st = start.get(i);
+                if let Some(t) = st {
+                    first_us = Some(first_us.map_or(t, |f| f.min(t)));
+                }
+                if let Some(t) = end.get(i) {
+                    last_us = Some(last_us.map_or(t, |l| l.max(t)));
+                }
+                timed.push((st, i, refs.get(i)));
+            }
+            // the earliest 20 by start (ties in frame order)
+            timed.sort_unstable_by_key(|t| (t.0, t.1));
+            let first = *first as usize;
+            FanoutGroup {
+                cli: cli_text.get(first).unwrap_or_default().to_string(),
+                country: country.get(first).map(str::to_string),
+                valid: valid.get(first).unwrap_or(false),
+                day: entries[range.start].1,
+                callees: *callees,
+                calls: range.len(),
+                operators: operators.into_iter().map(str::to_string).collect(),
+                ip_countries: origins.into_iter().map(str::to_string).collect(),
+                first_us,
+                last_us,
+                refs: timed.iter().take(20).filter_map(|t| t.2.map(str::to_string)).collect(),
+            }
+        })
+        .collect();
+    Ok(groups)
 }
