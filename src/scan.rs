@@ -229,56 +229,59 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let operators = std::thread::scope(|sc| -> Result<DataFrame> {
         // findings.jsonl and findings.csv (tens of MB of JSON text at 10 M calls) on their own thread
         let written = sc.spawn(|| write_findings(out, &findings, args.excel));
+        // shifts.csv and the conversion tables on their own thread too, beside the dossiers
+        let tables_written = sc.spawn(|| -> Result<()> {
+            let min_s = (cfg.rules.long_shift.min_talk_hours * 3600.0).round() as i64;
+            let mut shifts = input
+                .shifts
+                .clone()
+                .lazy()
+                .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
+                .select([
+                    col("operator_id"),
+                    col("day"),
+                    local_expr("shift_start_us", tz).alias("shift_start"),
+                    local_expr("shift_end_us", tz).alias("shift_end"),
+                    (col("span_s").cast(DataType::Float64) / lit(3600.0))
+                        .round(2, RoundMode::HalfToEven)
+                        .alias("span_h"),
+                    col("talk_h").round(2, RoundMode::HalfToEven),
+                    col("calls"),
+                    col("answered"),
+                    col("distinct_callees"),
+                    col("occupancy").round(3, RoundMode::HalfToEven),
+                    col("talk_s").gt_eq(lit(min_s)).alias("flagged"),
+                ])
+                .collect()?;
+            write_frame(&out.join("shifts.csv"), &mut shifts, args.excel)?;
+            for (name, df) in &tables {
+                // times as local text: `first_join_us` → `first_join`
+                let us: Vec<String> =
+                    df.get_column_names().iter().filter(|n| n.ends_with("_us")).map(|n| n.to_string()).collect();
+                let mut lf = df.clone().lazy();
+                for n in &us {
+                    lf = lf.with_column(local_expr(n, tz).alias(n.trim_end_matches("_us")));
+                }
+                let mut table = lf.drop(cols(us.iter().map(String::as_str).collect::<Vec<_>>())).collect()?;
+                write_frame(&out.join(format!("{name}.csv")), &mut table, args.excel)?;
+            }
+            if !tables.iter().any(|(n, _)| *n == "conversions") {
+                // keep the file set stable for cron jobs: empty tables with their headers
+                write_atomic(&out.join("groups.csv"), |w| {
+                    writeln!(w, "group_id,converted_members,feeding_operators_n,feeding_operators,first_join,last_join")?;
+                    Ok(())
+                })?;
+                write_atomic(&out.join("conversions.csv"), |w| {
+                    writeln!(w, "operator_id,group_id,member_e164,minutes_to_join,call,call_end,joined")?;
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        });
         let mut operators = operators_table(&input, metrics, &findings)?;
         crate::load::trace("operators table", t_ops);
         write_frame(&out.join("operators.csv"), &mut operators, args.excel)?;
-        let min_s = (cfg.rules.long_shift.min_talk_hours * 3600.0).round() as i64;
-        let mut shifts = input
-            .shifts
-            .clone()
-            .lazy()
-            .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
-            .select([
-                col("operator_id"),
-                col("day"),
-                local_expr("shift_start_us", tz).alias("shift_start"),
-                local_expr("shift_end_us", tz).alias("shift_end"),
-                (col("span_s").cast(DataType::Float64) / lit(3600.0)).round(2, RoundMode::HalfToEven).alias("span_h"),
-                col("talk_h").round(2, RoundMode::HalfToEven),
-                col("calls"),
-                col("answered"),
-                col("distinct_callees"),
-                col("occupancy").round(3, RoundMode::HalfToEven),
-                col("talk_s").gt_eq(lit(min_s)).alias("flagged"),
-            ])
-            .collect()?;
-        write_frame(&out.join("shifts.csv"), &mut shifts, args.excel)?;
-        let mut conversions = None;
-        for (name, df) in tables {
-            // times as local text: `first_join_us` → `first_join`
-            let us: Vec<String> =
-                df.get_column_names().iter().filter(|n| n.ends_with("_us")).map(|n| n.to_string()).collect();
-            let mut lf = df.clone().lazy();
-            for n in &us {
-                lf = lf.with_column(local_expr(n, tz).alias(n.trim_end_matches("_us")));
-            }
-            let mut table = lf.drop(cols(us.iter().map(String::as_str).collect::<Vec<_>>())).collect()?;
-            write_frame(&out.join(format!("{name}.csv")), &mut table, args.excel)?;
-            if name == "conversions" {
-                conversions = Some(df);
-            }
-        }
-        if conversions.is_none() {
-            // keep the file set stable for cron jobs: empty tables with their headers
-            write_atomic(&out.join("groups.csv"), |w| {
-                writeln!(w, "group_id,converted_members,feeding_operators_n,feeding_operators,first_join,last_join")?;
-                Ok(())
-            })?;
-            write_atomic(&out.join("conversions.csv"), |w| {
-                writeln!(w, "operator_id,group_id,member_e164,minutes_to_join,call,call_end,joined")?;
-                Ok(())
-            })?;
-        }
+        let conversions = tables.iter().find(|(n, _)| *n == "conversions").map(|(_, df)| df.clone());
         let t_d = Instant::now();
         let dossiers = crate::report::collect(
             &input,
@@ -335,6 +338,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
         crate::load::trace("tables and report", t);
         write_rejects(&out.join("rejected.csv"), &all_rejects, args.excel)?;
         written.join().map_err(|_| anyhow::anyhow!("writing findings failed (thread panicked)"))??;
+        tables_written.join().map_err(|_| anyhow::anyhow!("writing tables failed (thread panicked)"))??;
         Ok(operators)
     })?;
     lap("write", t);
