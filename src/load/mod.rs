@@ -186,7 +186,7 @@ struct RawFile {
     lines_in: u64,
     early_rejects: Vec<Reject>,
     /// Decoded text, kept to quote rejected lines.
-    text: Option<String>,
+    text: Option<decode::Text>,
 }
 
 fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: &PhoneParser) -> Result<Loaded> {
@@ -459,6 +459,23 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
         }
     }
     let t0 = std::time::Instant::now();
+    let ndjson_name = {
+        let name = path.to_string_lossy().to_lowercase();
+        name.contains(".ndjson") || name.contains(".jsonl") || name.ends_with(".json")
+    };
+    // plain UTF-8 text (the common export) is split straight from a memory map
+    if matches!(opts.encoding, None | Some(Encoding::Utf8)) && !ndjson_name {
+        if let Some(text) = decode::map_utf8(path) {
+            let first_non_space = text.bytes().find(|b| !b.is_ascii_whitespace());
+            if !(first_non_space == Some(b'{') && opts.format.is_none()) {
+                trace("read (mapped)", t0);
+                if let Some(at) = memchr::memchr(0, &text.as_bytes()[..text.len().min(1 << 16)]) {
+                    anyhow::bail!("{}: binary content (NUL byte at offset {at}): not a CDR export", path.display());
+                }
+                return read_text(path, text, Encoding::Utf8, opts, target);
+            }
+        }
+    }
     let bytes = decode::read_decompressed(path)?;
     trace("read", t0);
     let name = path.to_string_lossy().to_lowercase();
@@ -476,10 +493,10 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
     if let Some(at) = memchr::memchr(0, &text.as_bytes()[..text.len().min(1 << 16)]) {
         anyhow::bail!("{}: binary content (NUL byte at offset {at}): not a CDR export", path.display());
     }
-    read_text(path, text, enc, opts, target)
+    read_text(path, decode::Text::Owned(text), enc, opts, target)
 }
 
-fn read_text(path: &Path, text: String, enc: Encoding, opts: &LoadOptions, target: &'static Target) -> Result<RawFile> {
+fn read_text(path: &Path, text: decode::Text, enc: Encoding, opts: &LoadOptions, target: &'static Target) -> Result<RawFile> {
     let file = path.display().to_string();
     let mut first: Option<(u64, &str)> = None;
     {
