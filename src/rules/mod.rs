@@ -207,13 +207,24 @@ impl AuditInput {
         let tz: Tz = cfg.tz()?;
         let brk = cfg.rules.long_shift.shift_break_minutes * 60 * 1_000_000;
         // `ref`: the call id; `file:line` only when some row has none (building 10 M strings is not free)
+        // `ref`: the call id; `file:line` only when some row has none (building 10 M strings is not free)
         let reference = if cdr.column("call_id")?.null_count() == 0 {
-            col("call_id")
+            cdr.column("call_id")?.clone().with_name("ref".into())
         } else {
-            coalesce(&[
+            DataFrame::new(cdr.height(), vec![
+                cdr.column("call_id")?.clone(),
+                cdr.column("source_file")?.clone(),
+                cdr.column("source_line")?.clone(),
+            ])?
+            .lazy()
+            .select([coalesce(&[
                 col("call_id"),
                 concat_str([col("source_file"), col("source_line").cast(DataType::String)], ":", false),
             ])
+            .alias("ref")])
+            .collect()?
+            .column("ref")?
+            .clone()
         };
         let spoof = &cfg.rules.spoofed_foreign_cli;
         let mut dropped = vec![
@@ -238,30 +249,23 @@ impl AuditInput {
         // The µs columns are the datetimes' own buffers (no copy); only `answered` (and `ref` when
         // some call has no id) is computed, from the two or three columns it reads.
         let t0 = Instant::now();
-        let extra = DataFrame::new(
-            cdr.height(),
-            vec![
-                cdr.column("talk_s")?.clone(),
-                cdr.column("disposition")?.clone(),
-                cdr.column("call_id")?.clone(),
-                cdr.column("source_file")?.clone(),
-                cdr.column("source_line")?.clone(),
-            ],
-        )?
-        .lazy()
-        .select([
-            col("talk_s").gt(lit(0i64)).or(col("disposition").eq(lit("ANSWERED"))).alias("answered"),
-            reference.alias("ref"),
-        ])
-        .collect()?;
+        // answered: talk time, or a switch that says so (a missing value counts as no), in row slices
+        let (talk, disp) = (cdr.column("talk_s")?.i64()?.clone(), cdr.column("disposition")?.str()?.clone());
+        let parts = crate::par::slices(cdr.height(), |off, len| {
+            let (t, d) = (talk.slice(off as i64, len), disp.slice(off as i64, len));
+            t.iter()
+                .zip(d.iter())
+                .map(|(t, d)| t.is_some_and(|t| t > 0) || d == Some("ANSWERED"))
+                .collect::<BooleanChunked>()
+        });
+        let answered = crate::par::concat("answered", parts);
         let mut cdr = cdr;
         for (from, to) in [("start_time", "start_us"), ("end_time", "end_us"), ("answer_time", "answer_us")] {
             let us = cdr.column(from)?.to_physical_repr().with_name(to.into());
             cdr.with_column(us)?;
         }
-        for c in extra.columns() {
-            cdr.with_column(c.clone())?;
-        }
+        cdr.with_column(answered.into_column())?;
+        cdr.with_column(reference)?;
         // what no rule or report reads is not carried through the sort (`ref` has the call id;
         // campaign and trunk matter only when some are declared domestic)
         let cdr = cdr.drop_many(dropped);
