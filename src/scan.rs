@@ -268,7 +268,10 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
             if !tables.iter().any(|(n, _)| *n == "conversions") {
                 // keep the file set stable for cron jobs: empty tables with their headers
                 write_atomic(&out.join("groups.csv"), |w| {
-                    writeln!(w, "group_id,converted_members,feeding_operators_n,feeding_operators,first_join,last_join")?;
+                    writeln!(
+                        w,
+                        "group_id,converted_members,feeding_operators_n,feeding_operators,first_join,last_join"
+                    )?;
                     Ok(())
                 })?;
                 write_atomic(&out.join("conversions.csv"), |w| {

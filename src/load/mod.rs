@@ -464,16 +464,17 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
         name.contains(".ndjson") || name.contains(".jsonl") || name.ends_with(".json")
     };
     // plain UTF-8 text (the common export) is split straight from a memory map
-    if matches!(opts.encoding, None | Some(Encoding::Utf8)) && !ndjson_name {
-        if let Some(text) = decode::map_utf8(path) {
-            let first_non_space = text.bytes().find(|b| !b.is_ascii_whitespace());
-            if !(first_non_space == Some(b'{') && opts.format.is_none()) {
-                trace("read (mapped)", t0);
-                if let Some(at) = memchr::memchr(0, &text.as_bytes()[..text.len().min(1 << 16)]) {
-                    anyhow::bail!("{}: binary content (NUL byte at offset {at}): not a CDR export", path.display());
-                }
-                return read_text(path, text, Encoding::Utf8, opts, target);
+    if matches!(opts.encoding, None | Some(Encoding::Utf8))
+        && !ndjson_name
+        && let Some(text) = decode::map_utf8(path)
+    {
+        let first_non_space = text.bytes().find(|b| !b.is_ascii_whitespace());
+        if !(first_non_space == Some(b'{') && opts.format.is_none()) {
+            trace("read (mapped)", t0);
+            if let Some(at) = memchr::memchr(0, &text.as_bytes()[..text.len().min(1 << 16)]) {
+                anyhow::bail!("{}: binary content (NUL byte at offset {at}): not a CDR export", path.display());
             }
+            return read_text(path, text, Encoding::Utf8, opts, target);
         }
     }
     let bytes = decode::read_decompressed(path)?;
@@ -496,7 +497,13 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
     read_text(path, decode::Text::Owned(text), enc, opts, target)
 }
 
-fn read_text(path: &Path, text: decode::Text, enc: Encoding, opts: &LoadOptions, target: &'static Target) -> Result<RawFile> {
+fn read_text(
+    path: &Path,
+    text: decode::Text,
+    enc: Encoding,
+    opts: &LoadOptions,
+    target: &'static Target,
+) -> Result<RawFile> {
     let file = path.display().to_string();
     let mut first: Option<(u64, &str)> = None;
     {

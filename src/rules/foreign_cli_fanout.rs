@@ -131,7 +131,8 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
         let (mut cli_num, mut callee_num, mut day) = (Rows::new(cli_num), Rows::new(callee_num), Rows::new(day));
         let mut v = Vec::new();
         for i in off..off + len {
-            if !country.get(i).is_some_and(|c| c != home) || !callee_e164.get(i).is_some_and(|c| c.starts_with(prefix)) {
+            let foreign = country.get(i).is_some_and(|c| c != home);
+            if !foreign || !callee_e164.get(i).is_some_and(|c| c.starts_with(prefix)) {
                 continue;
             }
             let Some(d) = day.get(i) else { continue };

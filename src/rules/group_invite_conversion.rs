@@ -56,24 +56,40 @@ impl Rule for GroupInviteConversion {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
         let c = &cfg.rules.group_invite_conversion;
         let mut out = RuleOutput::default();
-        let answered = input.cdr.clone().lazy().filter(col("answered").and(col("callee_num").is_not_null())).select([
-            col("operator_id"),
-            col("callee_num"),
-            coalesce(&[col("answer_us"), col("start_us")]).alias("answer_us"),
-            col("end_us"),
-            col("ref"),
-        ]);
         // counted once: the findings and operators.csv both read it
-        let base = answered
-            .clone()
-            .group_by([col("operator_id")])
-            .agg([col("callee_num").n_unique().cast(DataType::Int64).alias("answered_callees")])
-            .collect()?;
+        let base = answered_callees(input)?;
         let Some(joins) = &input.joins else {
             out.notes.push("group-invite-conversion: no join log (--joins): conversions not assessed".into());
             out.operator_metrics = Some(base);
             return Ok(out);
         };
+        // Only answered calls to a number that joined some group can pair with a join: those rows
+        // are picked by numeric key first (a filter of the whole frame materialised millions of
+        // operator ids and call references that the join then dropped).
+        let members: PlHashSet<u64> = joins.column("member_num")?.u64()?.iter().flatten().collect();
+        let cdr = &input.cdr;
+        let (ans, num) = (cdr.column("answered")?.bool()?, cdr.column("callee_num")?.u64()?);
+        let idx: Vec<IdxSize> = crate::par::slices(cdr.height(), |off, len| {
+            let (a, c) = (ans.slice(off as i64, len), num.slice(off as i64, len));
+            a.iter()
+                .zip(c.iter())
+                .enumerate()
+                .filter(|(_, (a, c))| *a == Some(true) && c.is_some_and(|c| members.contains(&c)))
+                .map(|(k, _)| (off + k) as IdxSize)
+                .collect::<Vec<_>>()
+        })
+        .concat();
+        let answered = cdr
+            .select(["operator_id", "callee_num", "answer_us", "start_us", "end_us", "ref"])?
+            .take(&IdxCa::from_vec("idx".into(), idx))?
+            .lazy()
+            .select([
+                col("operator_id"),
+                col("callee_num"),
+                coalesce(&[col("answer_us"), col("start_us")]).alias("answer_us"),
+                col("end_us"),
+                col("ref"),
+            ]);
         let window = c.conversion_window_minutes * 60 * 1_000_000;
         // every (join, qualifying call) pair, then the last call before each join
         let conv = joins
@@ -212,4 +228,35 @@ impl Rule for GroupInviteConversion {
         ));
         Ok(out)
     }
+}
+
+/// Per operator with at least one answered call to a known number: how many distinct callees
+/// answered (`operator_id`, `answered_callees`), each operator's row range walked in parallel.
+fn answered_callees(input: &AuditInput) -> Result<DataFrame> {
+    use super::Rows;
+    use rayon::prelude::*;
+    let cdr = &input.cdr;
+    let (ans, num) = (cdr.column("answered")?.bool()?, cdr.column("callee_num")?.u64()?);
+    let per_op: Vec<(&str, i64)> = super::ranges_in_order(input)
+        .into_par_iter()
+        .filter_map(|(op, rows)| {
+            let (mut a, mut c) = (Rows::new(ans), Rows::new(num));
+            let mut seen: PlHashSet<u64> = PlHashSet::new();
+            for i in rows {
+                if a.get(i) == Some(true)
+                    && let Some(n) = c.get(i)
+                {
+                    seen.insert(n);
+                }
+            }
+            (!seen.is_empty()).then_some((op, seen.len() as i64))
+        })
+        .collect();
+    Ok(DataFrame::new(
+        per_op.len(),
+        vec![
+            Column::new("operator_id".into(), per_op.iter().map(|p| p.0).collect::<Vec<_>>()),
+            Column::new("answered_callees".into(), per_op.iter().map(|p| p.1).collect::<Vec<_>>()),
+        ],
+    )?)
 }

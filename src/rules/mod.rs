@@ -211,11 +211,14 @@ impl AuditInput {
         let reference = if cdr.column("call_id")?.null_count() == 0 {
             cdr.column("call_id")?.clone().with_name("ref".into())
         } else {
-            DataFrame::new(cdr.height(), vec![
-                cdr.column("call_id")?.clone(),
-                cdr.column("source_file")?.clone(),
-                cdr.column("source_line")?.clone(),
-            ])?
+            DataFrame::new(
+                cdr.height(),
+                vec![
+                    cdr.column("call_id")?.clone(),
+                    cdr.column("source_file")?.clone(),
+                    cdr.column("source_line")?.clone(),
+                ],
+            )?
             .lazy()
             .select([coalesce(&[
                 col("call_id"),

@@ -222,10 +222,10 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<Day
                 if let Some(t) = end.get(i) {
                     g.last_us = Some(g.last_us.map_or(t, |l| l.max(t)));
                 }
-                if g.refs.len() < 20 {
-                    if let Some(r) = refs.get(i) {
-                        g.refs.push(r.to_string());
-                    }
+                if g.refs.len() < 20
+                    && let Some(r) = refs.get(i)
+                {
+                    g.refs.push(r.to_string());
                 }
             }
             by_day.into_values().collect()
