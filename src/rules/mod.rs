@@ -271,7 +271,9 @@ impl AuditInput {
         cdr.with_column(reference)?;
         // what no rule or report reads is not carried through the sort (`ref` has the call id;
         // campaign and trunk matter only when some are declared domestic)
-        let cdr = cdr.drop_many(dropped);
+        // assigned, not shadowed: a shadowed frame would stay alive and keep every column it shares
+        // with the new one, so the sort's gather could free nothing (+2.3 GB on time-ordered input)
+        cdr = cdr.drop_many(dropped);
         crate::load::trace("prepare columns", t0);
         let mut cdr = sort_by_operator_start(cdr)?;
         let day = local_days(cdr.column("start_us")?.i64()?, tz).into_column().cast(&DataType::Date)?;
