@@ -116,10 +116,8 @@ pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&D
     Ok(m.into_values().collect())
 }
 
-const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-
 fn to_frame(rows: &[&DayProfile]) -> Result<DataFrame> {
-    let days: Vec<i32> = rows.iter().map(|p| (p.date - EPOCH).num_days() as i32).collect();
+    let days: Vec<i32> = rows.iter().map(|p| (p.date - crate::time::EPOCH).num_days() as i32).collect();
     let n = rows.len();
     let df = DataFrame::new(
         n,
@@ -164,7 +162,7 @@ fn from_frame(df: &DataFrame, file: &str) -> Result<Vec<DayProfile>> {
     for i in 0..df.height() {
         let (Some(d), Some(o)) = (date.get(i), op.get(i)) else { continue };
         out.push(DayProfile {
-            date: EPOCH + chrono::Days::new(d.max(0) as u64),
+            date: crate::time::epoch_day(d),
             operator_id: o.to_string(),
             shifts: shifts.get(i).unwrap_or(0),
             calls: calls.get(i).unwrap_or(0),

@@ -31,6 +31,15 @@ pub enum DateOrder {
     DayFirst,
 }
 
+/// Day 0 of a Polars `Date`.
+pub const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+
+/// The calendar day `days` after [`EPOCH`] (a Polars `Date`'s physical value); days before 1970
+/// (never in a CDR export) read as 1970-01-01.
+pub fn epoch_day(days: i32) -> NaiveDate {
+    EPOCH + chrono::Days::new(days.max(0) as u64)
+}
+
 /// Parse a timestamp cell into UTC microseconds. `None` when the text is not a timestamp.
 pub fn parse_timestamp(s: &str, tz: Tz, order: DateOrder) -> Option<i64> {
     let s = s.trim();

@@ -170,7 +170,6 @@ pub fn collect(
             col_str(cdr, "ip_country")?,
         );
         let valid = cdr.column("caller_valid")?.bool()?;
-        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
         ops.par_iter()
             .filter_map(|op| input.op_rows.get(op.as_str()).map(|r| (op.as_str(), r.start as i64, r.len())))
             .map(|(op, off, len)| {
@@ -187,7 +186,7 @@ pub fn collect(
                 let daily = days
                     .into_iter()
                     .map(|(d, (t, n, a))| DayLine {
-                        day: (epoch + chrono::Days::new(d.max(0) as u64)).to_string(),
+                        day: crate::time::epoch_day(d).to_string(),
                         talk_h: r2(t as f64 / 3600.0),
                         calls: n,
                         answered: a,

@@ -44,7 +44,6 @@ impl Rule for ForeignCliFanout {
         let min = cfg.rules.foreign_cli_fanout.fanout_min_callees as i64;
         let home = input.home_region.as_str();
         let mut out = RuleOutput::default();
-        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
         for g in fanout_groups(input, min)? {
             let n = g.callees as i64;
             let from_home = g.ip_countries.iter().any(|c| c == home);
@@ -59,7 +58,7 @@ impl Rule for ForeignCliFanout {
                 score += 0.1;
             }
             let score = round(score.min(1.0), 2);
-            let day = (epoch + chrono::Days::new(g.day.max(0) as u64)).to_string();
+            let day = crate::time::epoch_day(g.day).to_string();
             let c = g.cli.as_str();
             out.findings.push(Finding {
                 rule: self.id(),

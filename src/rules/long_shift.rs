@@ -69,7 +69,6 @@ impl Rule for LongShift {
         let day_col = input.cdr.column("day")?.cast(&DataType::Int32)?;
         let day_col = day_col.i32()?;
         let talk_col = col_i64(&input.cdr, "talk_s")?;
-        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
         let mut days_of: std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>> =
             Default::default();
         for op in col_str(&flagged, "operator_id")?.iter().flatten() {
@@ -88,9 +87,7 @@ impl Rule for LongShift {
             }
             let m = per_day
                 .into_iter()
-                .map(|(d, t)| {
-                    ((epoch + chrono::Days::new(d.max(0) as u64)).to_string(), json!(round(t as f64 / 3600.0, 2)))
-                })
+                .map(|(d, t)| (crate::time::epoch_day(d).to_string(), json!(round(t as f64 / 3600.0, 2))))
                 .collect();
             days_of.insert(op.to_string(), m);
         }
