@@ -463,38 +463,33 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
         let name = path.to_string_lossy().to_lowercase();
         name.contains(".ndjson") || name.contains(".jsonl") || name.ends_with(".json")
     };
+    let starts_json = |b: &[u8]| opts.format.is_none() && b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{');
     // plain UTF-8 text (the common export) is split straight from a memory map
-    if matches!(opts.encoding, None | Some(Encoding::Utf8))
-        && !ndjson_name
-        && let Some(text) = decode::map_utf8(path)
-    {
-        let first_non_space = text.bytes().find(|b| !b.is_ascii_whitespace());
-        if !(first_non_space == Some(b'{') && opts.format.is_none()) {
+    let mapped = (matches!(opts.encoding, None | Some(Encoding::Utf8)) && !ndjson_name)
+        .then(|| decode::map_utf8(path))
+        .flatten()
+        .filter(|t| !starts_json(t.as_bytes()));
+    let (text, enc) = match mapped {
+        Some(text) => {
             trace("read (mapped)", t0);
-            if let Some(at) = memchr::memchr(0, &text.as_bytes()[..text.len().min(1 << 16)]) {
-                anyhow::bail!("{}: binary content (NUL byte at offset {at}): not a CDR export", path.display());
-            }
-            return read_text(path, text, Encoding::Utf8, opts, target);
+            (text, Encoding::Utf8)
         }
-    }
-    let bytes = decode::read_decompressed(path)?;
-    trace("read", t0);
-    let name = path.to_string_lossy().to_lowercase();
-    let first_non_space = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    if name.contains(".ndjson")
-        || name.contains(".jsonl")
-        || name.ends_with(".json")
-        || (first_non_space == Some(b'{') && opts.format.is_none())
-    {
-        return read_columnar(path, Some(bytes), Format::Ndjson, opts, target);
-    }
+        None => {
+            let bytes = decode::read_decompressed(path)?;
+            trace("read", t0);
+            if ndjson_name || starts_json(&bytes) {
+                return read_columnar(path, Some(bytes), Format::Ndjson, opts, target);
+            }
+            let (text, enc) = to_text(bytes, opts);
+            (decode::Text::Owned(text), enc)
+        }
+    };
     // Decompressed binary (an image, an archive, a database file) is not a CDR export; UTF-16 text is
     // recognised by `decode::detect` before this matters.
-    let (text, enc) = to_text(bytes, opts);
     if let Some(at) = memchr::memchr(0, &text.as_bytes()[..text.len().min(1 << 16)]) {
         anyhow::bail!("{}: binary content (NUL byte at offset {at}): not a CDR export", path.display());
     }
-    read_text(path, decode::Text::Owned(text), enc, opts, target)
+    read_text(path, text, enc, opts, target)
 }
 
 fn read_text(
