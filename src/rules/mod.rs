@@ -207,7 +207,6 @@ impl AuditInput {
         let tz: Tz = cfg.tz()?;
         let brk = cfg.rules.long_shift.shift_break_minutes * 60 * 1_000_000;
         // `ref`: the call id; `file:line` only when some row has none (building 10 M strings is not free)
-        // `ref`: the call id; `file:line` only when some row has none (building 10 M strings is not free)
         let reference = if cdr.column("call_id")?.null_count() == 0 {
             cdr.column("call_id")?.clone().with_name("ref".into())
         } else {
@@ -331,7 +330,7 @@ fn sort_by_operator_start(mut df: DataFrame) -> Result<DataFrame> {
         crate::load::trace("sort keys (already sorted)", t0);
         return Ok(df);
     }
-    let idx: Option<Vec<IdxSize>> = {
+    let idx: Vec<IdxSize> = {
         // only the key columns in one piece (rechunking the whole frame copied every column)
         let ops = df.column("operator_id")?.str()?.rechunk();
         let start = df.column("start_us")?.i64()?.rechunk();
@@ -351,16 +350,10 @@ fn sort_by_operator_start(mut df: DataFrame) -> Result<DataFrame> {
                 .collect()
         });
         let mut keys: Vec<(u32, i64, IdxSize)> = parts.into_iter().flatten().collect();
-        if keys.is_sorted() {
-            None
-        } else {
-            keys.par_sort_unstable();
-            Some(keys.into_iter().map(|k| k.2).collect())
-        }
+        keys.par_sort_unstable();
+        keys.into_iter().map(|k| k.2).collect()
     };
     crate::load::trace("sort keys", t0);
-    // input already in operator and start order (some exports are): nothing to gather
-    let Some(idx) = idx else { return Ok(df) };
     let idx = IdxCa::from_vec("idx".into(), idx);
     let names: Vec<PlSmallStr> = df.get_column_names_owned();
     let columns: Vec<Column> = names.iter().map(|n| df.drop_in_place(n)).collect::<PolarsResult<_>>()?;
