@@ -1,4 +1,4 @@
-use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, col_i64, col_str, local, round, utc, words};
+use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, local, round, utc, words};
 use crate::config::Config;
 use anyhow::Result;
 use polars::prelude::*;
@@ -62,25 +62,16 @@ impl Rule for SpoofedForeignCli {
             return Ok(out);
         }
         let groups = spoofed_groups(input, cfg)?;
-        let g = groups_frame(&groups, c.min_calls as i64)?;
-        let ops = col_str(&g, "operator_id")?;
-        let days = col_str(&g, "day")?;
-        let calls = col_i64(&g, "calls")?;
-        let ncli = col_i64(&g, "distinct_clis")?;
-        let (clis, countries, origins, invalid, refs) = (
-            col_str(&g, "clis")?,
-            col_str(&g, "countries")?,
-            col_str(&g, "origins")?,
-            col_str(&g, "invalid_clis")?,
-            col_str(&g, "refs")?,
-        );
-        let (first, last) = (col_i64(&g, "first_us")?, col_i64(&g, "last_us")?);
-        for i in 0..g.height() {
-            let op = ops.get(i).unwrap_or_default();
-            let n = calls.get(i).unwrap_or(0);
-            let invalid_list = words(invalid.get(i));
+        // lists as the evidence has always shown them: the values joined by spaces, then split
+        let text = |set: &PlIndexSet<String>| set.iter().map(String::as_str).collect::<Vec<_>>().join(" ");
+        for g in groups.iter().filter(|g| g.calls >= c.min_calls as i64) {
+            let op = g.operator_id;
+            let n = g.calls;
+            let (clis, countries, origins, refs) =
+                (text(&g.clis), text(&g.countries), text(&g.origins), g.refs.join(" "));
+            let invalid_list = words(Some(&text(&g.invalid)));
             let n_invalid = invalid_list.as_array().map_or(0, Vec::len);
-            let k = ncli.get(i).unwrap_or(0);
+            let k = g.nums.len() as i64;
             let mut score: f64 = 0.6;
             if n >= 20 {
                 score += 0.2;
@@ -92,33 +83,34 @@ impl Rule for SpoofedForeignCli {
                 score += 0.1; // rotating through a caller-ID pool
             }
             let score = round(score.min(1.0), 2);
-            let shown = countries.get(i).unwrap_or("").replace(' ', ", ");
-            let from = origins.get(i).unwrap_or("").replace(' ', ", ");
+            let day = crate::time::epoch_day(g.day).to_string();
+            let shown = countries.replace(' ', ", ");
+            let from = origins.replace(' ', ", ");
             let inv =
                 if n_invalid > 0 { format!("; {n_invalid} of them fail number validation") } else { String::new() };
+            let (first, last) = (g.first_us.unwrap_or(0), g.last_us.unwrap_or(0));
             out.findings.push(Finding {
                 rule: self.id(),
                 severity: Severity::from_score(score),
                 operator_id: Some(op.to_string()),
-                subject: (k == 1).then(|| clis.get(i).unwrap_or("").to_string()),
-                window_start: utc(first.get(i).unwrap_or(0)),
-                window_end: utc(last.get(i).unwrap_or(0)),
+                subject: (k == 1).then(|| clis.clone()),
+                window_start: utc(first),
+                window_end: utc(last),
                 score,
                 summary: format!(
-                    "Operator {op} showed {k} foreign caller ID(s) ({shown}) on {n} calls on {} while the calls came from home ({from}){inv}.",
-                    days.get(i).unwrap_or("")
+                    "Operator {op} showed {k} foreign caller ID(s) ({shown}) on {n} calls on {day} while the calls came from home ({from}){inv}."
                 ),
                 evidence: json!({
-                    "day": days.get(i),
+                    "day": day,
                     "calls": n,
                     "distinct_clis": k,
-                    "clis": words(clis.get(i)),
-                    "countries_shown": words(countries.get(i)),
-                    "origin": words(origins.get(i)),
+                    "clis": words(Some(&clis)),
+                    "countries_shown": words(Some(&countries)),
+                    "origin": words(Some(&origins)),
                     "invalid_clis": invalid_list,
-                    "first_call": local(first.get(i).unwrap_or(0), input.tz),
-                    "last_call": local(last.get(i).unwrap_or(0), input.tz),
-                    "calls_ref": words(refs.get(i)),
+                    "first_call": local(first, input.tz),
+                    "last_call": local(last, input.tz),
+                    "calls_ref": words(Some(&refs)),
                 }),
             });
         }
@@ -232,30 +224,6 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<Day
         })
         .collect();
     Ok(per_op.into_iter().flatten().collect())
-}
-
-/// The groups with at least `min_calls` calls as a frame (the columns the findings are built from).
-fn groups_frame(groups: &[DayGroup], min_calls: i64) -> Result<DataFrame> {
-    let kept: Vec<&DayGroup> = groups.iter().filter(|g| g.calls >= min_calls).collect();
-    let join = |set: &PlIndexSet<String>| set.iter().map(String::as_str).collect::<Vec<_>>().join(" ");
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-    let cols = vec![
-        Column::new("operator_id".into(), kept.iter().map(|g| g.operator_id).collect::<Vec<_>>()),
-        Column::new(
-            "day".into(),
-            kept.iter().map(|g| (epoch + chrono::Days::new(g.day.max(0) as u64)).to_string()).collect::<Vec<_>>(),
-        ),
-        Column::new("calls".into(), kept.iter().map(|g| g.calls).collect::<Vec<_>>()),
-        Column::new("distinct_clis".into(), kept.iter().map(|g| g.nums.len() as i64).collect::<Vec<_>>()),
-        Column::new("clis".into(), kept.iter().map(|g| join(&g.clis)).collect::<Vec<_>>()),
-        Column::new("countries".into(), kept.iter().map(|g| join(&g.countries)).collect::<Vec<_>>()),
-        Column::new("origins".into(), kept.iter().map(|g| join(&g.origins)).collect::<Vec<_>>()),
-        Column::new("invalid_clis".into(), kept.iter().map(|g| join(&g.invalid)).collect::<Vec<_>>()),
-        Column::new("first_us".into(), kept.iter().map(|g| g.first_us).collect::<Vec<_>>()),
-        Column::new("last_us".into(), kept.iter().map(|g| g.last_us).collect::<Vec<_>>()),
-        Column::new("refs".into(), kept.iter().map(|g| g.refs.join(" ")).collect::<Vec<_>>()),
-    ];
-    Ok(DataFrame::new(kept.len(), cols)?)
 }
 
 /// Per operator: spoofed calls and distinct foreign caller IDs over all its days.
