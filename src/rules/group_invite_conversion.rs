@@ -56,29 +56,18 @@ impl Rule for GroupInviteConversion {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
         let c = &cfg.rules.group_invite_conversion;
         let mut out = RuleOutput::default();
+        let members: Option<PlHashSet<u64>> = match &input.joins {
+            Some(j) => Some(j.column("member_num")?.u64()?.iter().flatten().collect()),
+            None => None,
+        };
         // counted once: the findings and operators.csv both read it
-        let base = answered_callees(input)?;
+        let (base, idx) = answered_callees(input, members.as_ref())?;
         let Some(joins) = &input.joins else {
             out.notes.push("group-invite-conversion: no join log (--joins): conversions not assessed".into());
             out.operator_metrics = Some(base);
             return Ok(out);
         };
-        // Only answered calls to a number that joined some group can pair with a join: those rows
-        // are picked by numeric key first (a filter of the whole frame materialised millions of
-        // operator ids and call references that the join then dropped).
-        let members: PlHashSet<u64> = joins.column("member_num")?.u64()?.iter().flatten().collect();
         let cdr = &input.cdr;
-        let (ans, num) = (cdr.column("answered")?.bool()?, cdr.column("callee_num")?.u64()?);
-        let idx: Vec<IdxSize> = crate::par::slices(cdr.height(), |off, len| {
-            let (a, c) = (ans.slice(off as i64, len), num.slice(off as i64, len));
-            a.iter()
-                .zip(c.iter())
-                .enumerate()
-                .filter(|(_, (a, c))| *a == Some(true) && c.is_some_and(|c| members.contains(&c)))
-                .map(|(k, _)| (off + k) as IdxSize)
-                .collect::<Vec<_>>()
-        })
-        .concat();
         let answered = cdr
             .select(["operator_id", "callee_num", "answer_us", "start_us", "end_us", "ref"])?
             .take(&IdxCa::from_vec("idx".into(), idx))?
@@ -231,32 +220,41 @@ impl Rule for GroupInviteConversion {
 }
 
 /// Per operator with at least one answered call to a known number: how many distinct callees
-/// answered (`operator_id`, `answered_callees`), each operator's row range walked in parallel.
-fn answered_callees(input: &AuditInput) -> Result<DataFrame> {
+/// answered (`operator_id`, `answered_callees`); and the rows of the answered calls to `members`
+/// (numbers that joined some group), in row order: only those can pair with a join, so the join
+/// reads them instead of a filter of the whole frame (which materialised millions of operator ids
+/// and call references that the join then dropped). Each operator's row range walked in parallel.
+fn answered_callees(input: &AuditInput, members: Option<&PlHashSet<u64>>) -> Result<(DataFrame, Vec<IdxSize>)> {
     use super::Rows;
     use rayon::prelude::*;
     let cdr = &input.cdr;
     let (ans, num) = (cdr.column("answered")?.bool()?, cdr.column("callee_num")?.u64()?);
-    let per_op: Vec<(&str, i64)> = super::ranges_in_order(input)
+    let per_op: Vec<(&str, i64, Vec<IdxSize>)> = super::ranges_in_order(input)
         .into_par_iter()
         .filter_map(|(op, rows)| {
             let (mut a, mut c) = (Rows::new(ans), Rows::new(num));
             let mut seen: PlHashSet<u64> = PlHashSet::new();
+            let mut to_members = Vec::new();
             for i in rows {
                 if a.get(i) == Some(true)
                     && let Some(n) = c.get(i)
                 {
                     seen.insert(n);
+                    if members.is_some_and(|m| m.contains(&n)) {
+                        to_members.push(i as IdxSize);
+                    }
                 }
             }
-            (!seen.is_empty()).then_some((op, seen.len() as i64))
+            (!seen.is_empty()).then_some((op, seen.len() as i64, to_members))
         })
         .collect();
-    Ok(DataFrame::new(
+    let base = DataFrame::new(
         per_op.len(),
         vec![
             Column::new("operator_id".into(), per_op.iter().map(|p| p.0).collect::<Vec<_>>()),
             Column::new("answered_callees".into(), per_op.iter().map(|p| p.1).collect::<Vec<_>>()),
         ],
-    )?)
+    )?;
+    let idx = per_op.into_iter().flat_map(|p| p.2).collect();
+    Ok((base, idx))
 }
