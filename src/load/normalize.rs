@@ -179,9 +179,11 @@ pub fn utc_datetime() -> DataType {
     DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
 }
 
-/// The derivations of the module documentation, row by row: from start, answer and end (UTC µs),
-/// duration and talk (s, sentinels removed) and the canonical disposition, returns a struct of
-/// `end_us, duration_c, talk_c, disposition_c, answer_us`.
+/// The derivations of the module documentation and the reject code, row by row in one parallel
+/// pass: from start, answer and end (UTC µs), duration and talk (s; sentinels removed here), the
+/// canonical disposition, and whether each raw field was present, returns a struct of
+/// `end_us, duration_c, talk_c, disposition_c, answer_us, reject_code`. (A chain of when/then columns
+/// built ten intermediate 10 M-row columns for the reject code alone.)
 fn derived() -> Expr {
     let fields = || {
         vec![
@@ -190,6 +192,7 @@ fn derived() -> Expr {
             Field::new("talk_c".into(), DataType::Int64),
             Field::new("disposition_c".into(), DataType::String),
             Field::new("answer_us".into(), DataType::Int64),
+            Field::new("reject_code".into(), DataType::Int32),
         ]
     };
     col("start_time__ts").map_many(
@@ -198,11 +201,21 @@ fn derived() -> Expr {
             let ints: Vec<Int64Chunked> =
                 c[..5].iter().map(|x| Ok(x.cast(&DataType::Int64)?.i64()?.clone())).collect::<PolarsResult<_>>()?;
             let disp = c[5].str()?.clone();
-            type Part = (Int64Chunked, Int64Chunked, Int64Chunked, StringChunked, Int64Chunked);
+            // which raw fields are missing: operator, start, answer, end, duration, talk (None: none is)
+            let missing: Vec<Option<BooleanChunked>> =
+                c[6..12].iter().map(|x| (x.null_count() > 0).then(|| x.is_null())).collect();
+            type Part = (Int64Chunked, Int64Chunked, Int64Chunked, StringChunked, Int64Chunked, Int32Chunked);
             let parts: Vec<Part> = crate::par::slices(n, |off, len| {
                 let sl = |k: usize| ints[k].slice(off as i64, len);
-                let (start, answer, end, dur0, talk0) = (sl(0), sl(1), sl(2), sl(3), sl(4));
+                let (start, answer, end, dur_n, talk_n) = (sl(0), sl(1), sl(2), sl(3), sl(4));
                 let d = disp.slice(off as i64, len);
+                let miss: Vec<Vec<bool>> = missing
+                    .iter()
+                    .map(|m| match m {
+                        Some(m) => m.slice(off as i64, len).iter().map(|b| b == Some(true)).collect(),
+                        None => vec![false; len],
+                    })
+                    .collect();
                 // the switch's disposition text → canonical, each distinct text once per slice
                 let mut seen: PlHashMap<&str, Option<&'static str>> = Default::default();
                 let mut o_end = Vec::with_capacity(len);
@@ -210,8 +223,11 @@ fn derived() -> Expr {
                 let mut o_talk = Vec::with_capacity(len);
                 let mut o_disp: Vec<Option<&'static str>> = Vec::with_capacity(len);
                 let mut o_ans = Vec::with_capacity(len);
-                let rows = start.iter().zip(answer.iter()).zip(end.iter()).zip(dur0.iter()).zip(talk0.iter());
-                for (((((s, a), e), du), ta), raw) in rows.zip(d.iter()) {
+                let mut o_code: Vec<Option<i32>> = Vec::with_capacity(len);
+                let sentinel = |v: Option<i64>| v.filter(|x| *x < DURATION_SENTINEL);
+                let rows = start.iter().zip(answer.iter()).zip(end.iter()).zip(dur_n.iter()).zip(talk_n.iter());
+                for (i, (((((s, a), e), dn), tn), raw)) in rows.zip(d.iter()).enumerate() {
+                    let (du, ta) = (sentinel(dn), sentinel(tn));
                     let di = raw.and_then(|r| *seen.entry(r).or_insert_with(|| canonical_disposition(r)));
                     let end_us = e.or_else(|| Some(s? + du? * US)).or_else(|| Some(a? + ta? * US));
                     let duration = du.or_else(|| Some((end_us? - s?) / US));
@@ -225,11 +241,29 @@ fn derived() -> Expr {
                     };
                     let answer_us =
                         if disp_c == "ANSWERED" || positive { a.or_else(|| Some(end_us? - talk? * US)) } else { None };
+                    // the first reason that holds, in the order of CDR_REASONS
+                    let m = |k: usize| miss[k][i];
+                    let code = [
+                        m(0),
+                        m(1),
+                        s.is_none(),
+                        !m(2) && a.is_none(),
+                        !m(3) && e.is_none(),
+                        !m(4) && dn.is_none(),
+                        !m(5) && tn.is_none(),
+                        du.is_some_and(|x| x < 0),
+                        ta.is_some_and(|x| x < 0),
+                        matches!((end_us, s), (Some(e), Some(s)) if e < s),
+                    ]
+                    .iter()
+                    .position(|c| *c)
+                    .map(|p| p as i32);
                     o_end.push(end_us);
                     o_dur.push(duration);
                     o_talk.push(talk);
                     o_disp.push(Some(disp_c));
                     o_ans.push(answer_us);
+                    o_code.push(code);
                 }
                 (
                     Int64Chunked::from_iter_options("end_us".into(), o_end.into_iter()),
@@ -237,36 +271,48 @@ fn derived() -> Expr {
                     Int64Chunked::from_iter_options("talk_c".into(), o_talk.into_iter()),
                     StringChunked::from_iter_options("disposition_c".into(), o_disp.into_iter()),
                     Int64Chunked::from_iter_options("answer_us".into(), o_ans.into_iter()),
+                    Int32Chunked::from_iter_options("reject_code".into(), o_code.into_iter()),
                 )
             });
-            let (mut e, mut du, mut t, mut di, mut an) = (vec![], vec![], vec![], vec![], vec![]);
+            let (mut e, mut du, mut t, mut di, mut an, mut rc) = (vec![], vec![], vec![], vec![], vec![], vec![]);
             for p in parts {
                 e.push(p.0);
                 du.push(p.1);
                 t.push(p.2);
                 di.push(p.3);
                 an.push(p.4);
+                rc.push(p.5);
             }
             use crate::par::concat;
-            let (e, du, t, di, an) = (
-                concat("end_us", e),
-                concat("duration_c", du),
-                concat("talk_c", t),
-                concat("disposition_c", di),
-                concat("answer_us", an),
-            );
-            let cols = [e.into_column(), du.into_column(), t.into_column(), di.into_column(), an.into_column()];
+            let cols = [
+                concat("end_us", e).into_column(),
+                concat("duration_c", du).into_column(),
+                concat("talk_c", t).into_column(),
+                concat("disposition_c", di).into_column(),
+                concat("answer_us", an).into_column(),
+                concat("reject_code", rc).into_column(),
+            ];
             Ok(StructChunked::from_columns("__d".into(), n, &cols)?.into_column())
         },
-        &[col("answer_time__ts"), col("end_time__ts"), col("dur0"), col("talk0"), col("disposition")],
+        &[
+            col("answer_time__ts"),
+            col("end_time__ts"),
+            col("duration_s__n"),
+            col("talk_s__n"),
+            col("disposition"),
+            col("operator_id"),
+            col("start_time"),
+            col("answer_time"),
+            col("end_time"),
+            col("duration_s"),
+            col("talk_s"),
+        ],
         move |_, _| Ok(Field::new("__d".into(), DataType::Struct(fields()))),
     )
 }
 
 /// CDR raw text fields → canonical typed columns plus `reject_code`.
 pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
-    let sentinel =
-        |e: Expr| when(e.clone().gt_eq(lit(DURATION_SENTINEL))).then(lit(NULL).cast(DataType::Int64)).otherwise(e);
     raw.with_columns([
         ts("start_time", tz, order),
         ts("answer_time", tz, order),
@@ -274,26 +320,8 @@ pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
         secs("duration_s"),
         secs("talk_s"),
     ])
-    .with_columns([sentinel(col("duration_s__n")).alias("dur0"), sentinel(col("talk_s__n")).alias("talk0")])
-    // end, duration, talk, disposition and answer in one parallel pass (a chain of when/then
-    // columns built four intermediate 10 M-row columns, two of them strings)
     .with_column(derived().alias("__d"))
     .unnest(cols(["__d"]), None)
-    .with_column(
-        first_code(vec![
-            col("operator_id").is_null(),
-            col("start_time").is_null(),
-            col("start_time__ts").is_null(),
-            col("answer_time").is_not_null().and(col("answer_time__ts").is_null()),
-            col("end_time").is_not_null().and(col("end_time__ts").is_null()),
-            col("duration_s").is_not_null().and(col("duration_s__n").is_null()),
-            col("talk_s").is_not_null().and(col("talk_s__n").is_null()),
-            col("dur0").lt(lit(0i64)),
-            col("talk0").lt(lit(0i64)),
-            col("end_us").lt(col("start_time__ts")),
-        ])
-        .alias("reject_code"),
-    )
     .select([
         col("call_id"),
         col("operator_id"),
