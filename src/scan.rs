@@ -59,6 +59,20 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
     r
 }
 
+/// CDR fields that neither the rules as configured nor the outputs read: `cli_group` never, the
+/// campaign and trunk only when spoofed-foreign-cli lists domestic campaigns or trunks.
+fn unread_fields(cfg: &crate::config::Config) -> Vec<&'static str> {
+    let spoof = &cfg.rules.spoofed_foreign_cli;
+    let mut skip = vec!["cli_group"];
+    if spoof.domestic_campaigns.is_empty() {
+        skip.push("campaign");
+    }
+    if spoof.domestic_trunks.is_empty() {
+        skip.push("trunk");
+    }
+    skip
+}
+
 fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let t_all = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -99,7 +113,8 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let t = Instant::now();
     let paths = load::expand_inputs(&args.input.inputs)?;
     crate::load::test_pause("listed");
-    let loaded = load::load_cdrs(&paths, &setup.load, &setup.phones)?;
+    let load_opts = load::LoadOptions { skip: unread_fields(cfg), ..setup.load.clone() };
+    let loaded = load::load_cdrs(&paths, &load_opts, &setup.phones)?;
     fail_on_unreadable(&loaded.files)?;
     lap("load_cdr", t);
     let t = Instant::now();

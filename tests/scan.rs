@@ -150,3 +150,28 @@ fn csv_and_parquet_copies_give_the_same_audit() {
         assert_eq!(std::fs::read_to_string(c.join(f)).unwrap(), std::fs::read_to_string(p.join(f)).unwrap(), "{f}");
     }
 }
+
+/// `scan` leaves out the campaign column unless a rule reads it: a config that declares a campaign
+/// domestic must still see it (the operator with no login IP is flagged only through it).
+#[test]
+fn scan_reads_the_campaign_when_the_config_declares_one_domestic() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |cfg: Option<&str>, out: &str| {
+        let mut cmd = bin();
+        cmd.args(["scan", "tests/data/rules/spoofed.csv", "--quiet", "--out"])
+            .arg(dir.path().join(out))
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if let Some(text) = cfg {
+            let p = dir.path().join(format!("{out}.toml"));
+            std::fs::write(&p, text).unwrap();
+            cmd.arg("--config").arg(p);
+        }
+        cmd.assert().code(predicates::ord::lt(3));
+        flagged(&dir.path().join(out), "spoofed-foreign-cli")
+    };
+    let plain = run(None, "plain");
+    assert!(!plain.contains("hit-domestic-campaign"), "{plain:?}");
+    let dom = run(Some("[rules.spoofed_foreign_cli]\ndomestic_campaigns = [\"edu-refund-01\"]\n"), "dom");
+    assert!(dom.contains("hit-domestic-campaign"), "{dom:?}");
+    assert!(dom.is_superset(&plain));
+}

@@ -334,6 +334,15 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Read the named canonical fields as missing (the record width checks are unchanged).
+    pub fn skip(&mut self, target: &Target, fields: &[&str]) {
+        for (src, f) in self.sources.iter_mut().zip(target.fields) {
+            if fields.contains(&f.name) {
+                *src = None;
+            }
+        }
+    }
+
     pub fn expects(&self, n: usize) -> bool {
         n >= self.min_fields && self.max_fields.is_none_or(|m| n <= m)
     }
