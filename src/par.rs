@@ -40,18 +40,58 @@ pub fn concat<C: Part>(name: &str, parts: Vec<C>) -> C {
     acc.named(name)
 }
 
-/// The distinct non-null values of a text column, sorted; each chunk's rows are hashed in parallel
-/// slices. The values borrow from `ca`.
-pub fn distinct_sorted(ca: &StringChunked) -> Vec<&str> {
-    let mut distinct: PlHashSet<&str> = PlHashSet::new();
+/// The code of a null row in [`dictionary`].
+pub const NO_CODE: u32 = u32::MAX;
+
+/// The distinct non-null values of a text column, sorted, and each row's index into them
+/// ([`NO_CODE`] for a null), hashing every row once: slices in parallel each keep their values in
+/// the order first seen, then the small per-slice lists are merged and renumbered. (A distinct pass
+/// followed by a lookup per row hashed every value twice.) The values borrow from `ca`.
+pub fn dictionary(ca: &StringChunked) -> (Vec<&str>, Vec<u32>) {
+    let mut parts: Vec<(Vec<&str>, Vec<u32>)> = Vec::new();
     for arr in ca.downcast_iter() {
-        let sets: Vec<PlHashSet<&str>> =
-            slices(arr.len(), |off, len| (off..off + len).filter_map(|i| arr.get(i)).collect());
-        for s in sets {
-            distinct.extend(s);
-        }
+        parts.extend(slices(arr.len(), |off, len| {
+            let mut seen: PlHashMap<&str, u32> = PlHashMap::new();
+            let mut values: Vec<&str> = Vec::new();
+            let codes = (off..off + len)
+                .map(|i| match arr.get(i) {
+                    None => NO_CODE,
+                    Some(v) => *seen.entry(v).or_insert_with(|| {
+                        values.push(v);
+                        (values.len() - 1) as u32
+                    }),
+                })
+                .collect();
+            (values, codes)
+        }));
     }
-    let mut v: Vec<&str> = distinct.into_iter().collect();
-    v.sort_unstable();
-    v
+    let mut all: Vec<&str> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
+    all.par_sort_unstable();
+    all.dedup();
+    let pos: PlHashMap<&str, u32> = all.iter().enumerate().map(|(i, v)| (*v, i as u32)).collect();
+    let codes: Vec<Vec<u32>> = parts
+        .into_par_iter()
+        .map(|(values, codes)| {
+            let to: Vec<u32> = values.iter().map(|v| pos[v]).collect();
+            codes.into_iter().map(|c| if c == NO_CODE { c } else { to[c as usize] }).collect()
+        })
+        .collect();
+    (all, codes.concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dictionary_codes_every_row_into_sorted_distinct_values_across_chunks() {
+        let mut ca: StringChunked = [Some("b"), None, Some("a"), Some("b")].into_iter().collect();
+        let more: StringChunked = [Some("c"), Some("a"), None].into_iter().collect();
+        ca.append(&more).unwrap();
+        assert_eq!(ca.chunks().len(), 2);
+        let (values, codes) = dictionary(&ca);
+        assert_eq!(values, ["a", "b", "c"]);
+        let back: Vec<Option<&str>> = codes.iter().map(|c| (*c != NO_CODE).then(|| values[*c as usize])).collect();
+        assert_eq!(back, ca.iter().collect::<Vec<_>>());
+    }
 }

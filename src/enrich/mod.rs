@@ -22,7 +22,7 @@ pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame>
     let t0 = std::time::Instant::now();
     // sorted, so numbers of one country follow each other: phonenumber keeps a small cache of
     // compiled regexes per region, and hash order made it recompile them for almost every number
-    let distinct = crate::par::distinct_sorted(&callers);
+    let (distinct, codes) = crate::par::dictionary(&callers);
     crate::load::trace("distinct callers", t0);
     // phonenumber's compiled regexes sit behind one global lock, so parsing on two threads ran no
     // faster than on one: the callers are parsed on one thread while the callees' E.164 column
@@ -33,22 +33,25 @@ pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame>
         || home_e164(&callees, phones, "callee_e164", "callee_num"),
     );
     crate::load::trace("parsed callers", t0);
-    // Each row gets the index of its distinct value; the text columns are gathers from the distinct
+    // Each row has the index of its distinct value; the text columns are gathers from the distinct
     // values (views into their small buffers) instead of 10 M strings copied one by one.
-    let index: PlHashMap<&str, IdxSize> = distinct.iter().enumerate().map(|(i, v)| (*v, i as IdxSize)).collect();
     let d_e164: StringChunked = parsed.iter().map(|p| p.e164.as_deref()).collect();
     let d_country: StringChunked = parsed.iter().map(|p| p.country.as_deref()).collect();
     let d_num: Vec<Option<u64>> = parsed.iter().map(|p| p.e164.as_deref().and_then(e164_num)).collect();
+    let code = |c: u32| (c != crate::par::NO_CODE).then_some(c as usize);
     type Part = (IdxCa, BooleanChunked, UInt64Chunked);
-    let parts: Vec<Part> = crate::par::slices(callers.len(), |off, len| {
-        let part = callers.slice(off as i64, len);
-        let idx: Vec<Option<IdxSize>> = part.iter().map(|v| v.map(|raw| index[raw])).collect();
-        let valid = idx.iter().map(|i| i.map(|i| parsed[i as usize].valid));
-        let num = idx.iter().map(|i| i.and_then(|i| d_num[i as usize]));
-        let valid = BooleanChunked::from_iter_options("caller_valid".into(), valid);
-        let num = UInt64Chunked::from_iter_options("caller_num".into(), num);
-        (IdxCa::from_iter_options("idx".into(), idx.into_iter()), valid, num)
+    let parts: Vec<Part> = crate::par::slices(codes.len(), |off, len| {
+        let part = &codes[off..off + len];
+        let idx = part.iter().map(|c| code(*c).map(|i| i as IdxSize));
+        let valid = part.iter().map(|c| code(*c).map(|i| parsed[i].valid));
+        let num = part.iter().map(|c| code(*c).and_then(|i| d_num[i]));
+        (
+            IdxCa::from_iter_options("idx".into(), idx),
+            BooleanChunked::from_iter_options("caller_valid".into(), valid),
+            UInt64Chunked::from_iter_options("caller_num".into(), num),
+        )
     });
+    drop(codes);
     let (mut idx, mut valid, mut nums) = (vec![], vec![], vec![]);
     for (i, v, n) in parts {
         idx.push(i);

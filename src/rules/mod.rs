@@ -331,20 +331,18 @@ fn sort_by_operator_start(mut df: DataFrame) -> Result<DataFrame> {
         return Ok(df);
     }
     let idx: Vec<IdxSize> = {
-        // only the key columns in one piece (rechunking the whole frame copied every column)
-        let ops = df.column("operator_id")?.str()?.rechunk();
+        // only the key column in one piece (rechunking the whole frame copied every column)
         let start = df.column("start_us")?.i64()?.rechunk();
-        let (ops_arr, start_arr) = (ops.downcast_get(0), start.downcast_get(0));
-        let (Some(ops_arr), Some(start_arr)) = (ops_arr, start_arr) else {
+        let Some(start_arr) = start.downcast_get(0) else {
             return Ok(df); // no rows
         };
-        let distinct = crate::par::distinct_sorted(&ops);
-        let rank: PlHashMap<&str, u32> = distinct.iter().enumerate().map(|(i, o)| (*o, i as u32 + 1)).collect();
+        // each row's rank among the sorted distinct operators
+        let (_, rank) = crate::par::dictionary(df.column("operator_id")?.str()?);
         // (operator rank, null operators first as 0; start, nulls first; row)
         let parts: Vec<Vec<(u32, i64, IdxSize)>> = crate::par::slices(n, |off, len| {
             (off..off + len)
                 .map(|i| {
-                    let o = ops_arr.get(i).map_or(0, |o| rank[o]);
+                    let o = rank[i].wrapping_add(1); // NO_CODE (u32::MAX) → 0
                     (o, start_arr.get(i).unwrap_or(i64::MIN), i as IdxSize)
                 })
                 .collect()
