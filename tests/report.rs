@@ -177,6 +177,20 @@ fn redaction_removes_every_callee_number_from_every_output() {
             assert!(!text.contains(s.as_str()), "{} leaks {s}", p.display());
         }
     }
+    // redaction changes what is shown, never what is found: every rule finds as much as unredacted
+    let plain = dir.path().join("plain");
+    common::scan_generated(&data, &["cdr.csv", "cdr_overlap.csv"], &plain).arg("--quiet").assert().success();
+    let per_rule = |out: &Path| {
+        let mut n: std::collections::BTreeMap<String, usize> = Default::default();
+        for l in std::fs::read_to_string(out.join("findings.jsonl")).unwrap().lines() {
+            let f: serde_json::Value = serde_json::from_str(l).unwrap();
+            *n.entry(f["rule"].as_str().unwrap().to_string()).or_default() += 1;
+        }
+        n
+    };
+    let found = per_rule(&plain);
+    assert!(found.get("foreign-cli-fanout").is_some_and(|n| *n > 0), "{found:?}");
+    assert_eq!(per_rule(&a), found);
     // same key, same pseudonyms: the two runs' dossiers are identical
     assert_eq!(std::fs::read(a.join("dossiers.json")).unwrap(), std::fs::read(b.join("dossiers.json")).unwrap());
     assert!(std::fs::read_to_string(a.join("conversions.csv")).unwrap().contains("R-"));

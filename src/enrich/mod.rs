@@ -84,6 +84,28 @@ pub fn e164_num(e164: &str) -> Option<u64> {
     d.parse().ok()
 }
 
+/// A country calling code (`+86`) tested against [`e164_num`] keys, so rules can tell home numbers
+/// apart on the numeric column, which redaction leaves alone (the E.164 text becomes a pseudonym).
+#[derive(Clone, Copy, Debug)]
+pub struct NumPrefix {
+    value: u64,
+    digits: u32,
+}
+
+impl NumPrefix {
+    /// None for a prefix that is not `+` and digits.
+    pub fn new(prefix: &str) -> Option<Self> {
+        let value = e164_num(prefix)?;
+        Some(Self { value, digits: prefix.trim_start_matches('+').len() as u32 })
+    }
+
+    /// Whether the number's digits start with the prefix's.
+    pub fn matches(&self, num: u64) -> bool {
+        let digits = num.checked_ilog10().map_or(1, |l| l + 1);
+        digits >= self.digits && num / 10u64.pow(digits - self.digits) == self.value
+    }
+}
+
 /// E.164 of a column of home-side numbers (callees, join members), as text and as [`e164_num`],
 /// rows split across threads.
 fn home_e164(col: &StringChunked, phones: &PhoneParser, name: &str, num_name: &str) -> (StringChunked, UInt64Chunked) {
@@ -189,7 +211,19 @@ pub fn join_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame
 
 #[cfg(test)]
 mod tests {
-    use super::e164_num;
+    use super::{NumPrefix, e164_num};
+
+    #[test]
+    fn num_prefix_compares_leading_digits() {
+        let cn = NumPrefix::new("+86").unwrap();
+        assert!(cn.matches(8613912345678));
+        assert!(!cn.matches(447700900123));
+        assert!(!cn.matches(8)); // shorter than the prefix
+        assert!(!cn.matches(186));
+        let us = NumPrefix::new("+1").unwrap();
+        assert!(us.matches(16465550142) && !us.matches(8613912345678));
+        assert!(NumPrefix::new("86x").is_none());
+    }
 
     #[test]
     fn numeric_e164_keys() {

@@ -117,25 +117,30 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     use rayon::prelude::*;
     let df = &input.cdr;
     let home = input.home_region.as_str();
-    let prefix = input.home_prefix.as_str();
+    // home callees by their numeric key: the E.164 text is a pseudonym under --redact
+    let home_num = crate::enrich::NumPrefix::new(&input.home_prefix);
     let s = |n: &str| -> Result<&StringChunked> { Ok(df.column(n)?.str()?) };
-    let (country, callee_e164) = (s("caller_country")?, s("callee_e164")?);
+    let country = s("caller_country")?;
     let (cli_num, callee_num) = (df.column("caller_num")?.u64()?, df.column("callee_num")?.u64()?);
     let day = df.column("day")?.cast(&DataType::Int32)?;
     let day = day.i32()?;
     // (caller, callee, day, row); a missing number is u64::MAX (E.164 keys stay below 10^15)
     let none = u64::MAX;
     let mut entries: Vec<(u64, i32, u64, u32)> = crate::par::slices(df.height(), |off, len| {
-        let (mut country, mut callee_e164) = (Rows::new(country), Rows::new(callee_e164));
+        let mut country = Rows::new(country);
         let (mut cli_num, mut callee_num, mut day) = (Rows::new(cli_num), Rows::new(callee_num), Rows::new(day));
         let mut v = Vec::new();
         for i in off..off + len {
             let foreign = country.get(i).is_some_and(|c| c != home);
-            if !foreign || !callee_e164.get(i).is_some_and(|c| c.starts_with(prefix)) {
+            if !foreign {
+                continue;
+            }
+            let callee = callee_num.get(i);
+            if !callee.is_some_and(|c| home_num.is_some_and(|h| h.matches(c))) {
                 continue;
             }
             let Some(d) = day.get(i) else { continue };
-            v.push((cli_num.get(i).unwrap_or(none), d, callee_num.get(i).unwrap_or(none), i as u32));
+            v.push((cli_num.get(i).unwrap_or(none), d, callee.unwrap_or(none), i as u32));
         }
         v
     })
