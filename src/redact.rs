@@ -33,6 +33,19 @@ impl Redactor {
         let out: StringChunked = t.iter().zip(b.iter()).map(|(t, b)| b.or(t).map(|v| self.pseudonym(v))).collect();
         Ok(out.with_name(target.into()).into_column())
     }
+
+    /// The same for a column whose E.164 form is kept only as its [`crate::enrich::e164_num`] key
+    /// (`key`): the pseudonym of `+` and the digits, else of the text as written.
+    pub fn column_by_num(&self, df: &DataFrame, target: &str, key: &str) -> PolarsResult<Column> {
+        let t = df.column(target)?.str()?;
+        let k = df.column(key)?.u64()?;
+        let out: StringChunked = t
+            .iter()
+            .zip(k.iter())
+            .map(|(t, k)| (t.is_some() || k.is_some()).then(|| self.pseudonym(&crate::enrich::display_number(k, t))))
+            .collect();
+        Ok(out.with_name(target.into()).into_column())
+    }
 }
 
 #[cfg(test)]

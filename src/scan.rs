@@ -146,10 +146,8 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let mut joins = joins;
     if let Some(r) = &redactor {
         let f = &loaded.frame;
-        let callee = r.column(f, "callee", "callee_e164")?;
-        let callee_e164 = r.column(f, "callee_e164", "callee_e164")?;
+        let callee = r.column_by_num(f, "callee", "callee_num")?;
         loaded.frame.with_column(callee)?;
-        loaded.frame.with_column(callee_e164)?;
         for rej in &mut loaded.rejects {
             rej.raw = "[redacted]".into();
         }
@@ -307,6 +305,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
             &operators,
             conversions.as_ref(),
             cfg.rules.long_shift.min_talk_hours,
+            redactor.is_some(),
         )?;
         let report = crate::report::Report {
             version: env!("CARGO_PKG_VERSION").to_string(),

@@ -10,7 +10,7 @@ use phone::ParsedNumber;
 use phone::PhoneParser;
 use polars::prelude::*;
 
-/// Add `caller_e164`, `caller_country`, `caller_valid` and `callee_e164` to a CDR frame.
+/// Add `caller_e164`, `caller_country`, `caller_valid`, `caller_num` and `callee_num` to a CDR frame.
 ///
 /// One pass per column with a cache of what each distinct text became (caller IDs repeat a lot);
 /// plain home mobiles take an allocation-free fast path instead.
@@ -25,12 +25,12 @@ pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame>
     let (distinct, codes) = crate::par::dictionary(&callers);
     crate::load::trace("distinct callers", t0);
     // phonenumber's compiled regexes sit behind one global lock, so parsing on two threads ran no
-    // faster than on one: the callers are parsed on one thread while the callees' E.164 column
-    // (mostly the allocation-free mobile fast path) is built on the others
+    // faster than on one: the callers are parsed on one thread while the callees' E.164 keys
+    // (mostly the allocation-free mobile fast path) are computed on the others
     let callees = df.column("callee")?.str()?.clone();
-    let (parsed, (callee, callee_num)) = rayon::join(
+    let (parsed, (_, callee_num)) = rayon::join(
         || distinct.iter().map(|raw| phones.parse(raw, true)).collect::<Vec<ParsedNumber>>(),
-        || home_e164(&callees, phones, "callee_e164", "callee_num"),
+        || home_numbers(&callees, phones, None, "callee_num"),
     );
     crate::load::trace("parsed callers", t0);
     // Each row has the index of its distinct value; the text columns are gathers from the distinct
@@ -68,7 +68,6 @@ pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame>
     df.with_column(country.into_column())?;
     df.with_column(valid.into_column())?;
     df.with_column(nums.into_column())?;
-    df.with_column(callee.into_column())?;
     df.with_column(callee_num.into_column())?;
     Ok(df)
 }
@@ -106,45 +105,61 @@ impl NumPrefix {
     }
 }
 
-/// E.164 of a column of home-side numbers (callees, join members), as text and as [`e164_num`],
+/// E.164 of a column of home-side numbers (join members), as text and as [`e164_num`],
 /// rows split across threads.
 fn home_e164(col: &StringChunked, phones: &PhoneParser, name: &str, num_name: &str) -> (StringChunked, UInt64Chunked) {
+    let (text, nums) = home_numbers(col, phones, Some(name), num_name);
+    (text.expect("text was asked for"), nums)
+}
+
+/// [`e164_num`] keys of a column of home-side numbers, and their E.164 text when `text` names it
+/// (the 10 M callees need only the keys: their text is made for the few calls a report shows).
+fn home_numbers(
+    col: &StringChunked,
+    phones: &PhoneParser,
+    text: Option<&str>,
+    num_name: &str,
+) -> (Option<StringChunked>, UInt64Chunked) {
     let parts = crate::par::slices(col.len(), |off, len| {
         let part = col.slice(off as i64, len);
-        let mut out = StringChunkedBuilder::new(name.into(), part.len());
+        let mut out = text.map(|name| StringChunkedBuilder::new(name.into(), part.len()));
         let mut nums: Vec<Option<u64>> = Vec::with_capacity(part.len());
         let mut cache: PlHashMap<&str, Option<String>> = PlHashMap::new();
         let mut buf = String::with_capacity(16);
         for v in part.iter() {
-            match v {
-                None => {
-                    out.append_null();
-                    nums.push(None);
-                }
+            let e164 = match v {
+                None => None,
                 Some(raw) => match phones.fast_national_mobile(raw) {
                     Some(d) => {
                         buf.clear();
                         buf.push_str("+86");
                         buf.push_str(d);
-                        out.append_value(&buf);
-                        nums.push(e164_num(&buf));
+                        Some(buf.as_str())
                     }
-                    None => {
-                        let e = cache.entry(raw).or_insert_with(|| phones.parse(raw, false).e164);
-                        out.append_option(e.as_deref());
-                        nums.push(e.as_deref().and_then(e164_num));
-                    }
+                    None => cache.entry(raw).or_insert_with(|| phones.parse(raw, false).e164).as_deref(),
                 },
+            };
+            if let Some(o) = out.as_mut() {
+                o.append_option(e164);
             }
+            nums.push(e164.and_then(e164_num));
         }
-        (out.finish(), UInt64Chunked::from_iter_options(num_name.into(), nums.into_iter()))
+        (out.map(|o| o.finish()), UInt64Chunked::from_iter_options(num_name.into(), nums.into_iter()))
     });
-    let (mut text, mut nums) = (vec![], vec![]);
+    let (mut texts, mut nums) = (vec![], vec![]);
     for (t, n) in parts {
-        text.push(t);
+        texts.extend(t);
         nums.push(n);
     }
-    (crate::par::concat(name, text), crate::par::concat(num_name, nums))
+    (text.map(|name| crate::par::concat(name, texts)), crate::par::concat(num_name, nums))
+}
+
+/// A home-side number as shown to a reader: E.164 (from its key) when it has one, else as written.
+pub fn display_number(num: Option<u64>, raw: Option<&str>) -> String {
+    match num {
+        Some(n) => format!("+{n}"),
+        None => raw.unwrap_or("").to_string(),
+    }
 }
 
 /// Add `ip_country` (null without a table, an IP, or a match) and put the columns in canonical order.
@@ -174,7 +189,7 @@ pub fn cdr_ip_country(mut df: DataFrame, ips: Option<&IpCountry>) -> Result<Data
 }
 
 /// The canonical CDR schema, in order (see the README).
-pub const CANONICAL_CDR: [&str; 24] = [
+pub const CANONICAL_CDR: [&str; 23] = [
     "call_id",
     "operator_id",
     "start_time",
@@ -188,7 +203,6 @@ pub const CANONICAL_CDR: [&str; 24] = [
     "caller_valid",
     "caller_num",
     "callee",
-    "callee_e164",
     "callee_num",
     "src_ip",
     "ip_country",

@@ -822,7 +822,12 @@ fn dedupe(frame: DataFrame, target: &'static Target, files: &mut [FileReport]) -
                 [
                     col("operator_id"),
                     col("start_time").cast(DataType::Int64).cast(DataType::String),
-                    coalesce(&[col("callee_e164"), col("callee"), lit("")]),
+                    // the E.164 form when the number parses (its key: "+" and the digits)
+                    coalesce(&[
+                        concat_str([lit("+"), col("callee_num").cast(DataType::String)], "", false),
+                        col("callee"),
+                        lit(""),
+                    ]),
                 ],
                 "|",
                 false,

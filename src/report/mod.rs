@@ -141,6 +141,7 @@ pub fn collect(
     operators: &DataFrame,
     conversions: Option<&DataFrame>,
     min_talk_h: f64,
+    callees_redacted: bool,
 ) -> Result<Vec<Dossier>> {
     let tz = input.tz;
     let mut ops: Vec<String> = findings.iter().filter_map(|f| f.operator_id.clone()).collect();
@@ -250,7 +251,7 @@ pub fn collect(
             .select([
                 "operator_id",
                 "start_us",
-                "callee_e164",
+                "callee_num",
                 "callee",
                 "caller_id",
                 "src_ip",
@@ -259,9 +260,6 @@ pub fn collect(
                 "talk_s",
             ])?
             .take(&IdxCa::from_vec("idx".into(), idx))?
-            .lazy()
-            .with_column(coalesce(&[col("callee_e164"), col("callee")]).alias("callee"))
-            .collect()?
     };
     let shifts = semi(input.shifts.clone().lazy())
         .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
@@ -351,11 +349,17 @@ pub fn collect(
             col_str(&calls, "ref")?,
         );
         let talk = col_i64(&calls, "talk_s")?;
+        let callee_num = calls.column("callee_num")?.u64()?;
+        // E.164 from the number's key, else as written; under --redact the pseudonym in `callee`
+        let callee_text = |i: usize| match callees_redacted {
+            true => callee.get(i).unwrap_or("").to_string(),
+            false => crate::enrich::display_number(callee_num.get(i), callee.get(i)),
+        };
         for i in 0..calls.height() {
             if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
                 d.calls.push(CallLine {
                     time: local(t.get(i).unwrap_or(0), tz),
-                    callee: callee.get(i).unwrap_or("").to_string(),
+                    callee: callee_text(i),
                     cli: cli.get(i).unwrap_or("").to_string(),
                     ip: ip.get(i).unwrap_or("").to_string(),
                     ip_country: ipc.get(i).unwrap_or("").to_string(),
