@@ -23,6 +23,12 @@ fn callees(l: &Loaded) -> Vec<Option<String>> {
     l.frame.column("callee_num").unwrap().u64().unwrap().iter().map(|v| v.map(|n| format!("+{n}"))).collect()
 }
 
+/// The canonical dispositions by name (the frame holds their codes).
+fn dispositions(l: &Loaded) -> Vec<Option<String>> {
+    let codes = l.frame.column("disposition").unwrap().u32().unwrap().clone();
+    codes.iter().map(|c| c.map(|c| diversion_audit::load::normalize::DISPOSITIONS[c as usize].to_string())).collect()
+}
+
 fn ints(l: &Loaded, col: &str) -> Vec<Option<i64>> {
     l.frame.column(col).unwrap().i64().unwrap().iter().collect()
 }
@@ -60,7 +66,7 @@ fn asterisk_16_columns() {
     assert_eq!(callees(&l), s(&[Some("+8613912345678"), Some("+8613912345679")]));
     assert_eq!(times(&l, "start_time"), s(&[Some("2026-03-02T00:01:00Z"), Some("2026-03-02T00:05:00Z")]));
     assert_eq!(times(&l, "answer_time"), s(&[Some("2026-03-02T00:01:05Z"), None]));
-    assert_eq!(strs(&l, "disposition"), s(&[Some("ANSWERED"), Some("NO_ANSWER")]));
+    assert_eq!(dispositions(&l), s(&[Some("ANSWERED"), Some("NO_ANSWER")]));
     assert_eq!(ints(&l, "talk_s"), [Some(120), Some(0)]);
     assert_eq!(strs(&l, "call_id"), s(&[None, None]));
     assert_eq!(strs(&l, "trunk"), s(&[Some("gw"), None]));
@@ -94,7 +100,7 @@ fn freeswitch_inner_quotes_and_template_widths() {
     assert_eq!(l.rows_rejected(), 0, "{:?}", l.rejects);
     // accountcode, else caller_id_name
     assert_eq!(strs(&l, "operator_id"), s(&[Some("agent7"), Some("Agent Seven"), Some("agent8")]));
-    assert_eq!(strs(&l, "disposition"), s(&[Some("ANSWERED"), Some("NO_ANSWER"), Some("BUSY")]));
+    assert_eq!(dispositions(&l), s(&[Some("ANSWERED"), Some("NO_ANSWER"), Some("BUSY")]));
     assert_eq!(strs(&l, "caller_e164"), s(&[Some("+447700900888"), Some("+447700900888"), Some("+447700900889")]));
 }
 
@@ -113,7 +119,7 @@ fn gbk_crlf_bom_and_cr_only() {
         assert_eq!(l.files[0].encoding, Some(enc), "{}", p.display());
         assert_eq!(l.rows_rejected(), 0, "{:?}", l.rejects);
         assert_eq!(strs(&l, "operator_id"), s(&[Some("工号07"), Some("工号08")]), "{}", p.display());
-        assert_eq!(strs(&l, "disposition"), s(&[Some("ANSWERED"), Some("NO_ANSWER")]));
+        assert_eq!(dispositions(&l), s(&[Some("ANSWERED"), Some("NO_ANSWER")]));
         assert_eq!(strs(&l, "caller_country"), s(&[Some("KH"), Some("KH")]));
     }
 }

@@ -252,12 +252,13 @@ impl AuditInput {
         // some call has no id) is computed, from the two or three columns it reads.
         let t0 = Instant::now();
         // answered: talk time, or a switch that says so (a missing value counts as no), in row slices
-        let (talk, disp) = (cdr.column("talk_s")?.i64()?.clone(), cdr.column("disposition")?.str()?.clone());
+        let (talk, disp) = (cdr.column("talk_s")?.i64()?.clone(), cdr.column("disposition")?.u32()?.clone());
+        let answered_code = crate::load::normalize::disposition_code("ANSWERED");
         let parts = crate::par::slices(cdr.height(), |off, len| {
             let (t, d) = (talk.slice(off as i64, len), disp.slice(off as i64, len));
             t.iter()
                 .zip(d.iter())
-                .map(|(t, d)| t.is_some_and(|t| t > 0) || d == Some("ANSWERED"))
+                .map(|(t, d)| t.is_some_and(|t| t > 0) || d == Some(answered_code))
                 .collect::<BooleanChunked>()
         });
         let answered = crate::par::concat("answered", parts);
