@@ -229,10 +229,10 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
 fn empty_canonical(target: &'static Target, opts: &LoadOptions) -> Result<DataFrame> {
     let mut columns: Vec<Column> =
         target.fields.iter().map(|f| Column::full_null(f.name.into(), 0, &DataType::String)).collect();
-    columns.push(Column::full_null("source_file".into(), 0, &DataType::String));
     columns.push(Column::full_null("source_line".into(), 0, &DataType::UInt64));
     let raw = DataFrame::new(0, columns)?.lazy();
     let mut typed = typed(raw, target, opts).drop(cols(["reject_code"])).collect()?;
+    typed.with_column(Column::full_null("source_file".into(), 0, &DataType::String))?;
     typed.with_column(Column::full_null("__file".into(), 0, &DataType::UInt32))?;
     Ok(typed)
 }
@@ -274,13 +274,7 @@ fn load_one(
         report.warnings.push(format!("{file}: {what}"));
     }
     let early = raw.early_rejects.len();
-    let height = raw.frame.height();
     let mut rawdf = raw.frame;
-    rawdf.with_column(Column::new_scalar(
-        "source_file".into(),
-        Scalar::from(PlSmallStr::from(file.as_str())),
-        height,
-    ))?;
     let t0 = std::time::Instant::now();
     // The raw columns go into the plan by value and are freed as it replaces them; the rare rejected
     // row is quoted from the input read again.
@@ -375,6 +369,9 @@ fn load_one(
     report.last_time = fmt(phys.max());
     let mut good = good;
     let h = good.height();
+    // the file name joins only after typing: carried through the streaming plan, the constant was
+    // written out as 10 M strings
+    good.with_column(Column::new_scalar("source_file".into(), Scalar::from(PlSmallStr::from(file.as_str())), h))?;
     good.with_column(Column::new_scalar("__file".into(), Scalar::from(idx), h))?;
     Ok(Some(good))
 }

@@ -346,7 +346,6 @@ pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
         col("campaign"),
         col("cli_group"),
         col("trunk"),
-        col("source_file"),
         col("source_line"),
         col("reject_code"),
     ])
@@ -370,7 +369,6 @@ pub fn joins(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
             col("joined_at__ts").cast(utc_datetime()).alias("joined_at"),
             col("platform"),
             col("inviter"),
-            col("source_file"),
             col("source_line"),
             col("reject_code"),
         ])
