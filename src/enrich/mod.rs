@@ -129,22 +129,29 @@ fn home_numbers(
         let mut cache: PlHashMap<&str, Option<String>> = PlHashMap::new();
         let mut buf = String::with_capacity(16);
         for v in part.iter() {
-            let e164 = match v {
-                None => None,
+            let (e164, num) = match v {
+                None => (None, None),
                 Some(raw) => match phones.fast_national_mobile(raw) {
+                    // eleven digits: the key is 86 and the digits, with no text built unless asked
                     Some(d) => {
-                        buf.clear();
-                        buf.push_str("+86");
-                        buf.push_str(d);
-                        Some(buf.as_str())
+                        let num = d.bytes().fold(86u64, |acc, b| acc * 10 + u64::from(b - b'0'));
+                        if out.is_some() {
+                            buf.clear();
+                            buf.push_str("+86");
+                            buf.push_str(d);
+                        }
+                        (out.is_some().then_some(buf.as_str()), Some(num))
                     }
-                    None => cache.entry(raw).or_insert_with(|| phones.parse(raw, false).e164).as_deref(),
+                    None => {
+                        let e = cache.entry(raw).or_insert_with(|| phones.parse(raw, false).e164).as_deref();
+                        (e, e.and_then(e164_num))
+                    }
                 },
             };
             if let Some(o) = out.as_mut() {
                 o.append_option(e164);
             }
-            nums.push(e164.and_then(e164_num));
+            nums.push(num);
         }
         (out.map(|o| o.finish()), UInt64Chunked::from_iter_options(num_name.into(), nums.into_iter()))
     });
