@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn utf8_check_in_blocks_agrees_with_std() {
-        // multi-byte characters across every block edge, and one bad byte at the end or middle
+        // multi-byte characters across every block edge; a bad byte in the middle; a cut last character
         let text = "话务引流 ok ".repeat(400_000);
         assert!(text.len() > 4 << 20);
         assert!(is_utf8(text.as_bytes()));

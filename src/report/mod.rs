@@ -351,9 +351,12 @@ pub fn collect(
         let talk = col_i64(&calls, "talk_s")?;
         let callee_num = calls.column("callee_num")?.u64()?;
         // E.164 from the number's key, else as written; under --redact the pseudonym in `callee`
-        let callee_text = |i: usize| match callees_redacted {
-            true => callee.get(i).unwrap_or("").to_string(),
-            false => crate::enrich::display_number(callee_num.get(i), callee.get(i)),
+        let callee_text = |i: usize| {
+            if callees_redacted {
+                callee.get(i).unwrap_or("").to_string()
+            } else {
+                crate::enrich::display_number(callee_num.get(i), callee.get(i))
+            }
         };
         for i in 0..calls.height() {
             if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
