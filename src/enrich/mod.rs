@@ -107,15 +107,9 @@ impl NumPrefix {
     }
 }
 
-/// E.164 of a column of home-side numbers (join members), as text and as [`e164_num`],
-/// rows split across threads.
-fn home_e164(col: &StringChunked, phones: &PhoneParser, name: &str, num_name: &str) -> (StringChunked, UInt64Chunked) {
-    let (text, nums) = home_numbers(col, phones, Some(name), num_name);
-    (text.expect("text was asked for"), nums)
-}
-
-/// [`e164_num`] keys of a column of home-side numbers, and their E.164 text when `text` names it
-/// (the 10 M callees need only the keys: their text is made for the few calls a report shows).
+/// [`e164_num`] keys of a column of home-side numbers (callees, join members), and their E.164 text
+/// when `text` names it (the 10 M callees need only the keys: their text is made for the few calls a
+/// report shows), rows split across threads.
 fn home_numbers(
     col: &StringChunked,
     phones: &PhoneParser,
@@ -226,8 +220,8 @@ pub const CANONICAL_CDR: [&str; 23] = [
 
 /// Add `member_e164` to a join log frame.
 pub fn join_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame> {
-    let (m, num) = home_e164(df.column("member")?.str()?, phones, "member_e164", "member_num");
-    df.with_column(m.into_column())?;
+    let (m, num) = home_numbers(df.column("member")?.str()?, phones, Some("member_e164"), "member_num");
+    df.with_column(m.expect("text was asked for").into_column())?;
     df.with_column(num.into_column())?;
     Ok(df)
 }

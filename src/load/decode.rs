@@ -141,14 +141,12 @@ fn is_utf8(bytes: &[u8]) -> bool {
     use rayon::prelude::*;
     const MIN_BLOCK: usize = 1 << 20;
     let k = (rayon::current_num_threads() * 2).min(bytes.len() / MIN_BLOCK).max(1);
-    // a block starts at the first byte at or after its share that is not a continuation byte
+    // a block starts at the first byte of its share that is not a continuation byte (UTF-8 has at
+    // most three in a row; with more the block fails its check, as the whole would)
     let mut starts: Vec<usize> = (0..k)
         .map(|i| {
-            let mut p = bytes.len() * i / k;
-            while p < bytes.len() && p > 0 && (bytes[p] & 0xC0) == 0x80 && p < bytes.len() * i / k + 4 {
-                p += 1;
-            }
-            p
+            let share = bytes.len() * i / k;
+            (share..(share + 4).min(bytes.len())).find(|&p| bytes[p] & 0xC0 != 0x80).unwrap_or(share)
         })
         .collect();
     starts.push(bytes.len());
