@@ -267,10 +267,10 @@ pub enum Src {
 
 impl Src {
     pub fn eval<'a>(&self, f: &[Cow<'a, str>]) -> Option<Cow<'a, str>> {
-        let get = |i: usize| f.get(i).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let get = |i: usize| f.get(i).map(|s| trim(s)).filter(|s| !s.is_empty());
         match self {
             Src::Col(i) => f.get(*i).and_then(|s| {
-                let t = s.trim();
+                let t = trim(s);
                 if t.is_empty() {
                     None
                 } else if t.len() == s.len() {
@@ -295,6 +295,17 @@ impl Src {
             },
             Src::FirstOf(v) => v.iter().find_map(|s| s.eval(f)),
         }
+    }
+}
+
+/// `str::trim`, with a fast answer for the common field that starts and ends with a printable ASCII
+/// byte (no whitespace to remove; the Unicode-aware trim was 2 % of a CSV scan).
+fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let plain = |c: u8| c > b' ' && c < 0x7f;
+    match (b.first(), b.last()) {
+        (Some(&f), Some(&l)) if plain(f) && plain(l) => s,
+        _ => s.trim(),
     }
 }
 

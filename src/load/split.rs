@@ -95,6 +95,17 @@ pub fn split_fields<'a>(line: &'a str, delim: u8, mode: QuoteMode, out: &mut Vec
     out.clear();
     let b = line.as_bytes();
     let n = b.len();
+    if memchr::memchr(b'"', b).is_none() {
+        // no quotes (nearly every CDR line): the fields lie between the delimiters, found with SIMD
+        // search instead of a byte-by-byte walk (that walk was a tenth of a CSV scan's CPU)
+        let mut s = 0;
+        for p in memchr::memchr_iter(delim, b) {
+            out.push(Cow::Borrowed(&line[s..p]));
+            s = p + 1;
+        }
+        out.push(Cow::Borrowed(&line[s..]));
+        return;
+    }
     let mut i = 0usize;
     loop {
         if i < n && b[i] == b'"' {
