@@ -666,15 +666,16 @@ fn parse_chunk(
 /// the largest part of loading a CSV.
 enum RawBuilder {
     Text(StringChunkedBuilder),
-    Time(&'static str, Vec<Option<i64>>),
-    Seconds(&'static str, Vec<Option<i64>>),
+    Time(&'static str, crate::par::Nullable<i64>),
+    Seconds(&'static str, crate::par::Nullable<i64>),
 }
 
 impl RawBuilder {
     fn new(name: &'static str, est: usize) -> Self {
+        use crate::par::Nullable;
         match name {
-            "start_time" | "answer_time" | "end_time" | "joined_at" => Self::Time(name, Vec::with_capacity(est)),
-            "duration_s" | "talk_s" => Self::Seconds(name, Vec::with_capacity(est)),
+            "start_time" | "answer_time" | "end_time" | "joined_at" => Self::Time(name, Nullable::with_capacity(est)),
+            "duration_s" | "talk_s" => Self::Seconds(name, Nullable::with_capacity(est)),
             _ => Self::Text(StringChunkedBuilder::new(name.into(), est)),
         }
     }
@@ -692,9 +693,7 @@ impl RawBuilder {
     fn finish(self) -> Column {
         match self {
             Self::Text(b) => b.finish().into_column(),
-            Self::Time(name, v) | Self::Seconds(name, v) => {
-                Int64Chunked::from_iter_options(name.into(), v.into_iter()).into_column()
-            }
+            Self::Time(name, v) | Self::Seconds(name, v) => v.finish::<Int64Type>(name).into_column(),
         }
     }
 }

@@ -227,12 +227,13 @@ fn derived() -> Expr {
                     .collect();
                 // the switch's disposition text → canonical, each distinct text once per slice
                 let mut seen: PlHashMap<&str, Option<&'static str>> = Default::default();
-                let mut o_end = Vec::with_capacity(len);
-                let mut o_dur = Vec::with_capacity(len);
-                let mut o_talk = Vec::with_capacity(len);
+                use crate::par::Nullable;
+                let mut o_end = Nullable::with_capacity(len);
+                let mut o_dur = Nullable::with_capacity(len);
+                let mut o_talk = Nullable::with_capacity(len);
                 let mut o_disp: Vec<u32> = Vec::with_capacity(len);
-                let mut o_ans = Vec::with_capacity(len);
-                let mut o_code: Vec<Option<i32>> = Vec::with_capacity(len);
+                let mut o_ans = Nullable::with_capacity(len);
+                let mut o_code: Nullable<i32> = Nullable::with_capacity(len);
                 let sentinel = |v: Option<i64>| v.filter(|x| *x < DURATION_SENTINEL);
                 let rows = start.iter().zip(answer.iter()).zip(end.iter()).zip(dur_n.iter()).zip(talk_n.iter());
                 for (i, (((((s, a), e), dn), tn), raw)) in rows.zip(d.iter()).enumerate() {
@@ -275,12 +276,12 @@ fn derived() -> Expr {
                     o_code.push(code);
                 }
                 (
-                    Int64Chunked::from_iter_options("end_us".into(), o_end.into_iter()),
-                    Int64Chunked::from_iter_options("duration_c".into(), o_dur.into_iter()),
-                    Int64Chunked::from_iter_options("talk_c".into(), o_talk.into_iter()),
+                    o_end.finish("end_us"),
+                    o_dur.finish("duration_c"),
+                    o_talk.finish("talk_c"),
                     UInt32Chunked::from_vec("disposition_c".into(), o_disp),
-                    Int64Chunked::from_iter_options("answer_us".into(), o_ans.into_iter()),
-                    Int32Chunked::from_iter_options("reject_code".into(), o_code.into_iter()),
+                    o_ans.finish("answer_us"),
+                    o_code.finish("reject_code"),
                 )
             });
             let (mut e, mut du, mut t, mut di, mut an, mut rc) = (vec![], vec![], vec![], vec![], vec![], vec![]);
