@@ -74,7 +74,7 @@ pub fn map_utf8(path: &Path) -> Option<Text> {
         return None;
     }
     // SAFETY: read-only map of an input file; see the note on [`Text`] about files truncated meanwhile
-    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
     (compression_of(&map) == Compression::None && detect(&map) == Encoding::Utf8).then_some(Text::Mapped(map))
 }
 
