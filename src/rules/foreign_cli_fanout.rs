@@ -43,8 +43,10 @@ impl Rule for ForeignCliFanout {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
         let min = cfg.rules.foreign_cli_fanout.fanout_min_callees as i64;
         let home = input.home_region.as_str();
+        use rayon::prelude::*;
         let mut out = RuleOutput::default();
-        for g in fanout_groups(input, min)? {
+        // tens of thousands of findings at 10 M calls: built in parallel, kept in group order
+        out.findings = fanout_groups(input, min)?.into_par_iter().map(|g| {
             let n = g.callees as i64;
             let from_home = g.ip_countries.iter().any(|c| c == home);
             let mut score: f64 = 0.4;
@@ -60,7 +62,7 @@ impl Rule for ForeignCliFanout {
             let score = round(score.min(1.0), 2);
             let day = crate::time::epoch_day(g.day).to_string();
             let c = g.cli.as_str();
-            out.findings.push(Finding {
+            Finding {
                 rule: self.id(),
                 severity: Severity::from_score(score),
                 operator_id: None,
@@ -83,8 +85,8 @@ impl Rule for ForeignCliFanout {
                     "cli_valid": g.valid,
                     "calls_ref": g.refs,
                 }),
-            });
-        }
+            }
+        }).collect();
         Ok(out)
     }
 }
@@ -115,6 +117,7 @@ struct FanoutGroup {
 fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     use super::Rows;
     use rayon::prelude::*;
+    let t0 = std::time::Instant::now();
     let df = &input.cdr;
     let home = input.home_region.as_str();
     // home callees by their numeric key: the E.164 text is a pseudonym under --redact
@@ -129,7 +132,7 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     let mut entries: Vec<(u64, i32, u64, u32)> = crate::par::slices(df.height(), |off, len| {
         let mut country = Rows::new(country);
         let (mut cli_num, mut callee_num, mut day) = (Rows::new(cli_num), Rows::new(callee_num), Rows::new(day));
-        let mut v = Vec::new();
+        let mut v = Vec::with_capacity(len);
         for i in off..off + len {
             let foreign = country.get(i).is_some_and(|c| c != home);
             if !foreign {
@@ -145,7 +148,9 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
         v
     })
     .concat();
+    crate::load::trace(&format!("fanout entries {}", entries.len()), t0);
     entries.par_sort_unstable();
+    crate::load::trace("fanout sorted", t0);
     // runs of one (caller, day): count calls and distinct callees; keep those reaching `min`
     let mut kept: Vec<(u32, std::ops::Range<usize>, usize)> = Vec::new(); // (first row, entries, callees)
     let mut a = 0;
@@ -168,6 +173,7 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     }
     // first-appearance order, as a stable group-by would give
     kept.sort_unstable_by_key(|k| k.0);
+    crate::load::trace(&format!("fanout kept {}", kept.len()), t0);
     let ops = s("operator_id")?;
     let (ipc, refs, cli_text) = (s("ip_country")?, s("ref")?, s("caller_e164")?);
     let (start, end) = (df.column("start_us")?.i64()?, df.column("end_us")?.i64()?);
@@ -182,12 +188,21 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
             let mut operators = std::collections::BTreeSet::new();
             let mut origins = std::collections::BTreeSet::new();
             let (mut first_us, mut last_us) = (None::<i64>, None::<i64>);
-            let mut timed: Vec<(Option<i64>, usize, Option<&str>)> = Vec::with_capacity(rows.len());
+            let mut timed: Vec<(Option<i64>, usize)> = Vec::with_capacity(rows.len());
+            // rows are in frame order, which is operator order: a value like the one before is not
+            // looked up in the sets again
+            let (mut last_op, mut last_origin) = (None, None);
             for &i in &rows {
-                if let Some(o) = ops.get(i) {
-                    operators.insert(o);
+                let o = ops.get(i);
+                if o.is_some() && o != last_op {
+                    operators.insert(o.unwrap_or_default());
+                    last_op = o;
                 }
-                origins.insert(ipc.get(i).unwrap_or("unknown"));
+                let origin = ipc.get(i).unwrap_or("unknown");
+                if Some(origin) != last_origin {
+                    origins.insert(origin);
+                    last_origin = Some(origin);
+                }
                 let st = start.get(i);
                 if let Some(t) = st {
                     first_us = Some(first_us.map_or(t, |f| f.min(t)));
@@ -195,10 +210,14 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
                 if let Some(t) = end.get(i) {
                     last_us = Some(last_us.map_or(t, |l| l.max(t)));
                 }
-                timed.push((st, i, refs.get(i)));
+                timed.push((st, i));
             }
-            // the earliest 20 by start (ties in frame order)
-            timed.sort_unstable_by_key(|t| (t.0, t.1));
+            // the earliest 20 by start (ties in frame order), chosen without sorting them all
+            if timed.len() > 20 {
+                timed.select_nth_unstable(19);
+                timed.truncate(20);
+            }
+            timed.sort_unstable();
             let first = *first as usize;
             FanoutGroup {
                 cli: cli_text.get(first).unwrap_or_default().to_string(),
@@ -211,7 +230,7 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
                 ip_countries: origins.into_iter().map(str::to_string).collect(),
                 first_us,
                 last_us,
-                refs: timed.iter().take(20).filter_map(|t| t.2.map(str::to_string)).collect(),
+                refs: timed.iter().filter_map(|t| refs.get(t.1).map(str::to_string)).collect(),
             }
         })
         .collect();
