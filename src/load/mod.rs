@@ -406,10 +406,12 @@ pub fn test_pause(point: &str) {
 pub fn trace(what: &str, since: std::time::Instant) {
     if std::env::var_os("DA_TRACE").is_some() {
         // with the peak resident memory so far (VmHWM), to see which stage sets the peak
-        let hwm = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_string()))
-            .unwrap_or_default();
+        // and the resident memory now (VmRSS)
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |k: &str| {
+            status.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default()
+        };
+        let hwm = format!("{}, now {}", field("VmHWM:"), field("VmRSS:"));
         // and the process's user and system CPU seconds so far (system time is mostly page faults)
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
         unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
