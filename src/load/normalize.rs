@@ -225,8 +225,10 @@ fn derived() -> Expr {
                         None => vec![false; len],
                     })
                     .collect();
-                // the switch's disposition text → canonical, each distinct text once per slice
-                let mut seen: PlHashMap<&str, Option<&'static str>> = Default::default();
+                // the switch's disposition text → canonical, each distinct text once per slice; a
+                // switch writes a handful of texts, so a short list searched in order beats hashing
+                // ten million of them
+                let mut seen: Vec<(&str, Option<&'static str>)> = Vec::new();
                 use crate::par::Nullable;
                 let mut o_end = Nullable::with_capacity(len);
                 let mut o_dur = Nullable::with_capacity(len);
@@ -238,7 +240,16 @@ fn derived() -> Expr {
                 let rows = start.iter().zip(answer.iter()).zip(end.iter()).zip(dur_n.iter()).zip(talk_n.iter());
                 for (i, (((((s, a), e), dn), tn), raw)) in rows.zip(d.iter()).enumerate() {
                     let (du, ta) = (sentinel(dn), sentinel(tn));
-                    let di = raw.and_then(|r| *seen.entry(r).or_insert_with(|| canonical_disposition(r)));
+                    let di = raw.and_then(|r| match seen.iter().find(|(k, _)| *k == r) {
+                        Some((_, c)) => *c,
+                        None => {
+                            let c = canonical_disposition(r);
+                            if seen.len() < 64 {
+                                seen.push((r, c));
+                            }
+                            c
+                        }
+                    });
                     let end_us = e.or_else(|| Some(s? + du? * US)).or_else(|| Some(a? + ta? * US));
                     let duration = du.or_else(|| Some((end_us? - s?) / US));
                     let answered_disp = di == Some("ANSWERED");
