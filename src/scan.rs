@@ -60,10 +60,11 @@ pub fn scan(args: &ScanArgs) -> Result<ScanResult> {
 }
 
 /// CDR fields that neither the rules as configured nor the outputs read: `cli_group` never, the
-/// campaign and trunk only when spoofed-foreign-cli lists domestic campaigns or trunks.
+/// campaign and trunk only when spoofed-foreign-cli lists domestic campaigns or trunks; and the
+/// derived `caller_e164` text, which rules and reports write from `caller_num`.
 fn unread_fields(cfg: &crate::config::Config) -> Vec<&'static str> {
     let spoof = &cfg.rules.spoofed_foreign_cli;
-    let mut skip = vec!["cli_group"];
+    let mut skip = vec!["cli_group", "caller_e164"];
     if spoof.domestic_campaigns.is_empty() {
         skip.push("campaign");
     }

@@ -10,11 +10,13 @@ use phone::ParsedNumber;
 use phone::PhoneParser;
 use polars::prelude::*;
 
-/// Add `caller_e164`, `caller_country`, `caller_valid`, `caller_num` and `callee_num` to a CDR frame.
+/// Add `caller_e164` (unless `e164_text` is false), `caller_country`, `caller_valid`, `caller_num` and
+/// `callee_num` to a CDR frame.
 ///
 /// One pass per column with a cache of what each distinct text became (caller IDs repeat a lot);
-/// plain home mobiles take an allocation-free fast path instead.
-pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame> {
+/// plain home mobiles take an allocation-free fast path instead. `scan` asks for no `caller_e164`:
+/// it is `+` and the digits of `caller_num`, and 10 M rows of it were 160 MB of string views.
+pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser, e164_text: bool) -> Result<DataFrame> {
     let callers = df.column("caller_id")?.str()?.clone();
     // Each distinct caller ID is parsed once (phonenumber's validity check costs tens of µs; a cache
     // per row slice parsed the same 20 000 IDs once per slice): distinct values first, parsed in
@@ -60,13 +62,15 @@ pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame>
     }
     let idx = crate::par::concat("idx", idx);
     // two gathers of 10 M views, one per core
-    let (e164, country) = rayon::join(|| d_e164.take(&idx), || d_country.take(&idx));
-    let e164 = e164?.with_name("caller_e164".into());
+    let (e164, country) = rayon::join(|| e164_text.then(|| d_e164.take(&idx)).transpose(), || d_country.take(&idx));
+    let e164 = e164?.map(|c| c.with_name("caller_e164".into()));
     let country = country?.with_name("caller_country".into());
     let valid = crate::par::concat("caller_valid", valid);
     let nums = crate::par::concat("caller_num", nums);
     crate::load::trace("caller columns", t0);
-    df.with_column(e164.into_column())?;
+    if let Some(e164) = e164 {
+        df.with_column(e164.into_column())?;
+    }
     df.with_column(country.into_column())?;
     df.with_column(valid.into_column())?;
     df.with_column(nums.into_column())?;
@@ -196,7 +200,9 @@ pub fn cdr_ip_country(mut df: DataFrame, ips: Option<&IpCountry>) -> Result<Data
         None => StringChunked::full_null("ip_country".into(), df.height()),
     };
     df.with_column(out.into_column())?;
-    Ok(df.select(CANONICAL_CDR)?)
+    // the canonical order, of the columns this load made (`scan` makes no `caller_e164`)
+    let names: Vec<&str> = CANONICAL_CDR.into_iter().filter(|c| df.column(c).is_ok()).collect();
+    Ok(df.select(names)?)
 }
 
 /// The canonical CDR schema, in order (see the README).
@@ -236,7 +242,34 @@ pub fn join_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame
 
 #[cfg(test)]
 mod tests {
-    use super::{NumPrefix, e164_num};
+    use super::{NumPrefix, cdr_numbers, e164_num};
+    use polars::prelude::*;
+
+    #[test]
+    fn caller_e164_is_plus_and_the_digits_of_caller_num() {
+        // what `scan` relies on when it asks for no E.164 text and writes `+{caller_num}` instead
+        let p = super::PhoneParser::new("CN").unwrap();
+        let callers = ["+44 7700 900123", "0060125880984", "13912345678", "not a number", "+1 646 555 0142"];
+        let df = || {
+            DataFrame::new(
+                callers.len(),
+                vec![Column::new("caller_id".into(), callers), Column::new("callee".into(), ["13900000000"; 5])],
+            )
+            .unwrap()
+        };
+        let with = cdr_numbers(df(), &p, true).unwrap();
+        let without = cdr_numbers(df(), &p, false).unwrap();
+        assert!(without.column("caller_e164").is_err());
+        let e164 = with.column("caller_e164").unwrap().str().unwrap().clone();
+        let num = without.column("caller_num").unwrap().u64().unwrap().clone();
+        assert_eq!(e164.null_count(), 1);
+        for (e, n) in e164.iter().zip(num.iter()) {
+            assert_eq!(e.map(str::to_string), n.map(|n| format!("+{n}")));
+        }
+        for c in ["caller_country", "caller_valid", "caller_num", "callee_num"] {
+            assert!(with.column(c).unwrap().equals_missing(without.column(c).unwrap()), "{c}");
+        }
+    }
 
     #[test]
     fn num_prefix_compares_leading_digits() {

@@ -215,7 +215,7 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
     };
     let t0 = std::time::Instant::now();
     let frame = if std::ptr::eq(target, &CDR) {
-        crate::enrich::cdr_numbers(frame, phones)?
+        crate::enrich::cdr_numbers(frame, phones, !opts.skip.contains(&"caller_e164"))?
     } else {
         crate::enrich::join_numbers(frame, phones)?
     };

@@ -164,8 +164,8 @@ pub fn collect(
         let day = day.i32()?;
         let talk = col_i64(cdr, "talk_s")?;
         let answered = cdr.column("answered")?.bool()?;
-        let (e164, raw, country, ipc) = (
-            col_str(cdr, "caller_e164")?,
+        let (num, raw, country, ipc) = (
+            cdr.column("caller_num")?.u64()?,
             col_str(cdr, "caller_id")?,
             col_str(cdr, "caller_country")?,
             col_str(cdr, "ip_country")?,
@@ -194,23 +194,27 @@ pub fn collect(
                     })
                     .collect();
                 // caller IDs in order of first use; the most used first
-                let mut index: std::collections::HashMap<&str, usize> = Default::default();
+                // keyed by the E.164 number, else the text as written
+                let mut index: std::collections::HashMap<Result<u64, &str>, usize> = Default::default();
                 let mut lines: Vec<(CliLine, Vec<&str>)> = Vec::new();
-                let (e164, raw, country, ipc, valid) = (
-                    e164.slice(off, len),
+                let (num, raw, country, ipc, valid) = (
+                    num.slice(off, len),
                     raw.slice(off, len),
                     country.slice(off, len),
                     ipc.slice(off, len),
                     valid.slice(off, len),
                 );
-                let it = e164.iter().zip(raw.iter()).zip(country.iter()).zip(ipc.iter()).zip(valid.iter());
-                for ((((e, r), c), ip), v) in it {
-                    let cli = e.or(r).unwrap_or("(none)");
+                let it = num.iter().zip(raw.iter()).zip(country.iter()).zip(ipc.iter()).zip(valid.iter());
+                for ((((n, r), c), ip), v) in it {
+                    let key = n.ok_or_else(|| r.unwrap_or("(none)"));
                     let ip = ip.unwrap_or("unknown");
-                    let k = *index.entry(cli).or_insert_with(|| {
+                    let k = *index.entry(key).or_insert_with(|| {
                         lines.push((
                             CliLine {
-                                cli: cli.to_string(),
+                                cli: match key {
+                                    Ok(n) => format!("+{n}"),
+                                    Err(text) => text.to_string(),
+                                },
                                 country: c.unwrap_or("").to_string(),
                                 valid: v.unwrap_or(false),
                                 ip_countries: String::new(),

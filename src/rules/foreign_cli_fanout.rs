@@ -175,7 +175,7 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     kept.sort_unstable_by_key(|k| k.0);
     crate::load::trace(&format!("fanout kept {}", kept.len()), t0);
     let ops = s("operator_id")?;
-    let (ipc, refs, cli_text) = (s("ip_country")?, s("ref")?, s("caller_e164")?);
+    let (ipc, refs) = (s("ip_country")?, s("ref")?);
     let (start, end) = (df.column("start_us")?.i64()?, df.column("end_us")?.i64()?);
     let valid = df.column("caller_valid")?.bool()?;
     let groups = kept
@@ -220,7 +220,8 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
             timed.sort_unstable();
             let first = *first as usize;
             FanoutGroup {
-                cli: cli_text.get(first).unwrap_or_default().to_string(),
+                // E.164 text from its numeric key (the group's key; no E.164: no text)
+                cli: cli_num.get(first).map(|n| format!("+{n}")).unwrap_or_default(),
                 country: country.get(first).map(str::to_string),
                 valid: valid.get(first).unwrap_or(false),
                 day: entries[range.start].1,

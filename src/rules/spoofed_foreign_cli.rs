@@ -64,12 +64,13 @@ impl Rule for SpoofedForeignCli {
         let groups = spoofed_groups(input, cfg)?;
         // lists as the evidence has always shown them: the values joined by spaces, then split
         let text = |set: &PlIndexSet<String>| set.iter().map(String::as_str).collect::<Vec<_>>().join(" ");
+        let e164s = |set: &PlIndexSet<u64>| set.iter().map(|n| format!("+{n}")).collect::<Vec<_>>().join(" ");
         for g in groups.iter().filter(|g| g.calls >= c.min_calls as i64) {
             let op = g.operator_id;
             let n = g.calls;
             let (clis, countries, origins, refs) =
-                (text(&g.clis), text(&g.countries), text(&g.origins), g.refs.join(" "));
-            let invalid_list = words(Some(&text(&g.invalid)));
+                (e164s(&g.clis), text(&g.countries), text(&g.origins), g.refs.join(" "));
+            let invalid_list = words(Some(&e164s(&g.invalid)));
             let n_invalid = invalid_list.as_array().map_or(0, Vec::len);
             let k = g.nums.len() as i64;
             let mut score: f64 = 0.6;
@@ -129,11 +130,13 @@ pub struct DayGroup<'a> {
     pub calls: i64,
     /// Distinct numeric caller IDs (a missing one counts once).
     pub nums: PlHashSet<Option<u64>>,
-    pub clis: PlIndexSet<String>,
+    /// The E.164 caller IDs by numeric key, in order of first use.
+    pub clis: PlIndexSet<u64>,
     pub countries: PlIndexSet<String>,
     /// How we know the call came from home: `ip:CN`, `campaign:…`, `trunk:…`.
     pub origins: PlIndexSet<String>,
-    pub invalid: PlIndexSet<String>,
+    /// The caller IDs among `clis` that fail validation.
+    pub invalid: PlIndexSet<u64>,
     pub first_us: Option<i64>,
     pub last_us: Option<i64>,
     /// The first 20 call references.
@@ -149,7 +152,7 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<Day
     let df = &input.cdr;
     let home = input.home_region.as_str();
     let s = |n: &str| -> Result<&StringChunked> { Ok(df.column(n)?.str()?) };
-    let (e164, country, ipc, refs) = (s("caller_e164")?, s("caller_country")?, s("ip_country")?, s("ref")?);
+    let (country, ipc, refs) = (s("caller_country")?, s("ip_country")?, s("ref")?);
     // campaign and trunk are kept by `prepare` only when a list names some
     let campaign = if c.domestic_campaigns.is_empty() { None } else { Some(s("campaign")?) };
     let trunk = if c.domestic_trunks.is_empty() { None } else { Some(s("trunk")?) };
@@ -167,8 +170,7 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<Day
     let per_op: Vec<Vec<DayGroup<'a>>> = super::ranges_in_order(input)
         .into_par_iter()
         .map(|(op, rows)| {
-            let (mut e164, mut country, mut ipc, mut refs) =
-                (Rows::new(e164), Rows::new(country), Rows::new(ipc), Rows::new(refs));
+            let (mut country, mut ipc, mut refs) = (Rows::new(country), Rows::new(ipc), Rows::new(refs));
             let mut campaign = campaign.map(Rows::new);
             let mut trunk = trunk.map(Rows::new);
             let (mut day, mut start, mut end) = (Rows::new(day), Rows::new(start), Rows::new(end));
@@ -197,11 +199,13 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<Day
                 let Some(d) = day.get(i) else { continue };
                 let g = by_day.entry(d).or_insert_with(|| DayGroup { operator_id: op, day: d, ..Default::default() });
                 g.calls += 1;
-                g.nums.insert(num.get(i));
-                if let Some(cli) = e164.get(i) {
-                    add(&mut g.clis, cli);
+                let n = num.get(i);
+                g.nums.insert(n);
+                // a caller with a country parsed to E.164, so it has its numeric key
+                if let Some(n) = n {
+                    g.clis.insert(n);
                     if valid.get(i) == Some(false) {
-                        add(&mut g.invalid, cli);
+                        g.invalid.insert(n);
                     }
                 }
                 add(&mut g.countries, cc);
