@@ -44,9 +44,8 @@ impl Rule for ForeignCliFanout {
         let min = cfg.rules.foreign_cli_fanout.fanout_min_callees as i64;
         let home = input.home_region.as_str();
         use rayon::prelude::*;
-        let mut out = RuleOutput::default();
         // tens of thousands of findings at 10 M calls: built in parallel, kept in group order
-        out.findings = fanout_groups(input, min)?.into_par_iter().map(|g| {
+        let findings = fanout_groups(input, min)?.into_par_iter().map(|g| {
             let n = g.callees as i64;
             let from_home = g.ip_countries.iter().any(|c| c == home);
             let mut score: f64 = 0.4;
@@ -87,7 +86,7 @@ impl Rule for ForeignCliFanout {
                 }),
             }
         }).collect();
-        Ok(out)
+        Ok(RuleOutput { findings, ..Default::default() })
     }
 }
 
