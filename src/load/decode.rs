@@ -70,11 +70,19 @@ impl std::ops::Deref for Text {
 /// otherwise (the caller reads and decodes it).
 pub fn map_utf8(path: &Path) -> Option<Text> {
     let file = std::fs::File::open(path).ok()?;
-    if file.metadata().ok()?.len() == 0 {
+    let len = file.metadata().ok()?.len();
+    if len == 0 {
         return None;
     }
+    // A file up to 4 GiB is mapped in one call (MAP_POPULATE) rather than faulted in 64 KB at a time as
+    // the UTF-8 check and the splitter walk it; a bigger one is faulted on demand, so a 13 GB export
+    // is not read whole before its first line is split.
+    let mut opts = memmap2::MmapOptions::new();
+    if len <= 4 << 30 {
+        opts.populate();
+    }
     // SAFETY: read-only map of an input file; see the note on [`Text`] about files truncated meanwhile
-    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
+    let map = unsafe { opts.map(&file) }.ok()?;
     (compression_of(&map) == Compression::None && detect(&map) == Encoding::Utf8).then_some(Text::Mapped(map))
 }
 
