@@ -79,70 +79,9 @@ pub fn dictionary(ca: &StringChunked) -> (Vec<&str>, Vec<u32>) {
     (all, codes.concat())
 }
 
-/// A nullable numeric column built row by row: the values, and a validity bitmap made only when the
-/// first null arrives, handed to Polars without a copy. (`Vec<Option<i64>>` then `from_iter_options`
-/// wrote 16 bytes a row and copied them again: twice the fresh pages of the column itself.)
-pub struct Nullable<T> {
-    values: Vec<T>,
-    validity: Option<polars_arrow::bitmap::MutableBitmap>,
-}
-
-impl<T: Copy + Default> Nullable<T> {
-    pub fn with_capacity(n: usize) -> Self {
-        Self { values: Vec::with_capacity(n), validity: None }
-    }
-
-    #[inline]
-    pub fn push(&mut self, v: Option<T>) {
-        match v {
-            Some(x) => {
-                self.values.push(x);
-                if let Some(b) = self.validity.as_mut() {
-                    b.push(true);
-                }
-            }
-            None => {
-                let n = self.values.len();
-                let b = self.validity.get_or_insert_with(|| {
-                    let mut b = polars_arrow::bitmap::MutableBitmap::with_capacity(self.values.capacity());
-                    b.extend_constant(n, true);
-                    b
-                });
-                b.push(false);
-                self.values.push(T::default());
-            }
-        }
-    }
-
-    pub fn finish<P>(self, name: &str) -> ChunkedArray<P>
-    where
-        P: PolarsNumericType<Native = T>,
-    {
-        ChunkedArray::from_vec_validity(name.into(), self.values, self.validity.map(Into::into))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nullable_keeps_values_and_nulls_in_order() {
-        let rows = [Some(3i64), None, Some(-1), None, Some(7)];
-        let mut b = Nullable::with_capacity(2);
-        for r in rows {
-            b.push(r);
-        }
-        let ca: Int64Chunked = b.finish("x");
-        assert_eq!(ca.name().as_str(), "x");
-        assert_eq!(ca.iter().collect::<Vec<_>>(), rows);
-        let mut all = Nullable::with_capacity(0);
-        all.push(Some(1u32));
-        all.push(Some(2));
-        let ca: UInt32Chunked = all.finish("y");
-        assert_eq!(ca.null_count(), 0);
-        assert_eq!(ca.iter().collect::<Vec<_>>(), [Some(1), Some(2)]);
-    }
 
     #[test]
     fn dictionary_codes_every_row_into_sorted_distinct_values_across_chunks() {

@@ -668,16 +668,18 @@ fn parse_chunk(
 /// the largest part of loading a CSV.
 enum RawBuilder {
     Text(StringChunkedBuilder),
-    Time(&'static str, crate::par::Nullable<i64>),
-    Seconds(&'static str, crate::par::Nullable<i64>),
+    Time(PrimitiveChunkedBuilder<Int64Type>),
+    Seconds(PrimitiveChunkedBuilder<Int64Type>),
 }
 
 impl RawBuilder {
     fn new(name: &'static str, est: usize) -> Self {
-        use crate::par::Nullable;
+        // Polars' builder keeps values and a validity bitmap made at the first null, and hands them
+        // over without a copy (a Vec<Option<i64>> wrote 16 B a row and was copied again)
+        let numbers = || PrimitiveChunkedBuilder::new(name.into(), est);
         match name {
-            "start_time" | "answer_time" | "end_time" | "joined_at" => Self::Time(name, Nullable::with_capacity(est)),
-            "duration_s" | "talk_s" => Self::Seconds(name, Nullable::with_capacity(est)),
+            "start_time" | "answer_time" | "end_time" | "joined_at" => Self::Time(numbers()),
+            "duration_s" | "talk_s" => Self::Seconds(numbers()),
             _ => Self::Text(StringChunkedBuilder::new(name.into(), est)),
         }
     }
@@ -685,17 +687,19 @@ impl RawBuilder {
     fn push(&mut self, v: Option<&str>, tz: chrono_tz::Tz, order: crate::time::DateOrder) {
         match self {
             Self::Text(b) => b.append_option(v),
-            Self::Time(_, out) => {
-                out.push(v.map(|v| crate::time::parse_timestamp(v, tz, order).unwrap_or(normalize::UNPARSED)))
+            Self::Time(out) => {
+                out.append_option(v.map(|v| crate::time::parse_timestamp(v, tz, order).unwrap_or(normalize::UNPARSED)))
             }
-            Self::Seconds(_, out) => out.push(v.map(|v| normalize::parse_seconds(v).unwrap_or(normalize::UNPARSED))),
+            Self::Seconds(out) => {
+                out.append_option(v.map(|v| normalize::parse_seconds(v).unwrap_or(normalize::UNPARSED)))
+            }
         }
     }
 
     fn finish(self) -> Column {
         match self {
             Self::Text(b) => b.finish().into_column(),
-            Self::Time(name, v) | Self::Seconds(name, v) => v.finish::<Int64Type>(name).into_column(),
+            Self::Time(b) | Self::Seconds(b) => b.finish().into_column(),
         }
     }
 }

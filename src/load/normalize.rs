@@ -229,13 +229,12 @@ fn derived() -> Expr {
                 // switch writes a handful of texts, so a short list searched in order beats hashing
                 // ten million of them
                 let mut seen: Vec<(&str, Option<&'static str>)> = Vec::new();
-                use crate::par::Nullable;
-                let mut o_end = Nullable::with_capacity(len);
-                let mut o_dur = Nullable::with_capacity(len);
-                let mut o_talk = Nullable::with_capacity(len);
+                // values plus a validity bitmap made at the first null, handed over without a copy
+                let int = |name: &str| PrimitiveChunkedBuilder::<Int64Type>::new(name.into(), len);
+                let (mut o_end, mut o_dur, mut o_talk) = (int("end_us"), int("duration_c"), int("talk_c"));
                 let mut o_disp: Vec<u32> = Vec::with_capacity(len);
-                let mut o_ans = Nullable::with_capacity(len);
-                let mut o_code: Nullable<i32> = Nullable::with_capacity(len);
+                let mut o_ans = int("answer_us");
+                let mut o_code = PrimitiveChunkedBuilder::<Int32Type>::new("reject_code".into(), len);
                 let sentinel = |v: Option<i64>| v.filter(|x| *x < DURATION_SENTINEL);
                 let rows = start.iter().zip(answer.iter()).zip(end.iter()).zip(dur_n.iter()).zip(talk_n.iter());
                 for (i, (((((s, a), e), dn), tn), raw)) in rows.zip(d.iter()).enumerate() {
@@ -279,20 +278,20 @@ fn derived() -> Expr {
                     .iter()
                     .position(|c| *c)
                     .map(|p| p as i32);
-                    o_end.push(end_us);
-                    o_dur.push(duration);
-                    o_talk.push(talk);
+                    o_end.append_option(end_us);
+                    o_dur.append_option(duration);
+                    o_talk.append_option(talk);
                     o_disp.push(disposition_code(disp_c));
-                    o_ans.push(answer_us);
-                    o_code.push(code);
+                    o_ans.append_option(answer_us);
+                    o_code.append_option(code);
                 }
                 (
-                    o_end.finish("end_us"),
-                    o_dur.finish("duration_c"),
-                    o_talk.finish("talk_c"),
+                    o_end.finish(),
+                    o_dur.finish(),
+                    o_talk.finish(),
                     UInt32Chunked::from_vec("disposition_c".into(), o_disp),
-                    o_ans.finish("answer_us"),
-                    o_code.finish("reject_code"),
+                    o_ans.finish(),
+                    o_code.finish(),
                 )
             });
             let (mut e, mut du, mut t, mut di, mut an, mut rc) = (vec![], vec![], vec![], vec![], vec![], vec![]);
