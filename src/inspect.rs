@@ -49,7 +49,7 @@ pub fn run(args: &InspectArgs) -> Result<Exit> {
     let paths = load::expand_inputs(&args.input.inputs)?;
     let ips = args.input.ip_country.as_deref().map(IpCountry::open).transpose()?;
     let loaded = load::load_cdrs(&paths, &setup.load, &setup.phones)?;
-    let frame = enrich::cdr_ip_country(loaded.frame.clone(), ips.as_ref())?;
+    let frame = enrich::cdr_ip_country(loaded.frame.clone(), ips.as_ref(), None)?;
     let joins = if args.input.joins.is_empty() {
         None
     } else {

@@ -4,6 +4,7 @@
 //! IP countries) → rules → findings → reports.
 
 pub mod cli;
+pub mod coded;
 pub mod config;
 pub mod enrich;
 pub mod generate;

@@ -61,6 +61,7 @@ pub fn resolve(args: &LoadArgs) -> Result<Setup> {
         columns: config.columns.clone(),
         allow_empty: args.allow_empty,
         skip: Vec::new(),
+        coded: false,
     };
     let phones = PhoneParser::new(&config.input.home_region).map_err(anyhow::Error::msg)?;
     Ok(Setup { config, load, phones, strict: args.strict })

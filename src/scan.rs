@@ -114,7 +114,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let t = Instant::now();
     let paths = load::expand_inputs(&args.input.inputs)?;
     crate::load::test_pause("listed");
-    let load_opts = load::LoadOptions { skip: unread_fields(cfg), ..setup.load.clone() };
+    let load_opts = load::LoadOptions { skip: unread_fields(cfg), coded: true, ..setup.load.clone() };
     let loaded = load::load_cdrs(&paths, &load_opts, &setup.phones)?;
     fail_on_unreadable(&loaded.files)?;
     lap("load_cdr", t);
@@ -167,12 +167,13 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let ips = args.input.ip_country.as_deref().map(IpCountry::open).transpose()?;
     // the frame moves on (the file reports stay): holding two copies of every CDR doubled peak memory
     let frame = std::mem::replace(&mut loaded.frame, DataFrame::empty());
-    let cdr = enrich::cdr_ip_country(frame, ips.as_ref())?;
+    let mut dicts = std::mem::take(&mut loaded.dicts);
+    let cdr = enrich::cdr_ip_country(frame, ips.as_ref(), Some(&mut dicts))?;
     lap("enrich_ip", t);
     pb.set_message("shifts");
     let t = Instant::now();
     let home_prefix = setup.phones.home_prefix();
-    let input = AuditInput::prepare_days(cdr, joins.as_ref().map(|j| j.frame.clone()), cfg, &home_prefix, range)?;
+    let input = AuditInput::prepare_days(cdr, dicts, joins.as_ref().map(|j| j.frame.clone()), cfg, &home_prefix, range)?;
     if let Some((a, b)) = range {
         let shown = if a == b { a.to_string() } else { format!("{a} .. {b}") };
         anyhow::ensure!(input.cdr.height() > 0, "no shift in the inputs starts on {shown}; nothing written");

@@ -18,7 +18,7 @@ fn input(cdr: &str, joins: Option<&str>, cfg: &Config) -> AuditInput {
     let loaded = load::load_cdrs(&[path(cdr)], &opts, &phones).unwrap();
     assert_eq!(loaded.rows_rejected(), 0, "{:?}", loaded.rejects);
     let ips = IpCountry::open(&path("sample_logs/ip-country.csv")).unwrap();
-    let frame = enrich::cdr_ip_country(loaded.frame, Some(&ips)).unwrap();
+    let frame = enrich::cdr_ip_country(loaded.frame, Some(&ips), None).unwrap();
     let joins = joins.map(|j| load::load_joins(&[path(j)], &opts, &phones).unwrap().frame);
     AuditInput::prepare(frame, joins, cfg, &phones.home_prefix()).unwrap()
 }
@@ -82,7 +82,7 @@ fn spoofed_foreign_cli_without_ip_data_says_so() {
     let cfg = Config::default();
     let phones = PhoneParser::new("CN").unwrap();
     let loaded = load::load_cdrs(&[path("tests/data/rules/spoofed.csv")], &LoadOptions::default(), &phones).unwrap();
-    let frame = enrich::cdr_ip_country(loaded.frame, None).unwrap();
+    let frame = enrich::cdr_ip_country(loaded.frame, None, None).unwrap();
     let inp = AuditInput::prepare(frame, None, &cfg, "+86").unwrap();
     let out = rules::find("spoofed-foreign-cli").unwrap().run(&inp, &cfg).unwrap();
     assert!(out.findings.is_empty());

@@ -16,7 +16,15 @@ use polars::prelude::*;
 /// One pass per column with a cache of what each distinct text became (caller IDs repeat a lot);
 /// plain home mobiles take an allocation-free fast path instead. `scan` asks for no `caller_e164`:
 /// it is `+` and the digits of `caller_num`, and 10 M rows of it were 160 MB of string views.
-pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser, e164_text: bool) -> Result<DataFrame> {
+///
+/// With `dicts` (`scan`), `caller_id` and `caller_country` come out as codes ([`crate::coded`]): the
+/// distinct caller IDs are known here, so each row's code is at hand and no text is gathered.
+pub fn cdr_numbers(
+    mut df: DataFrame,
+    phones: &PhoneParser,
+    e164_text: bool,
+    dicts: Option<&mut crate::coded::Dicts>,
+) -> Result<DataFrame> {
     let callers = df.column("caller_id")?.str()?.clone();
     // Each distinct caller ID is parsed once (phonenumber's validity check costs tens of µs; a cache
     // per row slice parsed the same 20 000 IDs once per slice): distinct values first, parsed in
@@ -35,6 +43,41 @@ pub fn cdr_numbers(mut df: DataFrame, phones: &PhoneParser, e164_text: bool) -> 
         || home_numbers(&callees, phones, None, "callee_num"),
     );
     crate::load::trace("parsed callers", t0);
+    if let Some(dicts) = dicts {
+        // each distinct caller's country as a code into the sorted distinct countries
+        let mut countries: Vec<&str> = parsed.iter().filter_map(|p| p.country.as_deref()).collect();
+        countries.sort_unstable();
+        countries.dedup();
+        let country_of: Vec<u32> = parsed
+            .iter()
+            .map(|p| match &p.country {
+                Some(c) => countries.binary_search(&c.as_str()).expect("listed") as u32,
+                None => crate::par::NO_CODE,
+            })
+            .collect();
+        let country_codes: Vec<u32> =
+            codes.iter().map(|c| if *c == crate::par::NO_CODE { *c } else { country_of[*c as usize] }).collect();
+        let d_num: Vec<Option<u64>> = parsed.iter().map(|p| p.e164.as_deref().and_then(e164_num)).collect();
+        type Part = (BooleanChunked, UInt64Chunked);
+        let parts: Vec<Part> = crate::par::slices(codes.len(), |off, len| {
+            let part = &codes[off..off + len];
+            let code = |c: u32| (c != crate::par::NO_CODE).then_some(c as usize);
+            (
+                part.iter().map(|c| code(*c).map(|i| parsed[i].valid)).collect(),
+                part.iter().map(|c| code(*c).and_then(|i| d_num[i])).collect(),
+            )
+        });
+        let (valid, nums): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        df.with_column(crate::coded::codes_column("caller_id", &codes).into_column())?;
+        df.with_column(crate::coded::codes_column("caller_country", &country_codes).into_column())?;
+        df.with_column(crate::par::concat("caller_valid", valid).into_column())?;
+        df.with_column(crate::par::concat("caller_num", nums).into_column())?;
+        df.with_column(callee_num.into_column())?;
+        dicts.insert("caller_id", distinct.iter().map(|s| s.to_string()).collect());
+        dicts.insert("caller_country", countries.iter().map(|s| s.to_string()).collect());
+        crate::load::trace("caller columns", t0);
+        return Ok(df);
+    }
     // Each row has the index of its distinct value; the text columns are gathers from the distinct
     // values (views into their small buffers) instead of 10 M strings copied one by one.
     let d_e164: StringChunked = parsed.iter().map(|p| p.e164.as_deref()).collect();
@@ -178,7 +221,44 @@ pub fn display_number(num: Option<u64>, raw: Option<&str>) -> String {
 }
 
 /// Add `ip_country` (null without a table, an IP, or a match) and put the columns in canonical order.
-pub fn cdr_ip_country(mut df: DataFrame, ips: Option<&IpCountry>) -> Result<DataFrame> {
+///
+/// With `dicts` (`scan`), `src_ip` and `ip_country` come out as codes ([`crate::coded`]): each
+/// distinct source IP is looked up once and every row takes its country's code.
+pub fn cdr_ip_country(
+    mut df: DataFrame,
+    ips: Option<&IpCountry>,
+    dicts: Option<&mut crate::coded::Dicts>,
+) -> Result<DataFrame> {
+    if let Some(dicts) = dicts {
+        let src = df.column("src_ip")?.str()?.clone();
+        let (distinct, codes) = crate::par::dictionary(&src);
+        let found: Vec<Option<String>> = match ips {
+            Some(t) => {
+                use rayon::prelude::*;
+                distinct.par_iter().map(|ip| t.lookup(ip)).collect()
+            }
+            None => vec![None; distinct.len()],
+        };
+        let mut countries: Vec<&str> = found.iter().flatten().map(String::as_str).collect();
+        countries.sort_unstable();
+        countries.dedup();
+        let country_of: Vec<u32> = found
+            .iter()
+            .map(|c| match c {
+                Some(c) => countries.binary_search(&c.as_str()).expect("listed") as u32,
+                None => crate::par::NO_CODE,
+            })
+            .collect();
+        let country_codes: Vec<u32> =
+            codes.iter().map(|c| if *c == crate::par::NO_CODE { *c } else { country_of[*c as usize] }).collect();
+        dicts.insert("ip_country", countries.iter().map(|s| s.to_string()).collect());
+        dicts.insert("src_ip", distinct.iter().map(|s| s.to_string()).collect());
+        drop(src);
+        df.with_column(crate::coded::codes_column("src_ip", &codes).into_column())?;
+        df.with_column(crate::coded::codes_column("ip_country", &country_codes).into_column())?;
+        let names: Vec<&str> = CANONICAL_CDR.into_iter().filter(|c| df.column(c).is_ok()).collect();
+        return Ok(df.select(names)?);
+    }
     let out: StringChunked = match ips {
         Some(t) => {
             let col = df.column("src_ip")?.str()?.clone();
@@ -257,8 +337,8 @@ mod tests {
             )
             .unwrap()
         };
-        let with = cdr_numbers(df(), &p, true).unwrap();
-        let without = cdr_numbers(df(), &p, false).unwrap();
+        let with = cdr_numbers(df(), &p, true, None).unwrap();
+        let without = cdr_numbers(df(), &p, false, None).unwrap();
         assert!(without.column("caller_e164").is_err());
         let e164 = with.column("caller_e164").unwrap().str().unwrap().clone();
         let num = without.column("caller_num").unwrap().u64().unwrap().clone();

@@ -40,6 +40,9 @@ pub struct LoadOptions {
     /// Canonical fields read as missing even when the input has them: `scan` leaves out the ones
     /// no enabled rule or report reads (a 10 M-row campaign column is ~0.3 GB of text).
     pub skip: Vec<&'static str>,
+    /// Hold caller IDs, caller countries (and, in `enrich::cdr_ip_country`, source IPs and IP
+    /// countries) as codes ([`crate::coded`]); `scan` does, `inspect` keeps text.
+    pub coded: bool,
 }
 
 impl Default for LoadOptions {
@@ -52,6 +55,7 @@ impl Default for LoadOptions {
             columns: BTreeMap::new(),
             allow_empty: false,
             skip: Vec::new(),
+            coded: false,
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct Loaded {
     pub frame: DataFrame,
     pub files: Vec<FileReport>,
     pub rejects: Vec<Reject>,
+    /// The texts of the columns `frame` holds as codes (with [`LoadOptions::coded`]).
+    pub dicts: crate::coded::Dicts,
 }
 
 impl Loaded {
@@ -184,10 +190,13 @@ pub fn load_joins(paths: &[PathBuf], opts: &LoadOptions, phones: &PhoneParser) -
 
 /// Raw text columns of one file before typing.
 struct RawFile {
-    frame: DataFrame,
+    /// Text inputs: the split columns. Parquet and NDJSON: the reading plan itself, so the typing
+    /// step runs in the same streaming query and the raw columns never exist whole.
+    frame: LazyFrame,
     format: Format,
     encoding: Option<Encoding>,
-    lines_in: u64,
+    /// Records read; None for a plan, whose typed rows are the count.
+    lines_in: Option<u64>,
     early_rejects: Vec<Reject>,
     /// Decoded text, kept to quote rejected lines.
     text: Option<decode::Text>,
@@ -214,8 +223,9 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
         concat(lfs, UnionArgs { rechunk: false, ..Default::default() })?.collect()?
     };
     let t0 = std::time::Instant::now();
+    let mut dicts = crate::coded::Dicts::default();
     let frame = if std::ptr::eq(target, &CDR) {
-        crate::enrich::cdr_numbers(frame, phones, !opts.skip.contains(&"caller_e164"))?
+        crate::enrich::cdr_numbers(frame, phones, !opts.skip.contains(&"caller_e164"), opts.coded.then_some(&mut dicts))?
     } else {
         crate::enrich::join_numbers(frame, phones)?
     };
@@ -223,7 +233,7 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
     let t0 = std::time::Instant::now();
     let frame = dedupe(frame, target, &mut files)?;
     trace("dedupe", t0);
-    Ok(Loaded { frame, files, rejects })
+    Ok(Loaded { frame, files, rejects, dicts })
 }
 
 fn empty_canonical(target: &'static Target, opts: &LoadOptions) -> Result<DataFrame> {
@@ -263,8 +273,25 @@ fn load_one(
     let had_text = raw.text.take().is_some();
     report.format = Some(raw.format.name());
     report.encoding = raw.encoding.map(Encoding::name);
-    report.lines_in = raw.lines_in;
-    if raw.lines_in == 0 {
+    let early = raw.early_rejects.len();
+    let t0 = std::time::Instant::now();
+    // The raw columns go into the plan by value and are freed as it replaces them; the rare rejected
+    // row is quoted from the input read again.
+    let input = std::mem::replace(&mut raw.frame, DataFrame::empty().lazy());
+    let all = if std::env::var_os("DA_PROFILE").is_some() {
+        let (df, prof) = typed(input, target, opts).profile()?;
+        eprintln!("{prof}");
+        df
+    } else {
+        // the streaming engine types morsels in parallel and allocates far less than the in-memory
+        // one (10 M Parquet rows: 1.5 s -> 0.6 s, a third of the page faults)
+        anyhow::Context::with_context(collect_streaming(typed(input, target, opts)), || format!("{file}: cannot read"))?
+    };
+    trace("typed", t0);
+    // every row read is typed or rejected: a columnar file's row count is known here
+    let lines_in = raw.lines_in.unwrap_or(all.height() as u64);
+    report.lines_in = lines_in;
+    if lines_in == 0 {
         let what = if matches!(raw.format, Format::Parquet | Format::Ndjson) {
             "no rows"
         } else {
@@ -273,22 +300,6 @@ fn load_one(
         anyhow::ensure!(opts.allow_empty, "{file}: {what}; --allow-empty accepts such files");
         report.warnings.push(format!("{file}: {what}"));
     }
-    let early = raw.early_rejects.len();
-    let mut rawdf = raw.frame;
-    let t0 = std::time::Instant::now();
-    // The raw columns go into the plan by value and are freed as it replaces them; the rare rejected
-    // row is quoted from the input read again.
-    let input = std::mem::take(&mut rawdf);
-    let all = if std::env::var_os("DA_PROFILE").is_some() {
-        let (df, prof) = typed(input.lazy(), target, opts).profile()?;
-        eprintln!("{prof}");
-        df
-    } else {
-        // the streaming engine types morsels in parallel and allocates far less than the in-memory
-        // one (10 M Parquet rows: 1.5 s -> 0.6 s, a third of the page faults)
-        collect_streaming(typed(input.lazy(), target, opts))?
-    };
-    trace("typed", t0);
     let t0 = std::time::Instant::now();
     let (good, bad) = if all.column("reject_code")?.null_count() == all.height() {
         // no rejects: no copy
@@ -305,9 +316,9 @@ fn load_one(
         (DataFrame::empty(), None)
     } else if had_text {
         // the same bytes, decoded the same way; a file gone since is quoted as unavailable
-        (rawdf, Some(read_raw_text(path, opts).unwrap_or_default()))
+        (DataFrame::empty(), Some(read_raw_text(path, opts).unwrap_or_default()))
     } else {
-        (read_raw(path, opts, target).map(|r| r.frame).unwrap_or_default(), None)
+        (read_raw(path, opts, target).and_then(|r| Ok(r.frame.collect()?)).unwrap_or_default(), None)
     };
     // Quote the rejected lines as they were.
     let mut file_rejects = raw.early_rejects;
@@ -411,14 +422,18 @@ pub fn trace(what: &str, since: std::time::Instant) {
         let field = |k: &str| {
             status.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default()
         };
-        let hwm = format!("{}, now {}", field("VmHWM:"), field("VmRSS:"));
+        let hwm = format!("{}, now {} anon {} file {}", field("VmHWM:"), field("VmRSS:"), field("RssAnon:"), field("RssFile:"));
         // and the process's user and system CPU seconds so far (system time is mostly page faults)
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
         unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
         let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        // and the wall time since the process started, to line stages up against CPU use
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let start = START.get_or_init(|| since);
         eprintln!(
-            "[trace] {what}: {:.3}s (peak {hwm}; cpu user {:.1}s sys {:.1}s)",
+            "[trace] {what}: {:.3}s (at {:.2}s; peak {hwm}; cpu user {:.2}s sys {:.2}s)",
             since.elapsed().as_secs_f64(),
+            start.elapsed().as_secs_f64(),
             secs(ru.ru_utime),
             secs(ru.ru_stime)
         );
@@ -529,10 +544,10 @@ fn read_text(
     let Some((first_line_no, first_line)) = first else {
         let frame = raw_frame(target, vec![None; target.fields.len()], vec![])?;
         return Ok(RawFile {
-            frame,
+            frame: frame.lazy(),
             format: opts.format.unwrap_or(Format::Generic),
             encoding: Some(enc),
-            lines_in: 0,
+            lines_in: Some(0),
             early_rejects: vec![],
             text: None,
         });
@@ -575,7 +590,7 @@ fn read_text(
         Some(f) => f,
         None => raw_frame(target, vec![None; target.fields.len()], vec![])?,
     };
-    Ok(RawFile { frame, format, encoding: Some(enc), lines_in, early_rejects, text: Some(text) })
+    Ok(RawFile { frame: frame.lazy(), format, encoding: Some(enc), lines_in: Some(lines_in), early_rejects, text: Some(text) })
 }
 
 struct ChunkOut {
@@ -750,7 +765,7 @@ fn read_columnar(
         format::header_layout(Format::Generic, &names, target, &opts.columns, 0).with_context(|| file.clone())?;
     layout.skip(target, &opts.skip);
     let mut exprs = Vec::new();
-    let mut naive: Vec<&str> = Vec::new();
+    let tz = opts.tz;
     for (src, f) in layout.sources.iter().zip(target.fields) {
         let e = match src {
             Some(format::Src::Col(i)) => {
@@ -761,11 +776,11 @@ fn read_columnar(
                 match dt {
                     // typed timestamps stay typed: UTC microseconds, naive ones read in --tz
                     DataType::Datetime(_, Some(_)) if is_time => col(name).dt().timestamp(TimeUnit::Microseconds),
-                    // naive: wall-clock µs now, made UTC below exactly as text timestamps are
-                    DataType::Datetime(_, None) if is_time => {
-                        naive.push(f.name);
-                        col(name).dt().timestamp(TimeUnit::Microseconds)
-                    }
+                    // naive: wall-clock µs in --tz, made UTC exactly as text timestamps are
+                    DataType::Datetime(_, None) if is_time => col(name).dt().timestamp(TimeUnit::Microseconds).map(
+                        move |c: Column| Ok(naive_to_utc(c.i64()?, tz).into_column()),
+                        |_, f| Ok(Field::new(f.name().clone(), DataType::Int64)),
+                    ),
                     d if is_secs && (d.is_integer() || d.is_float()) => col(name),
                     DataType::String => col(name),
                     _ => col(name).cast(DataType::String),
@@ -775,21 +790,13 @@ fn read_columnar(
         };
         exprs.push(e.alias(f.name));
     }
-    let df =
+    // source_line last, as the text path has it. Not collected here: the typing step continues this
+    // plan in one streaming query, so Polars decodes row groups in parallel into reused buffers and
+    // only typed columns are kept (10 M rows: the raw durations, end/answer times and disposition
+    // texts never exist whole).
+    let frame =
         lf.select(exprs).with_row_index("source_line", Some(1)).with_column(col("source_line").cast(DataType::UInt64));
-    // the streaming engine decodes row groups in parallel into reused buffers; the in-memory one
-    // spent twice its user time in the kernel faulting in fresh pages
-    let df = collect_streaming(df);
-    let mut df = anyhow::Context::with_context(df, || format!("{file}: cannot read"))?;
-    for name in naive {
-        let local = df.column(name)?.i64()?.clone();
-        df.with_column(naive_to_utc(&local, opts.tz).into_column())?;
-    }
-    // put source_line last like the text path
-    let mut order: Vec<&str> = target.fields.iter().map(|f| f.name).collect();
-    order.push("source_line");
-    let df = df.select(order)?;
-    Ok(RawFile { lines_in: df.height() as u64, frame: df, format, encoding: None, early_rejects: vec![], text: None })
+    Ok(RawFile { lines_in: None, frame, format, encoding: None, early_rejects: vec![], text: None })
 }
 
 /// Wall-clock microseconds in `tz` → UTC microseconds, in parallel slices, by the same rule as text

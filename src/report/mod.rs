@@ -166,9 +166,9 @@ pub fn collect(
         let answered = cdr.column("answered")?.bool()?;
         let (num, raw, country, ipc) = (
             cdr.column("caller_num")?.u64()?,
-            col_str(cdr, "caller_id")?,
-            col_str(cdr, "caller_country")?,
-            col_str(cdr, "ip_country")?,
+            input.coded("caller_id")?,
+            input.coded("caller_country")?,
+            input.coded("ip_country")?,
         );
         let valid = cdr.column("caller_valid")?.bool()?;
         ops.par_iter()
@@ -197,14 +197,19 @@ pub fn collect(
                 // keyed by the E.164 number, else the text as written
                 let mut index: std::collections::HashMap<Result<u64, &str>, usize> = Default::default();
                 let mut lines: Vec<(CliLine, Vec<&str>)> = Vec::new();
-                let (num, raw, country, ipc, valid) = (
+                let (num, raw_c, country_c, ipc_c, valid) = (
                     num.slice(off, len),
-                    raw.slice(off, len),
-                    country.slice(off, len),
-                    ipc.slice(off, len),
+                    raw.codes.slice(off, len),
+                    country.codes.slice(off, len),
+                    ipc.codes.slice(off, len),
                     valid.slice(off, len),
                 );
-                let it = num.iter().zip(raw.iter()).zip(country.iter()).zip(ipc.iter()).zip(valid.iter());
+                let it = num
+                    .iter()
+                    .zip(raw_c.iter().map(|c| c.map(|c| raw.text(c))))
+                    .zip(country_c.iter().map(|c| c.map(|c| country.text(c))))
+                    .zip(ipc_c.iter().map(|c| c.map(|c| ipc.text(c))))
+                    .zip(valid.iter());
                 for ((((n, r), c), ip), v) in it {
                     let key = n.ok_or_else(|| r.unwrap_or("(none)"));
                     let ip = ip.unwrap_or("unknown");
@@ -344,13 +349,11 @@ pub fn collect(
     }
     {
         let o = col_str(&calls, "operator_id")?;
-        let (t, callee, cli, ip, ipc, rf) = (
-            col_i64(&calls, "start_us")?,
-            col_str(&calls, "callee")?,
-            col_str(&calls, "caller_id")?,
-            col_str(&calls, "src_ip")?,
-            col_str(&calls, "ip_country")?,
-            col_str(&calls, "ref")?,
+        let (t, callee, rf) = (col_i64(&calls, "start_us")?, col_str(&calls, "callee")?, col_str(&calls, "ref")?);
+        let (cli, ip, ipc) = (
+            input.dicts.column(&calls, "caller_id")?,
+            input.dicts.column(&calls, "src_ip")?,
+            input.dicts.column(&calls, "ip_country")?,
         );
         let talk = col_i64(&calls, "talk_s")?;
         let callee_num = calls.column("callee_num")?.u64()?;

@@ -122,7 +122,8 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     // home callees by their numeric key: the E.164 text is a pseudonym under --redact
     let home_num = crate::enrich::NumPrefix::new(&input.home_prefix);
     let s = |n: &str| -> Result<&StringChunked> { Ok(df.column(n)?.str()?) };
-    let country = s("caller_country")?;
+    let cdict = input.coded("caller_country")?;
+    let (country, home_cc) = (cdict.codes, cdict.code_of(home));
     let (cli_num, callee_num) = (df.column("caller_num")?.u64()?, df.column("callee_num")?.u64()?);
     let day = df.column("day")?.cast(&DataType::Int32)?;
     let day = day.i32()?;
@@ -133,7 +134,7 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
         let (mut cli_num, mut callee_num, mut day) = (Rows::new(cli_num), Rows::new(callee_num), Rows::new(day));
         let mut v = Vec::with_capacity(len);
         for i in off..off + len {
-            let foreign = country.get(i).is_some_and(|c| c != home);
+            let foreign = country.get(i).is_some_and(|c| Some(c) != home_cc);
             if !foreign {
                 continue;
             }
@@ -174,7 +175,8 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     kept.sort_unstable_by_key(|k| k.0);
     crate::load::trace(&format!("fanout kept {}", kept.len()), t0);
     let ops = s("operator_id")?;
-    let (ipc, refs) = (s("ip_country")?, s("ref")?);
+    let (idict, refs) = (input.coded("ip_country")?, s("ref")?);
+    let ipc = idict.codes;
     let (start, end) = (df.column("start_us")?.i64()?, df.column("end_us")?.i64()?);
     let valid = df.column("caller_valid")?.bool()?;
     let groups = kept
@@ -197,7 +199,7 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
                     operators.insert(o.unwrap_or_default());
                     last_op = o;
                 }
-                let origin = ipc.get(i).unwrap_or("unknown");
+                let origin = ipc.get(i).map_or("unknown", |c| idict.text(c));
                 if Some(origin) != last_origin {
                     origins.insert(origin);
                     last_origin = Some(origin);
@@ -221,7 +223,7 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
             FanoutGroup {
                 // E.164 text from its numeric key (the group's key; no E.164: no text)
                 cli: cli_num.get(first).map(|n| format!("+{n}")).unwrap_or_default(),
-                country: country.get(first).map(str::to_string),
+                country: cdict.get(first).map(str::to_string),
                 valid: valid.get(first).unwrap_or(false),
                 day: entries[range.start].1,
                 callees: *callees,

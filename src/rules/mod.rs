@@ -188,22 +188,36 @@ pub struct AuditInput {
     pub tz: Tz,
     /// Whether any call has an IP country.
     pub has_ip_country: bool,
+    /// The texts of `caller_id`, `caller_country`, `src_ip` and `ip_country`, which `cdr` holds as
+    /// codes (see [`crate::coded`]; read them with [`AuditInput::coded`]).
+    pub dicts: crate::coded::Dicts,
 }
 
 impl AuditInput {
     pub fn prepare(cdr: DataFrame, joins: Option<DataFrame>, cfg: &Config, home_prefix: &str) -> Result<Self> {
-        Self::prepare_days(cdr, joins, cfg, home_prefix, None)
+        Self::prepare_days(cdr, Default::default(), joins, cfg, home_prefix, None)
+    }
+
+    /// A coded text column of `cdr` (`caller_id`, `caller_country`, `src_ip`, `ip_country`).
+    pub fn coded(&self, name: &str) -> Result<crate::coded::CodedColumn<'_>> {
+        Ok(self.dicts.column(&self.cdr, name)?)
     }
 
     /// As [`prepare`](Self::prepare), keeping only the shifts that start on a local day in
-    /// `days` (inclusive): a night shift stays whole, with its calls after midnight.
+    /// `days` (inclusive): a night shift stays whole, with its calls after midnight. `dicts` has the
+    /// texts of the columns already coded by the loader; the others are coded here.
     pub fn prepare_days(
         cdr: DataFrame,
+        mut dicts: crate::coded::Dicts,
         joins: Option<DataFrame>,
         cfg: &Config,
         home_prefix: &str,
         days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     ) -> Result<Self> {
+        let mut cdr = cdr;
+        for name in crate::coded::CODED {
+            dicts.encode(&mut cdr, name)?;
+        }
         let tz: Tz = cfg.tz()?;
         let brk = cfg.rules.long_shift.shift_break_minutes * 60 * 1_000_000;
         // `ref`: the call id; `file:line` only when some row has none (building 10 M strings is not free)
@@ -262,7 +276,6 @@ impl AuditInput {
                 .collect::<BooleanChunked>()
         });
         let answered = crate::par::concat("answered", parts);
-        let mut cdr = cdr;
         for (from, to) in [("start_time", "start_us"), ("end_time", "end_us"), ("answer_time", "answer_us")] {
             let us = cdr.column(from)?.to_physical_repr().with_name(to.into());
             cdr.with_column(us)?;
@@ -315,6 +328,7 @@ impl AuditInput {
             home_prefix: home_prefix.to_string(),
             tz,
             has_ip_country,
+            dicts,
         })
     }
 }

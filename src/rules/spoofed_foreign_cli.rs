@@ -152,7 +152,11 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<Day
     let df = &input.cdr;
     let home = input.home_region.as_str();
     let s = |n: &str| -> Result<&StringChunked> { Ok(df.column(n)?.str()?) };
-    let (country, ipc, refs) = (s("caller_country")?, s("ip_country")?, s("ref")?);
+    let refs = s("ref")?;
+    // countries are codes: the home country is compared as its code, texts looked up when kept
+    let (cdict, idict) = (input.coded("caller_country")?, input.coded("ip_country")?);
+    let (country, ipc) = (cdict.codes, idict.codes);
+    let (home_cc, home_ip) = (cdict.code_of(home), idict.code_of(home));
     // campaign and trunk are kept by `prepare` only when a list names some
     let campaign = if c.domestic_campaigns.is_empty() { None } else { Some(s("campaign")?) };
     let trunk = if c.domestic_trunks.is_empty() { None } else { Some(s("trunk")?) };
@@ -178,12 +182,12 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<Day
             let mut by_day: PlIndexMap<i32, DayGroup<'a>> = PlIndexMap::default();
             for i in rows {
                 let Some(cc) = country.get(i) else { continue };
-                if cc == home {
+                if Some(cc) == home_cc {
                     continue;
                 }
                 // the first that holds: home IP, a domestic campaign, a domestic trunk
                 let origin = match ipc.get(i) {
-                    Some(ip) if ip == home => ("ip:", ip),
+                    Some(ip) if Some(ip) == home_ip => ("ip:", home),
                     _ => {
                         let cm = campaign.as_mut().and_then(|r| r.get(i));
                         let tr = trunk.as_mut().and_then(|r| r.get(i));
@@ -208,7 +212,7 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<Day
                         g.invalid.insert(n);
                     }
                 }
-                add(&mut g.countries, cc);
+                add(&mut g.countries, cdict.text(cc));
                 if !g.origins.iter().any(|o| o.strip_prefix(origin.0) == Some(origin.1)) {
                     g.origins.insert(format!("{}{}", origin.0, origin.1));
                 }
