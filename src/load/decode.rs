@@ -66,6 +66,23 @@ impl std::ops::Deref for Text {
     }
 }
 
+impl Text {
+    /// Done with bytes `a..b`: a mapped file's pages there leave this process's resident memory (the
+    /// page cache keeps them; a later read faults them back in). A 13 GB export split chunk by chunk
+    /// then never sits whole in memory beside the columns made from it; owned text is left alone.
+    pub fn release(&self, a: usize, b: usize) {
+        if let Text::Mapped(m) = self {
+            let page = 4096;
+            let (a, b) = (a.div_ceil(page) * page, (b / page) * page);
+            if a < b && b <= m.len() {
+                // SAFETY: a read-only file map; MADV_DONTNEED only drops the mappings of these pages,
+                // whose bytes are read again from the file if touched (see the note on truncation)
+                let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a) };
+            }
+        }
+    }
+}
+
 /// A memory map of `path` when it is plain (uncompressed), non-empty UTF-8 without a BOM; None
 /// otherwise (the caller reads and decodes it).
 pub fn map_utf8(path: &Path) -> Option<Text> {
