@@ -173,7 +173,8 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     pb.set_message("shifts");
     let t = Instant::now();
     let home_prefix = setup.phones.home_prefix();
-    let input = AuditInput::prepare_days(cdr, dicts, joins.as_ref().map(|j| j.frame.clone()), cfg, &home_prefix, range)?;
+    let input =
+        AuditInput::prepare_days(cdr, dicts, joins.as_ref().map(|j| j.frame.clone()), cfg, &home_prefix, range)?;
     if let Some((a, b)) = range {
         let shown = if a == b { a.to_string() } else { format!("{a} .. {b}") };
         anyhow::ensure!(input.cdr.height() > 0, "no shift in the inputs starts on {shown}; nothing written");

@@ -225,7 +225,12 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
     let t0 = std::time::Instant::now();
     let mut dicts = crate::coded::Dicts::default();
     let frame = if std::ptr::eq(target, &CDR) {
-        crate::enrich::cdr_numbers(frame, phones, !opts.skip.contains(&"caller_e164"), opts.coded.then_some(&mut dicts))?
+        crate::enrich::cdr_numbers(
+            frame,
+            phones,
+            !opts.skip.contains(&"caller_e164"),
+            opts.coded.then_some(&mut dicts),
+        )?
     } else {
         crate::enrich::join_numbers(frame, phones)?
     };
@@ -422,7 +427,13 @@ pub fn trace(what: &str, since: std::time::Instant) {
         let field = |k: &str| {
             status.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default()
         };
-        let hwm = format!("{}, now {} anon {} file {}", field("VmHWM:"), field("VmRSS:"), field("RssAnon:"), field("RssFile:"));
+        let hwm = format!(
+            "{}, now {} anon {} file {}",
+            field("VmHWM:"),
+            field("VmRSS:"),
+            field("RssAnon:"),
+            field("RssFile:")
+        );
         // and the process's user and system CPU seconds so far (system time is mostly page faults)
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
         unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
@@ -596,7 +607,14 @@ fn read_text(
         Some(f) => f,
         None => raw_frame(target, vec![None; target.fields.len()], vec![])?,
     };
-    Ok(RawFile { frame: frame.lazy(), format, encoding: Some(enc), lines_in: Some(lines_in), early_rejects, text: Some(text) })
+    Ok(RawFile {
+        frame: frame.lazy(),
+        format,
+        encoding: Some(enc),
+        lines_in: Some(lines_in),
+        early_rejects,
+        text: Some(text),
+    })
 }
 
 struct ChunkOut {
