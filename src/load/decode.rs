@@ -199,6 +199,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn released_mapped_pages_read_back_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cdr.csv");
+        let body: String = (0..20_000).map(|i| format!("C{i:09},op{},2026-03-02 08:00:00\n", i % 7)).collect();
+        std::fs::write(&p, &body).unwrap();
+        let text = map_utf8(&p).expect("plain UTF-8 is mapped");
+        assert!(matches!(text, Text::Mapped(_)));
+        // an unaligned range in the middle, then the whole file
+        text.release(5_000, 300_000);
+        assert_eq!(&*text, body.as_str());
+        text.release(0, text.len());
+        assert_eq!(&*text, body.as_str());
+        // owned text is left alone
+        let owned = Text::Owned(body.clone());
+        owned.release(0, owned.len());
+        assert_eq!(&*owned, body.as_str());
+    }
+
+    #[test]
     fn utf8_check_in_blocks_agrees_with_std() {
         // multi-byte characters across every block edge; a bad byte in the middle; a cut last character
         let text = "话务引流 ok ".repeat(400_000);
