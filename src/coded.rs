@@ -59,6 +59,23 @@ pub fn codes_column(name: &str, codes: &[u32]) -> UInt32Chunked {
     crate::par::concat(name, parts)
 }
 
+/// A column derived value by value from a coded one (each distinct caller's country, each distinct
+/// IP's country): `derived[c]` is the text for code `c`. Returns the derived column's sorted texts
+/// and every row's code into them ([`crate::par::NO_CODE`] where either is missing), so 10 M rows
+/// take a code each without building their text.
+pub fn derive(codes: &[u32], derived: &[Option<&str>]) -> (Vec<String>, Vec<u32>) {
+    use rayon::prelude::*;
+    let mut values: Vec<&str> = derived.iter().flatten().copied().collect();
+    values.sort_unstable();
+    values.dedup();
+    let to: Vec<u32> = derived
+        .iter()
+        .map(|d| d.map_or(crate::par::NO_CODE, |d| values.binary_search(&d).expect("listed") as u32))
+        .collect();
+    let rows = codes.par_iter().map(|c| if *c == crate::par::NO_CODE { *c } else { to[*c as usize] }).collect();
+    (values.into_iter().map(str::to_string).collect(), rows)
+}
+
 /// A coded column read as text.
 pub struct CodedColumn<'a> {
     pub codes: &'a UInt32Chunked,
@@ -107,5 +124,17 @@ mod tests {
         assert!(df.column("ip_country").unwrap().equals_missing(&before));
         // a column that is not coded has no dictionary
         assert!(d.column(&df, "n").is_err());
+    }
+
+    #[test]
+    fn derive_codes_each_row_by_its_values_derived_text() {
+        // three distinct callers: +44…, +855…, one without a country; rows use them and a null
+        let derived = [Some("GB"), Some("KH"), None];
+        let rows = [1, 0, crate::par::NO_CODE, 2, 1];
+        let (values, codes) = derive(&rows, &derived);
+        assert_eq!(values, ["GB", "KH"]);
+        let back: Vec<Option<&str>> =
+            codes.iter().map(|c| (*c != crate::par::NO_CODE).then(|| values[*c as usize].as_str())).collect();
+        assert_eq!(back, [Some("KH"), Some("GB"), None, None, Some("KH")]);
     }
 }

@@ -44,19 +44,9 @@ pub fn cdr_numbers(
     );
     crate::load::trace("parsed callers", t0);
     if let Some(dicts) = dicts {
-        // each distinct caller's country as a code into the sorted distinct countries
-        let mut countries: Vec<&str> = parsed.iter().filter_map(|p| p.country.as_deref()).collect();
-        countries.sort_unstable();
-        countries.dedup();
-        let country_of: Vec<u32> = parsed
-            .iter()
-            .map(|p| match &p.country {
-                Some(c) => countries.binary_search(&c.as_str()).expect("listed") as u32,
-                None => crate::par::NO_CODE,
-            })
-            .collect();
-        let country_codes: Vec<u32> =
-            codes.iter().map(|c| if *c == crate::par::NO_CODE { *c } else { country_of[*c as usize] }).collect();
+        // each distinct caller's country, coded
+        let per_caller: Vec<Option<&str>> = parsed.iter().map(|p| p.country.as_deref()).collect();
+        let (countries, country_codes) = crate::coded::derive(&codes, &per_caller);
         let d_num: Vec<Option<u64>> = parsed.iter().map(|p| p.e164.as_deref().and_then(e164_num)).collect();
         type Part = (BooleanChunked, UInt64Chunked);
         let parts: Vec<Part> = crate::par::slices(codes.len(), |off, len| {
@@ -74,7 +64,7 @@ pub fn cdr_numbers(
         df.with_column(crate::par::concat("caller_num", nums).into_column())?;
         df.with_column(callee_num.into_column())?;
         dicts.insert("caller_id", distinct.iter().map(|s| s.to_string()).collect());
-        dicts.insert("caller_country", countries.iter().map(|s| s.to_string()).collect());
+        dicts.insert("caller_country", countries);
         crate::load::trace("caller columns", t0);
         return Ok(df);
     }
@@ -239,19 +229,9 @@ pub fn cdr_ip_country(
             }
             None => vec![None; distinct.len()],
         };
-        let mut countries: Vec<&str> = found.iter().flatten().map(String::as_str).collect();
-        countries.sort_unstable();
-        countries.dedup();
-        let country_of: Vec<u32> = found
-            .iter()
-            .map(|c| match c {
-                Some(c) => countries.binary_search(&c.as_str()).expect("listed") as u32,
-                None => crate::par::NO_CODE,
-            })
-            .collect();
-        let country_codes: Vec<u32> =
-            codes.iter().map(|c| if *c == crate::par::NO_CODE { *c } else { country_of[*c as usize] }).collect();
-        dicts.insert("ip_country", countries.iter().map(|s| s.to_string()).collect());
+        let per_ip: Vec<Option<&str>> = found.iter().map(Option::as_deref).collect();
+        let (countries, country_codes) = crate::coded::derive(&codes, &per_ip);
+        dicts.insert("ip_country", countries);
         dicts.insert("src_ip", distinct.iter().map(|s| s.to_string()).collect());
         drop(src);
         df.with_column(crate::coded::codes_column("src_ip", &codes).into_column())?;
