@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     no_transparent_huge_pages();
+    keep_freed_memory();
     let cli = diversion_audit::cli::Cli::parse();
     diversion_audit::signals::install();
     match diversion_audit::run::run(cli) {
@@ -34,6 +35,23 @@ fn no_transparent_huge_pages() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
         // SAFETY: a process flag; the arena already marked MADV_HUGEPAGE is then served in 4 KB pages
         unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
+}
+
+/// mimalloc hands freed pages back to the kernel 10 ms after they fall free ("purging"); a scan frees
+/// and reallocates column-sized blocks all the time, and each purged page is zeroed by the kernel
+/// again on its next first touch. A run is short, so freed pages stay with the process until it
+/// exits (10 M-row Parquet scan: system time -0.3 s, wall -0.25 s, peak +0.3 GB). An explicit
+/// `MIMALLOC_PURGE_DELAY` (milliseconds; 10 is mimalloc's default) still wins.
+fn keep_freed_memory() {
+    unsafe extern "C" {
+        fn mi_option_set(option: libc::c_int, value: libc::c_long);
+    }
+    // mi_option_purge_delay in the mimalloc v3 that libmimalloc-sys 0.1.49 builds
+    const MI_OPTION_PURGE_DELAY: libc::c_int = 15;
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a mimalloc option; any value is valid, -1 means never purge
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     }
 }
 
