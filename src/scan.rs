@@ -168,8 +168,14 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     // the frame moves on (the file reports stay): holding two copies of every CDR doubled peak memory
     let frame = std::mem::replace(&mut loaded.frame, DataFrame::empty());
     let mut dicts = std::mem::take(&mut loaded.dicts);
-    let cdr = enrich::cdr_ip_country(frame, ips.as_ref(), Some(&mut dicts))?;
+    let mut cdr = enrich::cdr_ip_country(frame, ips.as_ref(), Some(&mut dicts))?;
     lap("enrich_ip", t);
+    // the caller IDs were parsed on their own thread meanwhile
+    let t = Instant::now();
+    if let Some(pending) = loaded.callers.take() {
+        enrich::finish_callers(&mut cdr, pending, &mut dicts)?;
+    }
+    lap("callers", t);
     pb.set_message("shifts");
     let t = Instant::now();
     let home_prefix = setup.phones.home_prefix();

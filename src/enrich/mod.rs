@@ -24,7 +24,7 @@ pub fn cdr_numbers(
     phones: &PhoneParser,
     e164_text: bool,
     dicts: Option<&mut crate::coded::Dicts>,
-) -> Result<DataFrame> {
+) -> Result<(DataFrame, Option<PendingCallers>)> {
     let callers = df.column("caller_id")?.str()?.clone();
     // Each distinct caller ID is parsed once (phonenumber's validity check costs tens of µs; a cache
     // per row slice parsed the same 20 000 IDs once per slice): distinct values first, parsed in
@@ -38,36 +38,26 @@ pub fn cdr_numbers(
     // faster than on one: the callers are parsed on one thread while the callees' E.164 keys
     // (mostly the allocation-free mobile fast path) are computed on the others
     let callees = df.column("callee")?.str()?.clone();
+    if let Some(dicts) = dicts {
+        // `scan`: the callers are parsed on a thread of their own while loading goes on (dedupe, the
+        // join logs, IP countries keep both cores busy); [`finish_callers`] adds their columns
+        let values: Vec<String> = distinct.iter().map(|s| s.to_string()).collect();
+        let (to_parse, parser) = (values.clone(), phones.clone());
+        let handle = std::thread::Builder::new()
+            .name("callers".into())
+            .spawn(move || to_parse.iter().map(|raw| parser.parse(raw, true)).collect())?;
+        let (_, callee_num) = home_numbers(&callees, phones, None, "callee_num");
+        df.with_column(crate::coded::codes_column("caller_id", &codes).into_column())?;
+        df.with_column(callee_num.into_column())?;
+        dicts.insert("caller_id", values);
+        crate::load::trace("caller codes", t0);
+        return Ok((df, Some(PendingCallers { handle })));
+    }
     let (parsed, (_, callee_num)) = rayon::join(
         || distinct.iter().map(|raw| phones.parse(raw, true)).collect::<Vec<ParsedNumber>>(),
         || home_numbers(&callees, phones, None, "callee_num"),
     );
     crate::load::trace("parsed callers", t0);
-    if let Some(dicts) = dicts {
-        // each distinct caller's country, coded
-        let per_caller: Vec<Option<&str>> = parsed.iter().map(|p| p.country.as_deref()).collect();
-        let (countries, country_codes) = crate::coded::derive(&codes, &per_caller);
-        let d_num: Vec<Option<u64>> = parsed.iter().map(|p| p.e164.as_deref().and_then(e164_num)).collect();
-        type Part = (BooleanChunked, UInt64Chunked);
-        let parts: Vec<Part> = crate::par::slices(codes.len(), |off, len| {
-            let part = &codes[off..off + len];
-            let code = |c: u32| (c != crate::par::NO_CODE).then_some(c as usize);
-            (
-                part.iter().map(|c| code(*c).map(|i| parsed[i].valid)).collect(),
-                part.iter().map(|c| code(*c).and_then(|i| d_num[i])).collect(),
-            )
-        });
-        let (valid, nums): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-        df.with_column(crate::coded::codes_column("caller_id", &codes).into_column())?;
-        df.with_column(crate::coded::codes_column("caller_country", &country_codes).into_column())?;
-        df.with_column(crate::par::concat("caller_valid", valid).into_column())?;
-        df.with_column(crate::par::concat("caller_num", nums).into_column())?;
-        df.with_column(callee_num.into_column())?;
-        dicts.insert("caller_id", distinct.iter().map(|s| s.to_string()).collect());
-        dicts.insert("caller_country", countries);
-        crate::load::trace("caller columns", t0);
-        return Ok(df);
-    }
     // Each row has the index of its distinct value; the text columns are gathers from the distinct
     // values (views into their small buffers) instead of 10 M strings copied one by one.
     let d_e164: StringChunked = parsed.iter().map(|p| p.e164.as_deref()).collect();
@@ -108,7 +98,48 @@ pub fn cdr_numbers(
     df.with_column(valid.into_column())?;
     df.with_column(nums.into_column())?;
     df.with_column(callee_num.into_column())?;
-    Ok(df)
+    Ok((df, None))
+}
+
+/// The distinct caller IDs of a coded CDR frame, being parsed on their own thread.
+pub struct PendingCallers {
+    handle: std::thread::JoinHandle<Vec<ParsedNumber>>,
+}
+
+/// Add `caller_country` (coded), `caller_valid` and `caller_num` to a frame whose `caller_id` is
+/// coded, from the parse [`cdr_numbers`] started: each row's values are its caller's, by code.
+pub fn finish_callers(
+    df: &mut DataFrame,
+    pending: PendingCallers,
+    dicts: &mut crate::coded::Dicts,
+) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let parsed = pending.handle.join().map_err(|_| anyhow::anyhow!("parsing caller IDs failed (thread panicked)"))?;
+    crate::load::trace("parsed callers", t0);
+    let codes = df.column("caller_id")?.u32()?;
+    let codes: Vec<u32> = codes.iter().map(|c| c.unwrap_or(crate::par::NO_CODE)).collect();
+    let per_caller: Vec<Option<&str>> = parsed.iter().map(|p| p.country.as_deref()).collect();
+    let (countries, country_codes) = crate::coded::derive(&codes, &per_caller);
+    let d_num: Vec<Option<u64>> = parsed.iter().map(|p| p.e164.as_deref().and_then(e164_num)).collect();
+    type Part = (BooleanChunked, UInt64Chunked);
+    let parts: Vec<Part> = crate::par::slices(codes.len(), |off, len| {
+        let part = &codes[off..off + len];
+        let code = |c: u32| (c != crate::par::NO_CODE).then_some(c as usize);
+        (
+            part.iter().map(|c| code(*c).map(|i| parsed[i].valid)).collect(),
+            part.iter().map(|c| code(*c).and_then(|i| d_num[i])).collect(),
+        )
+    });
+    let (valid, nums): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    df.with_column(crate::coded::codes_column("caller_country", &country_codes).into_column())?;
+    df.with_column(crate::par::concat("caller_valid", valid).into_column())?;
+    df.with_column(crate::par::concat("caller_num", nums).into_column())?;
+    dicts.insert("caller_country", countries);
+    // back in canonical order
+    let names: Vec<&str> = CANONICAL_CDR.into_iter().filter(|c| df.column(c).is_ok()).collect();
+    *df = df.select(names)?;
+    crate::load::trace("caller columns", t0);
+    Ok(())
 }
 
 /// The digits of an E.164 number as an integer (`+8613912345678` → 8613912345678): rules compare,
@@ -317,8 +348,8 @@ mod tests {
             )
             .unwrap()
         };
-        let with = cdr_numbers(df(), &p, true, None).unwrap();
-        let without = cdr_numbers(df(), &p, false, None).unwrap();
+        let with = cdr_numbers(df(), &p, true, None).unwrap().0;
+        let without = cdr_numbers(df(), &p, false, None).unwrap().0;
         assert!(without.column("caller_e164").is_err());
         let e164 = with.column("caller_e164").unwrap().str().unwrap().clone();
         let num = without.column("caller_num").unwrap().u64().unwrap().clone();

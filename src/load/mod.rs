@@ -98,6 +98,9 @@ pub struct Loaded {
     pub rejects: Vec<Reject>,
     /// The texts of the columns `frame` holds as codes (with [`LoadOptions::coded`]).
     pub dicts: crate::coded::Dicts,
+    /// With [`LoadOptions::coded`]: the caller IDs still being parsed; until
+    /// [`crate::enrich::finish_callers`] the frame has no `caller_country`, `caller_valid`, `caller_num`.
+    pub callers: Option<crate::enrich::PendingCallers>,
 }
 
 impl Loaded {
@@ -224,7 +227,7 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
     };
     let t0 = std::time::Instant::now();
     let mut dicts = crate::coded::Dicts::default();
-    let frame = if std::ptr::eq(target, &CDR) {
+    let (frame, callers) = if std::ptr::eq(target, &CDR) {
         crate::enrich::cdr_numbers(
             frame,
             phones,
@@ -232,13 +235,13 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
             opts.coded.then_some(&mut dicts),
         )?
     } else {
-        crate::enrich::join_numbers(frame, phones)?
+        (crate::enrich::join_numbers(frame, phones)?, None)
     };
     trace("numbers", t0);
     let t0 = std::time::Instant::now();
     let frame = dedupe(frame, target, &mut files)?;
     trace("dedupe", t0);
-    Ok(Loaded { frame, files, rejects, dicts })
+    Ok(Loaded { frame, files, rejects, dicts, callers })
 }
 
 fn empty_canonical(target: &'static Target, opts: &LoadOptions) -> Result<DataFrame> {
