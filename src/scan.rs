@@ -24,7 +24,10 @@ pub struct ScanResult {
 }
 
 pub fn run(args: &ScanArgs) -> Result<Exit> {
-    scan(args).map(|r| r.exit)
+    let t = std::time::Instant::now();
+    let r = scan(args).map(|r| r.exit);
+    crate::load::trace("returned", t);
+    r
 }
 
 fn progress(enabled: bool) -> ProgressBar {
@@ -358,9 +361,16 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
             quota_band_hours: cfg.rules.long_shift.quota_band_hours,
         };
         crate::load::trace("dossiers", t_d);
-        write_atomic(&out.join("dossiers.json"), |w| Ok(serde_json::to_writer(w, &report)?))?;
-        let html = crate::report::render::report_html(&report, report.quota_band_hours, args.report_dossiers)?;
-        write_atomic(&out.join("report.html"), |w| Ok(w.write_all(html.as_bytes())?))?;
+        // the two renderings of the report side by side (the rest of the writing is done by now)
+        let (json, html) = rayon::join(
+            || write_atomic(&out.join("dossiers.json"), |w| Ok(serde_json::to_writer(w, &report)?)),
+            || -> Result<()> {
+                let html = crate::report::render::report_html(&report, report.quota_band_hours, args.report_dossiers)?;
+                write_atomic(&out.join("report.html"), |w| Ok(w.write_all(html.as_bytes())?))
+            },
+        );
+        json?;
+        html?;
         crate::load::trace("tables and report", t);
         write_rejects(&out.join("rejected.csv"), &all_rejects, args.excel)?;
         written.join().map_err(|_| anyhow::anyhow!("writing findings failed (thread panicked)"))??;
@@ -440,6 +450,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
         summary(&mut o, &loaded, &findings, &operators, &notes, out)?;
         o.flush()?;
     }
+    crate::load::trace("published", t_all);
     Ok(ScanResult { findings, operators, exit })
 }
 
@@ -578,8 +589,15 @@ fn operator_totals(input: &AuditInput) -> Result<DataFrame> {
         .par_iter()
         .map(|(op, r)| {
             let (off, len) = (r.start as i64, r.len());
+            // the rows are in start order, so a day like the one before is not looked up again
             let mut days = std::collections::BTreeSet::new();
-            days.extend(day.slice(off, len).iter().flatten());
+            let mut last = None;
+            for d in day.slice(off, len).iter().flatten() {
+                if last != Some(d) {
+                    days.insert(d);
+                    last = Some(d);
+                }
+            }
             let answered_n = answered.slice(off, len).iter().filter(|a| *a == Some(true)).count();
             let talk_s: i64 = talk.slice(off, len).iter().flatten().sum();
             (op.as_str(), days.len() as i64, len as i64, answered_n as i64, talk_s as f64 / 3600.0)

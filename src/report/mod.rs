@@ -176,13 +176,23 @@ pub fn collect(
             .map(|(op, off, len)| {
                 let mut days: BTreeMap<i32, (i64, i64, i64)> = BTreeMap::new();
                 let (dd, tt, aa) = (day.slice(off, len), talk.slice(off, len), answered.slice(off, len));
+                // rows are in start order: a day's calls are one run, summed before its one map entry
+                let mut run: Option<(i32, (i64, i64, i64))> = None;
                 for ((d, t), a) in dd.iter().zip(tt.iter()).zip(aa.iter()) {
-                    if let Some(d) = d {
-                        let e = days.entry(d).or_default();
-                        e.0 += t.unwrap_or(0);
-                        e.1 += 1;
-                        e.2 += i64::from(a.unwrap_or(false));
+                    let Some(d) = d else { continue };
+                    if run.is_some_and(|(rd, _)| rd != d) {
+                        let (rd, (t, n, a)) = run.take().expect("checked");
+                        let e = days.entry(rd).or_default();
+                        (e.0, e.1, e.2) = (e.0 + t, e.1 + n, e.2 + a);
                     }
+                    let e = &mut run.get_or_insert((d, (0, 0, 0))).1;
+                    e.0 += t.unwrap_or(0);
+                    e.1 += 1;
+                    e.2 += i64::from(a.unwrap_or(false));
+                }
+                if let Some((rd, (t, n, a))) = run {
+                    let e = days.entry(rd).or_default();
+                    (e.0, e.1, e.2) = (e.0 + t, e.1 + n, e.2 + a);
                 }
                 let daily = days
                     .into_iter()
@@ -195,8 +205,9 @@ pub fn collect(
                     .collect();
                 // caller IDs in order of first use; the most used first
                 // keyed by the E.164 number, else the text as written
-                let mut index: std::collections::HashMap<Result<u64, &str>, usize> = Default::default();
-                let mut lines: Vec<(CliLine, Vec<&str>)> = Vec::new();
+                let mut index: PlHashMap<Result<u64, &str>, usize> = PlHashMap::new();
+                // (line, IP-country codes in order of first use; NO_CODE: unknown)
+                let mut lines: Vec<(CliLine, Vec<u32>)> = Vec::new();
                 let (num, raw_c, country_c, ipc_c, valid) = (
                     num.slice(off, len),
                     raw.codes.slice(off, len),
@@ -206,31 +217,40 @@ pub fn collect(
                 );
                 let it = num
                     .iter()
-                    .zip(raw_c.iter().map(|c| c.map(|c| raw.text(c))))
+                    .zip(raw_c.iter())
                     .zip(country_c.iter().map(|c| c.map(|c| country.text(c))))
-                    .zip(ipc_c.iter().map(|c| c.map(|c| ipc.text(c))))
+                    .zip(ipc_c.iter())
                     .zip(valid.iter());
+                // an operator dials from one caller ID many times in a row: the last one's line is reused
+                let mut last: Option<((Option<u64>, Option<u32>), usize)> = None;
                 for ((((n, r), c), ip), v) in it {
-                    let key = n.ok_or_else(|| r.unwrap_or("(none)"));
-                    let ip = ip.unwrap_or("unknown");
-                    let k = *index.entry(key).or_insert_with(|| {
-                        lines.push((
-                            CliLine {
-                                cli: match key {
-                                    Ok(n) => format!("+{n}"),
-                                    Err(text) => text.to_string(),
-                                },
-                                country: c.unwrap_or("").to_string(),
-                                valid: v.unwrap_or(false),
-                                ip_countries: String::new(),
-                                calls: 0,
-                            },
-                            vec![],
-                        ));
-                        lines.len() - 1
-                    });
+                    let k = match last {
+                        Some((key, k)) if key == (n, r) => k,
+                        _ => {
+                            let key = n.ok_or_else(|| r.map_or("(none)", |r| raw.text(r)));
+                            let k = *index.entry(key).or_insert_with(|| {
+                                lines.push((
+                                    CliLine {
+                                        cli: match key {
+                                            Ok(n) => format!("+{n}"),
+                                            Err(text) => text.to_string(),
+                                        },
+                                        country: c.unwrap_or("").to_string(),
+                                        valid: v.unwrap_or(false),
+                                        ip_countries: String::new(),
+                                        calls: 0,
+                                    },
+                                    vec![],
+                                ));
+                                lines.len() - 1
+                            });
+                            last = Some(((n, r), k));
+                            k
+                        }
+                    };
                     let (line, ips) = &mut lines[k];
                     line.calls += 1;
+                    let ip = ip.unwrap_or(crate::par::NO_CODE);
                     if !ips.contains(&ip) {
                         ips.push(ip);
                     }
@@ -238,7 +258,14 @@ pub fn collect(
                 let mut clis: Vec<CliLine> = lines
                     .into_iter()
                     .map(|(mut l, ips)| {
-                        l.ip_countries = ips.join(", ");
+                        let text = |c: &u32| if *c == crate::par::NO_CODE { "unknown" } else { ipc.text(*c) };
+                        let mut texts: Vec<&str> = Vec::with_capacity(ips.len());
+                        for t in ips.iter().map(text) {
+                            if !texts.contains(&t) {
+                                texts.push(t);
+                            }
+                        }
+                        l.ip_countries = texts.join(", ");
                         l
                     })
                     .collect();
@@ -330,8 +357,8 @@ pub fn collect(
             if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
                 let (su, eu) = (s.get(i).unwrap_or(0), e.get(i).unwrap_or(0));
                 let start_local = crate::rules::utc(su).with_timezone(&tz);
-                let start_hour = start_local.format("%H").to_string().parse::<f64>().unwrap_or(0.0)
-                    + start_local.format("%M").to_string().parse::<f64>().unwrap_or(0.0) / 60.0;
+                let start_hour = f64::from(chrono::Timelike::hour(&start_local))
+                    + f64::from(chrono::Timelike::minute(&start_local)) / 60.0;
                 let talk_h = talk.get(i).unwrap_or(0) as f64 / 3600.0;
                 d.shifts.push(ShiftLine {
                     day: day.get(i).unwrap_or("").to_string(),
