@@ -4,21 +4,34 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     no_transparent_huge_pages();
     keep_freed_memory();
+    diversion_audit::enrich::phone::PhoneParser::warm_up();
     let cli = diversion_audit::cli::Cli::parse();
     diversion_audit::signals::install();
-    match diversion_audit::run::run(cli) {
-        Ok(code) => code.into(),
+    diversion_audit::run::LEAVE_TO_EXIT.store(true, std::sync::atomic::Ordering::Relaxed);
+    let code = match diversion_audit::run::run(cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => diversion_audit::run::Exit::Ok,
         Err(e) => {
-            if is_broken_pipe(&e) {
-                return ExitCode::SUCCESS;
-            }
             diversion_audit::log::error(&format!("{e:#}"));
             if e.downcast_ref::<diversion_audit::lock::Locked>().is_some() {
-                return diversion_audit::run::Exit::Locked.into();
+                diversion_audit::run::Exit::Locked
+            } else {
+                diversion_audit::run::Exit::Error
             }
-            diversion_audit::run::Exit::Error.into()
         }
-    }
+    };
+    // Every output is written and renamed into place, the log file is unbuffered: what is left is
+    // flushing the standard streams. `_exit` then skips the allocator's teardown walk over every
+    // heap (the kernel reclaims the memory either way).
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let _ = std::io::Write::flush(&mut std::io::stderr());
+    #[cfg(target_os = "linux")]
+    // SAFETY: nothing after this point needs running; buffered output was flushed above
+    unsafe {
+        libc::_exit(code as i32)
+    };
+    #[allow(unreachable_code)]
+    code.into()
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

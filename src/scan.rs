@@ -25,7 +25,12 @@ pub struct ScanResult {
 
 pub fn run(args: &ScanArgs) -> Result<Exit> {
     let t = std::time::Instant::now();
-    let r = scan(args).map(|r| r.exit);
+    // the findings (with their JSON evidence) are many small allocations: left to the exit too
+    let r = scan(args).map(|r| {
+        let exit = r.exit;
+        crate::run::release(r);
+        exit
+    });
     crate::load::trace("returned", t);
     r
 }
@@ -451,6 +456,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
         o.flush()?;
     }
     crate::load::trace("published", t_all);
+    crate::run::release((input, tables, loaded, joins));
     Ok(ScanResult { findings, operators, exit })
 }
 
