@@ -189,7 +189,7 @@ thread_local! {
 /// offset holds all day: every hour's start and the day's last second read as the same single
 /// instant offset (zones change offset at most a few times a year, never twice within an hour).
 /// None on a day with a change (a daylight-saving day): such times take the full conversion.
-fn day_offset(tz: Tz, local_s: i64) -> Option<i64> {
+pub fn day_offset(tz: Tz, local_s: i64) -> Option<i64> {
     let day = local_s.div_euclid(86_400);
     let slot = day.rem_euclid(64) as usize;
     let cached = DAY_OFFSETS.with(|d| d[slot].get());
