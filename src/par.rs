@@ -41,6 +41,54 @@ pub fn concat<C: Part>(name: &str, parts: Vec<C>) -> C {
     acc.named(name)
 }
 
+/// The rows of a text column where a run of equal values (nulls equal to each other) begins, in
+/// order, row 0 included when there are rows. Neighbours are compared by their 16-byte views first:
+/// equal views are equal texts, and texts of up to 12 bytes sit whole in the view, so only unequal
+/// longer ones compare their bytes (a byte compare per row was most of finding operator runs).
+pub fn run_starts(ca: &StringChunked) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut base = 0;
+    let mut last: Option<Option<&str>> = None;
+    for arr in ca.downcast_iter() {
+        if arr.is_empty() {
+            continue;
+        }
+        let views = arr.views();
+        let first = arr.get(0);
+        if last.is_none_or(|l| l != first) {
+            out.push(base);
+        }
+        let starts = slices(arr.len(), |off, len| {
+            let mut v = Vec::new();
+            for i in off.max(1)..off + len {
+                let (a, b) = (arr.is_valid(i - 1), arr.is_valid(i));
+                let differs = if a != b {
+                    true
+                } else if !b {
+                    false
+                } else {
+                    let (x, y) = (views[i - 1], views[i]);
+                    if x.as_u128() == y.as_u128() {
+                        false
+                    } else if x.length <= 12 && y.length <= 12 {
+                        true
+                    } else {
+                        arr.value(i - 1) != arr.value(i)
+                    }
+                };
+                if differs {
+                    v.push(base + i);
+                }
+            }
+            v
+        });
+        out.extend(starts.into_iter().flatten());
+        last = Some(arr.get(arr.len() - 1));
+        base += arr.len();
+    }
+    out
+}
+
 /// The code of a null row in [`dictionary`].
 pub const NO_CODE: u32 = u32::MAX;
 
@@ -99,6 +147,30 @@ pub fn dictionary(ca: &StringChunked) -> (Vec<&str>, Vec<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_starts_match_a_plain_comparison_across_chunks_nulls_and_long_texts() {
+        let long = "an-operator-id-longer-than-twelve-bytes";
+        let vals: Vec<Option<String>> = (0..3000)
+            .map(|i| match (i / 7) % 5 {
+                0 => None,
+                1 => Some(format!("op{:05}", i / 50)),
+                2 => Some(format!("{long}-{}", i / 40)),
+                3 => Some(long.to_string()),
+                _ => Some(format!("{long}-{}", i / 40)),
+            })
+            .collect();
+        let mut ca: StringChunked = vals[..1000].iter().map(|o| o.as_deref()).collect();
+        for part in [&vals[1000..1001], &vals[1001..2500], &vals[2500..]] {
+            ca.append(&part.iter().map(|o| o.as_deref()).collect::<StringChunked>()).unwrap();
+        }
+        assert_eq!(ca.chunks().len(), 4);
+        let want: Vec<usize> = (0..vals.len()).filter(|&i| i == 0 || vals[i] != vals[i - 1]).collect();
+        assert_eq!(run_starts(&ca), want);
+        assert!(
+            run_starts(&StringChunked::from_iter_options("e".into(), std::iter::empty::<Option<&str>>())).is_empty()
+        );
+    }
 
     #[test]
     fn dictionary_codes_every_row_into_sorted_distinct_values_across_chunks() {

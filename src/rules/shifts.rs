@@ -35,20 +35,7 @@ pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
     let (start, end, talk) = (cdr.column("start_us")?.i64()?, cdr.column("end_us")?.i64()?, talk.i64()?);
     let (answered, callee) = (cdr.column("answered")?.bool()?, cdr.column("callee_num")?.u64()?);
     // operator runs: where the id differs from the row before, found in parallel slices
-    let mut bounds: Vec<usize> = crate::par::slices(n, |off, len| {
-        let from = off.saturating_sub(1);
-        let part = ops.slice(from as i64, len + off - from);
-        let mut out = Vec::new();
-        let mut prev: Option<Option<&str>> = None;
-        for (k, o) in part.iter().enumerate() {
-            if prev.is_none_or(|p| p != o) && (off == 0 || k > 0) {
-                out.push(from + k);
-            }
-            prev = Some(o);
-        }
-        out
-    })
-    .concat();
+    let mut bounds = crate::par::run_starts(&ops);
     bounds.push(n);
     let runs: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
     let per_run: Vec<(Vec<u32>, Vec<Shift>)> = runs
