@@ -205,8 +205,7 @@ pub fn day_offset(tz: Tz, local_s: i64) -> Option<i64> {
     };
     let start = day * 86_400;
     let first = offset_at(start);
-    let uniform = first.is_some()
-        && (1..=24).all(|h| offset_at(start + (h * 3600).min(86_399)) == first);
+    let uniform = first.is_some() && (1..=24).all(|h| offset_at(start + (h * 3600).min(86_399)) == first);
     let off = if uniform { first } else { None };
     DAY_OFFSETS.with(|d| d[slot].set(Some((tz, day, off.unwrap_or(CHANGES)))));
     off

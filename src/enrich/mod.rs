@@ -108,11 +108,7 @@ pub struct PendingCallers {
 
 /// Add `caller_country` (coded), `caller_valid` and `caller_num` to a frame whose `caller_id` is
 /// coded, from the parse [`cdr_numbers`] started: each row's values are its caller's, by code.
-pub fn finish_callers(
-    df: &mut DataFrame,
-    pending: PendingCallers,
-    dicts: &mut crate::coded::Dicts,
-) -> Result<()> {
+pub fn finish_callers(df: &mut DataFrame, pending: PendingCallers, dicts: &mut crate::coded::Dicts) -> Result<()> {
     let t0 = std::time::Instant::now();
     let parsed = pending.handle.join().map_err(|_| anyhow::anyhow!("parsing caller IDs failed (thread panicked)"))?;
     crate::load::trace("parsed callers", t0);
