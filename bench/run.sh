@@ -79,7 +79,7 @@ for N in $SIZES; do
 import json, sys
 s = json.load(open(sys.argv[1]))["seconds"]
 st = s["stages"]
-cells = [str(st.get(k, "")) for k in ["load_cdr", "load_joins", "enrich_ip", "prepare", "rules", "write", "total"]]
+cells = [str(st.get(k, "")) for k in ["load_cdr", "load_joins", "enrich_ip", "callers", "prepare", "rules", "write", "total"]]
 print(" | ".join(cells) + " | " + ", ".join(f"{k} {v}" for k, v in s["rules"].items()) + " |")
 PY
 )"
@@ -90,8 +90,8 @@ done
   echo
   echo "Audit stages (seconds, last run, from timings.json):"
   echo
-  echo "| rows | input | load CDR | load joins | IP countries | prepare | rules (parallel) | write | total | per rule |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "| rows | input | load CDR | load joins | IP countries | caller IDs (wait + columns) | prepare | rules (parallel) | write | total | per rule |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   echo "${STAGES#?}"
   echo
   echo "Reproduce: \`bench/run.sh --sizes \"$SIZES\" --runs $RUNS --threads $THREADS\`"
