@@ -222,7 +222,9 @@ pub fn collect(
                     .zip(ipc_c.iter())
                     .zip(valid.iter());
                 // an operator dials from one caller ID many times in a row: the last one's line is reused
-                let mut last: Option<((Option<u64>, Option<u32>), usize)> = None;
+                // ((caller number, caller code), line index) of the row before
+                type Last = ((Option<u64>, Option<u32>), usize);
+                let mut last: Option<Last> = None;
                 for ((((n, r), c), ip), v) in it {
                     let k = match last {
                         Some((key, k)) if key == (n, r) => k,
