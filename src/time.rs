@@ -189,7 +189,7 @@ thread_local! {
 /// offset holds all day: every hour's start and the day's last second read as the same single
 /// instant offset (zones change offset at most a few times a year, never twice within an hour).
 /// None on a day with a change (a daylight-saving day): such times take the full conversion.
-pub fn day_offset(tz: Tz, local_s: i64) -> Option<i64> {
+fn day_offset(tz: Tz, local_s: i64) -> Option<i64> {
     let day = local_s.div_euclid(86_400);
     let slot = day.rem_euclid(64) as usize;
     let cached = DAY_OFFSETS.with(|d| d[slot].get());
@@ -217,6 +217,39 @@ pub fn local_micros_to_utc(local_micros: i64, tz: Tz) -> Option<i64> {
         return Some(local_micros - off * 1_000_000);
     }
     local_to_utc(chrono::DateTime::from_timestamp_micros(local_micros)?.naive_utc(), tz)
+}
+
+/// [`local_micros_to_utc`] for a run of values (a column slice): the last day with one offset all
+/// day is kept as a range of local µs, so most values cost two compares instead of a zone lookup
+/// (~5% of reading a Parquet file went to that lookup per value).
+pub struct LocalMicrosToUtc {
+    tz: Tz,
+    /// [lo, hi): local µs of the last uniform day; `shift` its offset in µs
+    lo: i64,
+    hi: i64,
+    shift: i64,
+}
+
+impl LocalMicrosToUtc {
+    pub fn new(tz: Tz) -> Self {
+        Self { tz, lo: 0, hi: 0, shift: 0 }
+    }
+
+    #[inline]
+    pub fn convert(&mut self, local_micros: i64) -> Option<i64> {
+        const DAY: i64 = 86_400_000_000;
+        if local_micros >= self.lo && local_micros < self.hi {
+            return Some(local_micros - self.shift);
+        }
+        let day = local_micros.div_euclid(DAY);
+        match day_offset(self.tz, day * 86_400) {
+            Some(off) => {
+                (self.lo, self.hi, self.shift) = (day * DAY, day * DAY + DAY, off * 1_000_000);
+                Some(local_micros - self.shift)
+            }
+            None => local_micros_to_utc(local_micros, self.tz),
+        }
+    }
 }
 
 /// Convert a naive local time in `tz` to UTC microseconds.

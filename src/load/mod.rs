@@ -830,29 +830,9 @@ fn read_columnar(
 /// timestamps ([`crate::time::local_to_utc`]: earliest of an ambiguous hour, a spring-forward gap read
 /// with the offset before it). Polars' `replace_time_zone` did this row by row, ~2 s per 10 M rows.
 fn naive_to_utc(local: &Int64Chunked, tz: chrono_tz::Tz) -> Int64Chunked {
-    const DAY: i64 = 86_400_000_000;
     let parts = crate::par::slices(local.len(), |off, len| {
-        // the last day with one offset all day, as a range of local µs: most values fall in it and
-        // cost two compares (the zone lookup per value was ~5% of reading a Parquet file)
-        let (mut lo, mut hi, mut shift) = (0i64, 0i64, 0i64);
-        local
-            .slice(off as i64, len)
-            .iter()
-            .map(|v| {
-                let v = v?;
-                if v >= lo && v < hi {
-                    return Some(v - shift);
-                }
-                let day = v.div_euclid(DAY);
-                match crate::time::day_offset(tz, day * 86_400) {
-                    Some(o) => {
-                        (lo, hi, shift) = (day * DAY, day * DAY + DAY, o * 1_000_000);
-                        Some(v - shift)
-                    }
-                    None => crate::time::local_micros_to_utc(v, tz),
-                }
-            })
-            .collect::<Int64Chunked>()
+        let mut to_utc = crate::time::LocalMicrosToUtc::new(tz);
+        local.slice(off as i64, len).iter().map(|v| to_utc.convert(v?)).collect::<Int64Chunked>()
     });
     crate::par::concat(local.name(), parts)
 }
