@@ -11,7 +11,7 @@ use crate::time::{DateOrder, parse_timestamp};
 use chrono_tz::Tz;
 use polars::prelude::*;
 use polars_arrow::array::{Array, PrimitiveArray};
-use polars_arrow::bitmap::{Bitmap, MutableBitmap};
+use polars_arrow::bitmap::Bitmap;
 
 /// Seconds above which a duration is an overflow sentinel.
 pub const DURATION_SENTINEL: i64 = 65_000;
@@ -205,31 +205,6 @@ impl Ints {
     }
 }
 
-/// Optional `i64`s gathered as values plus a validity bitmap, which is kept only when a value is missing.
-struct OptI64 {
-    values: Vec<i64>,
-    valid: MutableBitmap,
-    nulls: bool,
-}
-
-impl OptI64 {
-    fn new(len: usize) -> Self {
-        Self { values: Vec::with_capacity(len), valid: MutableBitmap::with_capacity(len), nulls: false }
-    }
-
-    #[inline]
-    fn push(&mut self, v: Option<i64>) {
-        self.values.push(v.unwrap_or(0));
-        self.valid.push(v.is_some());
-        self.nulls |= v.is_none();
-    }
-
-    fn finish(self, name: &str) -> Int64Chunked {
-        let validity = self.nulls.then(|| self.valid.into());
-        Int64Chunked::with_chunk(name.into(), PrimitiveArray::new(ArrowDataType::Int64, self.values.into(), validity))
-    }
-}
-
 /// The derivations of the module documentation and the reject code, row by row in one parallel
 /// pass: from start, answer and end (UTC µs), duration and talk (s; sentinels removed here), the
 /// canonical disposition, and whether each raw field was present, returns a struct of
@@ -257,8 +232,8 @@ fn derived() -> Expr {
                 c[6..12].iter().map(|x| (x.null_count() > 0).then(|| x.is_null())).collect();
             type Part = (Int64Chunked, Int64Chunked, Int64Chunked, UInt32Chunked, Int64Chunked, Int32Chunked);
             let parts: Vec<Part> = crate::par::slices(n, |off, len| {
-                // each column as one array read by index: iterator adapters and chunked builders per
-                // value were a fifth of typing a Parquet file
+                // each column as one array read by index: zipped option iterators per value cost
+                // ~0.1 s of typing 10 M Parquet rows
                 let sl = |k: usize| Ints::new(&ints[k].slice(off as i64, len));
                 let (start, answer, end, dur_n, talk_n) = (sl(0), sl(1), sl(2), sl(3), sl(4));
                 let d = disp.slice(off as i64, len);
@@ -280,9 +255,11 @@ fn derived() -> Expr {
                 // are compared as one integer
                 let mut seen_short: Vec<(u128, Option<&'static str>)> = Vec::new();
                 let mut seen: Vec<(&str, Option<&'static str>)> = Vec::new();
-                let (mut o_end, mut o_dur, mut o_talk) = (OptI64::new(len), OptI64::new(len), OptI64::new(len));
+                // values plus a validity bitmap made at the first null, handed over without a copy
+                let int = |name: &str| PrimitiveChunkedBuilder::<Int64Type>::new(name.into(), len);
+                let (mut o_end, mut o_dur, mut o_talk) = (int("end_us"), int("duration_c"), int("talk_c"));
                 let mut o_disp: Vec<u32> = Vec::with_capacity(len);
-                let mut o_ans = OptI64::new(len);
+                let mut o_ans = int("answer_us");
                 let mut o_code: Vec<Option<i32>> = Vec::with_capacity(len);
                 let sentinel = |v: Option<i64>| v.filter(|x| *x < DURATION_SENTINEL);
                 for i in 0..len {
@@ -356,19 +333,19 @@ fn derived() -> Expr {
                     } else {
                         None
                     };
-                    o_end.push(end_us);
-                    o_dur.push(duration);
-                    o_talk.push(talk);
+                    o_end.append_option(end_us);
+                    o_dur.append_option(duration);
+                    o_talk.append_option(talk);
                     o_disp.push(disposition_code(disp_c));
-                    o_ans.push(answer_us);
+                    o_ans.append_option(answer_us);
                     o_code.push(code);
                 }
                 (
-                    o_end.finish("end_us"),
-                    o_dur.finish("duration_c"),
-                    o_talk.finish("talk_c"),
+                    o_end.finish(),
+                    o_dur.finish(),
+                    o_talk.finish(),
                     UInt32Chunked::from_vec("disposition_c".into(), o_disp),
-                    o_ans.finish("answer_us"),
+                    o_ans.finish(),
                     Int32Chunked::from_iter_options("reject_code".into(), o_code.into_iter()),
                 )
             });
