@@ -10,6 +10,9 @@ use std::sync::Arc;
 /// The CDR columns the prepared frame holds as codes.
 pub const CODED: [&str; 4] = ["caller_id", "caller_country", "src_ip", "ip_country"];
 
+/// The ones `scan` codes while typing the CDRs ([`StreamDict`]); the countries are derived from them.
+pub const STREAMED: [&str; 2] = ["caller_id", "src_ip"];
+
 /// Each coded column's texts, indexed by code.
 #[derive(Clone, Debug, Default)]
 pub struct Dicts(HashMap<&'static str, Arc<Vec<String>>>);
@@ -18,6 +21,11 @@ impl Dicts {
     /// Record the texts of a coded column.
     pub fn insert(&mut self, name: &'static str, values: Vec<String>) {
         self.0.insert(name, Arc::new(values));
+    }
+
+    /// The texts of a coded column, if it is one.
+    pub fn values(&self, name: &str) -> Option<&[String]> {
+        self.0.get(name).map(|v| v.as_slice())
     }
 
     /// Replace the text column `name` of `df` by codes and record its texts; a column already coded
@@ -57,6 +65,93 @@ pub fn codes_column(name: &str, codes: &[u32]) -> UInt32Chunked {
         }
     });
     crate::par::concat(name, parts)
+}
+
+/// A text column coded while it is read: the typing plan hands each morsel (a slice of rows, in
+/// parallel) to [`StreamDict::expr`], which codes the morsel's distinct texts into one shared list in
+/// the order first met, so the column never exists as text. Arrival order differs run to run;
+/// [`StreamDict::finish`] sorts the list and renumbers the codes, so a run's codes and dictionary
+/// are what [`crate::par::dictionary`] gives for the same rows.
+#[derive(Default)]
+pub struct StreamDict {
+    inner: std::sync::Mutex<(PlHashMap<String, u32>, Vec<String>)>,
+}
+
+impl StreamDict {
+    /// The column `name` as `UInt32` codes (null where the text is null).
+    pub fn expr(self: &Arc<Self>, name: &str) -> Expr {
+        let dict = Arc::clone(self);
+        col(name).map(
+            move |c: Column| {
+                let text = c.cast(&DataType::String)?;
+                Ok(dict.code(text.str()?).into_column())
+            },
+            |_, f| Ok(Field::new(f.name().clone(), DataType::UInt32)),
+        )
+    }
+
+    fn code(&self, ca: &StringChunked) -> UInt32Chunked {
+        let mut parts = Vec::with_capacity(ca.chunks().len());
+        for arr in ca.downcast_iter() {
+            // the morsel's distinct texts (a few hundred of a morsel's rows), then one lock to
+            // turn them into shared codes
+            let (values, local) = crate::par::first_seen(arr, 0, arr.len());
+            let to: Vec<u32> = {
+                let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (pos, list) = &mut *guard;
+                values
+                    .iter()
+                    .map(|v| match pos.get(*v) {
+                        Some(c) => *c,
+                        None => {
+                            let c = list.len() as u32;
+                            pos.insert(v.to_string(), c);
+                            list.push(v.to_string());
+                            c
+                        }
+                    })
+                    .collect()
+            };
+            // on the morsel's own thread (the streaming engine runs morsels in parallel already)
+            let part = if !local.contains(&crate::par::NO_CODE) {
+                UInt32Chunked::from_vec(ca.name().clone(), local.iter().map(|c| to[*c as usize]).collect())
+            } else {
+                local.iter().map(|c| (*c != crate::par::NO_CODE).then(|| to[*c as usize])).collect()
+            };
+            parts.push(part);
+        }
+        crate::par::concat(ca.name(), parts)
+    }
+
+    /// The texts, sorted, and each code handed out so far → its index among them.
+    pub fn finish(&self) -> (Vec<String>, Vec<u32>) {
+        let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let list = std::mem::take(&mut guard.1);
+        guard.0.clear();
+        let mut order: Vec<u32> = (0..list.len() as u32).collect();
+        order.sort_unstable_by(|a, b| list[*a as usize].cmp(&list[*b as usize]));
+        let mut renumber = vec![0u32; list.len()];
+        for (new, old) in order.iter().enumerate() {
+            renumber[*old as usize] = new as u32;
+        }
+        let mut list: Vec<Option<String>> = list.into_iter().map(Some).collect();
+        let sorted = order.iter().map(|o| list[*o as usize].take().expect("each code once")).collect();
+        (sorted, renumber)
+    }
+}
+
+/// Codes handed out by a [`StreamDict`] → the sorted ones of its [`StreamDict::finish`], in parallel.
+pub fn renumber(codes: &UInt32Chunked, to: &[u32]) -> UInt32Chunked {
+    let parts = crate::par::slices(codes.len(), |off, len| {
+        let part = codes.slice(off as i64, len);
+        if part.null_count() == 0 {
+            let v: Vec<u32> = part.into_no_null_iter().map(|c| to[c as usize]).collect();
+            UInt32Chunked::from_vec(codes.name().clone(), v)
+        } else {
+            part.iter().map(|c| c.map(|c| to[c as usize])).collect()
+        }
+    });
+    crate::par::concat(codes.name(), parts)
 }
 
 /// A column derived value by value from a coded one (each distinct caller's country, each distinct
@@ -124,6 +219,32 @@ mod tests {
         assert!(df.column("ip_country").unwrap().equals_missing(&before));
         // a column that is not coded has no dictionary
         assert!(d.column(&df, "n").is_err());
+    }
+
+    #[test]
+    fn stream_dict_codes_morsels_in_any_order_as_the_dictionary_of_all_rows_does() {
+        // three morsels, with nulls and texts long enough to sit outside their views
+        let texts = |k: usize| -> Vec<Option<String>> {
+            (0..700).map(|i| (i % 11 != 4).then(|| format!("+8551234{:04}-caller", (i * 13 + k * 5) % 90))).collect()
+        };
+        let morsels: Vec<StringChunked> = (0..3).map(|k| texts(k).iter().map(|o| o.as_deref()).collect()).collect();
+        let mut all = morsels[0].clone();
+        all.append(&morsels[1]).unwrap();
+        all.append(&morsels[2]).unwrap();
+        let (want_values, want_codes) = crate::par::dictionary(&all);
+        // the morsels arrive out of order, as parallel morsels may
+        let dict = Arc::new(StreamDict::default());
+        let mut coded: Vec<Option<UInt32Chunked>> = vec![None, None, None];
+        for k in [2, 0, 1] {
+            coded[k] = Some(dict.code(&morsels[k]));
+        }
+        let (values, to) = dict.finish();
+        assert_eq!(values, want_values);
+        let mut codes = coded[0].take().unwrap();
+        codes.append(&coded[1].take().unwrap()).unwrap();
+        codes.append(&coded[2].take().unwrap()).unwrap();
+        let got: Vec<u32> = renumber(&codes, &to).iter().map(|c| c.unwrap_or(crate::par::NO_CODE)).collect();
+        assert_eq!(got, want_codes);
     }
 
     #[test]

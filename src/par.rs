@@ -2,7 +2,7 @@
 //! the rows into contiguous slices, map them with rayon, and glue the results back in order.
 
 use polars::prelude::*;
-use polars_arrow::array::Array;
+use polars_arrow::array::{Array, Utf8ViewArray};
 use rayon::prelude::*;
 
 /// Map the rows `0..n`, cut into about two slices per thread, as `f(offset, len)`; results in order.
@@ -92,6 +92,38 @@ pub fn run_starts(ca: &StringChunked) -> Vec<usize> {
 /// The code of a null row in [`dictionary`].
 pub const NO_CODE: u32 = u32::MAX;
 
+/// The distinct non-null values of rows `off..off + len` of one text array in the order first seen,
+/// and each row's index into them ([`NO_CODE`] for a null). Equal views mean equal text within one
+/// array (a short text is held whole in its view, a long one by buffer and offset), and Parquet
+/// dictionary pages and repeated values give repeated views: a small cache by view answers most rows
+/// without hashing their text. (u128::MAX would be a 4 GB text: never a real view.)
+pub fn first_seen(arr: &Utf8ViewArray, off: usize, len: usize) -> (Vec<&str>, Vec<u32>) {
+    let views = arr.views();
+    let mut seen: PlHashMap<&str, u32> = PlHashMap::new();
+    let mut values: Vec<&str> = Vec::new();
+    let mut cache = [(u128::MAX, 0u32); 256];
+    let codes = (off..off + len)
+        .map(|i| {
+            if !arr.is_valid(i) {
+                return NO_CODE;
+            }
+            let view = views[i].as_u128();
+            let slot = (view.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) >> 120) as usize;
+            if cache[slot].0 == view {
+                return cache[slot].1;
+            }
+            let v = arr.value(i);
+            let code = *seen.entry(v).or_insert_with(|| {
+                values.push(v);
+                (values.len() - 1) as u32
+            });
+            cache[slot] = (view, code);
+            code
+        })
+        .collect();
+    (values, codes)
+}
+
 /// The distinct non-null values of a text column, sorted, and each row's index into them
 /// ([`NO_CODE`] for a null), hashing every row once: slices in parallel each keep their values in
 /// the order first seen, then the small per-slice lists are merged and renumbered. (A distinct pass
@@ -99,36 +131,7 @@ pub const NO_CODE: u32 = u32::MAX;
 pub fn dictionary(ca: &StringChunked) -> (Vec<&str>, Vec<u32>) {
     let mut parts: Vec<(Vec<&str>, Vec<u32>)> = Vec::new();
     for arr in ca.downcast_iter() {
-        let views = arr.views();
-        parts.extend(slices(arr.len(), |off, len| {
-            let mut seen: PlHashMap<&str, u32> = PlHashMap::new();
-            let mut values: Vec<&str> = Vec::new();
-            // Equal views mean equal text within one array (a short text is held whole in its view, a
-            // long one by buffer and offset), and Parquet dictionary pages and repeated values give
-            // repeated views: a small cache by view answers most rows without hashing their text.
-            // (u128::MAX would be a 4 GB text: never a real view.)
-            let mut cache = [(u128::MAX, 0u32); 256];
-            let codes = (off..off + len)
-                .map(|i| {
-                    if !arr.is_valid(i) {
-                        return NO_CODE;
-                    }
-                    let view = views[i].as_u128();
-                    let slot = (view.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) >> 120) as usize;
-                    if cache[slot].0 == view {
-                        return cache[slot].1;
-                    }
-                    let v = arr.value(i);
-                    let code = *seen.entry(v).or_insert_with(|| {
-                        values.push(v);
-                        (values.len() - 1) as u32
-                    });
-                    cache[slot] = (view, code);
-                    code
-                })
-                .collect();
-            (values, codes)
-        }));
+        parts.extend(slices(arr.len(), |off, len| first_seen(arr, off, len)));
     }
     let mut all: Vec<&str> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
     all.par_sort_unstable();

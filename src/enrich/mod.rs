@@ -18,13 +18,31 @@ use polars::prelude::*;
 /// it is `+` and the digits of `caller_num`, and 10 M rows of it were 160 MB of string views.
 ///
 /// With `dicts` (`scan`), `caller_id` and `caller_country` come out as codes ([`crate::coded`]): the
-/// distinct caller IDs are known here, so each row's code is at hand and no text is gathered.
+/// loader coded the caller IDs as it typed them (a frame of no file is coded here), so only their
+/// distinct texts are parsed and no text is gathered; the caller columns follow in [`finish_callers`].
 pub fn cdr_numbers(
     mut df: DataFrame,
     phones: &PhoneParser,
     e164_text: bool,
     dicts: Option<&mut crate::coded::Dicts>,
 ) -> Result<(DataFrame, Option<PendingCallers>)> {
+    if let Some(dicts) = dicts {
+        if let (DataType::UInt32, Some(values)) = (df.column("caller_id")?.dtype(), dicts.values("caller_id")) {
+            // `scan`: the loader coded the caller IDs as it typed them; their distinct texts are
+            // parsed on a thread of their own while loading goes on (dedupe, the join logs, IP
+            // countries keep both cores busy); [`finish_callers`] adds their columns
+            let (to_parse, parser) = (values.to_vec(), phones.clone());
+            let handle = std::thread::Builder::new()
+                .name("callers".into())
+                .spawn(move || to_parse.iter().map(|raw| parser.parse(raw, true)).collect())?;
+            let t0 = std::time::Instant::now();
+            let (_, callee_num) = home_numbers(df.column("callee")?.str()?, phones, None, "callee_num");
+            df.with_column(callee_num.into_column())?;
+            crate::load::trace("callee numbers", t0);
+            return Ok((df, Some(PendingCallers { handle })));
+        }
+        return cdr_numbers_coding(df, phones, dicts);
+    }
     let callers = df.column("caller_id")?.str()?.clone();
     // Each distinct caller ID is parsed once (phonenumber's validity check costs tens of µs; a cache
     // per row slice parsed the same 20 000 IDs once per slice): distinct values first, parsed in
@@ -38,21 +56,6 @@ pub fn cdr_numbers(
     // faster than on one: the callers are parsed on one thread while the callees' E.164 keys
     // (mostly the allocation-free mobile fast path) are computed on the others
     let callees = df.column("callee")?.str()?.clone();
-    if let Some(dicts) = dicts {
-        // `scan`: the callers are parsed on a thread of their own while loading goes on (dedupe, the
-        // join logs, IP countries keep both cores busy); [`finish_callers`] adds their columns
-        let values: Vec<String> = distinct.iter().map(|s| s.to_string()).collect();
-        let (to_parse, parser) = (values.clone(), phones.clone());
-        let handle = std::thread::Builder::new()
-            .name("callers".into())
-            .spawn(move || to_parse.iter().map(|raw| parser.parse(raw, true)).collect())?;
-        let (_, callee_num) = home_numbers(&callees, phones, None, "callee_num");
-        df.with_column(crate::coded::codes_column("caller_id", &codes).into_column())?;
-        df.with_column(callee_num.into_column())?;
-        dicts.insert("caller_id", values);
-        crate::load::trace("caller codes", t0);
-        return Ok((df, Some(PendingCallers { handle })));
-    }
     let (parsed, (_, callee_num)) = rayon::join(
         || distinct.iter().map(|raw| phones.parse(raw, true)).collect::<Vec<ParsedNumber>>(),
         || home_numbers(&callees, phones, None, "callee_num"),
@@ -99,6 +102,17 @@ pub fn cdr_numbers(
     df.with_column(nums.into_column())?;
     df.with_column(callee_num.into_column())?;
     Ok((df, None))
+}
+
+/// [`cdr_numbers`] with `dicts` for a frame whose caller IDs are still text (no input file was
+/// loaded): they are coded here, then parsed as the loader's would be.
+fn cdr_numbers_coding(
+    mut df: DataFrame,
+    phones: &PhoneParser,
+    dicts: &mut crate::coded::Dicts,
+) -> Result<(DataFrame, Option<PendingCallers>)> {
+    dicts.encode(&mut df, "caller_id")?;
+    cdr_numbers(df, phones, false, Some(dicts))
 }
 
 /// The distinct caller IDs of a coded CDR frame, being parsed on their own thread.
@@ -247,8 +261,10 @@ pub fn cdr_ip_country(
     dicts: Option<&mut crate::coded::Dicts>,
 ) -> Result<DataFrame> {
     if let Some(dicts) = dicts {
-        let src = df.column("src_ip")?.str()?.clone();
-        let (distinct, codes) = crate::par::dictionary(&src);
+        // the loader coded the source IPs as it typed them (a frame of no file is coded here)
+        dicts.encode(&mut df, "src_ip")?;
+        let distinct = dicts.values("src_ip").unwrap_or_default().to_vec();
+        let codes: Vec<u32> = df.column("src_ip")?.u32()?.iter().map(|c| c.unwrap_or(crate::par::NO_CODE)).collect();
         let found: Vec<Option<String>> = match ips {
             Some(t) => {
                 use rayon::prelude::*;
@@ -259,9 +275,6 @@ pub fn cdr_ip_country(
         let per_ip: Vec<Option<&str>> = found.iter().map(Option::as_deref).collect();
         let (countries, country_codes) = crate::coded::derive(&codes, &per_ip);
         dicts.insert("ip_country", countries);
-        dicts.insert("src_ip", distinct.iter().map(|s| s.to_string()).collect());
-        drop(src);
-        df.with_column(crate::coded::codes_column("src_ip", &codes).into_column())?;
         df.with_column(crate::coded::codes_column("ip_country", &country_codes).into_column())?;
         let names: Vec<&str> = CANONICAL_CDR.into_iter().filter(|c| df.column(c).is_ok()).collect();
         return Ok(df.select(names)?);

@@ -18,6 +18,9 @@ pub const DURATION_SENTINEL: i64 = 65_000;
 
 const US: i64 = 1_000_000;
 
+/// A CDR column coded as it is typed, with its dictionary.
+pub type Streamed = (&'static str, std::sync::Arc<crate::coded::StreamDict>);
+
 /// A timestamp or duration that is present in a text input but cannot be read: the splitter parses
 /// these fields itself (see `RawBuilder`) and marks such values, so the reject reason stays
 /// "unparseable …" rather than "missing …".
@@ -386,8 +389,13 @@ fn derived() -> Expr {
     )
 }
 
-/// CDR raw text fields → canonical typed columns plus `reject_code`.
-pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
+/// CDR raw text fields → canonical typed columns plus `reject_code`; the columns named in `coded`
+/// come out as codes into their dictionary ([`crate::coded::StreamDict`]) instead of text.
+pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder, coded: &[Streamed]) -> LazyFrame {
+    let text = |name: &'static str| match coded.iter().find(|(n, _)| *n == name) {
+        Some((_, dict)) => dict.expr(name),
+        None => col(name),
+    };
     raw.with_columns([
         ts("start_time", tz, order),
         ts("answer_time", tz, order),
@@ -405,9 +413,9 @@ pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder) -> LazyFrame {
         col("end_us").cast(utc_datetime()).alias("end_time"),
         col("duration_c").alias("duration_s"),
         col("talk_c").alias("talk_s"),
-        col("caller_id"),
+        text("caller_id"),
         col("callee"),
-        col("src_ip"),
+        text("src_ip"),
         col("disposition_c").alias("disposition"),
         col("campaign"),
         col("cli_group"),
