@@ -242,15 +242,18 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     }
     lap("cross_day", t);
     let order: HashMap<&str, usize> = rules::all_ids().into_iter().enumerate().map(|(i, r)| (r, i)).collect();
-    findings.sort_by(|a, b| {
+    // each finding's rule rank looked up once, not twice per comparison
+    let mut ranked: Vec<(usize, Finding)> = findings.into_iter().map(|f| (order[f.rule], f)).collect();
+    ranked.sort_by(|(ra, a), (rb, b)| {
         b.severity
             .cmp(&a.severity)
             .then(b.score.total_cmp(&a.score))
-            .then(order[a.rule].cmp(&order[b.rule]))
+            .then(ra.cmp(rb))
             .then(a.operator_id.cmp(&b.operator_id))
             .then(a.window_start.cmp(&b.window_start))
             .then(a.subject.cmp(&b.subject))
     });
+    let findings: Vec<Finding> = ranked.into_iter().map(|(_, f)| f).collect();
 
     pb.set_message("writing outputs");
     let t = Instant::now();
@@ -476,13 +479,13 @@ fn fail_on_unreadable(files: &[load::FileReport]) -> Result<()> {
 
 /// A UTC-µs column as local `YYYY-MM-DD HH:MM:SS` text.
 fn local_expr(name: &str, tz: Tz) -> Expr {
-    let ptz = polars::prelude::TimeZone::opt_try_new(Some(tz.name())).ok().flatten().expect("valid zone");
-    col(name)
-        .cast(DataType::Datetime(TimeUnit::Microseconds, Some(polars::prelude::TimeZone::UTC)))
-        .dt()
-        .convert_time_zone(ptz)
-        .dt()
-        .to_string("%Y-%m-%d %H:%M:%S")
+    col(name).map(
+        move |c: Column| {
+            let us = c.to_physical_repr().cast(&DataType::Int64)?;
+            Ok(crate::rules::local_seconds_texts(us.i64()?, tz).into_column())
+        },
+        |_, f| Ok(Field::new(f.name().clone(), DataType::String)),
+    )
 }
 
 /// A frame as CSV, spreadsheet-safe, optionally with a BOM.
