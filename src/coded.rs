@@ -156,19 +156,28 @@ pub fn renumber(codes: &UInt32Chunked, to: &[u32]) -> UInt32Chunked {
 
 /// A column derived value by value from a coded one (each distinct caller's country, each distinct
 /// IP's country): `derived[c]` is the text for code `c`. Returns the derived column's sorted texts
-/// and every row's code into them ([`crate::par::NO_CODE`] where either is missing), so 10 M rows
+/// and every row's code into them (null where either is missing), in parallel slices, so 10 M rows
 /// take a code each without building their text.
-pub fn derive(codes: &[u32], derived: &[Option<&str>]) -> (Vec<String>, Vec<u32>) {
-    use rayon::prelude::*;
+pub fn derive(codes: &UInt32Chunked, derived: &[Option<&str>], name: &str) -> (Vec<String>, UInt32Chunked) {
     let mut values: Vec<&str> = derived.iter().flatten().copied().collect();
     values.sort_unstable();
     values.dedup();
-    let to: Vec<u32> = derived
-        .iter()
-        .map(|d| d.map_or(crate::par::NO_CODE, |d| values.binary_search(&d).expect("listed") as u32))
-        .collect();
-    let rows = codes.par_iter().map(|c| if *c == crate::par::NO_CODE { *c } else { to[*c as usize] }).collect();
+    let to: Vec<Option<u32>> =
+        derived.iter().map(|d| d.map(|d| values.binary_search(&d).expect("listed") as u32)).collect();
+    let rows = map_codes(codes, name, |c| to[c as usize]);
     (values.into_iter().map(str::to_string).collect(), rows)
+}
+
+/// Each row's `f(code)` (null for a null code), in parallel slices.
+fn map_codes<T>(codes: &UInt32Chunked, name: &str, f: impl Fn(u32) -> Option<T::Native> + Sync) -> ChunkedArray<T>
+where
+    T: PolarsNumericType,
+    ChunkedArray<T>: crate::par::Part,
+{
+    let parts = crate::par::slices(codes.len(), |off, len| {
+        codes.slice(off as i64, len).iter().map(|c| c.and_then(&f)).collect::<ChunkedArray<T>>()
+    });
+    crate::par::concat(name, parts)
 }
 
 /// A coded column read as text.
@@ -251,11 +260,11 @@ mod tests {
     fn derive_codes_each_row_by_its_values_derived_text() {
         // three distinct callers: +44…, +855…, one without a country; rows use them and a null
         let derived = [Some("GB"), Some("KH"), None];
-        let rows = [1, 0, crate::par::NO_CODE, 2, 1];
-        let (values, codes) = derive(&rows, &derived);
+        let rows: UInt32Chunked = [Some(1), Some(0), None, Some(2), Some(1)].into_iter().collect();
+        let (values, codes) = derive(&rows, &derived, "caller_country");
         assert_eq!(values, ["GB", "KH"]);
-        let back: Vec<Option<&str>> =
-            codes.iter().map(|c| (*c != crate::par::NO_CODE).then(|| values[*c as usize].as_str())).collect();
+        assert_eq!(codes.name().as_str(), "caller_country");
+        let back: Vec<Option<&str>> = codes.iter().map(|c| c.map(|c| values[c as usize].as_str())).collect();
         assert_eq!(back, [Some("KH"), Some("GB"), None, None, Some("KH")]);
     }
 }

@@ -126,24 +126,44 @@ pub fn finish_callers(df: &mut DataFrame, pending: PendingCallers, dicts: &mut c
     let t0 = std::time::Instant::now();
     let parsed = pending.handle.join().map_err(|_| anyhow::anyhow!("parsing caller IDs failed (thread panicked)"))?;
     crate::load::trace("parsed callers", t0);
-    let codes = df.column("caller_id")?.u32()?;
-    let codes: Vec<u32> = codes.iter().map(|c| c.unwrap_or(crate::par::NO_CODE)).collect();
-    let per_caller: Vec<Option<&str>> = parsed.iter().map(|p| p.country.as_deref()).collect();
-    let (countries, country_codes) = crate::coded::derive(&codes, &per_caller);
-    let d_num: Vec<Option<u64>> = parsed.iter().map(|p| p.e164.as_deref().and_then(e164_num)).collect();
-    type Part = (BooleanChunked, UInt64Chunked);
+    let codes = df.column("caller_id")?.u32()?.clone();
+    // each distinct caller's country code, validity and E.164 key, then the three columns in one
+    // pass over the rows' codes
+    let mut countries: Vec<&str> = parsed.iter().filter_map(|p| p.country.as_deref()).collect();
+    countries.sort_unstable();
+    countries.dedup();
+    type Per = (Option<u32>, bool, Option<u64>);
+    let per: Vec<Per> = parsed
+        .iter()
+        .map(|p| {
+            let country = p.country.as_deref().map(|c| countries.binary_search(&c).expect("listed") as u32);
+            (country, p.valid, p.e164.as_deref().and_then(e164_num))
+        })
+        .collect();
+    type Part = (UInt32Chunked, BooleanChunked, UInt64Chunked);
     let parts: Vec<Part> = crate::par::slices(codes.len(), |off, len| {
-        let part = &codes[off..off + len];
-        let code = |c: u32| (c != crate::par::NO_CODE).then_some(c as usize);
-        (
-            part.iter().map(|c| code(*c).map(|i| parsed[i].valid)).collect(),
-            part.iter().map(|c| code(*c).and_then(|i| d_num[i])).collect(),
-        )
+        let part = codes.slice(off as i64, len);
+        let mut country = PrimitiveChunkedBuilder::<UInt32Type>::new("caller_country".into(), len);
+        let mut valid = BooleanChunkedBuilder::new("caller_valid".into(), len);
+        let mut num = PrimitiveChunkedBuilder::<UInt64Type>::new("caller_num".into(), len);
+        for c in part.iter() {
+            let p = c.map(|c| per[c as usize]);
+            country.append_option(p.and_then(|p| p.0));
+            valid.append_option(p.map(|p| p.1));
+            num.append_option(p.and_then(|p| p.2));
+        }
+        (country.finish(), valid.finish(), num.finish())
     });
-    let (valid, nums): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-    df.with_column(crate::coded::codes_column("caller_country", &country_codes).into_column())?;
-    df.with_column(crate::par::concat("caller_valid", valid).into_column())?;
-    df.with_column(crate::par::concat("caller_num", nums).into_column())?;
+    let (mut c, mut v, mut n) = (vec![], vec![], vec![]);
+    for (pc, pv, pn) in parts {
+        c.push(pc);
+        v.push(pv);
+        n.push(pn);
+    }
+    let countries: Vec<String> = countries.into_iter().map(str::to_string).collect();
+    df.with_column(crate::par::concat("caller_country", c).into_column())?;
+    df.with_column(crate::par::concat("caller_valid", v).into_column())?;
+    df.with_column(crate::par::concat("caller_num", n).into_column())?;
     dicts.insert("caller_country", countries);
     // back in canonical order
     let names: Vec<&str> = CANONICAL_CDR.into_iter().filter(|c| df.column(c).is_ok()).collect();
@@ -264,7 +284,7 @@ pub fn cdr_ip_country(
         // the loader coded the source IPs as it typed them (a frame of no file is coded here)
         dicts.encode(&mut df, "src_ip")?;
         let distinct = dicts.values("src_ip").unwrap_or_default().to_vec();
-        let codes: Vec<u32> = df.column("src_ip")?.u32()?.iter().map(|c| c.unwrap_or(crate::par::NO_CODE)).collect();
+        let codes = df.column("src_ip")?.u32()?.clone();
         let found: Vec<Option<String>> = match ips {
             Some(t) => {
                 use rayon::prelude::*;
@@ -273,9 +293,9 @@ pub fn cdr_ip_country(
             None => vec![None; distinct.len()],
         };
         let per_ip: Vec<Option<&str>> = found.iter().map(Option::as_deref).collect();
-        let (countries, country_codes) = crate::coded::derive(&codes, &per_ip);
+        let (countries, country_codes) = crate::coded::derive(&codes, &per_ip, "ip_country");
         dicts.insert("ip_country", countries);
-        df.with_column(crate::coded::codes_column("ip_country", &country_codes).into_column())?;
+        df.with_column(country_codes.into_column())?;
         let names: Vec<&str> = CANONICAL_CDR.into_iter().filter(|c| df.column(c).is_ok()).collect();
         return Ok(df.select(names)?);
     }
