@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use polars::prelude::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 pub const FILE_NAME: &str = "profiles.parquet";
@@ -23,13 +23,11 @@ fn local_day(us: i64, tz: Tz) -> NaiveDate {
 /// conversion after midnight counts for the shift day before it), sorted by operator then date.
 pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&DataFrame>) -> Result<Vec<DayProfile>> {
     let tz = input.tz;
-    let mut m: BTreeMap<(String, NaiveDate), DayProfile> = BTreeMap::new();
-    fn entry<'m>(
-        m: &'m mut BTreeMap<(String, NaiveDate), DayProfile>,
-        op: &str,
-        date: NaiveDate,
-    ) -> &'m mut DayProfile {
-        m.entry((op.to_string(), date)).or_insert_with(|| DayProfile {
+    // keyed by borrowed operator ids (a String per lookup was most of the time at 10 M calls)
+    type Key<'a> = (&'a str, NaiveDate);
+    let mut m: PlHashMap<Key, DayProfile> = PlHashMap::new();
+    fn entry<'m, 'a>(m: &'m mut PlHashMap<Key<'a>, DayProfile>, op: &'a str, date: NaiveDate) -> &'m mut DayProfile {
+        m.entry((op, date)).or_insert_with(|| DayProfile {
             date,
             operator_id: op.to_string(),
             shifts: 0,
@@ -52,9 +50,18 @@ pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&D
     let calls = calls.u32()?;
     let answered = s.column("answered")?.cast(&DataType::UInt32)?;
     let answered = answered.u32()?;
+    // an operator's shifts follow each other, mostly a day apart: the last day's text is parsed once
+    let mut last_day: Option<(&str, NaiveDate)> = None;
     for i in 0..s.height() {
         let (Some(op), Some(day)) = (ops.get(i), days.get(i)) else { continue };
-        let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").with_context(|| format!("shift day {day:?}"))?;
+        let date = match last_day {
+            Some((text, d)) if text == day => d,
+            _ => {
+                let d = NaiveDate::parse_from_str(day, "%Y-%m-%d").with_context(|| format!("shift day {day:?}"))?;
+                last_day = Some((day, d));
+                d
+            }
+        };
         let p = entry(&mut m, op, date);
         let h = talk.get(i).unwrap_or(0) as f64 / 3600.0;
         p.shifts += 1;
@@ -64,14 +71,21 @@ pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&D
         p.max_shift_talk_h = p.max_shift_talk_h.max(h);
     }
     // Calls after midnight belong to the shift (and day) that started before it.
-    let shift_days: BTreeMap<String, BTreeSet<NaiveDate>> = m.keys().fold(BTreeMap::new(), |mut acc, (op, d)| {
-        acc.entry(op.clone()).or_default().insert(*d);
-        acc
-    });
+    let mut shift_days: PlHashMap<&str, Vec<NaiveDate>> = PlHashMap::new();
+    for (op, d) in m.keys() {
+        shift_days.entry(op).or_default().push(*d);
+    }
+    shift_days.values_mut().for_each(|v| v.sort_unstable());
     let shift_day = |op: &str, date: NaiveDate| -> NaiveDate {
-        shift_days.get(op).and_then(|s| s.range(..=date).next_back().copied()).unwrap_or(date)
+        match shift_days.get(op) {
+            Some(v) => match v.partition_point(|d| *d <= date) {
+                0 => date,
+                k => v[k - 1],
+            },
+            None => date,
+        }
     };
-    let mut hit: BTreeMap<(String, NaiveDate), BTreeSet<&str>> = BTreeMap::new();
+    let mut hit: PlHashMap<Key, BTreeSet<&str>> = PlHashMap::new();
     for f in findings {
         let Some(op) = f.operator_id.as_deref() else { continue };
         let date = match f.evidence.get("day").and_then(|d| d.as_str()) {
@@ -91,7 +105,7 @@ pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&D
         }
         // group-invite-conversion findings span the whole run: they are not a day's
         if f.rule != "group-invite-conversion" {
-            hit.entry((op.to_string(), date)).or_default().insert(f.rule);
+            hit.entry((op, date)).or_default().insert(f.rule);
         }
     }
     if let Some(c) = conversions {
@@ -113,7 +127,9 @@ pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&D
             p.rules_hit = order.iter().filter(|r| rs.contains(*r)).copied().collect::<Vec<_>>().join(";");
         }
     }
-    Ok(m.into_values().collect())
+    let mut out: Vec<DayProfile> = m.into_values().collect();
+    out.sort_unstable_by(|a, b| a.operator_id.cmp(&b.operator_id).then(a.date.cmp(&b.date)));
+    Ok(out)
 }
 
 fn to_frame(rows: &[&DayProfile]) -> Result<DataFrame> {
