@@ -71,7 +71,8 @@ pub fn codes_column(name: &str, codes: &[u32]) -> UInt32Chunked {
 /// parallel) to [`StreamDict::expr`], which codes the morsel's distinct texts into one shared list in
 /// the order first met, so the column never exists as text. Arrival order differs run to run;
 /// [`StreamDict::finish`] sorts the list and renumbers the codes, so a run's codes and dictionary
-/// are what [`crate::par::dictionary`] gives for the same rows.
+/// are what [`crate::par::dictionary`] gives for the same rows (plus, when a file fails part way,
+/// the texts its morsels had already coded: listed, on no row).
 #[derive(Default)]
 pub struct StreamDict {
     inner: std::sync::Mutex<(PlHashMap<String, u32>, Vec<String>)>,
@@ -197,7 +198,8 @@ impl<'a> CodedColumn<'a> {
         &self.values[code as usize]
     }
 
-    /// The code of a text, if any row has it.
+    /// The code of a text, if the dictionary lists it (codes made while loading may list a text that
+    /// only a file which then failed held: such a code is on no row).
     pub fn code_of(&self, text: &str) -> Option<u32> {
         // `par::dictionary` sorts the values; a dictionary recorded otherwise is searched in order
         match self.values.binary_search_by(|v| v.as_str().cmp(text)) {
