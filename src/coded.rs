@@ -170,7 +170,7 @@ pub fn derive(codes: &UInt32Chunked, derived: &[Option<&str>], name: &str) -> (V
 }
 
 /// Each row's `f(code)` (null for a null code), in parallel slices.
-fn map_codes<T>(codes: &UInt32Chunked, name: &str, f: impl Fn(u32) -> Option<T::Native> + Sync) -> ChunkedArray<T>
+pub fn map_codes<T>(codes: &UInt32Chunked, name: &str, f: impl Fn(u32) -> Option<T::Native> + Sync) -> ChunkedArray<T>
 where
     T: PolarsNumericType,
     ChunkedArray<T>: crate::par::Part,

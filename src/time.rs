@@ -219,6 +219,37 @@ pub fn local_micros_to_utc(local_micros: i64, tz: Tz) -> Option<i64> {
     local_to_utc(chrono::DateTime::from_timestamp_micros(local_micros)?.naive_utc(), tz)
 }
 
+/// UTC seconds → the zone's offset there, looked up once per quarter hour (zone changes fall on
+/// quarter hours; an hour's cache let one offset answer Lord Howe's half-hour change): the last
+/// quarter answers runs of sorted calls, a map answers the return to earlier
+/// quarters when the next operator's calls begin.
+pub struct UtcOffsets {
+    tz: Tz,
+    last: (i64, i64),
+    seen: polars::prelude::PlHashMap<i64, i64>,
+}
+
+impl UtcOffsets {
+    pub fn new(tz: Tz) -> Self {
+        Self { tz, last: (i64::MIN, 0), seen: Default::default() }
+    }
+
+    /// The offset east of UTC, in seconds, at `utc_secs`.
+    pub fn offset(&mut self, utc_secs: i64) -> i64 {
+        use chrono::Offset;
+        let quarter = utc_secs.div_euclid(900);
+        if quarter != self.last.0 {
+            let tz = self.tz;
+            let o = *self.seen.entry(quarter).or_insert_with(|| {
+                let t = chrono::DateTime::from_timestamp(quarter * 900, 0).unwrap_or_default().naive_utc();
+                i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
+            });
+            self.last = (quarter, o);
+        }
+        self.last.1
+    }
+}
+
 /// [`local_micros_to_utc`] for a run of values (a column slice): the last day with one offset all
 /// day is kept as a range of local µs, so most values cost two compares instead of a zone lookup
 /// (~5% of reading a Parquet file went to that lookup per value).

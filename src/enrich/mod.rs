@@ -27,21 +27,20 @@ pub fn cdr_numbers(
     dicts: Option<&mut crate::coded::Dicts>,
 ) -> Result<(DataFrame, Option<PendingCallers>)> {
     if let Some(dicts) = dicts {
-        if let (DataType::UInt32, Some(values)) = (df.column("caller_id")?.dtype(), dicts.values("caller_id")) {
-            // `scan`: the loader coded the caller IDs as it typed them; their distinct texts are
-            // parsed on a thread of their own while loading goes on (dedupe, the join logs, IP
-            // countries keep both cores busy); [`finish_callers`] adds their columns
-            let (to_parse, parser) = (values.to_vec(), phones.clone());
-            let handle = std::thread::Builder::new()
-                .name("callers".into())
-                .spawn(move || to_parse.iter().map(|raw| parser.parse(raw, true)).collect())?;
-            let t0 = std::time::Instant::now();
-            let (_, callee_num) = home_numbers(df.column("callee")?.str()?, phones, None, "callee_num");
-            df.with_column(callee_num.into_column())?;
-            crate::load::trace("callee numbers", t0);
-            return Ok((df, Some(PendingCallers { handle })));
-        }
-        return cdr_numbers_coding(df, phones, dicts);
+        // `scan`: the loader coded the caller IDs as it typed them (a frame of no file is coded
+        // here); their distinct texts are parsed on a thread of their own while loading goes on
+        // (dedupe, the join logs, IP countries keep both cores busy); [`finish_callers`] adds
+        // their columns
+        dicts.encode(&mut df, "caller_id")?;
+        let (to_parse, parser) = (dicts.values("caller_id").unwrap_or_default().to_vec(), phones.clone());
+        let handle = std::thread::Builder::new()
+            .name("callers".into())
+            .spawn(move || to_parse.iter().map(|raw| parser.parse(raw, true)).collect())?;
+        let t0 = std::time::Instant::now();
+        let (_, callee_num) = home_numbers(df.column("callee")?.str()?, phones, None, "callee_num");
+        df.with_column(callee_num.into_column())?;
+        crate::load::trace("callee numbers", t0);
+        return Ok((df, Some(PendingCallers { handle })));
     }
     let callers = df.column("caller_id")?.str()?.clone();
     // Each distinct caller ID is parsed once (phonenumber's validity check costs tens of µs; a cache
@@ -104,17 +103,6 @@ pub fn cdr_numbers(
     Ok((df, None))
 }
 
-/// [`cdr_numbers`] with `dicts` for a frame whose caller IDs are still text (no input file was
-/// loaded): they are coded here, then parsed as the loader's would be.
-fn cdr_numbers_coding(
-    mut df: DataFrame,
-    phones: &PhoneParser,
-    dicts: &mut crate::coded::Dicts,
-) -> Result<(DataFrame, Option<PendingCallers>)> {
-    dicts.encode(&mut df, "caller_id")?;
-    cdr_numbers(df, phones, false, Some(dicts))
-}
-
 /// The distinct caller IDs of a coded CDR frame, being parsed on their own thread.
 pub struct PendingCallers {
     handle: std::thread::JoinHandle<Vec<ParsedNumber>>,
@@ -127,43 +115,16 @@ pub fn finish_callers(df: &mut DataFrame, pending: PendingCallers, dicts: &mut c
     let parsed = pending.handle.join().map_err(|_| anyhow::anyhow!("parsing caller IDs failed (thread panicked)"))?;
     crate::load::trace("parsed callers", t0);
     let codes = df.column("caller_id")?.u32()?.clone();
-    // each distinct caller's country code, validity and E.164 key, then the three columns in one
-    // pass over the rows' codes
-    let mut countries: Vec<&str> = parsed.iter().filter_map(|p| p.country.as_deref()).collect();
-    countries.sort_unstable();
-    countries.dedup();
-    type Per = (Option<u32>, bool, Option<u64>);
-    let per: Vec<Per> = parsed
-        .iter()
-        .map(|p| {
-            let country = p.country.as_deref().map(|c| countries.binary_search(&c).expect("listed") as u32);
-            (country, p.valid, p.e164.as_deref().and_then(e164_num))
-        })
-        .collect();
-    type Part = (UInt32Chunked, BooleanChunked, UInt64Chunked);
-    let parts: Vec<Part> = crate::par::slices(codes.len(), |off, len| {
-        let part = codes.slice(off as i64, len);
-        let mut country = PrimitiveChunkedBuilder::<UInt32Type>::new("caller_country".into(), len);
-        let mut valid = BooleanChunkedBuilder::new("caller_valid".into(), len);
-        let mut num = PrimitiveChunkedBuilder::<UInt64Type>::new("caller_num".into(), len);
-        for c in part.iter() {
-            let p = c.map(|c| per[c as usize]);
-            country.append_option(p.and_then(|p| p.0));
-            valid.append_option(p.map(|p| p.1));
-            num.append_option(p.and_then(|p| p.2));
-        }
-        (country.finish(), valid.finish(), num.finish())
+    let per_caller: Vec<Option<&str>> = parsed.iter().map(|p| p.country.as_deref()).collect();
+    let (countries, country_codes) = crate::coded::derive(&codes, &per_caller, "caller_country");
+    let d_num: Vec<Option<u64>> = parsed.iter().map(|p| p.e164.as_deref().and_then(e164_num)).collect();
+    let valid = crate::par::slices(codes.len(), |off, len| {
+        codes.slice(off as i64, len).iter().map(|c| c.map(|c| parsed[c as usize].valid)).collect::<BooleanChunked>()
     });
-    let (mut c, mut v, mut n) = (vec![], vec![], vec![]);
-    for (pc, pv, pn) in parts {
-        c.push(pc);
-        v.push(pv);
-        n.push(pn);
-    }
-    let countries: Vec<String> = countries.into_iter().map(str::to_string).collect();
-    df.with_column(crate::par::concat("caller_country", c).into_column())?;
-    df.with_column(crate::par::concat("caller_valid", v).into_column())?;
-    df.with_column(crate::par::concat("caller_num", n).into_column())?;
+    let nums: UInt64Chunked = crate::coded::map_codes(&codes, "caller_num", |c| d_num[c as usize]);
+    df.with_column(country_codes.into_column())?;
+    df.with_column(crate::par::concat("caller_valid", valid).into_column())?;
+    df.with_column(nums.into_column())?;
     dicts.insert("caller_country", countries);
     // back in canonical order
     let names: Vec<&str> = CANONICAL_CDR.into_iter().filter(|c| df.column(c).is_ok()).collect();
@@ -283,7 +244,7 @@ pub fn cdr_ip_country(
     if let Some(dicts) = dicts {
         // the loader coded the source IPs as it typed them (a frame of no file is coded here)
         dicts.encode(&mut df, "src_ip")?;
-        let distinct = dicts.values("src_ip").unwrap_or_default().to_vec();
+        let distinct = dicts.values("src_ip").unwrap_or_default();
         let codes = df.column("src_ip")?.u32()?.clone();
         let found: Vec<Option<String>> = match ips {
             Some(t) => {

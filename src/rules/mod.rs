@@ -407,30 +407,16 @@ fn already_sorted(df: &DataFrame) -> Result<bool> {
 }
 
 /// The local calendar day (days since 1970-01-01) of each UTC-µs instant, in parallel slices with a
-/// per-hour cache of the zone's offset (a chrono-tz lookup per row is the slow part otherwise).
+/// cache of the zone's offset ([`crate::time::UtcOffsets`]; a chrono-tz lookup per row is the slow
+/// part otherwise).
 pub(crate) fn local_days(us: &Int64Chunked, tz: Tz) -> Int32Chunked {
-    use chrono::{Offset, TimeZone as _};
     let parts = crate::par::slices(us.len(), |off, len| {
-        let mut offsets: PlHashMap<i64, i64> = Default::default();
-        // sorted calls come in runs of one hour: the last hour's offset answers most rows
-        let mut last = (i64::MIN, 0i64);
+        let mut offsets = crate::time::UtcOffsets::new(tz);
         us.slice(off as i64, len)
             .iter()
             .map(|v| {
-                let v = v?;
-                let secs = v.div_euclid(1_000_000);
-                let hour = secs.div_euclid(3600);
-                let offset = if hour == last.0 {
-                    last.1
-                } else {
-                    let o = *offsets.entry(hour).or_insert_with(|| {
-                        let t = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default().naive_utc();
-                        i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
-                    });
-                    last = (hour, o);
-                    o
-                };
-                Some((secs + offset).div_euclid(86_400) as i32)
+                let secs = v?.div_euclid(1_000_000);
+                Some((secs + offsets.offset(secs)).div_euclid(86_400) as i32)
             })
             .collect::<Int32Chunked>()
     });
@@ -519,13 +505,12 @@ pub(crate) fn local(us: i64, tz: Tz) -> String {
 }
 
 /// Each UTC-µs instant as local `YYYY-MM-DD HH:MM:SS` text (null stays null), in parallel slices:
-/// the zone's offset is looked up once per quarter hour (zone changes fall on quarter hours) and the
-/// digits are written directly (Polars' `to_string` with a format parsed the format on every value,
+/// the zone's offset comes from [`crate::time::UtcOffsets`] and the digits are written directly (Polars' `to_string` with a format parsed the format on every value,
 /// a tenth of writing the outputs).
 pub(crate) fn local_seconds_texts(us: &Int64Chunked, tz: Tz) -> StringChunked {
-    use chrono::{Datelike, Offset, TimeZone as _, Timelike};
+    use chrono::{Datelike, Timelike};
     let parts = crate::par::slices(us.len(), |off, len| {
-        let mut last = (i64::MIN, 0i64);
+        let mut offsets = crate::time::UtcOffsets::new(tz);
         let mut b = StringChunkedBuilder::new(us.name().clone(), len);
         let mut buf = String::with_capacity(19);
         for v in us.slice(off as i64, len).iter() {
@@ -534,12 +519,7 @@ pub(crate) fn local_seconds_texts(us: &Int64Chunked, tz: Tz) -> StringChunked {
                 continue;
             };
             let secs = v.div_euclid(1_000_000);
-            let quarter = secs.div_euclid(900);
-            if quarter != last.0 {
-                let t = DateTime::from_timestamp(quarter * 900, 0).unwrap_or_default().naive_utc();
-                last = (quarter, i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc()));
-            }
-            let t = DateTime::from_timestamp(secs + last.1, 0).map(|d| d.naive_utc());
+            let t = DateTime::from_timestamp(secs + offsets.offset(secs), 0).map(|d| d.naive_utc());
             buf.clear();
             match t {
                 Some(t) if (0..=9999).contains(&t.year()) => {
