@@ -219,31 +219,57 @@ pub fn local_micros_to_utc(local_micros: i64, tz: Tz) -> Option<i64> {
     local_to_utc(chrono::DateTime::from_timestamp_micros(local_micros)?.naive_utc(), tz)
 }
 
-/// UTC seconds → the zone's offset there, looked up once per quarter hour (zone changes fall on
-/// quarter hours; an hour's cache let one offset answer Lord Howe's half-hour change): the last
-/// quarter answers runs of sorted calls, a map answers the return to earlier
-/// quarters when the next operator's calls begin.
+/// UTC seconds → the zone's offset there. A UTC day with one offset throughout (every day but a
+/// zone's few change days a year) is kept as a range, so most values cost two compares; each day's
+/// answer is remembered (sorted calls return to earlier days when the next operator's calls begin).
+/// On a change day the offset is looked up once per quarter hour (changes fall on quarter hours; an
+/// hour's cache let one offset answer Lord Howe's half-hour change).
 pub struct UtcOffsets {
     tz: Tz,
+    /// [lo, hi): UTC seconds of the last uniform day; `shift` its offset
+    lo: i64,
+    hi: i64,
+    shift: i64,
+    days: polars::prelude::PlHashMap<i64, Option<i64>>,
     last: (i64, i64),
     seen: polars::prelude::PlHashMap<i64, i64>,
 }
 
 impl UtcOffsets {
     pub fn new(tz: Tz) -> Self {
-        Self { tz, last: (i64::MIN, 0), seen: Default::default() }
+        Self { tz, lo: 0, hi: 0, shift: 0, days: Default::default(), last: (i64::MIN, 0), seen: Default::default() }
     }
 
     /// The offset east of UTC, in seconds, at `utc_secs`.
+    #[inline]
     pub fn offset(&mut self, utc_secs: i64) -> i64 {
+        if utc_secs >= self.lo && utc_secs < self.hi {
+            return self.shift;
+        }
+        self.offset_slow(utc_secs)
+    }
+
+    fn offset_slow(&mut self, utc_secs: i64) -> i64 {
         use chrono::Offset;
+        let tz = self.tz;
+        let at = |t: i64| {
+            let t = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().naive_utc();
+            i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
+        };
+        let day = utc_secs.div_euclid(86_400);
+        // one offset at every hour's start and the day's last second: one offset all day (zones
+        // never change twice within an hour)
+        let uniform = *self.days.entry(day).or_insert_with(|| {
+            let first = at(day * 86_400);
+            (1..=24).all(|h| at(day * 86_400 + (h * 3600).min(86_399)) == first).then_some(first)
+        });
+        if let Some(off) = uniform {
+            (self.lo, self.hi, self.shift) = (day * 86_400, day * 86_400 + 86_400, off);
+            return off;
+        }
         let quarter = utc_secs.div_euclid(900);
         if quarter != self.last.0 {
-            let tz = self.tz;
-            let o = *self.seen.entry(quarter).or_insert_with(|| {
-                let t = chrono::DateTime::from_timestamp(quarter * 900, 0).unwrap_or_default().naive_utc();
-                i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
-            });
+            let o = *self.seen.entry(quarter).or_insert_with(|| at(quarter * 900));
             self.last = (quarter, o);
         }
         self.last.1

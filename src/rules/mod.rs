@@ -412,13 +412,21 @@ fn already_sorted(df: &DataFrame) -> Result<bool> {
 pub(crate) fn local_days(us: &Int64Chunked, tz: Tz) -> Int32Chunked {
     let parts = crate::par::slices(us.len(), |off, len| {
         let mut offsets = crate::time::UtcOffsets::new(tz);
-        us.slice(off as i64, len)
-            .iter()
-            .map(|v| {
-                let secs = v?.div_euclid(1_000_000);
-                Some((secs + offsets.offset(secs)).div_euclid(86_400) as i32)
-            })
-            .collect::<Int32Chunked>()
+        let mut day = |v: i64| {
+            let secs = v.div_euclid(1_000_000);
+            (secs + offsets.offset(secs)).div_euclid(86_400) as i32
+        };
+        let part = us.slice(off as i64, len);
+        if part.null_count() == 0 {
+            // the values read straight from each chunk's buffer (an option iterator over the
+            // column's many chunks cost as much as the lookups)
+            let mut out = Vec::with_capacity(len);
+            for arr in part.downcast_iter() {
+                out.extend(arr.values().iter().map(|v| day(*v)));
+            }
+            return Int32Chunked::from_vec("day".into(), out);
+        }
+        part.iter().map(|v| v.map(&mut day)).collect::<Int32Chunked>()
     });
     crate::par::concat("day", parts)
 }
@@ -694,14 +702,28 @@ mod tests {
     #[test]
     fn local_days_match_chrono_across_dst_and_midnight() {
         // every 17 minutes from late 2025 through 2026: DST changes in London and São Paulo
-        for tz in [chrono_tz::Europe::London, chrono_tz::Asia::Shanghai, chrono_tz::America::Sao_Paulo] {
+        // (and Lord Howe's half-hour change), in time order, backwards, and with a null
+        let zones = [
+            chrono_tz::Europe::London,
+            chrono_tz::Asia::Shanghai,
+            chrono_tz::America::Sao_Paulo,
+            chrono_tz::Australia::Lord_Howe,
+        ];
+        for tz in zones {
             let us: Vec<i64> = (-2000i64..32000).map(|k| 1_767_225_600_000_000 + k * 17 * 60 * 1_000_000).collect();
-            let got = local_days(&Int64Chunked::from_vec("t".into(), us.clone()), tz);
             let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
-            for (i, v) in us.iter().enumerate() {
-                let want = (utc(*v).with_timezone(&tz).date_naive() - epoch).num_days() as i32;
-                assert_eq!(got.get(i), Some(want), "{tz} at {}", utc(*v));
+            let want = |v: i64| (utc(v).with_timezone(&tz).date_naive() - epoch).num_days() as i32;
+            let mut back = us.clone();
+            back.reverse();
+            for order in [us, back] {
+                let got = local_days(&Int64Chunked::from_vec("t".into(), order.clone()), tz);
+                for (i, v) in order.iter().enumerate() {
+                    assert_eq!(got.get(i), Some(want(*v)), "{tz} at {}", utc(*v));
+                }
             }
+            let with_null: Int64Chunked = [Some(1_774_746_000_000_000i64), None].into_iter().collect();
+            let got = local_days(&with_null, tz);
+            assert_eq!((got.get(0), got.get(1)), (Some(want(1_774_746_000_000_000)), None), "{tz}");
         }
     }
 
