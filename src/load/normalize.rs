@@ -259,10 +259,10 @@ fn derived() -> Expr {
                 let mut seen_short: Vec<(u128, Option<&'static str>)> = Vec::new();
                 let mut seen: Vec<(&str, Option<&'static str>)> = Vec::new();
                 // values plus a validity bitmap made at the first null, handed over without a copy
-                let int = |name: &str| PrimitiveChunkedBuilder::<Int64Type>::new(name.into(), len);
-                let (mut o_end, mut o_dur, mut o_talk) = (int("end_us"), int("duration_c"), int("talk_c"));
+                let int = || crate::par::OptI64::with_capacity(len);
+                let (mut o_end, mut o_dur, mut o_talk) = (int(), int(), int());
                 let mut o_disp: Vec<u32> = Vec::with_capacity(len);
-                let mut o_ans = int("answer_us");
+                let mut o_ans = int();
                 let mut o_code: Vec<Option<i32>> = Vec::with_capacity(len);
                 let sentinel = |v: Option<i64>| v.filter(|x| *x < DURATION_SENTINEL);
                 for i in 0..len {
@@ -336,19 +336,19 @@ fn derived() -> Expr {
                     } else {
                         None
                     };
-                    o_end.append_option(end_us);
-                    o_dur.append_option(duration);
-                    o_talk.append_option(talk);
+                    o_end.push(end_us);
+                    o_dur.push(duration);
+                    o_talk.push(talk);
                     o_disp.push(disposition_code(disp_c));
-                    o_ans.append_option(answer_us);
+                    o_ans.push(answer_us);
                     o_code.push(code);
                 }
                 (
-                    o_end.finish(),
-                    o_dur.finish(),
-                    o_talk.finish(),
+                    o_end.finish("end_us"),
+                    o_dur.finish("duration_c"),
+                    o_talk.finish("talk_c"),
                     UInt32Chunked::from_vec("disposition_c".into(), o_disp),
-                    o_ans.finish(),
+                    o_ans.finish("answer_us"),
                     Int32Chunked::from_iter_options("reject_code".into(), o_code.into_iter()),
                 )
             });
