@@ -29,36 +29,13 @@ where
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).ok();
     }
-    if is_staged(path) {
-        // the run's publish step syncs every staged file before moving it into place; the disk
-        // writes start now, so that sync finds them done instead of this thread waiting for each
-        start_writeback(tmp.as_file());
-    } else {
-        tmp.as_file().sync_all().with_context(|| format!("{}: sync failed", shown.display()))?;
-    }
+    tmp.as_file().sync_all().with_context(|| format!("{}: sync failed", shown.display()))?;
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot rename into place", shown.display()))?;
     Ok(())
 }
 
 /// Staging directories and the directories they publish to, for messages.
 static STAGED: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> = std::sync::Mutex::new(Vec::new());
-
-/// Whether `path` lies in a staging directory (see [`Staging`]).
-fn is_staged(path: &Path) -> bool {
-    STAGED.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(dir, _)| path.starts_with(dir))
-}
-
-/// Ask the kernel to start writing `file`'s dirty pages to disk without waiting for them.
-fn start_writeback(file: &std::fs::File) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a hint on an open descriptor; failure only means the later sync does the work
-        unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = file;
-}
 
 /// The name a user knows a file by: a staged file is shown at the place it will be published.
 fn shown(path: &Path) -> PathBuf {
@@ -113,17 +90,6 @@ impl Staging {
         let mut files = Vec::new();
         collect_files(&self.dir, Path::new(""), &mut files)?;
         files.sort_by_key(|p| (p == Path::new("run.json"), p.clone()));
-        // every file's data on disk before any is moved into place (written files were not synced
-        // one by one: see write_atomic); the syncs wait side by side, mostly for writes begun earlier
-        {
-            use rayon::prelude::*;
-            files.par_iter().try_for_each(|rel| -> Result<()> {
-                let p = self.dir.join(rel);
-                std::fs::File::open(&p)
-                    .and_then(|f| f.sync_all())
-                    .with_context(|| format!("{}: sync failed", self.target.join(rel).display()))
-            })?;
-        }
         crate::signals::publishing(|| -> Result<()> {
             for rel in &files {
                 let to = self.target.join(rel);
