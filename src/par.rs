@@ -31,51 +31,6 @@ macro_rules! part {
 }
 part!(Int64Chunked, Int32Chunked, UInt32Chunked, UInt64Chunked, StringChunked, BooleanChunked);
 
-/// Optional `i64`s collected as a plain vector plus a validity bitmap made at the first null, then
-/// handed to Polars without a copy (a Polars builder's per-value push is an out-of-line call: ~5% of
-/// typing 10 M Parquet rows went to it).
-pub struct OptI64 {
-    values: Vec<i64>,
-    validity: Option<polars_arrow::bitmap::MutableBitmap>,
-}
-
-impl OptI64 {
-    pub fn with_capacity(n: usize) -> Self {
-        Self { values: Vec::with_capacity(n), validity: None }
-    }
-
-    #[inline]
-    pub fn push(&mut self, v: Option<i64>) {
-        match v {
-            Some(x) => {
-                self.values.push(x);
-                if let Some(b) = self.validity.as_mut() {
-                    b.push(true);
-                }
-            }
-            None => {
-                let filled = self.values.len();
-                let b = self.validity.get_or_insert_with(|| {
-                    let mut b = polars_arrow::bitmap::MutableBitmap::with_capacity(filled.max(16));
-                    b.extend_constant(filled, true);
-                    b
-                });
-                b.push(false);
-                self.values.push(0);
-            }
-        }
-    }
-
-    pub fn finish(self, name: &str) -> Int64Chunked {
-        let arr = polars_arrow::array::PrimitiveArray::new(
-            polars_arrow::datatypes::ArrowDataType::Int64,
-            self.values.into(),
-            self.validity.map(Into::into),
-        );
-        Int64Chunked::with_chunk(name.into(), arr)
-    }
-}
-
 /// Concatenate per-slice results in order, named `name` (an empty column when there are none).
 pub fn concat<C: Part>(name: &str, parts: Vec<C>) -> C {
     let mut it = parts.into_iter();
@@ -195,20 +150,6 @@ pub fn dictionary(ca: &StringChunked) -> (Vec<&str>, Vec<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn opt_i64_keeps_values_and_nulls_in_order() {
-        for vals in
-            [vec![Some(1i64), Some(2), Some(3)], vec![None, Some(5), None], vec![Some(7), None, Some(-9), None], vec![]]
-        {
-            let mut b = OptI64::with_capacity(1);
-            vals.iter().for_each(|v| b.push(*v));
-            let ca = b.finish("x");
-            assert_eq!(ca.name().as_str(), "x");
-            assert_eq!(ca.iter().collect::<Vec<_>>(), vals);
-            assert_eq!(ca.null_count(), vals.iter().filter(|v| v.is_none()).count());
-        }
-    }
 
     #[test]
     fn run_starts_match_a_plain_comparison_across_chunks_nulls_and_long_texts() {

@@ -258,8 +258,13 @@ fn derived() -> Expr {
                 // are compared as one integer
                 let mut seen_short: Vec<(u128, Option<&'static str>)> = Vec::new();
                 let mut seen: Vec<(&str, Option<&'static str>)> = Vec::new();
-                // values plus a validity bitmap made at the first null, handed over without a copy
-                let int = || crate::par::OptI64::with_capacity(len);
+                // values plus a validity bitmap made at the first null, handed over without a copy;
+                // arrow's mutable array pushes inline (Polars' chunked builder pushed each value
+                // through an out-of-line call: ~5% of typing 10 M Parquet rows)
+                let int = || polars_arrow::array::MutablePrimitiveArray::<i64>::with_capacity(len);
+                let done = |a: polars_arrow::array::MutablePrimitiveArray<i64>, name: &str| {
+                    Int64Chunked::with_chunk(name.into(), PrimitiveArray::from(a))
+                };
                 let (mut o_end, mut o_dur, mut o_talk) = (int(), int(), int());
                 let mut o_disp: Vec<u32> = Vec::with_capacity(len);
                 let mut o_ans = int();
@@ -344,11 +349,11 @@ fn derived() -> Expr {
                     o_code.push(code);
                 }
                 (
-                    o_end.finish("end_us"),
-                    o_dur.finish("duration_c"),
-                    o_talk.finish("talk_c"),
+                    done(o_end, "end_us"),
+                    done(o_dur, "duration_c"),
+                    done(o_talk, "talk_c"),
                     UInt32Chunked::from_vec("disposition_c".into(), o_disp),
-                    o_ans.finish("answer_us"),
+                    done(o_ans, "answer_us"),
                     Int32Chunked::from_iter_options("reject_code".into(), o_code.into_iter()),
                 )
             });
