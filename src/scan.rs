@@ -513,7 +513,7 @@ fn write_findings(out: &Path, findings: &[Finding], excel: bool) -> Result<()> {
             let evidence: Vec<String> = block.iter().map(|f| f.evidence.to_string()).collect();
             let mut jsonl = Vec::with_capacity(block.len() * 1024);
             for (f, ev) in block.iter().zip(&evidence) {
-                jsonl_line(&mut jsonl, f, ev)?;
+                f.write_jsonl(&mut jsonl, ev)?;
             }
             let mut c = csv::Writer::from_writer(Vec::with_capacity(block.len() * 1024));
             for (f, ev) in block.iter().zip(&evidence) {
@@ -562,39 +562,6 @@ fn write_findings(out: &Path, findings: &[Finding], excel: bool) -> Result<()> {
         }
         Ok(())
     })
-}
-
-/// One findings.jsonl line: the finding as serde writes it, with `evidence` (its last field) spliced
-/// in as already rendered text.
-fn jsonl_line(out: &mut Vec<u8>, f: &Finding, evidence: &str) -> Result<()> {
-    /// [`Finding`]'s fields before `evidence`, in its order
-    #[derive(serde::Serialize)]
-    struct Head<'a> {
-        rule: &'a str,
-        severity: Severity,
-        operator_id: &'a Option<String>,
-        subject: &'a Option<String>,
-        window_start: &'a chrono::DateTime<chrono::Utc>,
-        window_end: &'a chrono::DateTime<chrono::Utc>,
-        score: f64,
-        summary: &'a str,
-    }
-    let head = Head {
-        rule: f.rule,
-        severity: f.severity,
-        operator_id: &f.operator_id,
-        subject: &f.subject,
-        window_start: &f.window_start,
-        window_end: &f.window_end,
-        score: f.score,
-        summary: &f.summary,
-    };
-    serde_json::to_writer(&mut *out, &head)?;
-    out.pop(); // the closing brace
-    out.extend_from_slice(b",\"evidence\":");
-    out.extend_from_slice(evidence.as_bytes());
-    out.extend_from_slice(b"}\n");
-    Ok(())
 }
 
 /// operators.csv columns, in order: (name, type, decimals).
@@ -817,33 +784,6 @@ pub fn report_command(args: &crate::cli::ReportArgs) -> Result<()> {
             o.write_all(text.as_bytes())?;
             o.flush()?;
             Ok(())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jsonl_line_is_the_finding_as_serde_writes_it() {
-        let t = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
-        for (op, subject) in [(Some("op \"1\""), None), (None, Some("+447700900123"))] {
-            let f = Finding {
-                rule: "foreign-cli-fanout",
-                severity: Severity::Medium,
-                operator_id: op.map(str::to_string),
-                subject: subject.map(str::to_string),
-                window_start: t(1_767_225_600),
-                window_end: t(1_767_229_201),
-                score: 0.7,
-                summary: "Caller \u{4e2d} reached 143 callees, \"quoted\".".into(),
-                evidence: json!({"day": "2026-03-02", "operators": ["a", "b"], "n": 143, "x": null}),
-            };
-            let mut line = Vec::new();
-            jsonl_line(&mut line, &f, &f.evidence.to_string()).unwrap();
-            let want = serde_json::to_string(&f).unwrap() + "\n";
-            assert_eq!(String::from_utf8(line).unwrap(), want);
         }
     }
 }

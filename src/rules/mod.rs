@@ -70,6 +70,41 @@ pub struct Finding {
     pub evidence: serde_json::Value,
 }
 
+impl Finding {
+    /// One findings.jsonl line: the finding as serde writes it, with `evidence` (its last field) spliced
+    /// in as already rendered text.
+    pub fn write_jsonl(&self, out: &mut Vec<u8>, evidence: &str) -> Result<()> {
+        /// [`Finding`]'s fields before `evidence`, in its order
+        #[derive(serde::Serialize)]
+        struct Head<'a> {
+            rule: &'a str,
+            severity: Severity,
+            operator_id: &'a Option<String>,
+            subject: &'a Option<String>,
+            window_start: &'a chrono::DateTime<chrono::Utc>,
+            window_end: &'a chrono::DateTime<chrono::Utc>,
+            score: f64,
+            summary: &'a str,
+        }
+        let head = Head {
+            rule: self.rule,
+            severity: self.severity,
+            operator_id: &self.operator_id,
+            subject: &self.subject,
+            window_start: &self.window_start,
+            window_end: &self.window_end,
+            score: self.score,
+            summary: &self.summary,
+        };
+        serde_json::to_writer(&mut *out, &head)?;
+        out.pop(); // the closing brace
+        out.extend_from_slice(b",\"evidence\":");
+        out.extend_from_slice(evidence.as_bytes());
+        out.extend_from_slice(b"}\n");
+        Ok(())
+    }
+}
+
 /// What a rule returns besides findings.
 #[derive(Default)]
 pub struct RuleOutput {
@@ -669,6 +704,28 @@ pub(crate) fn streaks(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jsonl_line_is_the_finding_as_serde_writes_it() {
+        let t = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+        for (op, subject) in [(Some("op \"1\""), None), (None, Some("+447700900123"))] {
+            let f = Finding {
+                rule: "foreign-cli-fanout",
+                severity: Severity::Medium,
+                operator_id: op.map(str::to_string),
+                subject: subject.map(str::to_string),
+                window_start: t(1_767_225_600),
+                window_end: t(1_767_229_201),
+                score: 0.7,
+                summary: "Caller \u{4e2d} reached 143 callees, \"quoted\".".into(),
+                evidence: serde_json::json!({"day": "2026-03-02", "operators": ["a", "b"], "n": 143, "x": null}),
+            };
+            let mut line = Vec::new();
+            f.write_jsonl(&mut line, &f.evidence.to_string()).unwrap();
+            let want = serde_json::to_string(&f).unwrap() + "\n";
+            assert_eq!(String::from_utf8(line).unwrap(), want);
+        }
+    }
 
     #[test]
     fn local_text_matches_chrono_format() {
