@@ -115,7 +115,7 @@ fn gbk_crlf_bom_and_cr_only() {
     let cr = text.replace("\r\n", "\r");
     let p_cr = write(dir.path(), "cr.csv", cr.as_bytes());
     for (p, enc) in [(p_gbk, "gb18030"), (p_bom, "utf-8-bom"), (p_cr, "utf-8")] {
-        let l = load(&[p.clone()]);
+        let l = load(std::slice::from_ref(&p));
         assert_eq!(l.files[0].encoding, Some(enc), "{}", p.display());
         assert_eq!(l.rows_rejected(), 0, "{:?}", l.rejects);
         assert_eq!(strs(&l, "operator_id"), s(&[Some("工号07"), Some("工号08")]), "{}", p.display());
@@ -220,7 +220,7 @@ fn time_zones_of_naive_and_offset_times() {
         b"operator_id,start_time,callee\nop1,2026-03-02 08:00:00,1\nop1,2026-03-02 08:00:00+09:00,2\nop1,2026-03-02T00:00:00Z,3\n",
     );
     let phones = PhoneParser::new("CN").unwrap();
-    let sh = load::load_cdrs(&[p.clone()], &LoadOptions::default(), &phones).unwrap();
+    let sh = load::load_cdrs(std::slice::from_ref(&p), &LoadOptions::default(), &phones).unwrap();
     assert_eq!(
         times(&sh, "start_time"),
         s(&[Some("2026-03-02T00:00:00Z"), Some("2026-03-01T23:00:00Z"), Some("2026-03-02T00:00:00Z")])

@@ -144,9 +144,8 @@ fn clean(raw: &str) -> String {
             out.push(c);
         } else if c == '+' && out.is_empty() && i < 2 {
             out.push('+');
-        } else if matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{3000}' | '\t') {
-            continue;
-        } else if c == '+' {
+        } else if matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{3000}' | '\t' | '+') {
+            // separators, and a `+` that is not leading (dropped as before)
             continue;
         } else {
             // letters or SIP decoration: not a phone number we can trust

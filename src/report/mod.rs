@@ -420,8 +420,9 @@ pub fn collect(
         let (o, g, m) =
             (col_str(&conv, "operator_id")?, col_str(&conv, "group_id")?, col_f64(&conv, "minutes_to_join")?);
         let member = col_str(&conv, "member_e164")?;
-        let mut acc: BTreeMap<String, (Vec<f64>, BTreeMap<String, i64>, std::collections::BTreeSet<String>)> =
-            BTreeMap::new();
+        // per operator: minutes to join, conversions per group, distinct members
+        type Acc = (Vec<f64>, BTreeMap<String, i64>, std::collections::BTreeSet<String>);
+        let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
         for i in 0..conv.height() {
             if let Some(op) = o.get(i) {
                 let e = acc.entry(op.to_string()).or_default();
