@@ -117,6 +117,53 @@ fn fanout_names_every_operator_of_the_cli() {
     assert_eq!(out.findings[0].evidence["operators"], serde_json::json!(["a-op", "m-op", "z-op"]));
 }
 
+/// One number written three ways is one caller ID; its calls are counted per local day; many calls to
+/// one callee are one callee.
+#[test]
+fn fanout_groups_a_number_however_written_and_per_day() {
+    let mut cfg = Config::default();
+    cfg.rules.foreign_cli_fanout.fanout_min_callees = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("fan_days.csv");
+    let row = |id: &str, op: &str, t: &str, cli: &str, callee: &str| {
+        format!("{id},{op},2026-03-{t},2026-03-{t},60,50,{cli},{callee},36.112.0.1\n")
+    };
+    let mut csv = String::from("call_id,operator_id,start_time,end_time,duration,billsec,caller_id,callee,src_ip\n");
+    // day 1: three callees through three spellings of +447700900777, by two operators
+    csv += &row("d1a", "x-op", "02 09:00:00", "+447700900777", "13900000001");
+    csv += &row("d1b", "y-op", "02 09:10:00", "0044 7700 900777", "13900000002");
+    csv += &row("d1c", "x-op", "02 09:20:00", "+44 7700 900777", "13900000003");
+    // day 2: the same number reaches two callees only
+    csv += &row("d2a", "x-op", "03 09:00:00", "+447700900777", "13900000001");
+    csv += &row("d2b", "x-op", "03 09:10:00", "+447700900777", "13900000004");
+    // another number: three calls, one callee
+    for (k, t) in ["02 10:00:00", "02 10:10:00", "02 10:20:00"].iter().enumerate() {
+        csv += &row(&format!("o{k}"), "z-op", t, "+447700900666", "13900000009");
+    }
+    std::fs::write(&p, csv).unwrap();
+    let inp = input(p.to_str().unwrap(), None, &cfg);
+    let out = rules::find("foreign-cli-fanout").unwrap().run(&inp, &cfg).unwrap();
+    assert_eq!(out.findings.len(), 1, "{:?}", out.findings.iter().map(|f| &f.summary).collect::<Vec<_>>());
+    let f = &out.findings[0];
+    assert_eq!(f.subject.as_deref(), Some("+447700900777"));
+    assert_eq!(f.evidence["day"], "2026-03-02");
+    assert_eq!(f.evidence["distinct_callees"], 3);
+    assert_eq!(f.evidence["calls"], 3);
+    assert_eq!(f.evidence["operators"], serde_json::json!(["x-op", "y-op"]));
+    assert_eq!(f.evidence["calls_ref"], serde_json::json!(["d1a", "d1b", "d1c"]));
+    // at two callees a day the second day passes too, and the one-callee number still does not
+    cfg.rules.foreign_cli_fanout.fanout_min_callees = 2;
+    let out = rules::find("foreign-cli-fanout").unwrap().run(&inp, &cfg).unwrap();
+    let days: Vec<_> = out.findings.iter().map(|f| (f.evidence["day"].clone(), f.evidence["calls"].clone())).collect();
+    assert_eq!(
+        days,
+        vec![
+            (serde_json::json!("2026-03-02"), serde_json::json!(3)),
+            (serde_json::json!("2026-03-03"), serde_json::json!(2))
+        ]
+    );
+}
+
 #[test]
 fn conversions_window_threshold_and_answered_only() {
     let cfg = Config::default();

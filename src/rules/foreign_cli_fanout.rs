@@ -110,9 +110,12 @@ struct FanoutGroup {
 
 /// The (foreign caller ID, local day) groups with at least `min` distinct home callees, in order of
 /// their first call in the frame. Keyed by the numeric E.164 (hashing millions of strings was most
-/// of this rule's time): the foreign-CLI calls to home numbers become (caller, day, callee, row)
-/// entries, sorted in parallel, so each group's distinct callees are runs; only the groups that
-/// pass read their rows' operators, origins and references.
+/// of this rule's time): the foreign-CLI calls to home numbers become (day, callee, row) entries
+/// bucketed by caller number (a counting scatter over the caller dictionary's codes, so the
+/// buckets are few and bounded by it), and each bucket is sorted on its own, in parallel, so each
+/// day's distinct callees are runs. Buckets with fewer calls than `min` cannot pass and are not
+/// sorted. (One parallel sort of all 3.6 M entries of 10 M calls took 0.14 s.) Only the groups
+/// that pass read their rows' operators, origins and references.
 fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     use super::Rows;
     use rayon::prelude::*;
@@ -124,15 +127,23 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     let s = |n: &str| -> Result<&StringChunked> { Ok(df.column(n)?.str()?) };
     let cdict = input.coded("caller_country")?;
     let (country, home_cc) = (cdict.codes, cdict.code_of(home));
+    let callers = input.coded("caller_id")?;
+    // one slot per caller text, and one for calls without a caller ID
+    let slots = callers.values.len() + 1;
     let (cli_num, callee_num) = (df.column("caller_num")?.u64()?, df.column("callee_num")?.u64()?);
     let day = df.column("day")?.cast(&DataType::Int32)?;
     let day = day.i32()?;
-    // (caller, callee, day, row); a missing number is u64::MAX (E.164 keys stay below 10^15)
-    let none = u64::MAX;
-    let mut entries: Vec<(u64, i32, u64, u32)> = crate::par::slices(df.height(), |off, len| {
+    // a missing number is NONE (E.164 keys stay below 10^15); UNSEEN: a caller slot on no entry
+    const NONE: u64 = u64::MAX;
+    const UNSEEN: u64 = u64::MAX - 1;
+    // (slot, day, callee, row) per entry, and each slot's caller number (a function of its text)
+    type Part = (Vec<(u32, i32, u64, u32)>, Vec<u64>);
+    let parts: Vec<Part> = crate::par::slices(df.height(), |off, len| {
         let mut country = Rows::new(country);
         let (mut cli_num, mut callee_num, mut day) = (Rows::new(cli_num), Rows::new(callee_num), Rows::new(day));
-        let mut v = Vec::with_capacity(len);
+        let mut caller = Rows::new(callers.codes);
+        let mut nums = vec![UNSEEN; slots];
+        let mut v = Vec::with_capacity(len / 2);
         for i in off..off + len {
             let foreign = country.get(i).is_some_and(|c| Some(c) != home_cc);
             if !foreign {
@@ -143,34 +154,88 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
                 continue;
             }
             let Some(d) = day.get(i) else { continue };
-            v.push((cli_num.get(i).unwrap_or(none), d, callee.unwrap_or(none), i as u32));
-        }
-        v
-    })
-    .concat();
-    crate::load::trace(&format!("fanout entries {}", entries.len()), t0);
-    entries.par_sort_unstable();
-    crate::load::trace("fanout sorted", t0);
-    // runs of one (caller, day): count calls and distinct callees; keep those reaching `min`
-    let mut kept: Vec<(u32, std::ops::Range<usize>, usize)> = Vec::new(); // (first row, entries, callees)
-    let mut a = 0;
-    while a < entries.len() {
-        let key = (entries[a].0, entries[a].1);
-        let mut b = a;
-        let mut callees = 0;
-        let mut first = u32::MAX;
-        while b < entries.len() && (entries[b].0, entries[b].1) == key {
-            if b == a || entries[b].2 != entries[b - 1].2 {
-                callees += 1;
+            let slot = caller.get(i).map_or(slots - 1, |c| c as usize);
+            if nums[slot] == UNSEEN {
+                nums[slot] = cli_num.get(i).unwrap_or(NONE);
             }
-            first = first.min(entries[b].3);
-            b += 1;
+            v.push((slot as u32, d, callee.unwrap_or(NONE), i as u32));
         }
-        if callees as i64 >= min {
-            kept.push((first, a..b, callees));
+        (v, nums)
+    });
+    // caller slots → buckets: one per distinct caller number (two texts of one number share it)
+    let mut num_of_slot = vec![UNSEEN; slots];
+    for (_, nums) in &parts {
+        for (k, n) in nums.iter().enumerate() {
+            if *n != UNSEEN {
+                num_of_slot[k] = *n;
+            }
         }
-        a = b;
     }
+    let mut distinct: Vec<u64> = num_of_slot.iter().copied().filter(|n| *n != UNSEEN).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let bucket_of_slot: Vec<u32> =
+        num_of_slot.iter().map(|n| distinct.binary_search(n).map_or(u32::MAX, |b| b as u32)).collect();
+    let n_entries: usize = parts.iter().map(|(v, _)| v.len()).sum();
+    crate::load::trace(&format!("fanout entries {n_entries}"), t0);
+    // counting scatter by bucket: (day, callee, row), each bucket's entries in frame order
+    let mut starts = vec![0usize; distinct.len() + 1];
+    for (v, _) in &parts {
+        for e in v {
+            starts[bucket_of_slot[e.0 as usize] as usize + 1] += 1;
+        }
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    let mut entries: Vec<(i32, u64, u32)> = vec![(0, 0, 0); n_entries];
+    let mut next = starts.clone();
+    for (v, _) in parts {
+        for (slot, d, callee, row) in v {
+            let b = bucket_of_slot[slot as usize] as usize;
+            entries[next[b]] = (d, callee, row);
+            next[b] += 1;
+        }
+    }
+    // each bucket sorted by (day, callee, row) on its own; a bucket with fewer calls than `min`
+    // cannot reach `min` distinct callees on any day
+    let mut buckets: Vec<(usize, &mut [(i32, u64, u32)])> = Vec::with_capacity(distinct.len());
+    let mut rest: &mut [(i32, u64, u32)] = &mut entries;
+    for b in 0..distinct.len() {
+        let (this, tail) = rest.split_at_mut(starts[b + 1] - starts[b]);
+        rest = tail;
+        if this.len() as i64 >= min {
+            buckets.push((starts[b], this));
+        }
+    }
+    // runs of one day: count calls and distinct callees; keep those reaching `min`
+    // (first row, entries, callees)
+    let mut kept: Vec<(u32, std::ops::Range<usize>, usize)> = buckets
+        .into_par_iter()
+        .flat_map_iter(|(at, bucket)| {
+            bucket.sort_unstable();
+            let mut kept = Vec::new();
+            let mut a = 0;
+            while a < bucket.len() {
+                let mut b = a;
+                let mut callees = 0;
+                let mut first = u32::MAX;
+                while b < bucket.len() && bucket[b].0 == bucket[a].0 {
+                    if b == a || bucket[b].1 != bucket[b - 1].1 {
+                        callees += 1;
+                    }
+                    first = first.min(bucket[b].2);
+                    b += 1;
+                }
+                if callees as i64 >= min {
+                    kept.push((first, at + a..at + b, callees));
+                }
+                a = b;
+            }
+            kept
+        })
+        .collect();
+    crate::load::trace("fanout sorted", t0);
     // first-appearance order, as a stable group-by would give
     kept.sort_unstable_by_key(|k| k.0);
     crate::load::trace(&format!("fanout kept {}", kept.len()), t0);
@@ -182,7 +247,7 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     let groups = kept
         .par_iter()
         .map(|(first, range, callees)| {
-            let mut rows: Vec<usize> = entries[range.clone()].iter().map(|e| e.3 as usize).collect();
+            let mut rows: Vec<usize> = entries[range.clone()].iter().map(|e| e.2 as usize).collect();
             rows.sort_unstable();
             let (mut ops, mut ipc, mut refs) = (Rows::new(ops), Rows::new(ipc), Rows::new(refs));
             let (mut start, mut end) = (Rows::new(start), Rows::new(end));
@@ -225,7 +290,7 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
                 cli: cli_num.get(first).map(|n| format!("+{n}")).unwrap_or_default(),
                 country: cdict.get(first).map(str::to_string),
                 valid: valid.get(first).unwrap_or(false),
-                day: entries[range.start].1,
+                day: entries[range.start].0,
                 callees: *callees,
                 calls: range.len(),
                 operators: operators.into_iter().map(str::to_string).collect(),
