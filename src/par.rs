@@ -133,10 +133,21 @@ pub fn dictionary(ca: &StringChunked) -> (Vec<&str>, Vec<u32>) {
     for arr in ca.downcast_iter() {
         parts.extend(slices(arr.len(), |off, len| first_seen(arr, off, len)));
     }
-    let mut all: Vec<&str> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
+    // the slices' lists repeat the same values (a time-ordered export has every operator in every
+    // slice): made distinct by hashing first, so only the distinct values are sorted (sorting the
+    // concatenated lists, 2 M texts for 10 k operators over 200 slices, was most of the time)
+    let mut pos: PlHashMap<&str, u32> = PlHashMap::new();
+    for (values, _) in &parts {
+        for v in values {
+            let n = pos.len() as u32;
+            pos.entry(v).or_insert(n);
+        }
+    }
+    let mut all: Vec<&str> = pos.keys().copied().collect();
     all.par_sort_unstable();
-    all.dedup();
-    let pos: PlHashMap<&str, u32> = all.iter().enumerate().map(|(i, v)| (*v, i as u32)).collect();
+    for (i, v) in all.iter().enumerate() {
+        pos.insert(v, i as u32);
+    }
     let codes: Vec<Vec<u32>> = parts
         .into_par_iter()
         .map(|(values, codes)| {
