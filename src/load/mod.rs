@@ -920,14 +920,24 @@ fn all_distinct(ca: &StringChunked) -> bool {
     if strictly_increasing(ca) {
         return true;
     }
-    // foldhash (Polars' own) rather than SipHash: 10 M call ids hash in a third of the time
+    // foldhash (Polars' own) rather than SipHash: 10 M call ids hash in a third of the time.
+    // Each slice files its hashes into 256 buckets by their top byte; each bucket (all slices' parts
+    // together) is then sorted on its own, in cache, in parallel (one parallel sort of 10 M hashes
+    // took 0.25 s of a time-ordered export's scan, whose call ids are not in order)
     let state = PlRandomState::default();
-    let mut hashes: Vec<u64> = crate::par::slices(ca.len(), |off, len| {
-        ca.slice(off as i64, len).iter().map(|v| state.hash_one(v.unwrap_or(""))).collect::<Vec<_>>()
+    let parts: Vec<Vec<Vec<u64>>> = crate::par::slices(ca.len(), |off, len| {
+        let mut buckets: Vec<Vec<u64>> = (0..256).map(|_| Vec::with_capacity(len / 200)).collect();
+        for v in ca.slice(off as i64, len).iter() {
+            let h = state.hash_one(v.unwrap_or(""));
+            buckets[(h >> 56) as usize].push(h);
+        }
+        buckets
+    });
+    !(0..256usize).into_par_iter().any(|b| {
+        let mut bucket: Vec<u64> = parts.iter().flat_map(|p| p[b].iter().copied()).collect();
+        bucket.sort_unstable();
+        bucket.windows(2).any(|w| w[0] == w[1])
     })
-    .concat();
-    hashes.par_sort_unstable();
-    !hashes.par_windows(2).any(|w| w[0] == w[1])
 }
 
 /// Values in strictly increasing byte order are distinct: exports that number their calls in
