@@ -10,8 +10,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0    success
   1    (scan) a finding at or above --fail-on exists
-  2    error: bad arguments or config, an input that could not be read (nothing written), or
-       rejected rows under --strict
+  2    error: bad arguments or config, an input that could not be read (nothing written),
+       rejected rows under --strict, or (scan) inputs too large for the memory available
   75   (scan) another run holds the --out or --history directory; nothing done, try later
   130  interrupted by SIGINT; 143 by SIGTERM (temporaries removed, earlier outputs kept)";
 
@@ -156,6 +156,11 @@ pub struct ScanArgs {
     /// errors and warnings).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Run even when the CDR inputs' estimated peak memory (~300 bytes a row) exceeds the memory
+    /// available (MemAvailable plus free swap); without it such a scan stops before reading (exit 2)
+    /// rather than being killed by the kernel part way through.
+    #[arg(long)]
+    pub ignore_memory_check: bool,
     #[command(flatten)]
     pub load: LoadArgs,
 }

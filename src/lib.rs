@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod load;
 pub mod lock;
 pub mod log;
+pub mod memory;
 pub mod output;
 pub mod par;
 pub mod redact;

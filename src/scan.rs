@@ -121,6 +121,15 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     pb.set_message("loading CDRs");
     let t = Instant::now();
     let paths = load::expand_inputs(&args.input.inputs)?;
+    // an input too large for this machine stops here, with the figures, rather than being killed
+    // by the kernel part way (an input that cannot be sized is left to the loader to report)
+    let mut memory_note = None;
+    if let Some(short) = crate::memory::Check::of(&paths).ok().and_then(|c| c.shortfall()) {
+        anyhow::ensure!(args.ignore_memory_check, "{short}; nothing read (--ignore-memory-check runs anyway)");
+        let note = format!("memory: {short}; run anyway (--ignore-memory-check)");
+        crate::log::warn(&note);
+        memory_note = Some(note);
+    }
     crate::load::test_pause("listed");
     let load_opts = load::LoadOptions { skip: unread_fields(cfg), coded: true, ..setup.load.clone() };
     let loaded = load::load_cdrs(&paths, &load_opts, &setup.phones)?;
@@ -200,7 +209,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     lap("rules", t);
     let mut rule_times = BTreeMap::new();
     let mut findings = Vec::new();
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = memory_note.into_iter().collect();
     let mut metrics = Vec::new();
     let mut tables = Vec::new();
     for (id, secs, out) in outputs {

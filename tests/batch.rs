@@ -315,3 +315,35 @@ fn log_file_gets_one_line_per_start_finish_and_error() {
     // appended, never truncated: a timestamp starts every line
     assert!(lines.iter().all(|l| l.starts_with("20") && l.contains(" pid=")), "{text}");
 }
+
+/// A scan whose inputs need more memory than the machine has stops before reading, with the
+/// figures and exit 2, leaving earlier outputs alone; `--ignore-memory-check` runs it with a note.
+#[test]
+fn inputs_too_large_for_memory_stop_before_reading_unless_told_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), &["--operators", "20", "--days", "2", "--no-parquet", "--no-overlap"]);
+    let out = dir.path().join("out");
+    let args = scan_args(&data, &out);
+    bin().args(&args).assert().success();
+    let before = snapshot(&out);
+    // 1 MB "available": the generated rows need more
+    let refused = bin().args(&args).env("DIVERSION_AUDIT_MEMORY_AVAILABLE", "1000000").assert().code(2);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(err.contains("M rows") && err.contains("0.0 GB is available") && err.contains("nothing read"), "{err}");
+    assert!(differ(&before, &snapshot(&out)).is_empty(), "outputs untouched");
+    // enough memory: no note; told to run anyway: the same findings, and run.json says so
+    bin().args(&args).env("DIVERSION_AUDIT_MEMORY_AVAILABLE", "100000000000").assert().success();
+    let plain = std::fs::read_to_string(out.join("run.json")).unwrap();
+    assert!(!plain.contains("ignore-memory-check"), "{plain}");
+    let forced = bin()
+        .args(&args)
+        .arg("--ignore-memory-check")
+        .env("DIVERSION_AUDIT_MEMORY_AVAILABLE", "1000000")
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&forced.get_output().stderr).to_string();
+    assert!(err.contains("run anyway"), "{err}");
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert!(run["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("--ignore-memory-check")));
+    assert_eq!(std::fs::read(out.join("findings.csv")).unwrap(), before["findings.csv"]);
+}
