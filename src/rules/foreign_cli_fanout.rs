@@ -188,7 +188,9 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     for b in 1..starts.len() {
         starts[b] += starts[b - 1];
     }
-    let mut entries: Vec<(i32, u64, u32)> = vec![(0, 0, 0); n_entries];
+    // (day, callee, row)
+    type Entry = (i32, u64, u32);
+    let mut entries: Vec<Entry> = vec![(0, 0, 0); n_entries];
     let mut next = starts.clone();
     for (v, _) in parts {
         for (slot, d, callee, row) in v {
@@ -199,8 +201,8 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     }
     // each bucket sorted by (day, callee, row) on its own; a bucket with fewer calls than `min`
     // cannot reach `min` distinct callees on any day
-    let mut buckets: Vec<(usize, &mut [(i32, u64, u32)])> = Vec::with_capacity(distinct.len());
-    let mut rest: &mut [(i32, u64, u32)] = &mut entries;
+    let mut buckets: Vec<(usize, &mut [Entry])> = Vec::with_capacity(distinct.len());
+    let mut rest: &mut [Entry] = &mut entries;
     for b in 0..distinct.len() {
         let (this, tail) = rest.split_at_mut(starts[b + 1] - starts[b]);
         rest = tail;
