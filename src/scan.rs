@@ -603,23 +603,29 @@ fn operator_totals(input: &AuditInput) -> Result<DataFrame> {
     let day = day.i32()?;
     let talk = crate::rules::col_i64(cdr, "talk_s")?;
     let answered = cdr.column("answered")?.bool()?;
+    // chunk tables built once (a slice of a many-chunk column per operator walked every chunk)
+    use crate::rules::Chunks;
+    let (day, talk, answered) = (Chunks::new(day), Chunks::new(&talk), Chunks::new(answered));
     let rows: Vec<(&str, i64, i64, i64, f64)> = input
         .op_rows
         .par_iter()
         .map(|(op, r)| {
-            let (off, len) = (r.start as i64, r.len());
+            let (mut day, mut talk, mut answered) = (day.rows(), talk.rows(), answered.rows());
             // the rows are in start order, so a day like the one before is not looked up again
             let mut days = std::collections::BTreeSet::new();
             let mut last = None;
-            for d in day.slice(off, len).iter().flatten() {
-                if last != Some(d) {
+            let (mut answered_n, mut talk_s) = (0i64, 0i64);
+            for i in r.clone() {
+                if let Some(d) = day.get(i)
+                    && last != Some(d)
+                {
                     days.insert(d);
                     last = Some(d);
                 }
+                answered_n += i64::from(answered.get(i) == Some(true));
+                talk_s += talk.get(i).unwrap_or(0);
             }
-            let answered_n = answered.slice(off, len).iter().filter(|a| *a == Some(true)).count();
-            let talk_s: i64 = talk.slice(off, len).iter().flatten().sum();
-            (op.as_str(), days.len() as i64, len as i64, answered_n as i64, talk_s as f64 / 3600.0)
+            (op.as_str(), days.len() as i64, r.len() as i64, answered_n, talk_s as f64 / 3600.0)
         })
         .collect();
     Ok(DataFrame::new(

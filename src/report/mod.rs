@@ -171,14 +171,25 @@ pub fn collect(
             input.coded("ip_country")?,
         );
         let valid = cdr.column("caller_valid")?.bool()?;
+        // chunk tables built once (a slice of a many-chunk column per operator walked every chunk)
+        use crate::rules::Chunks;
+        let (day, talk, answered) = (Chunks::new(day), Chunks::new(&talk), Chunks::new(answered));
+        let (num_t, raw_t, country_t, ipc_t, valid_t) = (
+            Chunks::new(num),
+            Chunks::new(raw.codes),
+            Chunks::new(country.codes),
+            Chunks::new(ipc.codes),
+            Chunks::new(valid),
+        );
         ops.par_iter()
-            .filter_map(|op| input.op_rows.get(op.as_str()).map(|r| (op.as_str(), r.start as i64, r.len())))
-            .map(|(op, off, len)| {
+            .filter_map(|op| input.op_rows.get(op.as_str()).map(|r| (op.as_str(), r.clone())))
+            .map(|(op, range)| {
                 let mut days: BTreeMap<i32, (i64, i64, i64)> = BTreeMap::new();
-                let (dd, tt, aa) = (day.slice(off, len), talk.slice(off, len), answered.slice(off, len));
+                let (mut dd, mut tt, mut aa) = (day.rows(), talk.rows(), answered.rows());
                 // rows are in start order: a day's calls are one run, summed before its one map entry
                 let mut run: Option<(i32, (i64, i64, i64))> = None;
-                for ((d, t), a) in dd.iter().zip(tt.iter()).zip(aa.iter()) {
+                for i in range.clone() {
+                    let (d, t, a) = (dd.get(i), tt.get(i), aa.get(i));
                     let Some(d) = d else { continue };
                     if run.is_some_and(|(rd, _)| rd != d) {
                         let (rd, (t, n, a)) = run.take().expect("checked");
@@ -208,19 +219,14 @@ pub fn collect(
                 let mut index: PlHashMap<Result<u64, &str>, usize> = PlHashMap::new();
                 // (line, IP-country codes in order of first use; NO_CODE: unknown)
                 let mut lines: Vec<(CliLine, Vec<u32>)> = Vec::new();
-                let (num, raw_c, country_c, ipc_c, valid) = (
-                    num.slice(off, len),
-                    raw.codes.slice(off, len),
-                    country.codes.slice(off, len),
-                    ipc.codes.slice(off, len),
-                    valid.slice(off, len),
-                );
-                let it = num
-                    .iter()
-                    .zip(raw_c.iter())
-                    .zip(country_c.iter().map(|c| c.map(|c| country.text(c))))
-                    .zip(ipc_c.iter())
-                    .zip(valid.iter());
+                let (mut num, mut raw_c, mut country_c, mut ipc_c, mut valid) =
+                    (num_t.rows(), raw_t.rows(), country_t.rows(), ipc_t.rows(), valid_t.rows());
+                let it = range.map(|i| {
+                    (
+                        (((num.get(i), raw_c.get(i)), country_c.get(i).map(|c| country.text(c))), ipc_c.get(i)),
+                        valid.get(i),
+                    )
+                });
                 // an operator dials from one caller ID many times in a row: the last one's line is reused
                 // ((caller number, caller code), line index) of the row before
                 type Last = ((Option<u64>, Option<u32>), usize);

@@ -225,14 +225,15 @@ impl Rule for GroupInviteConversion {
 /// reads them instead of a filter of the whole frame (which materialised millions of operator ids
 /// and call references that the join then dropped). Each operator's row range walked in parallel.
 fn answered_callees(input: &AuditInput, members: Option<&PlHashSet<u64>>) -> Result<(DataFrame, Vec<IdxSize>)> {
-    use super::Rows;
+    use super::Chunks;
     use rayon::prelude::*;
     let cdr = &input.cdr;
     let (ans, num) = (cdr.column("answered")?.bool()?, cdr.column("callee_num")?.u64()?);
+    let (ans, num) = (Chunks::new(ans), Chunks::new(num));
     let per_op: Vec<(&str, i64, Vec<IdxSize>)> = super::ranges_in_order(input)
         .into_par_iter()
         .filter_map(|(op, rows)| {
-            let (mut a, mut c) = (Rows::new(ans), Rows::new(num));
+            let (mut a, mut c) = (ans.rows(), num.rows());
             // an operator's answered callees, counted distinct by sorting (a hash set per operator
             // cost more than the sort of its thousand numbers)
             let mut seen: Vec<u64> = Vec::new();

@@ -71,17 +71,19 @@ impl Rule for LongShift {
         let talk_col = col_i64(&input.cdr, "talk_s")?;
         let mut days_of: std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>> =
             Default::default();
+        // chunk tables built once (a slice of a many-chunk column per operator walked every chunk)
+        let (days, talks) = (super::Chunks::new(day_col), super::Chunks::new(&talk_col));
         for op in col_str(&flagged, "operator_id")?.iter().flatten() {
             if days_of.contains_key(op) {
                 continue;
             }
             let mut per_day: std::collections::BTreeMap<i32, i64> = Default::default();
             if let Some(r) = input.op_rows.get(op) {
-                // the operator's rows are one contiguous range: walk slices, not per-row lookups
-                let (off, len) = (r.start as i64, r.len());
-                for (d, t) in day_col.slice(off, len).iter().zip(talk_col.slice(off, len).iter()) {
-                    if let Some(d) = d {
-                        *per_day.entry(d).or_default() += t.unwrap_or(0);
+                // the operator's rows are one contiguous range
+                let (mut day, mut talk) = (days.rows(), talks.rows());
+                for i in r.clone() {
+                    if let Some(d) = day.get(i) {
+                        *per_day.entry(d).or_default() += talk.get(i).unwrap_or(0);
                     }
                 }
             }

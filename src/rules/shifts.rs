@@ -38,12 +38,14 @@ pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
     let mut bounds = crate::par::run_starts(&ops);
     bounds.push(n);
     let runs: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    use crate::rules::Chunks;
+    let (start, end, talk) = (Chunks::new(start), Chunks::new(end), Chunks::new(talk));
+    let (answered, callee) = (Chunks::new(answered), Chunks::new(callee));
     let per_run: Vec<(Vec<u32>, Vec<Shift>)> = runs
         .par_iter()
         .map(|&(a, b)| {
-            use crate::rules::Rows;
-            let (mut start, mut end, mut talk) = (Rows::new(start), Rows::new(end), Rows::new(talk));
-            let (mut answered, mut callee) = (Rows::new(answered), Rows::new(callee));
+            let (mut start, mut end, mut talk) = (start.rows(), end.rows(), talk.rows());
+            let (mut answered, mut callee) = (answered.rows(), callee.rows());
             let mut nos = Vec::with_capacity(b - a);
             let mut shifts: Vec<Shift> = Vec::new();
             // the shift's callees, counted distinct by sorting when it closes (cheaper than a hash

@@ -146,7 +146,7 @@ pub struct DayGroup<'a> {
 /// Every (operator, local day) group of spoofed calls, in operator then first-call order: each
 /// operator's row range walked in parallel (the frame is sorted by operator and start).
 pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<DayGroup<'a>>> {
-    use super::Rows;
+    use super::Chunks;
     use rayon::prelude::*;
     let c = &cfg.rules.spoofed_foreign_cli;
     let df = &input.cdr;
@@ -171,14 +171,19 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<Day
         }
     };
     let in_list = |list: &[String], v: Option<&str>| v.is_some_and(|v| list.iter().any(|x| x == v));
+    // chunk tables built once; each operator's readers borrow them
+    let (country, ipc, refs) = (Chunks::new(country), Chunks::new(ipc), Chunks::new(refs));
+    let (campaign, trunk) = (campaign.map(Chunks::new), trunk.map(Chunks::new));
+    let (day, start, end) = (Chunks::new(day), Chunks::new(start), Chunks::new(end));
+    let (num, valid) = (Chunks::new(num), Chunks::new(valid));
     let per_op: Vec<Vec<DayGroup<'a>>> = super::ranges_in_order(input)
         .into_par_iter()
         .map(|(op, rows)| {
-            let (mut country, mut ipc, mut refs) = (Rows::new(country), Rows::new(ipc), Rows::new(refs));
-            let mut campaign = campaign.map(Rows::new);
-            let mut trunk = trunk.map(Rows::new);
-            let (mut day, mut start, mut end) = (Rows::new(day), Rows::new(start), Rows::new(end));
-            let (mut num, mut valid) = (Rows::new(num), Rows::new(valid));
+            let (mut country, mut ipc, mut refs) = (country.rows(), ipc.rows(), refs.rows());
+            let mut campaign = campaign.as_ref().map(Chunks::rows);
+            let mut trunk = trunk.as_ref().map(Chunks::rows);
+            let (mut day, mut start, mut end) = (day.rows(), start.rows(), end.rows());
+            let (mut num, mut valid) = (num.rows(), valid.rows());
             let mut by_day: PlIndexMap<i32, DayGroup<'a>> = PlIndexMap::default();
             for i in rows {
                 let Some(cc) = country.get(i) else { continue };
