@@ -249,6 +249,8 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     // chunk tables built once; each group's readers borrow them
     let (ops, ipc, refs) = (Chunks::new(ops), Chunks::new(ipc), Chunks::new(refs));
     let (start, end) = (Chunks::new(start), Chunks::new(end));
+    // a group's caller, read at its first row (ChunkedArray::get walks the chunk list each time)
+    let (cli_num_t, country_t, valid_t) = (Chunks::new(cli_num), Chunks::new(cdict.codes), Chunks::new(valid));
     let groups = kept
         .par_iter()
         .map(|(first, range, callees)| {
@@ -292,9 +294,9 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
             let first = *first as usize;
             FanoutGroup {
                 // E.164 text from its numeric key (the group's key; no E.164: no text)
-                cli: cli_num.get(first).map(|n| format!("+{n}")).unwrap_or_default(),
-                country: cdict.get(first).map(str::to_string),
-                valid: valid.get(first).unwrap_or(false),
+                cli: cli_num_t.rows().get(first).map(|n| format!("+{n}")).unwrap_or_default(),
+                country: country_t.rows().get(first).map(|c| cdict.text(c).to_string()),
+                valid: valid_t.rows().get(first).unwrap_or(false),
                 day: entries[range.start].0,
                 callees: *callees,
                 calls: range.len(),

@@ -98,10 +98,12 @@ pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
     let df = DataFrame::new(
         all.len(),
         vec![
-            Column::new(
-                "operator_id".into(),
-                all.iter().map(|s| ops.get(s.op_row).unwrap_or("").to_string()).collect::<Vec<_>>(),
-            ),
+            Column::new("operator_id".into(), {
+                // one reader in row order (ChunkedArray::get walks the chunk list each time)
+                let table = crate::rules::Chunks::new(&ops);
+                let mut ops = table.rows();
+                all.iter().map(|s| ops.get(s.op_row).unwrap_or("").to_string()).collect::<Vec<_>>()
+            }),
             Column::new("shift_no".into(), all.iter().map(|s| s.no).collect::<Vec<_>>()),
             Column::new("first_row".into(), all.iter().map(|s| s.first_row as u64).collect::<Vec<_>>()),
             Column::new("shift_start_us".into(), all.iter().map(|s| s.start).collect::<Vec<_>>()),
