@@ -156,7 +156,7 @@ pub struct ScanArgs {
     /// errors and warnings).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
-    /// Run even when the CDR inputs' estimated peak memory (~300 bytes a row) exceeds the memory
+    /// Run even when the CDR inputs' estimated peak memory (~320 bytes a row) exceeds the memory
     /// available (MemAvailable plus free swap); without it such a scan stops before reading (exit 2)
     /// rather than being killed by the kernel part way through.
     #[arg(long)]
