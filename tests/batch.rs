@@ -53,6 +53,17 @@ fn scan_args(data: &Path, out: &Path) -> Vec<String> {
     v
 }
 
+/// Small generated data (20 operators, 2 days) under `dir`, scanned once: the scan's arguments,
+/// its output directory and that first run's outputs.
+fn scanned_once(dir: &Path) -> (Vec<String>, PathBuf, BTreeMap<String, Vec<u8>>) {
+    let data = generate(dir, &["--operators", "20", "--days", "2", "--no-parquet", "--no-overlap"]);
+    let out = dir.join("out");
+    let args = scan_args(&data, &out);
+    bin().args(&args).assert().success();
+    let before = snapshot(&out);
+    (args, out, before)
+}
+
 /// Start a scan that stops at `at` (`listed` or `staged`) until the marker file is removed.
 fn paused(args: &[String], marker: &Path, at: &str) -> Child {
     let child = Std::new(exe())
@@ -166,11 +177,7 @@ fn kill_9_mid_run_leaves_the_previous_outputs_whole() {
 #[test]
 fn sigterm_and_sigint_remove_temporaries_and_exit_143_130() {
     let dir = tempfile::tempdir().unwrap();
-    let data = generate(dir.path(), &["--operators", "20", "--days", "2", "--no-parquet", "--no-overlap"]);
-    let out = dir.path().join("out");
-    let args = scan_args(&data, &out);
-    bin().args(&args).assert().success();
-    let before = snapshot(&out);
+    let (args, out, before) = scanned_once(dir.path());
     for (sig, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
         let marker = dir.path().join(format!("pause-{sig}"));
         let child = paused(&args, &marker, "staged");
@@ -321,11 +328,7 @@ fn log_file_gets_one_line_per_start_finish_and_error() {
 #[test]
 fn inputs_too_large_for_memory_stop_before_reading_unless_told_to_run() {
     let dir = tempfile::tempdir().unwrap();
-    let data = generate(dir.path(), &["--operators", "20", "--days", "2", "--no-parquet", "--no-overlap"]);
-    let out = dir.path().join("out");
-    let args = scan_args(&data, &out);
-    bin().args(&args).assert().success();
-    let before = snapshot(&out);
+    let (args, out, before) = scanned_once(dir.path());
     // 1 MB "available": the generated rows need more
     let refused = bin().args(&args).env("DIVERSION_AUDIT_MEMORY_AVAILABLE", "1000000").assert().code(2);
     let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
