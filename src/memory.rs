@@ -15,6 +15,9 @@ pub const BYTES_PER_ROW: u64 = 320;
 /// Assumed expansion of a compressed text input (CSV CDRs compress 5–8× with gzip or zstd).
 const COMPRESSED_RATIO: u64 = 6;
 
+/// Bytes read from the start of a file (decompressed, if compressed) for its mean line length.
+const SAMPLE: u64 = 64 * 1024;
+
 /// The rows of the inputs, estimated without reading them: Parquet from its footer; text from its
 /// size (times [`COMPRESSED_RATIO`] when compressed) over the mean length of its first lines.
 pub fn estimated_rows(paths: &[PathBuf]) -> Result<u64> {
@@ -26,11 +29,10 @@ pub fn estimated_rows(paths: &[PathBuf]) -> Result<u64> {
 }
 
 fn rows_of(path: &Path) -> Result<u64> {
-    let mut f = std::fs::File::open(path)?;
+    let f = std::fs::File::open(path)?;
     let size = f.metadata()?.len();
-    let mut head = vec![0u8; 64 * 1024];
-    let n = read_up_to(&mut f, &mut head)?;
-    head.truncate(n);
+    let mut head = Vec::new();
+    f.take(SAMPLE).read_to_end(&mut head)?;
     if head.starts_with(b"PAR1") {
         use polars::prelude::{ParquetReader, SerReader};
         let mut reader = ParquetReader::new(std::fs::File::open(path)?);
@@ -42,35 +44,23 @@ fn rows_of(path: &Path) -> Result<u64> {
         c => {
             // the first lines, decompressed, for their length (a truncated stream is fine here)
             let file = std::fs::File::open(path)?;
-            let mut d: Box<dyn Read> = if c == Compression::Gzip {
+            let d: Box<dyn Read> = if c == Compression::Gzip {
                 Box::new(flate2::read::MultiGzDecoder::new(file))
             } else {
                 Box::new(zstd::stream::read::Decoder::new(file)?)
             };
-            let mut sample = vec![0u8; 64 * 1024];
-            let n = read_up_to(&mut d, &mut sample).unwrap_or(0);
-            sample.truncate(n);
+            let mut sample = Vec::new();
+            // what decompressed before an error is still a sample
+            let _ = d.take(SAMPLE).read_to_end(&mut sample);
             (sample, size.saturating_mul(COMPRESSED_RATIO))
         }
     };
     let lines = text.iter().filter(|b| **b == b'\n').count() as u64;
     if lines == 0 {
         // one line or none in the first 64 KB: at most a handful of rows per 64 KB
-        return Ok(bytes / (64 * 1024) + 1);
+        return Ok(bytes / SAMPLE + 1);
     }
     Ok(bytes / (text.len() as u64 / lines).max(1))
-}
-
-/// Read until `buf` is full or the input ends.
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Bytes the machine can give a new process: `MemAvailable` plus free swap from /proc/meminfo
