@@ -100,8 +100,24 @@ pub fn map_utf8(path: &Path) -> Option<Text> {
     }
     // SAFETY: read-only map of an input file; see the note on [`Text`] about files truncated meanwhile
     let map = unsafe { opts.map(&file) }.ok()?;
-    (compression_of(&map) == Compression::None && detect(&map) == Encoding::Utf8).then_some(Text::Mapped(map))
+    if compression_of(&map) != Compression::None || map.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return None;
+    }
+    if len <= 4 << 30 {
+        return (detect(&map) == Encoding::Utf8).then_some(Text::Mapped(map));
+    }
+    // A bigger file is checked in blocks of at most 256 MB whose pages leave this process's resident
+    // memory once checked: walked whole, a 13 GB export sat whole in the peak RSS before a line of it
+    // was split.
+    let text = Text::Mapped(map);
+    let utf8 = !text.as_bytes().starts_with(&[0xFF, 0xFE])
+        && !text.as_bytes().starts_with(&[0xFE, 0xFF])
+        && is_utf8_in_blocks(text.as_bytes(), BIG_BLOCK, |a, b| text.release(a, b));
+    utf8.then_some(text)
 }
+
+/// The largest block of a big mapped file walked at once before its pages are released.
+pub const BIG_BLOCK: usize = 256 << 20;
 
 /// Compression found by magic bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,9 +179,14 @@ pub fn detect(bytes: &[u8]) -> Encoding {
 /// Whether the bytes are UTF-8, checked in parallel blocks that start on character boundaries (a
 /// 1.4 GB export took up to a second on one core).
 fn is_utf8(bytes: &[u8]) -> bool {
+    is_utf8_in_blocks(bytes, usize::MAX, |_, _| {})
+}
+
+/// [`is_utf8`] in blocks of at most `max_block` bytes, calling `done(a, b)` after each block checked.
+fn is_utf8_in_blocks(bytes: &[u8], max_block: usize, done: impl Fn(usize, usize) + Sync) -> bool {
     use rayon::prelude::*;
     const MIN_BLOCK: usize = 1 << 20;
-    let k = (rayon::current_num_threads() * 2).min(bytes.len() / MIN_BLOCK).max(1);
+    let k = (rayon::current_num_threads() * 2).min(bytes.len() / MIN_BLOCK).max(bytes.len().div_ceil(max_block)).max(1);
     // a block starts at the first byte of its share that is not a continuation byte (UTF-8 has at
     // most three in a row; with more the block fails its check, as the whole would)
     let mut starts: Vec<usize> = (0..k)
@@ -176,7 +197,11 @@ fn is_utf8(bytes: &[u8]) -> bool {
         .collect();
     starts.push(bytes.len());
     starts.dedup();
-    starts.par_windows(2).all(|w| std::str::from_utf8(&bytes[w[0]..w[1]]).is_ok())
+    starts.par_windows(2).all(|w| {
+        let ok = std::str::from_utf8(&bytes[w[0]..w[1]]).is_ok();
+        done(w[0], w[1]);
+        ok
+    })
 }
 
 /// Decode with `forced` or the detected encoding; returns the text and the encoding used.
@@ -232,6 +257,15 @@ mod tests {
         cut.pop(); // the last character cut in half
         assert!(!is_utf8(&cut));
         assert!(is_utf8(b"") && is_utf8(b"abc"));
+        // in small blocks, each block reported once, the blocks covering the text
+        let seen = std::sync::Mutex::new(Vec::new());
+        assert!(is_utf8_in_blocks(text.as_bytes(), 1 << 20, |a, b| seen.lock().unwrap().push((a, b))));
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort_unstable();
+        assert!(seen.len() >= text.len() / (1 << 20));
+        assert_eq!((seen[0].0, seen.last().unwrap().1), (0, text.len()));
+        assert!(seen.windows(2).all(|w| w[0].1 == w[1].0));
+        assert!(!is_utf8_in_blocks(&bad, 1 << 20, |_, _| {}));
     }
 
     #[test]

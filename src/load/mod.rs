@@ -43,6 +43,48 @@ pub struct LoadOptions {
     /// Hold caller IDs, caller countries (and, in `enrich::cdr_ip_country`, source IPs and IP
     /// countries) as codes ([`crate::coded`]); `scan` does, `inspect` keeps text.
     pub coded: bool,
+    /// Read only one operator partition's rows (`scan --partitions`).
+    pub partition: Option<Partition>,
+}
+
+/// One of `of` parts of the CDRs, split by a hash of the operator id: every call of an operator is
+/// in the same part, whichever file or format holds it. Rows whose fields cannot be told apart (too
+/// few or too many columns) and rows without an operator id belong to part 0, so each row is read,
+/// counted and rejected in exactly one part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub index: u32,
+    pub of: u32,
+}
+
+impl Partition {
+    /// The part an operator id belongs to (FNV-1a of its bytes: stable across runs and builds).
+    pub fn of_operator(op: Option<&str>, of: u32) -> u32 {
+        let Some(op) = op else { return 0 };
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in op.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        // the high bits mixed in: FNV's low bits alone follow the last byte closely
+        ((h ^ (h >> 32)) % u64::from(of.max(1))) as u32
+    }
+
+    pub fn owns(&self, op: Option<&str>) -> bool {
+        Self::of_operator(op, self.of) == self.index
+    }
+
+    /// The rows of a typed frame this part owns, by `operator_id`.
+    fn owned(self) -> Expr {
+        col("operator_id").map(
+            move |c: Column| {
+                let ops = c.str()?;
+                let mask: BooleanChunked = ops.iter().map(|o| Some(self.owns(o))).collect();
+                Ok(mask.with_name(c.name().clone()).into_column())
+            },
+            |_, f| Ok(Field::new(f.name().clone(), DataType::Boolean)),
+        )
+    }
 }
 
 impl Default for LoadOptions {
@@ -56,6 +98,7 @@ impl Default for LoadOptions {
             allow_empty: false,
             skip: Vec::new(),
             coded: false,
+            partition: None,
         }
     }
 }
@@ -104,6 +147,17 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Nothing loaded: no frame, files or rejects.
+    pub fn empty() -> Self {
+        Self {
+            frame: DataFrame::empty(),
+            files: Vec::new(),
+            rejects: Vec::new(),
+            dicts: Default::default(),
+            callers: None,
+        }
+    }
+
     pub fn rows_read(&self) -> u64 {
         self.files.iter().map(|f| f.rows_read).sum()
     }
@@ -305,22 +359,27 @@ fn load_one(
     // The raw columns go into the plan by value and are freed as it replaces them; the rare rejected
     // row is quoted from the input read again.
     let input = std::mem::replace(&mut raw.frame, DataFrame::empty().lazy());
+    let mut plan = typed(input, target, opts, coded);
+    if let (Some(part), None, true) = (opts.partition, raw.lines_in, std::ptr::eq(target, &CDR)) {
+        // a columnar file's rows are typed in the streaming plan, then this part's kept (a text
+        // file's rows were chosen as its lines were split)
+        plan = plan.filter(part.owned());
+    }
     let all = if std::env::var_os("DA_PROFILE").is_some() {
-        let (df, prof) = typed(input, target, opts, coded).profile()?;
+        let (df, prof) = plan.profile()?;
         eprintln!("{prof}");
         df
     } else {
         // the streaming engine types morsels in parallel and allocates far less than the in-memory
         // one (10 M Parquet rows: 1.5 s -> 0.6 s, a third of the page faults)
-        anyhow::Context::with_context(collect_streaming(typed(input, target, opts, coded)), || {
-            format!("{file}: cannot read")
-        })?
+        anyhow::Context::with_context(collect_streaming(plan), || format!("{file}: cannot read"))?
     };
     trace("typed", t0);
     // every row read is typed or rejected: a columnar file's row count is known here
     let lines_in = raw.lines_in.unwrap_or(all.height() as u64);
     report.lines_in = lines_in;
-    if lines_in == 0 {
+    // (a part of a file may hold no rows: `scan --partitions` judges the file by all its parts)
+    if lines_in == 0 && opts.partition.is_none() {
         let what = if matches!(raw.format, Format::Parquet | Format::Ndjson) {
             "no rows"
         } else {
@@ -603,7 +662,17 @@ fn read_text(
     layout.skip(target, &opts.skip);
     // Records are lines, so the text splits at line ends into chunks parsed in parallel.
     let t_split = std::time::Instant::now();
-    let parts: Vec<ChunkOut> = split::line_chunks(&text, rayon::current_num_threads() * 4)
+    // A big mapped file (over 4 GiB) is cut into chunks of at most 256 MB whose pages leave resident
+    // memory as soon as their lines are counted, and again once split: at most a few chunks of it
+    // are resident at a time.
+    let big = matches!(text, decode::Text::Mapped(_)) && text.len() > 4 << 30;
+    let k = (rayon::current_num_threads() * 4).max(if big { text.len().div_ceil(decode::BIG_BLOCK) } else { 0 });
+    let chunks = split::line_chunks_then(&text, k, |a, b| {
+        if big {
+            text.release(a, b)
+        }
+    });
+    let parts: Vec<ChunkOut> = chunks
         .into_par_iter()
         .map(|(a, b, first)| {
             let out = parse_chunk(&text[a..b], first, &layout, delim, target, &file, opts);
@@ -682,6 +751,9 @@ fn parse_chunk(
     let mut lenient: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut lines_in = 0u64;
     let mut too_long: Option<(u64, usize)> = None;
+    // `scan --partitions`: only this part's rows (see [`Partition`])
+    let part = opts.partition.filter(|_| std::ptr::eq(target, &CDR));
+    let op_src = target.fields.iter().position(|f| f.name == "operator_id").and_then(|i| layout.sources[i].as_ref());
     split::for_each_line_from(text, first_line, |n, _, line| {
         if Some(n) == layout.header_line || too_long.is_some() {
             return;
@@ -690,7 +762,6 @@ fn parse_chunk(
             too_long = Some((n, line.len()));
             return;
         }
-        lines_in += 1;
         split_fields(line, delim, QuoteMode::Literal, &mut fields);
         // A kept inner quote that swallowed a delimiter is an unescaped clid, not FreeSWITCH's
         // quoted name: read the line again leniently and keep that reading if its width fits.
@@ -702,7 +773,15 @@ fn parse_chunk(
                 std::mem::swap(&mut fields, &mut lenient);
             }
         }
-        if !fits(layout, &fields) {
+        let fit = fits(layout, &fields);
+        if let Some(part) = part {
+            let op = if fit { op_src.and_then(|src| src.eval(&fields)) } else { None };
+            if !part.owns(op.as_deref()) {
+                return;
+            }
+        }
+        lines_in += 1;
+        if !fit {
             let reason = if fields.len() < layout.min_fields {
                 format!("too few columns ({} of {})", fields.len(), layout.min_fields)
             } else {

@@ -61,6 +61,13 @@ where
 /// Line numbers count LF, CRLF and lone CR the way [`for_each_line`] does. A file without LF
 /// (CR-only line ends) stays one chunk.
 pub fn line_chunks(text: &str, k: usize) -> Vec<(usize, usize, u64)> {
+    line_chunks_then(text, k, |_, _| {})
+}
+
+/// [`line_chunks`], calling `done(start, end)` once each chunk's lines are counted (the chunks are
+/// counted in parallel): a big mapped file's pages can leave resident memory until they are split.
+pub fn line_chunks_then(text: &str, k: usize, done: impl Fn(usize, usize) + Sync) -> Vec<(usize, usize, u64)> {
+    use rayon::prelude::*;
     let b = text.as_bytes();
     let n = b.len();
     let k = k.max(1);
@@ -77,15 +84,23 @@ pub fn line_chunks(text: &str, k: usize) -> Vec<(usize, usize, u64)> {
         }
     }
     bounds.dedup();
+    let ends: Vec<usize> = (0..bounds.len()).map(|i| bounds.get(i + 1).copied().unwrap_or(n)).collect();
+    let counts: Vec<u64> = bounds
+        .par_iter()
+        .zip(ends.par_iter())
+        .map(|(&a, &e)| {
+            let seg = &b[a..e];
+            let lf = memchr::memchr_iter(b'\n', seg).count() as u64;
+            let lone_cr = memchr::memchr_iter(b'\r', seg).filter(|&p| seg.get(p + 1) != Some(&b'\n')).count() as u64;
+            done(a, e);
+            lf + lone_cr
+        })
+        .collect();
     let mut out = Vec::with_capacity(bounds.len());
     let mut line = 1u64;
-    for (idx, &a) in bounds.iter().enumerate() {
-        let e = bounds.get(idx + 1).copied().unwrap_or(n);
+    for ((&a, &e), c) in bounds.iter().zip(&ends).zip(counts) {
         out.push((a, e, line));
-        let seg = &b[a..e];
-        let lf = memchr::memchr_iter(b'\n', seg).count() as u64;
-        let lone_cr = memchr::memchr_iter(b'\r', seg).filter(|&p| seg.get(p + 1) != Some(&b'\n')).count() as u64;
-        line += lf + lone_cr;
+        line += c;
     }
     out
 }
@@ -243,6 +258,12 @@ mod tests {
                 for_each_line_from(&text[a..b], first, |n, _, l| got.push((n, l.to_string())));
             }
             assert_eq!(got, whole, "k={k}");
+            // each chunk reported done once
+            let done = std::sync::Mutex::new(Vec::new());
+            let chunks = line_chunks_then(text, k, |a, b| done.lock().unwrap().push((a, b)));
+            let mut done = done.into_inner().unwrap();
+            done.sort_unstable();
+            assert_eq!(done, chunks.iter().map(|c| (c.0, c.1)).collect::<Vec<_>>(), "k={k}");
         }
     }
 
