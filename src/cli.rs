@@ -161,6 +161,11 @@ pub struct ScanArgs {
     /// rather than being killed by the kernel part way through.
     #[arg(long)]
     pub ignore_memory_check: bool,
+    /// Scan the CDRs in N parts split by a hash of the operator id, one part in memory at a time,
+    /// for inputs larger than memory: each input is read N times (slower), peak memory is about a
+    /// N-th. Results are the same as a whole scan. Not with --history (yet).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub partitions: u32,
     #[command(flatten)]
     pub load: LoadArgs,
 }

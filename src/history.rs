@@ -5,7 +5,7 @@
 //! selected; otherwise every day in its CDRs), replacing earlier versions of those days; other days
 //! are left alone. Rows are sorted, so the same inputs give byte-identical partitions.
 
-use crate::rules::{AuditInput, DayProfile, Finding};
+use crate::rules::{DayProfile, Finding};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -21,8 +21,12 @@ fn local_day(us: i64, tz: Tz) -> NaiveDate {
 
 /// This run's profiles, one per operator and local day a shift started on (a spoofing day or a
 /// conversion after midnight counts for the shift day before it), sorted by operator then date.
-pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&DataFrame>) -> Result<Vec<DayProfile>> {
-    let tz = input.tz;
+pub fn from_run(
+    shifts: &DataFrame,
+    tz: Tz,
+    findings: &[Finding],
+    conversions: Option<&DataFrame>,
+) -> Result<Vec<DayProfile>> {
     // keyed by borrowed operator ids (a String per lookup was most of the time at 10 M calls)
     type Key<'a> = (&'a str, NaiveDate);
     let mut m: PlHashMap<Key, DayProfile> = PlHashMap::new();
@@ -41,7 +45,7 @@ pub fn from_run(input: &AuditInput, findings: &[Finding], conversions: Option<&D
             rules_hit: String::new(),
         })
     }
-    let s = &input.shifts;
+    let s = shifts;
     let ops = s.column("operator_id")?.str()?;
     let days = s.column("day")?.str()?;
     let talk = s.column("talk_s")?.cast(&DataType::Int64)?;

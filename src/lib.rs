@@ -16,6 +16,7 @@ pub mod log;
 pub mod memory;
 pub mod output;
 pub mod par;
+pub mod parts;
 pub mod redact;
 pub mod report;
 pub mod rules;

@@ -84,20 +84,30 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn of(paths: &[PathBuf]) -> Result<Self> {
+    /// The estimate for a scan in `parts` operator partitions (1: the whole input at once): each
+    /// part is held alone, so the peak is that of the largest, about the rows over `parts`.
+    pub fn of(paths: &[PathBuf], parts: u32) -> Result<Self> {
         let rows = estimated_rows(paths)?;
-        Ok(Self { rows, need: rows.saturating_mul(BYTES_PER_ROW), available: available() })
+        Ok(Self::with(rows, parts, available()))
     }
 
-    /// The reason the scan would not fit, if it would not.
+    fn with(rows: u64, parts: u32, available: Option<u64>) -> Self {
+        let per_part = rows.div_ceil(u64::from(parts.max(1)));
+        Self { rows, need: per_part.saturating_mul(BYTES_PER_ROW), available }
+    }
+
+    /// The reason the scan would not fit, if it would not, with the `--partitions` that would.
     pub fn shortfall(&self) -> Option<String> {
         let avail = self.available?;
         (self.need > avail).then(|| {
+            // parts sized to three quarters of what is available: the merged results and the
+            // estimate's error need room too
+            let budget = (avail / 4 * 3).max(1);
+            let fits = self.rows.saturating_mul(BYTES_PER_ROW).div_ceil(budget).max(2);
             format!(
                 "the CDR inputs hold about {:.1} M rows, which need about {:.1} GB of memory at peak ({} bytes a \
-                 row); {:.1} GB is available. A scan holds every call in memory (the bounded design in the \
-                 README is not built yet): split the inputs, e.g. by operator group or day, knowing that \
-                 foreign-cli-fanout and group-invite-conversion then see each part alone",
+                 row in each part held); {:.1} GB is available. Scan them in operator partitions, e.g. \
+                 --partitions {fits}",
                 self.rows as f64 / 1e6,
                 self.need as f64 / 1e9,
                 BYTES_PER_ROW,
@@ -144,9 +154,12 @@ mod tests {
 
     #[test]
     fn a_shortfall_names_the_figures_and_none_when_it_fits() {
-        let c = Check { rows: 100_000_000, need: 100_000_000 * BYTES_PER_ROW, available: Some(21_000_000_000) };
+        let c = Check::with(100_000_000, 1, Some(21_000_000_000));
         let msg = c.shortfall().unwrap();
         assert!(msg.contains("100.0 M rows") && msg.contains("32.0 GB") && msg.contains("21.0 GB"), "{msg}");
+        // 32 GB over three quarters of 21 GB: 3 parts
+        assert!(msg.contains("--partitions 3"), "{msg}");
+        assert!(Check::with(100_000_000, 3, Some(21_000_000_000)).shortfall().is_none());
         assert!(Check { available: Some(c.need), ..c }.shortfall().is_none());
         assert!(Check { rows: 1, need: 1, available: None }.shortfall().is_none());
     }

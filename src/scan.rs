@@ -124,7 +124,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     // an input too large for this machine stops here, with the figures, rather than being killed
     // by the kernel part way (an input that cannot be sized is left to the loader to report)
     let mut memory_note = None;
-    if let Some(short) = crate::memory::Check::of(&paths).ok().and_then(|c| c.shortfall()) {
+    if let Some(short) = crate::memory::Check::of(&paths, args.partitions).ok().and_then(|c| c.shortfall()) {
         anyhow::ensure!(args.ignore_memory_check, "{short}; nothing read (--ignore-memory-check runs anyway)");
         let note = format!("memory: {short}; run anyway (--ignore-memory-check)");
         crate::log::warn(&note);
@@ -132,81 +132,121 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     }
     crate::load::test_pause("listed");
     let load_opts = load::LoadOptions { skip: unread_fields(cfg), coded: true, ..setup.load.clone() };
-    let loaded = load::load_cdrs(&paths, &load_opts, &setup.phones)?;
-    fail_on_unreadable(&loaded.files)?;
-    lap("load_cdr", t);
-    let t = Instant::now();
-    let joins = if args.input.joins.is_empty() {
-        None
-    } else {
-        pb.set_message("loading join logs");
-        let jp = load::expand_inputs(&args.input.joins)?;
-        let j = load::load_joins(&jp, &setup.load, &setup.phones)?;
-        fail_on_unreadable(&j.files)?;
-        Some(j)
-    };
-    lap("load_joins", t);
-    for f in loaded.files.iter().chain(joins.iter().flat_map(|j| j.files.iter())) {
-        for w in &f.warnings {
-            crate::log::warn(w);
+    anyhow::ensure!(
+        args.partitions == 1 || history_dir.is_none(),
+        "--partitions does not combine with --history yet; nothing read"
+    );
+    let (loaded, joins, redactor, audited, outputs, all_rejects) = if args.partitions > 1 {
+        let t = Instant::now();
+        let joins = load_join_logs(args, &setup, &pb)?;
+        lap("load_joins", t);
+        let redactor = args.redact.redactor()?;
+        let mut joins = joins;
+        if let (Some(r), Some(j)) = (&redactor, joins.as_mut()) {
+            redact_joins(r, j)?;
         }
-    }
-    // --strict: rejected rows stop the run before anything is written
-    let mut all_rejects = loaded.rejects.clone();
-    if let Some(j) = &joins {
-        all_rejects.extend(j.rejects.iter().cloned());
-    }
-    if setup.strict && !all_rejects.is_empty() {
-        anyhow::bail!("{}; nothing written", crate::load::strict_message(&all_rejects, &all_rejects[0]));
-    }
-    let redactor = args.redact.redactor()?;
-    let mut loaded = loaded;
-    let mut joins = joins;
-    if let Some(r) = &redactor {
-        let f = &loaded.frame;
-        let callee = r.column_by_num(f, "callee", "callee_num")?;
-        loaded.frame.with_column(callee)?;
-        for rej in &mut loaded.rejects {
-            rej.raw = "[redacted]".into();
-        }
-        if let Some(j) = joins.as_mut() {
-            let member = r.column(&j.frame, "member", "member_e164")?;
-            let member_e164 = r.column(&j.frame, "member_e164", "member_e164")?;
-            j.frame.with_column(member)?;
-            j.frame.with_column(member_e164)?;
-            for rej in &mut j.rejects {
-                rej.raw = "[redacted]".into();
+        let ips = args.input.ip_country.as_deref().map(IpCountry::open).transpose()?;
+        let t = Instant::now();
+        let mut parts = crate::parts::scan(
+            &crate::parts::Setup {
+                paths: &paths,
+                load: &load_opts,
+                phones: &setup.phones,
+                cfg,
+                joins: joins.as_ref().map(|j| &j.frame),
+                ips: ips.as_ref(),
+                redactor: redactor.as_ref(),
+                range,
+                parts: args.partitions,
+            },
+            &pb,
+        )?;
+        lap("parts", t);
+        for f in parts.loaded.files.iter().chain(joins.iter().flat_map(|j| j.files.iter())) {
+            for w in &f.warnings {
+                crate::log::warn(w);
             }
         }
-    }
-    pb.set_message("IP countries");
-    let t = Instant::now();
-    let ips = args.input.ip_country.as_deref().map(IpCountry::open).transpose()?;
-    // the frame moves on (the file reports stay): holding two copies of every CDR doubled peak memory
-    let frame = std::mem::replace(&mut loaded.frame, DataFrame::empty());
-    let mut dicts = std::mem::take(&mut loaded.dicts);
-    let mut cdr = enrich::cdr_ip_country(frame, ips.as_ref(), Some(&mut dicts))?;
-    lap("enrich_ip", t);
-    // the caller IDs were parsed on their own thread meanwhile
-    let t = Instant::now();
-    if let Some(pending) = loaded.callers.take() {
-        enrich::finish_callers(&mut cdr, pending, &mut dicts)?;
-    }
-    lap("callers", t);
-    pb.set_message("shifts");
-    let t = Instant::now();
-    let home_prefix = setup.phones.home_prefix();
-    let input =
-        AuditInput::prepare_days(cdr, dicts, joins.as_ref().map(|j| j.frame.clone()), cfg, &home_prefix, range)?;
-    if let Some((a, b)) = range {
-        let shown = if a == b { a.to_string() } else { format!("{a} .. {b}") };
-        anyhow::ensure!(input.cdr.height() > 0, "no shift in the inputs starts on {shown}; nothing written");
-    }
-    lap("prepare", t);
-    pb.set_message("rules");
-    let t = Instant::now();
-    let outputs = rules::run_all(&input, cfg);
-    lap("rules", t);
+        let mut all_rejects = parts.loaded.rejects.clone();
+        if let Some(j) = &joins {
+            all_rejects.extend(j.rejects.iter().cloned());
+        }
+        if setup.strict && !all_rejects.is_empty() {
+            anyhow::bail!("{}; nothing written", crate::load::strict_message(&all_rejects, &all_rejects[0]));
+        }
+        if let Some((a, b)) = range {
+            let shown = if a == b { a.to_string() } else { format!("{a} .. {b}") };
+            anyhow::ensure!(parts.rows > 0, "no shift in the inputs starts on {shown}; nothing written");
+        }
+        let t = Instant::now();
+        let outputs = parts.rules(cfg)?;
+        lap("rules", t);
+        let loaded = std::mem::replace(&mut parts.loaded, load::Loaded::empty());
+        (loaded, joins, redactor, Audited::Parts(parts), outputs, all_rejects)
+    } else {
+        let loaded = load::load_cdrs(&paths, &load_opts, &setup.phones)?;
+        fail_on_unreadable(&loaded.files)?;
+        lap("load_cdr", t);
+        let t = Instant::now();
+        let joins = load_join_logs(args, &setup, &pb)?;
+        lap("load_joins", t);
+        for f in loaded.files.iter().chain(joins.iter().flat_map(|j| j.files.iter())) {
+            for w in &f.warnings {
+                crate::log::warn(w);
+            }
+        }
+        // --strict: rejected rows stop the run before anything is written
+        let mut all_rejects = loaded.rejects.clone();
+        if let Some(j) = &joins {
+            all_rejects.extend(j.rejects.iter().cloned());
+        }
+        if setup.strict && !all_rejects.is_empty() {
+            anyhow::bail!("{}; nothing written", crate::load::strict_message(&all_rejects, &all_rejects[0]));
+        }
+        let redactor = args.redact.redactor()?;
+        let mut loaded = loaded;
+        let mut joins = joins;
+        if let Some(r) = &redactor {
+            let f = &loaded.frame;
+            let callee = r.column_by_num(f, "callee", "callee_num")?;
+            loaded.frame.with_column(callee)?;
+            for rej in &mut loaded.rejects {
+                rej.raw = "[redacted]".into();
+            }
+            if let Some(j) = joins.as_mut() {
+                redact_joins(r, j)?;
+            }
+        }
+        pb.set_message("IP countries");
+        let t = Instant::now();
+        let ips = args.input.ip_country.as_deref().map(IpCountry::open).transpose()?;
+        // the frame moves on (the file reports stay): holding two copies of every CDR doubled peak memory
+        let frame = std::mem::replace(&mut loaded.frame, DataFrame::empty());
+        let mut dicts = std::mem::take(&mut loaded.dicts);
+        let mut cdr = enrich::cdr_ip_country(frame, ips.as_ref(), Some(&mut dicts))?;
+        lap("enrich_ip", t);
+        // the caller IDs were parsed on their own thread meanwhile
+        let t = Instant::now();
+        if let Some(pending) = loaded.callers.take() {
+            enrich::finish_callers(&mut cdr, pending, &mut dicts)?;
+        }
+        lap("callers", t);
+        pb.set_message("shifts");
+        let t = Instant::now();
+        let home_prefix = setup.phones.home_prefix();
+        let input =
+            AuditInput::prepare_days(cdr, dicts, joins.as_ref().map(|j| j.frame.clone()), cfg, &home_prefix, range)?;
+        if let Some((a, b)) = range {
+            let shown = if a == b { a.to_string() } else { format!("{a} .. {b}") };
+            anyhow::ensure!(input.cdr.height() > 0, "no shift in the inputs starts on {shown}; nothing written");
+        }
+        lap("prepare", t);
+        pb.set_message("rules");
+        let t = Instant::now();
+        let outputs = rules::run_all(&input, cfg);
+        lap("rules", t);
+        (loaded, joins, redactor, Audited::Whole(input), outputs, all_rejects)
+    };
     let mut rule_times = BTreeMap::new();
     let mut findings = Vec::new();
     let mut notes: Vec<String> = memory_note.into_iter().collect();
@@ -223,7 +263,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     // Cross-day rules: this run's day profiles plus earlier days from --history.
     let t = Instant::now();
     let conv_table = tables.iter().find(|(n, _)| *n == "conversions").map(|(_, df)| df);
-    let run_profiles = crate::history::from_run(&input, &findings, conv_table)?;
+    let run_profiles = crate::history::from_run(audited.shifts(), tz, &findings, conv_table)?;
     let run_days: std::collections::BTreeSet<chrono::NaiveDate> = run_profiles.iter().map(|p| p.date).collect();
     let as_of = run_days.iter().next_back().copied();
     let mut history_days = std::collections::BTreeSet::new();
@@ -268,14 +308,20 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let t = Instant::now();
     let out = staging.dir();
     let t_ops = Instant::now();
+    let mut audited = audited;
+    let material = match &mut audited {
+        Audited::Parts(p) => Some(std::mem::take(&mut p.material)),
+        Audited::Whole(_) => None,
+    };
+    let audited = audited;
     let operators = std::thread::scope(|sc| -> Result<DataFrame> {
         // findings.jsonl and findings.csv (tens of MB of JSON text at 10 M calls) on their own thread
         let written = sc.spawn(|| write_findings(out, &findings, args.excel));
         // shifts.csv and the conversion tables on their own thread too, beside the dossiers
         let tables_written = sc.spawn(|| -> Result<()> {
             let min_s = (cfg.rules.long_shift.min_talk_hours * 3600.0).round() as i64;
-            let mut shifts = input
-                .shifts
+            let mut shifts = audited
+                .shifts()
                 .clone()
                 .lazy()
                 .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
@@ -323,13 +369,13 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
             }
             Ok(())
         });
-        let mut operators = operators_table(&input, metrics, &findings)?;
+        let mut operators = operators_table(audited.totals()?, metrics, &findings)?;
         crate::load::trace("operators table", t_ops);
         write_frame(&out.join("operators.csv"), &mut operators, args.excel)?;
         let conversions = tables.iter().find(|(n, _)| *n == "conversions").map(|(_, df)| df.clone());
         let t_d = Instant::now();
-        let dossiers = crate::report::collect(
-            &input,
+        let dossiers = audited.dossiers(
+            material,
             &findings,
             &operators,
             conversions.as_ref(),
@@ -428,7 +474,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
             "join_rows_rejected": joins.as_ref().map(|j| j.rows_rejected()),
         },
         "operators": operators.height(),
-        "shifts": input.shifts.height(),
+        "shifts": audited.shifts().height(),
         "config": cfg,
         "findings_per_rule": per_rule,
         "fail_on": args.fail_on.map(Severity::name),
@@ -468,13 +514,83 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
         o.flush()?;
     }
     crate::load::trace("published", t_all);
-    crate::run::release((input, tables, loaded, joins));
+    crate::run::release((audited, tables, loaded, joins));
     Ok(ScanResult { findings, operators, exit })
+}
+
+/// The chat-group join logs (`--joins`), if any: an unreadable one stops the scan.
+fn load_join_logs(args: &ScanArgs, setup: &crate::run::Setup, pb: &ProgressBar) -> Result<Option<load::Loaded>> {
+    if args.input.joins.is_empty() {
+        return Ok(None);
+    }
+    pb.set_message("loading join logs");
+    let jp = load::expand_inputs(&args.input.joins)?;
+    let j = load::load_joins(&jp, &setup.load, &setup.phones)?;
+    fail_on_unreadable(&j.files)?;
+    Ok(Some(j))
+}
+
+/// `--redact`: the join log's members as pseudonyms, its rejected lines unquoted.
+fn redact_joins(r: &crate::redact::Redactor, j: &mut load::Loaded) -> Result<()> {
+    let member = r.column(&j.frame, "member", "member_e164")?;
+    let member_e164 = r.column(&j.frame, "member_e164", "member_e164")?;
+    j.frame.with_column(member)?;
+    j.frame.with_column(member_e164)?;
+    for rej in &mut j.rejects {
+        rej.raw = "[redacted]".into();
+    }
+    Ok(())
+}
+
+/// What the rules ran over: the whole prepared frame, or what the operator partitions left.
+enum Audited {
+    Whole(AuditInput),
+    Parts(crate::parts::Parts),
+}
+
+impl Audited {
+    fn shifts(&self) -> &DataFrame {
+        match self {
+            Audited::Whole(i) => &i.shifts,
+            Audited::Parts(p) => &p.shifts,
+        }
+    }
+
+    /// Per-operator totals for operators.csv.
+    fn totals(&self) -> Result<DataFrame> {
+        match self {
+            Audited::Whole(i) => operator_totals(i),
+            Audited::Parts(p) => Ok(p.totals.clone()),
+        }
+    }
+
+    fn dossiers(
+        &self,
+        material: Option<crate::report::Material>,
+        findings: &[Finding],
+        operators: &DataFrame,
+        conversions: Option<&DataFrame>,
+        min_talk_h: f64,
+        redacted: bool,
+    ) -> Result<Vec<crate::report::Dossier>> {
+        match self {
+            Audited::Whole(i) => crate::report::collect(i, findings, operators, conversions, min_talk_h, redacted),
+            Audited::Parts(p) => crate::report::assemble(
+                material.unwrap_or_default(),
+                &p.shifts,
+                p.tz,
+                findings,
+                operators,
+                conversions,
+                min_talk_h,
+            ),
+        }
+    }
 }
 
 /// An input that could not be read stops the scan before anything is written (a cron job must not
 /// publish an audit of half its CDRs): one line per failed file, the last as the error.
-fn fail_on_unreadable(files: &[load::FileReport]) -> Result<()> {
+pub(crate) fn fail_on_unreadable(files: &[load::FileReport]) -> Result<()> {
     let errors: Vec<&str> = files.iter().filter_map(|f| f.error.as_deref()).collect();
     if let Some((last, rest)) = errors.split_last() {
         for e in rest {
@@ -596,7 +712,7 @@ const OPERATOR_COLUMNS: &[(&str, DataType, u32)] = &[
 /// One row per operator: activity, shift, spoofing and conversion metrics, risk and rules hit.
 /// Days active, calls, answered calls and talk hours per operator, each operator's contiguous row
 /// range walked in place (a group-by over every call hashed 10 M operator ids).
-fn operator_totals(input: &AuditInput) -> Result<DataFrame> {
+pub(crate) fn operator_totals(input: &AuditInput) -> Result<DataFrame> {
     use rayon::prelude::*;
     let cdr = &input.cdr;
     let day = cdr.column("day")?.cast(&DataType::Int32)?;
@@ -640,8 +756,8 @@ fn operator_totals(input: &AuditInput) -> Result<DataFrame> {
     )?)
 }
 
-fn operators_table(input: &AuditInput, metrics: Vec<DataFrame>, findings: &[Finding]) -> Result<DataFrame> {
-    let mut lf = operator_totals(input)?
+fn operators_table(totals: DataFrame, metrics: Vec<DataFrame>, findings: &[Finding]) -> Result<DataFrame> {
+    let mut lf = totals
         .lazy()
         .with_column((col("talk_h_total") / col("days_active").cast(DataType::Float64)).alias("mean_daily_talk_h"));
     for m in metrics {

@@ -350,3 +350,86 @@ fn inputs_too_large_for_memory_stop_before_reading_unless_told_to_run() {
     assert!(run["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("--ignore-memory-check")));
     assert_eq!(std::fs::read(out.join("findings.csv")).unwrap(), before["findings.csv"]);
 }
+
+/// `--partitions N` reads the CDRs in N operator parts, one at a time, and publishes the same bytes
+/// as a whole scan: generated data (every rule firing) as CSV and Parquet, and the sample logs
+/// (eight formats and encodings, rejected rows). With `--history` it is refused before reading.
+#[test]
+fn partitioned_scans_publish_the_same_bytes_as_a_whole_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), &["--operators", "60", "--days", "2", "--no-overlap"]);
+    let whole_out = dir.path().join("whole");
+    let args = scan_args(&data, &whole_out);
+    bin().args(&args).assert().success();
+    let whole = snapshot(&whole_out);
+    let run: serde_json::Value = serde_json::from_slice(&whole["run.json"]).unwrap();
+    for rule in ["long-shift", "spoofed-foreign-cli", "foreign-cli-fanout", "group-invite-conversion"] {
+        assert!(run["findings_per_rule"][rule].as_u64().unwrap() > 0, "{rule} has findings to compare");
+    }
+    for n in ["2", "7"] {
+        let out = dir.path().join(format!("parts{n}"));
+        let mut a = scan_args(&data, &out);
+        a.extend(["--partitions".into(), n.into()]);
+        bin().args(&a).assert().success();
+        assert_eq!(differ(&whole, &snapshot(&out)), Vec::<String>::new(), "--partitions {n}");
+    }
+    // Parquet: the rows chosen after typing rather than as lines are split
+    let pq = |out: &Path, parts: &str| {
+        let mut c = common::scan_generated(&data, &["cdr.parquet"], out);
+        c.args(["--quiet", "--partitions", parts]).assert().success();
+        snapshot(out)
+    };
+    assert_eq!(differ(&pq(&dir.path().join("pq1"), "1"), &pq(&dir.path().join("pq3"), "3")), Vec::<String>::new());
+    // the sample logs (GBK, gzip, every vendor format) and a file of bad rows
+    let sample = |out: &Path, parts: &str| {
+        bin()
+            .args([
+                "scan",
+                "sample_logs/cdr",
+                "tests/data/bad_rows.csv",
+                "--joins",
+                "sample_logs/joins",
+                "--ip-country",
+                "sample_logs/ip-country.csv",
+            ])
+            .arg("--out")
+            .arg(out)
+            .args(["--quiet", "--partitions", parts])
+            .assert()
+            .success();
+        snapshot(out)
+    };
+    let (s1, s4) = (sample(&dir.path().join("s1"), "1"), sample(&dir.path().join("s4"), "4"));
+    let rejected = String::from_utf8_lossy(&s1["rejected.csv"]).to_string();
+    assert!(rejected.lines().count() > 5, "rejected rows to compare: {rejected}");
+    assert_eq!(differ(&s1, &s4), Vec::<String>::new());
+    let mut h = scan_args(&data, &dir.path().join("h"));
+    h.extend(["--partitions".into(), "2".into(), "--history".into(), dir.path().join("hist").display().to_string()]);
+    let refused = bin().args(&h).assert().code(2);
+    assert!(
+        String::from_utf8_lossy(&refused.get_output().stderr).contains("--partitions does not combine with --history")
+    );
+}
+
+/// The memory check names the `--partitions` that would fit, and a scan given it runs.
+#[test]
+fn a_memory_shortfall_names_partitions_that_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (args, out, before) = scanned_once(dir.path());
+    let rows: u64 = std::fs::read_to_string(dir.path().join("data/cdr.csv")).unwrap().lines().count() as u64;
+    // room for about a third of the rows at once
+    let avail = rows * 320 / 3;
+    let refused = bin().args(&args).env("DIVERSION_AUDIT_MEMORY_AVAILABLE", avail.to_string()).assert().code(2);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    let n: u32 = err
+        .split("--partitions ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!((4..=6).contains(&n), "{err}");
+    let mut a = args.clone();
+    a.extend(["--partitions".into(), n.to_string()]);
+    bin().args(&a).env("DIVERSION_AUDIT_MEMORY_AVAILABLE", avail.to_string()).assert().success();
+    assert_eq!(differ(&before, &snapshot(&out)), Vec::<String>::new());
+}

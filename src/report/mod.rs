@@ -143,17 +143,38 @@ pub fn collect(
     min_talk_h: f64,
     callees_redacted: bool,
 ) -> Result<Vec<Dossier>> {
-    let tz = input.tz;
-    let mut ops: Vec<String> = findings.iter().filter_map(|f| f.operator_id.clone()).collect();
-    ops.sort();
-    ops.dedup();
+    let ops = operators_with_findings(findings);
     if ops.is_empty() {
         return Ok(vec![]);
     }
-    let sel = DataFrame::new(ops.len(), vec![Column::new("operator_id".into(), ops.clone())])?;
-    let semi = |lf: LazyFrame| {
-        lf.join(sel.clone().lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Semi))
-    };
+    let m = material(input, &ops, callees_redacted)?;
+    assemble(m, &input.shifts, input.tz, findings, operators, conversions, min_talk_h)
+}
+
+/// The operators a finding names, sorted: the ones that get a dossier.
+pub fn operators_with_findings(findings: &[Finding]) -> Vec<String> {
+    let mut ops: Vec<String> = findings.iter().filter_map(|f| f.operator_id.clone()).collect();
+    ops.sort();
+    ops.dedup();
+    ops
+}
+
+/// What the dossiers of some operators read from their calls: daily totals, caller IDs and the
+/// first calls, per operator (`scan --partitions` gathers it part by part).
+#[derive(Default)]
+pub struct Material {
+    per_op: BTreeMap<String, (Vec<DayLine>, Vec<CliLine>, Vec<CallLine>)>,
+}
+
+impl Material {
+    pub fn merge(&mut self, other: Material) {
+        self.per_op.extend(other.per_op);
+    }
+}
+
+/// [`Material`] for the operators `ops` (sorted) found in `input`.
+pub fn material(input: &AuditInput, ops: &[String], callees_redacted: bool) -> Result<Material> {
+    let tz = input.tz;
     // Daily totals and caller IDs: each operator's rows are one contiguous range of the prepared
     // frame (sorted by operator and start), walked in place; gathering every column of every
     // flagged operator's calls first cost more than the rest of the report.
@@ -285,7 +306,7 @@ pub fn collect(
     // the first calls of each operator (the frame is sorted by operator and start)
     let calls = {
         let mut idx: Vec<IdxSize> = Vec::new();
-        for op in &ops {
+        for op in ops {
             if let Some(r) = input.op_rows.get(op.as_str()) {
                 idx.extend((r.start..r.end.min(r.start + MAX_CALLS)).map(|i| i as IdxSize));
             }
@@ -305,7 +326,62 @@ pub fn collect(
             ])?
             .take(&IdxCa::from_vec("idx".into(), idx))?
     };
-    let shifts = semi(input.shifts.clone().lazy())
+    let mut per_op: BTreeMap<String, (Vec<DayLine>, Vec<CliLine>, Vec<CallLine>)> =
+        per_op.into_iter().map(|(op, (daily, clis))| (op.to_string(), (daily, clis, Vec::new()))).collect();
+    {
+        let o = col_str(&calls, "operator_id")?;
+        let (t, callee, rf) = (col_i64(&calls, "start_us")?, col_str(&calls, "callee")?, col_str(&calls, "ref")?);
+        let (cli, ip, ipc) = (
+            input.dicts.column(&calls, "caller_id")?,
+            input.dicts.column(&calls, "src_ip")?,
+            input.dicts.column(&calls, "ip_country")?,
+        );
+        let talk = col_i64(&calls, "talk_s")?;
+        let callee_num = calls.column("callee_num")?.u64()?;
+        // E.164 from the number's key, else as written; under --redact the pseudonym in `callee`
+        let callee_text = |i: usize| {
+            if callees_redacted {
+                callee.get(i).unwrap_or("").to_string()
+            } else {
+                crate::enrich::display_number(callee_num.get(i), callee.get(i))
+            }
+        };
+        for i in 0..calls.height() {
+            if let Some(d) = o.get(i).and_then(|o| per_op.get_mut(o)) {
+                d.2.push(CallLine {
+                    time: local(t.get(i).unwrap_or(0), tz),
+                    callee: callee_text(i),
+                    cli: cli.get(i).unwrap_or("").to_string(),
+                    ip: ip.get(i).unwrap_or("").to_string(),
+                    ip_country: ipc.get(i).unwrap_or("").to_string(),
+                    talk_s: talk.get(i).unwrap_or(0),
+                    call: rf.get(i).unwrap_or("").to_string(),
+                });
+            }
+        }
+    }
+    Ok(Material { per_op })
+}
+
+/// The dossiers of the operators a finding names, from their [`Material`] and shifts.
+pub fn assemble(
+    material: Material,
+    shifts: &DataFrame,
+    tz: chrono_tz::Tz,
+    findings: &[Finding],
+    operators: &DataFrame,
+    conversions: Option<&DataFrame>,
+    min_talk_h: f64,
+) -> Result<Vec<Dossier>> {
+    let ops = operators_with_findings(findings);
+    if ops.is_empty() {
+        return Ok(vec![]);
+    }
+    let sel = DataFrame::new(ops.len(), vec![Column::new("operator_id".into(), ops.clone())])?;
+    let semi = |lf: LazyFrame| {
+        lf.join(sel.clone().lazy(), [col("operator_id")], [col("operator_id")], JoinArgs::new(JoinType::Semi))
+    };
+    let shifts = semi(shifts.clone().lazy())
         .sort(["operator_id", "shift_start_us"], SortMultipleOptions::default())
         .collect()?;
 
@@ -345,10 +421,11 @@ pub fn collect(
             });
         }
     }
-    for (op, (daily, clis)) in per_op {
-        if let Some(d) = by_op.get_mut(op) {
+    for (op, (daily, clis, calls)) in material.per_op {
+        if let Some(d) = by_op.get_mut(&op) {
             d.daily = daily;
             d.clis = clis;
+            d.calls = calls;
         }
     }
     {
@@ -378,38 +455,6 @@ pub fn collect(
                     calls: n.get(i).unwrap_or(0),
                     answered: ans.get(i).unwrap_or(0),
                     flagged: talk_h >= min_talk_h,
-                });
-            }
-        }
-    }
-    {
-        let o = col_str(&calls, "operator_id")?;
-        let (t, callee, rf) = (col_i64(&calls, "start_us")?, col_str(&calls, "callee")?, col_str(&calls, "ref")?);
-        let (cli, ip, ipc) = (
-            input.dicts.column(&calls, "caller_id")?,
-            input.dicts.column(&calls, "src_ip")?,
-            input.dicts.column(&calls, "ip_country")?,
-        );
-        let talk = col_i64(&calls, "talk_s")?;
-        let callee_num = calls.column("callee_num")?.u64()?;
-        // E.164 from the number's key, else as written; under --redact the pseudonym in `callee`
-        let callee_text = |i: usize| {
-            if callees_redacted {
-                callee.get(i).unwrap_or("").to_string()
-            } else {
-                crate::enrich::display_number(callee_num.get(i), callee.get(i))
-            }
-        };
-        for i in 0..calls.height() {
-            if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
-                d.calls.push(CallLine {
-                    time: local(t.get(i).unwrap_or(0), tz),
-                    callee: callee_text(i),
-                    cli: cli.get(i).unwrap_or("").to_string(),
-                    ip: ip.get(i).unwrap_or("").to_string(),
-                    ip_country: ipc.get(i).unwrap_or("").to_string(),
-                    talk_s: talk.get(i).unwrap_or(0),
-                    call: rf.get(i).unwrap_or("").to_string(),
                 });
             }
         }

@@ -42,10 +42,18 @@ impl RuleDoc for ForeignCliFanout {
 impl Rule for ForeignCliFanout {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
         let min = cfg.rules.foreign_cli_fanout.fanout_min_callees as i64;
-        let home = input.home_region.as_str();
+        Ok(RuleOutput {
+            findings: self.findings(fanout_groups(input, min)?, &input.home_region, min),
+            ..Default::default()
+        })
+    }
+}
+
+impl ForeignCliFanout {
+    fn findings(&self, groups: Vec<FanoutGroup>, home: &str, min: i64) -> Vec<Finding> {
         use rayon::prelude::*;
         // tens of thousands of findings at 10 M calls: built in parallel, kept in group order
-        let findings = fanout_groups(input, min)?.into_par_iter().map(|g| {
+        groups.into_par_iter().map(|g| {
             let n = g.callees as i64;
             let from_home = g.ip_countries.iter().any(|c| c == home);
             let mut score: f64 = 0.4;
@@ -85,9 +93,212 @@ impl Rule for ForeignCliFanout {
                     "calls_ref": g.refs,
                 }),
             }
-        }).collect();
-        Ok(RuleOutput { findings, ..Default::default() })
+        }).collect()
     }
+
+    /// The findings of parts merged with [`FanoutParts::merge`]: the same as [`Rule::run`] over
+    /// the whole frame.
+    pub fn findings_of_parts(&self, parts: FanoutParts, cfg: &Config, home: &str) -> Vec<Finding> {
+        let min = cfg.rules.foreign_cli_fanout.fanout_min_callees as i64;
+        self.findings(parts.groups(min), home, min)
+    }
+}
+
+/// One (caller number, local day) key's foreign-CLI calls to home callees in one part of the CDRs
+/// (`scan --partitions`: each part holds whole operators, but one caller ID serves many operators).
+/// Everything the rule reports merges across parts: distinct callees as a set, operators and
+/// origins as sets, first and last call, the 20 earliest references, and the caller read at the
+/// key's first row in frame order (operator, then row).
+struct Partial {
+    callees: Vec<u64>,
+    calls: usize,
+    operators: std::collections::BTreeSet<String>,
+    ip_countries: std::collections::BTreeSet<String>,
+    first_us: Option<i64>,
+    last_us: Option<i64>,
+    /// (start, operator, row in the part, reference): the earliest 20 by start, then frame order.
+    refs: Vec<(Option<i64>, String, u32, String)>,
+    /// (operator, row) of the first row in frame order, and the caller read there.
+    first: (String, u32),
+    cli: String,
+    country: Option<String>,
+    valid: bool,
+}
+
+/// [`Partial`]s keyed by (caller number, local day), over the parts seen so far.
+#[derive(Default)]
+pub struct FanoutParts {
+    keys: std::collections::HashMap<(u64, i32), Partial>,
+}
+
+impl FanoutParts {
+    /// The keys of one part (a prepared frame holding whole operators).
+    pub fn of(input: &AuditInput) -> Result<Self> {
+        use super::Chunks;
+        use rayon::prelude::*;
+        // every foreign-CLI call to a home callee as its entry, grouped by (number, day) by sorting
+        let mut entries = fanout_entries(input)?;
+        entries.par_sort_unstable();
+        let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut a = 0;
+        while a < entries.len() {
+            let mut b = a + 1;
+            while b < entries.len() && entries[b].0 == entries[a].0 && entries[b].1 == entries[a].1 {
+                b += 1;
+            }
+            runs.push(a..b);
+            a = b;
+        }
+        let df = &input.cdr;
+        let cdict = input.coded("caller_country")?;
+        let idict = input.coded("ip_country")?;
+        let (ops, refs) = (Chunks::new(df.column("operator_id")?.str()?), Chunks::new(df.column("ref")?.str()?));
+        let ipc = Chunks::new(idict.codes);
+        let (start, end) = (Chunks::new(df.column("start_us")?.i64()?), Chunks::new(df.column("end_us")?.i64()?));
+        let (country_t, valid_t) = (Chunks::new(cdict.codes), Chunks::new(df.column("caller_valid")?.bool()?));
+        let keys = runs
+            .into_par_iter()
+            .map(|r| {
+                let run = &entries[r];
+                let mut callees: Vec<u64> = run.iter().map(|e| e.2).collect();
+                callees.dedup();
+                let mut rows: Vec<u32> = run.iter().map(|e| e.3).collect();
+                rows.sort_unstable();
+                let (mut o, mut ip, mut rf) = (ops.rows(), ipc.rows(), refs.rows());
+                let (mut st, mut en) = (start.rows(), end.rows());
+                let mut operators = std::collections::BTreeSet::new();
+                let mut ip_countries = std::collections::BTreeSet::new();
+                let (mut first_us, mut last_us) = (None::<i64>, None::<i64>);
+                let mut timed: Vec<(Option<i64>, u32)> = Vec::with_capacity(rows.len());
+                for &i in &rows {
+                    let i = i as usize;
+                    if let Some(op) = o.get(i) {
+                        operators.insert(op);
+                    }
+                    ip_countries.insert(ip.get(i).map_or("unknown", |c| idict.text(c)));
+                    let t = st.get(i);
+                    if let Some(t) = t {
+                        first_us = Some(first_us.map_or(t, |f| f.min(t)));
+                    }
+                    if let Some(t) = en.get(i) {
+                        last_us = Some(last_us.map_or(t, |l| l.max(t)));
+                    }
+                    timed.push((t, i as u32));
+                }
+                if timed.len() > 20 {
+                    timed.select_nth_unstable(19);
+                    timed.truncate(20);
+                }
+                timed.sort_unstable();
+                let first = rows[0] as usize;
+                let op_of = |i: usize| ops.rows().get(i).unwrap_or_default().to_string();
+                let num = run[0].0;
+                let part = Partial {
+                    callees,
+                    calls: run.len(),
+                    operators: operators.into_iter().map(str::to_string).collect(),
+                    ip_countries: ip_countries.into_iter().map(str::to_string).collect(),
+                    first_us,
+                    last_us,
+                    refs: timed
+                        .iter()
+                        .map(|(t, i)| (*t, op_of(*i as usize), *i, rf.get(*i as usize).unwrap_or_default().to_string()))
+                        .collect(),
+                    first: (op_of(first), first as u32),
+                    cli: if num == NONE { String::new() } else { format!("+{num}") },
+                    country: country_t.rows().get(first).map(|c| cdict.text(c).to_string()),
+                    valid: valid_t.rows().get(first).unwrap_or(false),
+                };
+                ((num, run[0].1), part)
+            })
+            .collect();
+        Ok(Self { keys })
+    }
+
+    /// Fold another part's keys into these.
+    pub fn merge(&mut self, other: FanoutParts) {
+        for (k, p) in other.keys {
+            match self.keys.entry(k) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(p);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let q = o.get_mut();
+                    q.callees.extend(p.callees);
+                    q.callees.sort_unstable();
+                    q.callees.dedup();
+                    q.calls += p.calls;
+                    q.operators.extend(p.operators);
+                    q.ip_countries.extend(p.ip_countries);
+                    q.first_us = match (q.first_us, p.first_us) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    q.last_us = q.last_us.max(p.last_us);
+                    q.refs.extend(p.refs);
+                    q.refs.sort_unstable();
+                    q.refs.truncate(20);
+                    if p.first < q.first {
+                        (q.first, q.cli, q.country, q.valid) = (p.first, p.cli, p.country, p.valid);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The keys with at least `min` distinct callees, in frame order of their first row.
+    fn groups(self, min: i64) -> Vec<FanoutGroup> {
+        let mut kept: Vec<((u64, i32), Partial)> =
+            self.keys.into_iter().filter(|(_, p)| p.callees.len() as i64 >= min).collect();
+        kept.sort_by(|a, b| a.1.first.cmp(&b.1.first));
+        kept.into_iter()
+            .map(|((_, day), p)| FanoutGroup {
+                cli: p.cli,
+                country: p.country,
+                valid: p.valid,
+                day,
+                callees: p.callees.len(),
+                calls: p.calls,
+                operators: p.operators.into_iter().collect(),
+                ip_countries: p.ip_countries.into_iter().collect(),
+                first_us: p.first_us,
+                last_us: p.last_us,
+                refs: p.refs.into_iter().map(|r| r.3).collect(),
+            })
+            .collect()
+    }
+}
+
+/// A missing caller number (E.164 keys stay below 10^15).
+const NONE: u64 = u64::MAX;
+
+/// (caller number, local day, callee number, row) of every foreign-CLI call to a home callee.
+fn fanout_entries(input: &AuditInput) -> Result<Vec<(u64, i32, u64, u32)>> {
+    use super::Rows;
+    let df = &input.cdr;
+    let home_num = crate::enrich::NumPrefix::new(&input.home_prefix);
+    let cdict = input.coded("caller_country")?;
+    let (country, home_cc) = (cdict.codes, cdict.code_of(&input.home_region));
+    let (cli_num, callee_num) = (df.column("caller_num")?.u64()?, df.column("callee_num")?.u64()?);
+    let day = df.column("day")?.cast(&DataType::Int32)?;
+    let day = day.i32()?;
+    let parts = crate::par::slices(df.height(), |off, len| {
+        let (mut country, mut cli_num) = (Rows::new(country), Rows::new(cli_num));
+        let (mut callee_num, mut day) = (Rows::new(callee_num), Rows::new(day));
+        let mut v = Vec::new();
+        for i in off..off + len {
+            if !country.get(i).is_some_and(|c| Some(c) != home_cc) {
+                continue;
+            }
+            let Some(callee) = callee_num.get(i).filter(|c| home_num.is_some_and(|h| h.matches(*c))) else {
+                continue;
+            };
+            let Some(d) = day.get(i) else { continue };
+            v.push((cli_num.get(i).unwrap_or(NONE), d, callee, i as u32));
+        }
+        v
+    });
+    Ok(parts.concat())
 }
 
 /// One foreign caller ID on one local day that reached at least the minimum of distinct callees.

@@ -54,21 +54,27 @@ impl RuleDoc for GroupInviteConversion {
 
 impl Rule for GroupInviteConversion {
     fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
-        let c = &cfg.rules.group_invite_conversion;
-        let mut out = RuleOutput::default();
+        let (base, answered) = self.part(input)?;
+        self.of_parts(input.joins.as_ref(), base, answered, cfg)
+    }
+}
+
+impl GroupInviteConversion {
+    /// What one part of the CDRs gives (`scan --partitions`; a whole frame is one part): per
+    /// operator its answered distinct callees, and the answered calls to numbers in the join log
+    /// (`operator_id`, `callee_num`, `answer_us`, `end_us`, `ref`) in frame order.
+    pub fn part(&self, input: &AuditInput) -> Result<(DataFrame, Option<DataFrame>)> {
         let members: Option<PlHashSet<u64>> = match &input.joins {
             Some(j) => Some(j.column("member_num")?.u64()?.iter().flatten().collect()),
             None => None,
         };
         // counted once: the findings and operators.csv both read it
         let (base, idx) = answered_callees(input, members.as_ref())?;
-        let Some(joins) = &input.joins else {
-            out.notes.push("group-invite-conversion: no join log (--joins): conversions not assessed".into());
-            out.operator_metrics = Some(base);
-            return Ok(out);
-        };
-        let cdr = &input.cdr;
-        let answered = cdr
+        if input.joins.is_none() {
+            return Ok((base, None));
+        }
+        let answered = input
+            .cdr
             .select(["operator_id", "callee_num", "answer_us", "start_us", "end_us", "ref"])?
             .take(&IdxCa::from_vec("idx".into(), idx))?
             .lazy()
@@ -78,7 +84,27 @@ impl Rule for GroupInviteConversion {
                 coalesce(&[col("answer_us"), col("start_us")]).alias("answer_us"),
                 col("end_us"),
                 col("ref"),
-            ]);
+            ])
+            .collect()?;
+        Ok((base, Some(answered)))
+    }
+
+    /// The rule's output from the parts' [`part`](Self::part)s, concatenated in frame order.
+    pub fn of_parts(
+        &self,
+        joins: Option<&DataFrame>,
+        base: DataFrame,
+        answered: Option<DataFrame>,
+        cfg: &Config,
+    ) -> Result<RuleOutput> {
+        let c = &cfg.rules.group_invite_conversion;
+        let mut out = RuleOutput::default();
+        let (Some(joins), Some(answered)) = (joins, answered) else {
+            out.notes.push("group-invite-conversion: no join log (--joins): conversions not assessed".into());
+            out.operator_metrics = Some(base);
+            return Ok(out);
+        };
+        let answered = answered.lazy();
         let window = c.conversion_window_minutes * 60 * 1_000_000;
         // every (join, qualifying call) pair, then the last call before each join
         let conv = joins
