@@ -3,9 +3,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     no_transparent_huge_pages();
-    keep_freed_memory();
     diversion_audit::enrich::phone::PhoneParser::warm_up();
     let cli = diversion_audit::cli::Cli::parse();
+    // a partitioned scan frees each part before the next: mimalloc's default purging gives that
+    // memory back rather than letting the parts' differently sized blocks pile up
+    if !matches!(&cli.command, diversion_audit::cli::Command::Scan(a) if a.partitions > 1) {
+        keep_freed_memory();
+    }
     diversion_audit::signals::install();
     diversion_audit::run::LEAVE_TO_EXIT.store(true, std::sync::atomic::Ordering::Relaxed);
     let code = match diversion_audit::run::run(cli) {

@@ -146,7 +146,9 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
         totals.push(super::scan::operator_totals(&input)?);
         merge_files(&mut files, loaded.files);
         rejects.extend(loaded.rejects);
-        crate::run::release(input);
+        // dropped for real (not left to the exit as a whole scan leaves its frame): the next part
+        // reuses the memory
+        drop(input);
         load::trace(&format!("part {index} done"), t);
     }
     // a file none of whose parts had a row is judged as a whole scan judges it
