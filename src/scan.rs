@@ -182,7 +182,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
         let outputs = parts.rules(cfg)?;
         lap("rules", t);
         let loaded = std::mem::replace(&mut parts.loaded, load::Loaded::empty());
-        (loaded, joins, redactor, Audited::Parts(parts), outputs, all_rejects)
+        (loaded, joins, redactor, Audited::Parts(Box::new(parts)), outputs, all_rejects)
     } else {
         let loaded = load::load_cdrs(&paths, &load_opts, &setup.phones)?;
         fail_on_unreadable(&loaded.files)?;
@@ -545,7 +545,7 @@ fn redact_joins(r: &crate::redact::Redactor, j: &mut load::Loaded) -> Result<()>
 /// What the rules ran over: the whole prepared frame, or what the operator partitions left.
 enum Audited {
     Whole(AuditInput),
-    Parts(crate::parts::Parts),
+    Parts(Box<crate::parts::Parts>),
 }
 
 impl Audited {

@@ -163,8 +163,11 @@ pub fn operators_with_findings(findings: &[Finding]) -> Vec<String> {
 /// first calls, per operator (`scan --partitions` gathers it part by part).
 #[derive(Default)]
 pub struct Material {
-    per_op: BTreeMap<String, (Vec<DayLine>, Vec<CliLine>, Vec<CallLine>)>,
+    per_op: BTreeMap<String, OperatorMaterial>,
 }
+
+/// One operator's daily totals, caller IDs and first calls.
+type OperatorMaterial = (Vec<DayLine>, Vec<CliLine>, Vec<CallLine>);
 
 impl Material {
     pub fn merge(&mut self, other: Material) {
@@ -326,7 +329,7 @@ pub fn material(input: &AuditInput, ops: &[String], callees_redacted: bool) -> R
             ])?
             .take(&IdxCa::from_vec("idx".into(), idx))?
     };
-    let mut per_op: BTreeMap<String, (Vec<DayLine>, Vec<CliLine>, Vec<CallLine>)> =
+    let mut per_op: BTreeMap<String, OperatorMaterial> =
         per_op.into_iter().map(|(op, (daily, clis))| (op.to_string(), (daily, clis, Vec::new()))).collect();
     {
         let o = col_str(&calls, "operator_id")?;

@@ -287,7 +287,7 @@ fn fanout_entries(input: &AuditInput) -> Result<Vec<(u64, i32, u64, u32)>> {
         let (mut callee_num, mut day) = (Rows::new(callee_num), Rows::new(day));
         let mut v = Vec::new();
         for i in off..off + len {
-            if !country.get(i).is_some_and(|c| Some(c) != home_cc) {
+            if country.get(i).is_none_or(|c| Some(c) == home_cc) {
                 continue;
             }
             let Some(callee) = callee_num.get(i).filter(|c| home_num.is_some_and(|h| h.matches(*c))) else {
