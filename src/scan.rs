@@ -245,7 +245,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
         let t = Instant::now();
         let outputs = rules::run_all(&input, cfg);
         lap("rules", t);
-        (loaded, joins, redactor, Audited::Whole(input), outputs, all_rejects)
+        (loaded, joins, redactor, Audited::Whole(Box::new(input)), outputs, all_rejects)
     };
     let mut rule_times = BTreeMap::new();
     let mut findings = Vec::new();
@@ -544,7 +544,7 @@ fn redact_joins(r: &crate::redact::Redactor, j: &mut load::Loaded) -> Result<()>
 
 /// What the rules ran over: the whole prepared frame, or what the operator partitions left.
 enum Audited {
-    Whole(AuditInput),
+    Whole(Box<AuditInput>),
     Parts(Box<crate::parts::Parts>),
 }
 
