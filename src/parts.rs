@@ -83,6 +83,8 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
     let (mut fanout_secs, mut conversion_secs) = (0.0, 0.0);
     let mut rows = 0;
     let mut joins = None;
+    // (rule, note, parts that gave it)
+    let mut notes: Vec<(&'static str, String, u32)> = Vec::new();
     for index in 0..s.parts {
         let t = Instant::now();
         pb.set_message(format!("part {} of {}: loading CDRs", index + 1, s.parts));
@@ -132,6 +134,12 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
             named.extend(out.findings.iter().filter_map(|f| f.operator_id.clone()));
             let e = per_operator.entry(id).or_insert_with(|| (0.0, RuleOutput::default()));
             e.0 += secs;
+            for n in &out.notes {
+                match notes.iter_mut().find(|(r, have, _)| *r == id && have == n) {
+                    Some(seen) => seen.2 += 1,
+                    None => notes.push((id, n.clone(), 1)),
+                }
+            }
             merge_output(&mut e.1, out)?;
         }
         if let Some(a) = &a {
@@ -167,6 +175,11 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
         }
     }
     super::scan::fail_on_unreadable(&files)?;
+    // A per-operator rule's note says it could judge nothing (spoofed-foreign-cli without any IP
+    // country): a whole scan gives it only when no part could judge, i.e. every part gave it.
+    for (id, out) in per_operator.iter_mut() {
+        out.1.notes = notes.iter().filter(|(r, _, k)| r == id && *k == s.parts).map(|(_, n, _)| n.clone()).collect();
+    }
     // rejected rows in input order: by file, then line
     let order: BTreeMap<&str, usize> = files.iter().enumerate().map(|(i, f)| (f.path.as_str(), i)).collect();
     rejects.sort_by_key(|r: &load::Reject| (order.get(r.file.as_str()).copied().unwrap_or(usize::MAX), r.line));
@@ -235,15 +248,10 @@ fn conversion_candidates(answered: &DataFrame, min: usize) -> Result<Vec<String>
     Ok(per_op.column("operator_id")?.str()?.iter().flatten().map(str::to_string).collect())
 }
 
-/// One part's rule output into the merged one: findings and notes (each note once) appended,
-/// operator metrics and tables stacked.
+/// One part's rule output into the merged one: findings appended, operator metrics and tables
+/// stacked (notes are counted by the caller).
 fn merge_output(into: &mut RuleOutput, part: RuleOutput) -> Result<()> {
     into.findings.extend(part.findings);
-    for n in part.notes {
-        if !into.notes.contains(&n) {
-            into.notes.push(n);
-        }
-    }
     into.operator_metrics = match (into.operator_metrics.take(), part.operator_metrics) {
         (Some(mut a), Some(b)) => {
             a.vstack_mut(&b)?;

@@ -403,6 +403,21 @@ fn partitioned_scans_publish_the_same_bytes_as_a_whole_scan() {
     let rejected = String::from_utf8_lossy(&s1["rejected.csv"]).to_string();
     assert!(rejected.lines().count() > 5, "rejected rows to compare: {rejected}");
     assert_eq!(differ(&s1, &s4), Vec::<String>::new());
+    // more parts than operators: empty parts, and parts none of whose calls has an IP country
+    assert_eq!(differ(&s1, &sample(&dir.path().join("s50"), "50")), Vec::<String>::new());
+    // no IP table at all: spoofed-foreign-cli's note, once, as a whole scan gives it
+    let no_ip = |out: &Path, parts: &str| {
+        bin()
+            .args(["scan", "sample_logs/cdr", "--quiet", "--partitions", parts])
+            .arg("--out")
+            .arg(out)
+            .assert()
+            .success();
+        snapshot(out)
+    };
+    let (n1, n3) = (no_ip(&dir.path().join("n1"), "1"), no_ip(&dir.path().join("n3"), "3"));
+    assert_eq!(String::from_utf8_lossy(&n3["run.json"]).matches("spoofing was not assessed").count(), 1);
+    assert_eq!(differ(&n1, &n3), Vec::<String>::new());
     let mut h = scan_args(&data, &dir.path().join("h"));
     h.extend(["--partitions".into(), "2".into(), "--history".into(), dir.path().join("hist").display().to_string()]);
     let refused = bin().args(&h).assert().code(2);
