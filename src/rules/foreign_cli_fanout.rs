@@ -151,10 +151,7 @@ impl FanoutParts {
         }
         let df = &input.cdr;
         let cdict = input.coded("caller_country")?;
-        let idict = input.coded("ip_country")?;
-        let (ops, refs) = (Chunks::new(df.column("operator_id")?.str()?), Chunks::new(df.column("ref")?.str()?));
-        let ipc = Chunks::new(idict.codes);
-        let (start, end) = (Chunks::new(df.column("start_us")?.i64()?), Chunks::new(df.column("end_us")?.i64()?));
+        let cols = GroupColumns::new(input)?;
         let (country_t, valid_t) = (Chunks::new(cdict.codes), Chunks::new(df.column("caller_valid")?.bool()?));
         let keys = runs
             .into_par_iter()
@@ -162,48 +159,20 @@ impl FanoutParts {
                 let run = &entries[r];
                 let mut callees: Vec<u64> = run.iter().map(|e| e.2).collect();
                 callees.dedup();
-                let mut rows: Vec<u32> = run.iter().map(|e| e.3).collect();
+                let mut rows: Vec<usize> = run.iter().map(|e| e.3 as usize).collect();
                 rows.sort_unstable();
-                let (mut o, mut ip, mut rf) = (ops.rows(), ipc.rows(), refs.rows());
-                let (mut st, mut en) = (start.rows(), end.rows());
-                let mut operators = std::collections::BTreeSet::new();
-                let mut ip_countries = std::collections::BTreeSet::new();
-                let (mut first_us, mut last_us) = (None::<i64>, None::<i64>);
-                let mut timed: Vec<(Option<i64>, u32)> = Vec::with_capacity(rows.len());
-                for &i in &rows {
-                    let i = i as usize;
-                    if let Some(op) = o.get(i) {
-                        operators.insert(op);
-                    }
-                    ip_countries.insert(ip.get(i).map_or("unknown", |c| idict.text(c)));
-                    let t = st.get(i);
-                    if let Some(t) = t {
-                        first_us = Some(first_us.map_or(t, |f| f.min(t)));
-                    }
-                    if let Some(t) = en.get(i) {
-                        last_us = Some(last_us.map_or(t, |l| l.max(t)));
-                    }
-                    timed.push((t, i as u32));
-                }
-                if timed.len() > 20 {
-                    timed.select_nth_unstable(19);
-                    timed.truncate(20);
-                }
-                timed.sort_unstable();
-                let first = rows[0] as usize;
-                let op_of = |i: usize| ops.rows().get(i).unwrap_or_default().to_string();
+                let d = cols.describe(&rows);
+                let first = rows[0];
+                let op_of = |i: usize| cols.ops.rows().get(i).unwrap_or_default().to_string();
                 let num = run[0].0;
                 let part = Partial {
                     callees,
                     calls: run.len(),
-                    operators: operators.into_iter().map(str::to_string).collect(),
-                    ip_countries: ip_countries.into_iter().map(str::to_string).collect(),
-                    first_us,
-                    last_us,
-                    refs: timed
-                        .iter()
-                        .map(|(t, i)| (*t, op_of(*i as usize), *i, rf.get(*i as usize).unwrap_or_default().to_string()))
-                        .collect(),
+                    operators: d.operators.into_iter().map(str::to_string).collect(),
+                    ip_countries: d.origins.into_iter().map(str::to_string).collect(),
+                    first_us: d.first_us,
+                    last_us: d.last_us,
+                    refs: d.earliest.iter().map(|(t, i, r)| (*t, op_of(*i), *i as u32, r.to_string())).collect(),
                     first: (op_of(first), first as u32),
                     cli: if num == NONE { String::new() } else { format!("+{num}") },
                     country: country_t.rows().get(first).map(|c| cdict.text(c).to_string()),
@@ -301,6 +270,85 @@ fn fanout_entries(input: &AuditInput) -> Result<Vec<(u64, i32, u64, u32)>> {
     Ok(parts.concat())
 }
 
+/// The columns a fan-out group's description reads, their chunk tables built once and shared by
+/// every group's readers.
+struct GroupColumns<'a> {
+    ops: super::Chunks<'a, StringType>,
+    refs: super::Chunks<'a, StringType>,
+    ipc: super::Chunks<'a, UInt32Type>,
+    idict: crate::coded::CodedColumn<'a>,
+    start: super::Chunks<'a, Int64Type>,
+    end: super::Chunks<'a, Int64Type>,
+}
+
+/// What a group's rows say: the operators and call origins (sorted, distinct; `unknown` for a call
+/// without an IP country), the first start and last end, and the 20 earliest rows by start (ties
+/// in frame order) with their references.
+struct Described<'a> {
+    operators: std::collections::BTreeSet<&'a str>,
+    origins: std::collections::BTreeSet<&'a str>,
+    first_us: Option<i64>,
+    last_us: Option<i64>,
+    earliest: Vec<(Option<i64>, usize, &'a str)>,
+}
+
+impl<'a> GroupColumns<'a> {
+    fn new(input: &'a AuditInput) -> Result<Self> {
+        use super::Chunks;
+        let df = &input.cdr;
+        let idict = input.coded("ip_country")?;
+        Ok(Self {
+            ops: Chunks::new(df.column("operator_id")?.str()?),
+            refs: Chunks::new(df.column("ref")?.str()?),
+            ipc: Chunks::new(idict.codes),
+            idict,
+            start: Chunks::new(df.column("start_us")?.i64()?),
+            end: Chunks::new(df.column("end_us")?.i64()?),
+        })
+    }
+
+    /// `rows` in ascending (frame) order.
+    fn describe(&self, rows: &[usize]) -> Described<'a> {
+        let (mut ops, mut ipc, mut refs) = (self.ops.rows(), self.ipc.rows(), self.refs.rows());
+        let (mut start, mut end) = (self.start.rows(), self.end.rows());
+        let mut operators = std::collections::BTreeSet::new();
+        let mut origins = std::collections::BTreeSet::new();
+        let (mut first_us, mut last_us) = (None::<i64>, None::<i64>);
+        let mut timed: Vec<(Option<i64>, usize)> = Vec::with_capacity(rows.len());
+        // rows are in frame order, which is operator order: a value like the one before is not
+        // looked up in the sets again
+        let (mut last_op, mut last_origin) = (None, None);
+        for &i in rows {
+            let o = ops.get(i);
+            if o.is_some() && o != last_op {
+                operators.insert(o.unwrap_or_default());
+                last_op = o;
+            }
+            let origin = ipc.get(i).map_or("unknown", |c| self.idict.text(c));
+            if Some(origin) != last_origin {
+                origins.insert(origin);
+                last_origin = Some(origin);
+            }
+            let st = start.get(i);
+            if let Some(t) = st {
+                first_us = Some(first_us.map_or(t, |f| f.min(t)));
+            }
+            if let Some(t) = end.get(i) {
+                last_us = Some(last_us.map_or(t, |l| l.max(t)));
+            }
+            timed.push((st, i));
+        }
+        // the earliest 20 by start (ties in frame order), chosen without sorting them all
+        if timed.len() > 20 {
+            timed.select_nth_unstable(19);
+            timed.truncate(20);
+        }
+        timed.sort_unstable();
+        let earliest = timed.into_iter().filter_map(|(t, i)| refs.get(i).map(|r| (t, i, r))).collect();
+        Described { operators, origins, first_us, last_us, earliest }
+    }
+}
+
 /// One foreign caller ID on one local day that reached at least the minimum of distinct callees.
 struct FanoutGroup {
     cli: String,
@@ -335,7 +383,6 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     let home = input.home_region.as_str();
     // home callees by their numeric key: the E.164 text is a pseudonym under --redact
     let home_num = crate::enrich::NumPrefix::new(&input.home_prefix);
-    let s = |n: &str| -> Result<&StringChunked> { Ok(df.column(n)?.str()?) };
     let cdict = input.coded("caller_country")?;
     let (country, home_cc) = (cdict.codes, cdict.code_of(home));
     let callers = input.coded("caller_id")?;
@@ -452,14 +499,8 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     // first-appearance order, as a stable group-by would give
     kept.sort_unstable_by_key(|k| k.0);
     crate::load::trace(&format!("fanout kept {}", kept.len()), t0);
-    let ops = s("operator_id")?;
-    let (idict, refs) = (input.coded("ip_country")?, s("ref")?);
-    let ipc = idict.codes;
-    let (start, end) = (df.column("start_us")?.i64()?, df.column("end_us")?.i64()?);
     let valid = df.column("caller_valid")?.bool()?;
-    // chunk tables built once; each group's readers borrow them
-    let (ops, ipc, refs) = (Chunks::new(ops), Chunks::new(ipc), Chunks::new(refs));
-    let (start, end) = (Chunks::new(start), Chunks::new(end));
+    let cols = GroupColumns::new(input)?;
     // a group's caller, read at its first row (ChunkedArray::get walks the chunk list each time)
     let (cli_num_t, country_t, valid_t) = (Chunks::new(cli_num), Chunks::new(cdict.codes), Chunks::new(valid));
     let groups = kept
@@ -467,41 +508,7 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
         .map(|(first, range, callees)| {
             let mut rows: Vec<usize> = entries[range.clone()].iter().map(|e| e.2 as usize).collect();
             rows.sort_unstable();
-            let (mut ops, mut ipc, mut refs) = (ops.rows(), ipc.rows(), refs.rows());
-            let (mut start, mut end) = (start.rows(), end.rows());
-            let mut operators = std::collections::BTreeSet::new();
-            let mut origins = std::collections::BTreeSet::new();
-            let (mut first_us, mut last_us) = (None::<i64>, None::<i64>);
-            let mut timed: Vec<(Option<i64>, usize)> = Vec::with_capacity(rows.len());
-            // rows are in frame order, which is operator order: a value like the one before is not
-            // looked up in the sets again
-            let (mut last_op, mut last_origin) = (None, None);
-            for &i in &rows {
-                let o = ops.get(i);
-                if o.is_some() && o != last_op {
-                    operators.insert(o.unwrap_or_default());
-                    last_op = o;
-                }
-                let origin = ipc.get(i).map_or("unknown", |c| idict.text(c));
-                if Some(origin) != last_origin {
-                    origins.insert(origin);
-                    last_origin = Some(origin);
-                }
-                let st = start.get(i);
-                if let Some(t) = st {
-                    first_us = Some(first_us.map_or(t, |f| f.min(t)));
-                }
-                if let Some(t) = end.get(i) {
-                    last_us = Some(last_us.map_or(t, |l| l.max(t)));
-                }
-                timed.push((st, i));
-            }
-            // the earliest 20 by start (ties in frame order), chosen without sorting them all
-            if timed.len() > 20 {
-                timed.select_nth_unstable(19);
-                timed.truncate(20);
-            }
-            timed.sort_unstable();
+            let d = cols.describe(&rows);
             let first = *first as usize;
             FanoutGroup {
                 // E.164 text from its numeric key (the group's key; no E.164: no text)
@@ -511,11 +518,11 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
                 day: entries[range.start].0,
                 callees: *callees,
                 calls: range.len(),
-                operators: operators.into_iter().map(str::to_string).collect(),
-                ip_countries: origins.into_iter().map(str::to_string).collect(),
-                first_us,
-                last_us,
-                refs: timed.iter().filter_map(|t| refs.get(t.1).map(str::to_string)).collect(),
+                operators: d.operators.into_iter().map(str::to_string).collect(),
+                ip_countries: d.origins.into_iter().map(str::to_string).collect(),
+                first_us: d.first_us,
+                last_us: d.last_us,
+                refs: d.earliest.iter().map(|e| e.2.to_string()).collect(),
             }
         })
         .collect();
