@@ -58,8 +58,9 @@ pub struct Parts {
     home_region: String,
     /// The per-operator rules' outputs, merged, with their summed seconds.
     per_operator: BTreeMap<&'static str, (f64, RuleOutput)>,
-    base: Vec<DataFrame>,
-    answered: Vec<DataFrame>,
+    /// group-invite-conversion's parts, merged in frame order (see [`GroupInviteConversion::part`]).
+    base: DataFrame,
+    answered: Option<DataFrame>,
     /// The join log as the rules read it (prepared with the first part).
     joins: Option<DataFrame>,
     fanout: FanoutParts,
@@ -199,8 +200,8 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
         home_region: cfg.input.home_region.clone(),
         per_operator,
         // frame order: operators sorted, each operator's rows as its part had them
-        base: vec![by_operator(base, &["operator_id"])?],
-        answered: if answered.is_empty() { vec![] } else { vec![by_operator(answered, &["operator_id"])?] },
+        base: by_operator(base, &["operator_id"])?,
+        answered: if answered.is_empty() { None } else { Some(by_operator(answered, &["operator_id"])?) },
         joins,
         fanout,
         fanout_secs,
@@ -224,8 +225,8 @@ impl Parts {
                 out.push((id, secs, Ok(RuleOutput { findings, ..Default::default() })));
             } else if id == GroupInviteConversion.id() {
                 let t = Instant::now();
-                let base = self.base.pop().unwrap_or_default();
-                let o = GroupInviteConversion.of_parts(self.joins.as_ref(), base, self.answered.pop(), cfg);
+                let base = std::mem::take(&mut self.base);
+                let o = GroupInviteConversion.of_parts(self.joins.as_ref(), base, self.answered.take(), cfg);
                 out.push((id, self.conversion_secs + t.elapsed().as_secs_f64(), o));
             } else {
                 anyhow::bail!("rule {id} has no partitioned form (scan without --partitions)");

@@ -136,7 +136,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
         args.partitions == 1 || history_dir.is_none(),
         "--partitions does not combine with --history yet; nothing read"
     );
-    let (loaded, joins, redactor, audited, outputs, all_rejects) = if args.partitions > 1 {
+    let (loaded, joins, redactor, mut audited, outputs, all_rejects) = if args.partitions > 1 {
         let t = Instant::now();
         let joins = load_join_logs(args, &setup, &pb)?;
         lap("load_joins", t);
@@ -308,12 +308,7 @@ fn scan_locked(args: &ScanArgs) -> Result<ScanResult> {
     let t = Instant::now();
     let out = staging.dir();
     let t_ops = Instant::now();
-    let mut audited = audited;
-    let material = match &mut audited {
-        Audited::Parts(p) => Some(std::mem::take(&mut p.material)),
-        Audited::Whole(_) => None,
-    };
-    let audited = audited;
+    let material = audited.take_material();
     let operators = std::thread::scope(|sc| -> Result<DataFrame> {
         // findings.jsonl and findings.csv (tens of MB of JSON text at 10 M calls) on their own thread
         let written = sc.spawn(|| write_findings(out, &findings, args.excel));
@@ -553,6 +548,14 @@ impl Audited {
         match self {
             Audited::Whole(i) => &i.shifts,
             Audited::Parts(p) => &p.shifts,
+        }
+    }
+
+    /// The dossier material the parts gathered (a whole frame's is read when the dossiers are made).
+    fn take_material(&mut self) -> Option<crate::report::Material> {
+        match self {
+            Audited::Whole(_) => None,
+            Audited::Parts(p) => Some(std::mem::take(&mut p.material)),
         }
     }
 
