@@ -95,7 +95,7 @@ pub fn map_utf8(path: &Path) -> Option<Text> {
     // the UTF-8 check and the splitter walk it; a bigger one is faulted on demand, so a 13 GB export
     // is not read whole before its first line is split.
     let mut opts = memmap2::MmapOptions::new();
-    if len <= 4 << 30 {
+    if len <= BIG_FILE as u64 {
         opts.populate();
     }
     // SAFETY: read-only map of an input file; see the note on [`Text`] about files truncated meanwhile
@@ -103,7 +103,7 @@ pub fn map_utf8(path: &Path) -> Option<Text> {
     if compression_of(&map) != Compression::None || map.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return None;
     }
-    if len <= 4 << 30 {
+    if len <= BIG_FILE as u64 {
         return (detect(&map) == Encoding::Utf8).then_some(Text::Mapped(map));
     }
     // A bigger file is checked in blocks of at most 256 MB whose pages leave this process's resident
@@ -115,6 +115,10 @@ pub fn map_utf8(path: &Path) -> Option<Text> {
         && is_utf8_in_blocks(text.as_bytes(), BIG_BLOCK, |a, b| text.release(a, b));
     utf8.then_some(text)
 }
+
+/// A mapped file larger than this is big: faulted in on demand and walked in blocks of at most
+/// [`BIG_BLOCK`] whose pages are released behind the walk; a smaller one is mapped whole.
+pub const BIG_FILE: usize = 4 << 30;
 
 /// The largest block of a big mapped file walked at once before its pages are released.
 pub const BIG_BLOCK: usize = 256 << 20;

@@ -684,7 +684,7 @@ fn read_text(
     // A big mapped file (over 4 GiB) is cut into chunks of at most 256 MB whose pages leave resident
     // memory as soon as their lines are counted, and again once split: at most a few chunks of it
     // are resident at a time.
-    let big = matches!(text, decode::Text::Mapped(_)) && text.len() > 4 << 30;
+    let big = matches!(text, decode::Text::Mapped(_)) && text.len() > decode::BIG_FILE;
     let k = (rayon::current_num_threads() * 4).max(if big { text.len().div_ceil(decode::BIG_BLOCK) } else { 0 });
     let chunks = split::line_chunks_then(&text, k, |a, b| {
         if big {
