@@ -76,7 +76,7 @@ pub fn resolve(args: &LoadArgs) -> Result<Setup> {
         allow_empty: args.allow_empty,
         skip: Vec::new(),
         coded: false,
-        partition: None,
+        ..LoadOptions::default()
     };
     let phones = PhoneParser::new(&config.input.home_region).map_err(anyhow::Error::msg)?;
     Ok(Setup { config, load, phones, strict: args.strict })

@@ -45,6 +45,39 @@ pub struct LoadOptions {
     pub coded: bool,
     /// Read only one operator partition's rows (`scan --partitions`).
     pub partition: Option<Partition>,
+    /// `scan --partitions`: each text file's line chunks and every line's part, learnt by the first
+    /// part's pass and shared by the options of the later parts (see [`TextParts`]).
+    pub text_parts: Arc<TextParts>,
+}
+
+/// What the first `--partitions` pass over a text file learnt: its line chunks and the part of every
+/// line it split. A later part's pass skips the lines of other parts without splitting their fields
+/// or counting lines again (100 M CSV rows in 10 parts: each later pass split every line, 11 s of
+/// its 13 s, to keep a tenth of them).
+#[derive(Debug, Default)]
+pub struct TextParts(std::sync::Mutex<std::collections::HashMap<String, Arc<TextPartMap>>>);
+
+#[derive(Debug)]
+struct TextPartMap {
+    /// The file's text length and the number of parts the ids are for: a file that changed
+    /// between passes, or another split, is split again.
+    len: usize,
+    of: u32,
+    chunks: Vec<(usize, usize, u64)>,
+    /// Per chunk, the part of each line that reached the split (one byte a line: up to 256 parts).
+    ids: Vec<Vec<u8>>,
+}
+
+impl TextParts {
+    fn get(&self, file: &str, len: usize, of: u32) -> Option<Arc<TextPartMap>> {
+        let maps = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        maps.get(file).filter(|m| m.len == len && m.of == of).cloned()
+    }
+
+    fn put(&self, file: &str, map: TextPartMap) {
+        let mut maps = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        maps.insert(file.to_string(), Arc::new(map));
+    }
 }
 
 /// One of `of` parts of the CDRs, split by a hash of the operator id: every call of an operator is
@@ -74,9 +107,9 @@ impl Partition {
         Self::of_operator(op, self.of) == self.index
     }
 
-    /// The rows of a typed frame this part owns, by `operator_id`.
-    fn owned(self) -> Expr {
-        col("operator_id").map(
+    /// The rows this part owns, by their operator id (`op`, text).
+    fn owned(self, op: Expr) -> Expr {
+        op.map(
             move |c: Column| {
                 let ops = c.str()?;
                 let mask: BooleanChunked = ops.iter().map(|o| Some(self.owns(o))).collect();
@@ -99,6 +132,7 @@ impl Default for LoadOptions {
             skip: Vec::new(),
             coded: false,
             partition: None,
+            text_parts: Arc::default(),
         }
     }
 }
@@ -360,10 +394,8 @@ fn load_one(
     // row is quoted from the input read again.
     let input = std::mem::replace(&mut raw.frame, DataFrame::empty().lazy());
     let mut plan = typed(input, target, opts, coded);
-    if let (Some(part), None, true) = (opts.partition, raw.lines_in, std::ptr::eq(target, &CDR)) {
-        // a columnar file's rows are typed in the streaming plan, then this part's kept (a text
-        // file's rows were chosen as its lines were split)
-        plan = plan.filter(part.owned());
+    if let (Some(_), None, true) = (opts.partition, raw.lines_in, std::ptr::eq(target, &CDR)) {
+        // a columnar file's rows were chosen in its read plan (a text file's as its lines were split)
         // A filtered text column still points into the buffers of every row read: each kept
         // value is copied out, so a part holds its own rows' texts, not the whole file's
         // (100 M Parquet rows in 10 parts: 7.4 GB at the first part's peak, most of it texts
@@ -685,16 +717,34 @@ fn read_text(
     // memory as soon as their lines are counted, and again once split: at most a few chunks of it
     // are resident at a time.
     let big = matches!(text, decode::Text::Mapped(_)) && text.len() > decode::BIG_FILE;
-    let k = (rayon::current_num_threads() * 4).max(if big { text.len().div_ceil(decode::BIG_BLOCK) } else { 0 });
-    let chunks = split::line_chunks_then(&text, k, |a, b| {
-        if big {
-            text.release(a, b)
+    // `--partitions`: a later part reuses the first pass's chunks and line parts; the first pass
+    // records them (one byte a line, so up to 256 parts)
+    let part = opts.partition.filter(|_| std::ptr::eq(target, &CDR));
+    let known = part.and_then(|p| opts.text_parts.get(&file, text.len(), p.of));
+    let record = part.is_some_and(|p| p.of <= 256) && known.is_none();
+    let chunks = match &known {
+        Some(m) => m.chunks.clone(),
+        None => {
+            let k =
+                (rayon::current_num_threads() * 4).max(if big { text.len().div_ceil(decode::BIG_BLOCK) } else { 0 });
+            split::line_chunks_then(&text, k, |a, b| {
+                if big {
+                    text.release(a, b)
+                }
+            })
         }
-    });
+    };
+    let lines = Lines { layout: &layout, delim, target, file: &file, opts };
     let parts: Vec<ChunkOut> = chunks
-        .into_par_iter()
-        .map(|(a, b, first)| {
-            let out = parse_chunk(&text[a..b], first, &layout, delim, target, &file, opts);
+        .par_iter()
+        .enumerate()
+        .map(|(i, &(a, b, first))| {
+            let ids = match &known {
+                Some(m) => PartIds::Known(&m.ids[i]),
+                None if record => PartIds::Record,
+                None => PartIds::None,
+            };
+            let out = parse_chunk(&text[a..b], first, &lines, ids);
             // its columns are made: the chunk's mapped pages need not stay resident (10 M rows:
             // peak 3.17 -> 2.53 GB: the 1.3 GB file no longer sits beside the columns split from it)
             text.release(a, b);
@@ -705,7 +755,9 @@ fn read_text(
     let mut lines_in = 0;
     let mut early_rejects = Vec::new();
     let mut frame: Option<DataFrame> = None;
+    let mut ids = Vec::new();
     for p in parts {
+        ids.extend(p.part_ids);
         lines_in += p.lines_in;
         early_rejects.extend(p.early_rejects);
         match frame.as_mut() {
@@ -714,6 +766,9 @@ fn read_text(
                 f.vstack_mut(&p.frame)?;
             }
         }
+    }
+    if let (Some(p), true) = (part, record) {
+        opts.text_parts.put(&file, TextPartMap { len: text.len(), of: p.of, chunks, ids });
     }
     let frame = match frame {
         Some(f) => f,
@@ -733,6 +788,24 @@ struct ChunkOut {
     frame: DataFrame,
     lines_in: u64,
     early_rejects: Vec<Reject>,
+    /// The part of each line split (when recording, see [`TextParts`]).
+    part_ids: Option<Vec<u8>>,
+}
+
+/// How the lines of a text file are split (the same for each chunk).
+struct Lines<'a> {
+    layout: &'a Layout,
+    delim: u8,
+    target: &'static Target,
+    file: &'a str,
+    opts: &'a LoadOptions,
+}
+
+/// `scan --partitions`: the part of each line a chunk will meet, known or to be recorded.
+enum PartIds<'a> {
+    None,
+    Record,
+    Known(&'a [u8]),
 }
 
 /// A CDR line is well under 1 KB; a line over this is not a CDR export (or has no line ends).
@@ -747,15 +820,8 @@ fn too_long_message(file: &str, line: u64, len: usize) -> String {
 }
 
 /// Split the lines of one chunk (whose first line is number `first_line`) into raw text columns.
-fn parse_chunk(
-    text: &str,
-    first_line: u64,
-    layout: &Layout,
-    delim: u8,
-    target: &'static Target,
-    file: &str,
-    opts: &LoadOptions,
-) -> Result<ChunkOut> {
+fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result<ChunkOut> {
+    let Lines { layout, delim, target, file, opts } = *how;
     let (tz, order) = (opts.tz, opts.date_order);
     // rows estimated from the text (about 100 bytes a line); a part keeps about 1/N of them
     let parts = opts.partition.filter(|_| std::ptr::eq(target, &CDR)).map_or(1, |p| p.of.max(1) as usize);
@@ -775,6 +841,8 @@ fn parse_chunk(
     // `scan --partitions`: only this part's rows (see [`Partition`])
     let part = opts.partition.filter(|_| std::ptr::eq(target, &CDR));
     let op_src = target.fields.iter().position(|f| f.name == "operator_id").and_then(|i| layout.sources[i].as_ref());
+    let mut recorded = matches!(ids, PartIds::Record).then(|| Vec::with_capacity(est * parts));
+    let (known, mut next) = (if let PartIds::Known(k) = ids { Some(k) } else { None }, 0usize);
     split::for_each_line_from(text, first_line, |n, _, line| {
         if Some(n) == layout.header_line || too_long.is_some() {
             return;
@@ -782,6 +850,14 @@ fn parse_chunk(
         if line.len() > MAX_LINE_BYTES {
             too_long = Some((n, line.len()));
             return;
+        }
+        if let (Some(k), Some(part)) = (known, part) {
+            // a line of another part is skipped unsplit (the first pass split it)
+            let id = k.get(next).copied();
+            next += 1;
+            if id.map(u32::from) != Some(part.index) {
+                return;
+            }
         }
         split_fields(line, delim, QuoteMode::Literal, &mut fields);
         // A kept inner quote that swallowed a delimiter is an unescaped clid, not FreeSWITCH's
@@ -795,9 +871,13 @@ fn parse_chunk(
             }
         }
         let fit = fits(layout, &fields);
-        if let Some(part) = part {
+        if let (Some(part), None) = (part, known) {
             let op = if fit { op_src.and_then(|src| src.eval(&fields)) } else { None };
-            if !part.owns(op.as_deref()) {
+            let id = Partition::of_operator(op.as_deref(), part.of);
+            if let Some(r) = recorded.as_mut() {
+                r.push(id as u8);
+            }
+            if id != part.index {
                 return;
             }
         }
@@ -821,8 +901,12 @@ fn parse_chunk(
     if let Some((n, len)) = too_long {
         anyhow::bail!("{}", too_long_message(file, n, len));
     }
+    if known.is_some_and(|k| next != k.len()) {
+        // the text changed under the same length between passes: its parts are not known
+        anyhow::bail!("{file}: changed while it was read in parts (lines {first_line}..): read it again");
+    }
     let cols: Vec<Option<Column>> = builders.into_iter().map(|b| b.map(RawBuilder::finish)).collect();
-    Ok(ChunkOut { frame: raw_frame(target, cols, lines)?, lines_in, early_rejects })
+    Ok(ChunkOut { frame: raw_frame(target, cols, lines)?, lines_in, early_rejects, part_ids: recorded })
 }
 
 /// One raw column of a text chunk. Timestamps and durations are parsed as the line is split
@@ -889,6 +973,9 @@ fn raw_frame(target: &'static Target, cols: Vec<Option<Column>>, lines: Vec<u64>
     Ok(DataFrame::new(h, out)?)
 }
 
+/// The row number column a columnar reader adds (renamed `source_line`).
+const ROW: &str = "__da_row";
+
 /// Parquet and NDJSON: Polars reads them; columns are matched by name like `generic` and cast to text
 /// (timestamps keep their zone: zoned ones are written with `Z` after conversion to UTC).
 fn read_columnar(
@@ -899,20 +986,25 @@ fn read_columnar(
     target: &'static Target,
 ) -> Result<RawFile> {
     let file = path.display().to_string();
-    let lf = match bytes {
-        None => LazyFrame::scan_parquet(PlRefPath::new(file.as_str()), ScanArgsParquet::default())?,
+    // rows numbered from 1 as the reader reads them, so a part's rows keep their numbers in the file
+    let row_index = Some(RowIndex { name: ROW.into(), offset: 1 });
+    let mut lf = match bytes {
+        None => LazyFrame::scan_parquet(
+            PlRefPath::new(file.as_str()),
+            ScanArgsParquet { row_index, ..ScanArgsParquet::default() },
+        )?,
         Some(b) => {
             let src = ScanSources::Buffers(Arc::from(vec![polars_buffer::Buffer::from(b)]));
-            LazyJsonLineReader::new_with_sources(src).finish()?
+            LazyJsonLineReader::new_with_sources(src).with_row_index(row_index).finish()?
         }
     };
-    let mut lf = lf;
     let schema = anyhow::Context::with_context(lf.collect_schema(), || format!("{file}: cannot read schema"))?;
-    let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+    let names: Vec<String> = schema.iter_names().filter(|n| n.as_str() != ROW).map(|n| n.to_string()).collect();
     let mut layout =
         format::header_layout(Format::Generic, &names, target, &opts.columns, 0).with_context(|| file.clone())?;
     layout.skip(target, &opts.skip);
     let mut exprs = Vec::new();
+    let mut op = lit(NULL).cast(DataType::String);
     let tz = opts.tz;
     for (src, f) in layout.sources.iter().zip(target.fields) {
         let e = match src {
@@ -936,14 +1028,22 @@ fn read_columnar(
             }
             _ => lit(NULL).cast(DataType::String),
         };
+        if f.name == "operator_id" {
+            op = e.clone();
+        }
         exprs.push(e.alias(f.name));
     }
-    // source_line last, as the text path has it. Not collected here: the typing step continues this
-    // plan in one streaming query, so Polars decodes row groups in parallel into reused buffers and
-    // only typed columns are kept (10 M rows: the raw durations, end/answer times and disposition
-    // texts never exist whole).
-    let frame =
-        lf.select(exprs).with_row_index("source_line", Some(1)).with_column(col("source_line").cast(DataType::UInt64));
+    // source_line last, as the text path has it.
+    exprs.push(col(ROW).cast(DataType::UInt64).alias("source_line"));
+    if let (Some(part), true) = (opts.partition, std::ptr::eq(target, &CDR)) {
+        // `scan --partitions`: a predicate on the scan, so the reader decodes the operator column
+        // and then only this part's rows of the others, before anything is typed
+        lf = lf.filter(part.owned(op));
+    }
+    // Not collected here: the typing step continues this plan in one streaming query, so Polars
+    // decodes row groups in parallel into reused buffers and only typed columns are kept (10 M
+    // rows: the raw durations, end/answer times and disposition texts never exist whole).
+    let frame = lf.select(exprs);
     Ok(RawFile { lines_in: None, frame, format, encoding: None, early_rejects: vec![], text: None })
 }
 
@@ -1095,6 +1195,52 @@ fn count_by_file(df: &DataFrame) -> Result<HashMap<u32, u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--partitions`: a later part's pass skips other parts' lines by the parts the first pass
+    /// recorded, and keeps exactly the rows, line numbers and rejects that splitting every line
+    /// again keeps (text files of several formats, one with malformed rows; 3 parts).
+    #[test]
+    fn later_parts_reuse_the_first_pass_line_parts() {
+        let paths: Vec<PathBuf> = [
+            "sample_logs/cdr/generic_utf8.csv",
+            "sample_logs/cdr/freeswitch_cdr.csv",
+            "sample_logs/cdr/vicidial_log.tsv",
+            "tests/data/bad_rows.csv",
+        ]
+        .iter()
+        .map(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join(p))
+        .collect();
+        let phones = PhoneParser::new("CN").unwrap();
+        let shared = LoadOptions::default();
+        let of = 3;
+        let (mut rows, mut rejects) = (0, 0);
+        for index in 0..of {
+            let part = Some(Partition { index, of });
+            let reused = load_cdrs(&paths, &LoadOptions { partition: part, ..shared.clone() }, &phones).unwrap();
+            // the first pass recorded every text file's line parts for the later ones
+            for p in &paths {
+                let file = p.display().to_string();
+                let len = std::fs::metadata(p).unwrap().len() as usize;
+                assert!(shared.text_parts.get(&file, len, of).is_some(), "{file}: no line parts recorded");
+            }
+            let fresh = load_cdrs(&paths, &LoadOptions { partition: part, ..LoadOptions::default() }, &phones).unwrap();
+            assert!(reused.frame.equals_missing(&fresh.frame), "part {index}: rows differ");
+            let lines =
+                |l: &Loaded| l.rejects.iter().map(|r| (r.file.clone(), r.line, r.reason.clone())).collect::<Vec<_>>();
+            assert_eq!(lines(&reused), lines(&fresh), "part {index}: rejects differ");
+            rows += reused.frame.height();
+            rejects += reused.rejects.len();
+        }
+        // every row in exactly one part
+        let whole = load_cdrs(&paths, &LoadOptions::default(), &phones).unwrap();
+        assert_eq!((rows, rejects), (whole.frame.height(), whole.rejects.len()));
+        assert!(rejects > 0, "the malformed rows are rejected in some part");
+        // another split, or a file of another length, is not served from these records
+        let file = paths[0].display().to_string();
+        let len = std::fs::metadata(&paths[0]).unwrap().len() as usize;
+        assert!(shared.text_parts.get(&file, len, of + 1).is_none());
+        assert!(shared.text_parts.get(&file, len + 1, of).is_none());
+    }
 
     /// The range shortcut gives what the per-value conversion gives: every 13 minutes across both
     /// of New York's 2026 changes (a gap and a repeated hour), with nulls and a jump back in time.
