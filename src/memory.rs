@@ -117,6 +117,21 @@ impl Check {
     }
 }
 
+/// Hand the memory freed so far back to the kernel, on every thread that allocates: this thread,
+/// rayon's pool and Polars' pool. mimalloc purges a thread's freed pages only as that thread goes
+/// on allocating, so pages a pool thread freed at the end of one part of a partitioned scan stayed
+/// resident while it idled through the next (100 M Parquet rows in 10 parts: resident after the
+/// first part 2.4 -> 0.9 GB, after the last 4.7 -> 3.3 GB).
+pub fn release_freed() {
+    let collect = || {
+        // SAFETY: mi_collect takes no pointers; it purges the calling thread's free pages
+        unsafe { libmimalloc_sys::mi_collect(true) }
+    };
+    rayon::broadcast(|_| collect());
+    polars_core::runtime::THREAD_POOL.broadcast(|_| collect());
+    collect();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@
 //! spoofed-foreign-cli), the shifts, operator totals and the dossiers' call material are each
 //! part's own. The two rules that cross operators keep a small summary per part and judge the
 //! merged summaries: foreign-cli-fanout its (caller number, day) keys
-//! ([`crate::rules::foreign_cli_fanout::FanoutParts`]), group-invite-conversion its answered
+//! ([`crate::rules::foreign_cli_fanout::FanoutParts`], spilled to a temporary file between parts
+//! by [`crate::rules::foreign_cli_fanout::FanoutSpill`]), group-invite-conversion its answered
 //! callees and the answered calls to numbers in the join log. The results are those of a whole
 //! scan (a test holds them byte for byte), except that duplicate call ids are found within a part
 //! (the same call exported twice has one operator, so one part).
@@ -14,7 +15,7 @@ use crate::config::Config;
 use crate::enrich::{self, ip::IpCountry, phone::PhoneParser};
 use crate::load::{self, FileReport, LoadOptions, Loaded, Partition};
 use crate::report::Material;
-use crate::rules::foreign_cli_fanout::{FanoutParts, ForeignCliFanout};
+use crate::rules::foreign_cli_fanout::{FanoutParts, FanoutSpill, ForeignCliFanout};
 use crate::rules::group_invite_conversion::GroupInviteConversion;
 use crate::rules::{self, AuditInput, RuleDoc, RuleOutput};
 use anyhow::{Context, Result};
@@ -80,7 +81,7 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
     let mut material = Material::default();
     let mut per_operator: BTreeMap<&'static str, (f64, RuleOutput)> = BTreeMap::new();
     let (mut base, mut answered) = (Vec::new(), Vec::new());
-    let mut fanout = FanoutParts::default();
+    let mut fanout = FanoutSpill::new()?;
     let (mut fanout_secs, mut conversion_secs) = (0.0, 0.0);
     let mut rows = 0;
     let mut joins = None;
@@ -125,7 +126,7 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
         let (b, a) = GroupInviteConversion.part(&input)?;
         conversion_secs += t_x.elapsed().as_secs_f64();
         let t_x = Instant::now();
-        fanout.merge(FanoutParts::of(&input)?);
+        fanout.push(FanoutParts::of(&input)?)?;
         fanout_secs += t_x.elapsed().as_secs_f64();
         // the operators a finding can name: this part's per-operator findings, and those who
         // called at least `min_conversions` distinct numbers that joined a group
@@ -158,6 +159,8 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
         // dropped for real (not left to the exit as a whole scan leaves its frame): the next part
         // reuses the memory
         drop(input);
+        // and what the pool threads freed handed back now, not whenever they next allocate
+        crate::memory::release_freed();
         load::trace(&format!("part {index} done"), t);
     }
     // a file none of whose parts had a row is judged as a whole scan judges it
@@ -190,6 +193,9 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
             .sort(cols.iter().copied(), SortMultipleOptions::default().with_maintain_order(true))
             .collect()?)
     };
+    let t_x = Instant::now();
+    let fanout = fanout.merged()?;
+    fanout_secs += t_x.elapsed().as_secs_f64();
     Ok(Parts {
         loaded: Loaded { rejects, files, ..Loaded::empty() },
         shifts: by_operator(shifts, &["operator_id", "shift_start_us"])?,

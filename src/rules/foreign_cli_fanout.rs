@@ -1,6 +1,6 @@
 use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, round, utc};
 use crate::config::Config;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use polars::prelude::*;
 use serde_json::json;
 
@@ -109,6 +109,7 @@ impl ForeignCliFanout {
 /// Everything the rule reports merges across parts: distinct callees as a set, operators and
 /// origins as sets, first and last call, the 20 earliest references, and the caller read at the
 /// key's first row in frame order (operator, then row).
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Partial {
     callees: Vec<u64>,
     calls: usize,
@@ -129,6 +130,53 @@ struct Partial {
 #[derive(Default)]
 pub struct FanoutParts {
     keys: std::collections::HashMap<(u64, i32), Partial>,
+}
+
+/// The parts' [`FanoutParts`] written to an anonymous temporary file as they come and merged once
+/// after the last part: held in memory they were the largest thing a partitioned scan kept between
+/// parts (100 M rows: ~285 k keys, 35 M callees and 5.7 M references, about 1.4 GB resident beside
+/// every later part's load).
+pub struct FanoutSpill {
+    file: std::io::BufWriter<std::fs::File>,
+    parts: usize,
+}
+
+impl FanoutSpill {
+    /// A spill in the system temporary directory (`TMPDIR`); the file has no name and is gone when
+    /// the spill is dropped or the process ends.
+    pub fn new() -> Result<Self> {
+        let file = tempfile::tempfile()
+            .with_context(|| format!("cannot create a temporary file in {}", std::env::temp_dir().display()))?;
+        Ok(Self { file: std::io::BufWriter::with_capacity(1 << 20, file), parts: 0 })
+    }
+
+    /// Write one part's keys (one JSON line).
+    pub fn push(&mut self, part: FanoutParts) -> Result<()> {
+        use std::io::Write;
+        let keys: Vec<((u64, i32), Partial)> = part.keys.into_iter().collect();
+        serde_json::to_writer(&mut self.file, &keys).context("cannot write the fan-out spill")?;
+        self.file.write_all(b"\n").context("cannot write the fan-out spill")?;
+        self.parts += 1;
+        Ok(())
+    }
+
+    /// Every part's keys, merged.
+    pub fn merged(self) -> Result<FanoutParts> {
+        use std::io::{BufRead, Seek};
+        let mut file = self.file.into_inner().map_err(|e| e.into_error()).context("cannot write the fan-out spill")?;
+        file.rewind().context("cannot read the fan-out spill")?;
+        let mut all = FanoutParts::default();
+        let mut line = String::new();
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        for _ in 0..self.parts {
+            line.clear();
+            reader.read_line(&mut line).context("cannot read the fan-out spill")?;
+            let keys: Vec<((u64, i32), Partial)> =
+                serde_json::from_str(&line).context("cannot read the fan-out spill")?;
+            all.merge(FanoutParts { keys: keys.into_iter().collect() });
+        }
+        Ok(all)
+    }
 }
 
 impl FanoutParts {
@@ -159,6 +207,7 @@ impl FanoutParts {
                 let run = &entries[r];
                 let mut callees: Vec<u64> = run.iter().map(|e| e.2).collect();
                 callees.dedup();
+                callees.shrink_to_fit();
                 let mut rows: Vec<usize> = run.iter().map(|e| e.3 as usize).collect();
                 rows.sort_unstable();
                 let d = cols.describe(&rows);
@@ -196,6 +245,7 @@ impl FanoutParts {
                     q.callees.extend(p.callees);
                     q.callees.sort_unstable();
                     q.callees.dedup();
+                    q.callees.shrink_to_fit();
                     q.calls += p.calls;
                     q.operators.extend(p.operators);
                     q.ip_countries.extend(p.ip_countries);
