@@ -125,8 +125,12 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
         let t_x = Instant::now();
         let (b, a) = GroupInviteConversion.part(&input)?;
         conversion_secs += t_x.elapsed().as_secs_f64();
+        load::trace("conversion part", t_x);
         let t_x = Instant::now();
-        fanout.push(FanoutParts::of(&input)?)?;
+        let keys = FanoutParts::of(&input)?;
+        load::trace("fan-out part", t_x);
+        fanout.push(keys)?;
+        load::trace("fan-out part spilled", t_x);
         fanout_secs += t_x.elapsed().as_secs_f64();
         // the operators a finding can name: this part's per-operator findings, and those who
         // called at least `min_conversions` distinct numbers that joined a group
@@ -149,18 +153,24 @@ pub fn scan(s: &Setup, pb: &ProgressBar) -> Result<Parts> {
         }
         named.sort();
         named.dedup();
+        let t_x = Instant::now();
         material.merge(crate::report::material(&input, &named, s.redactor.is_some())?);
+        load::trace("dossier material", t_x);
         base.push(b);
         answered.extend(a);
         shifts.push(input.shifts.clone());
+        let t_x = Instant::now();
         totals.push(super::scan::operator_totals(&input)?);
+        load::trace("operator totals", t_x);
         merge_files(&mut files, loaded.files);
         rejects.extend(loaded.rejects);
         // dropped for real (not left to the exit as a whole scan leaves its frame): the next part
         // reuses the memory
         drop(input);
         // and what the pool threads freed handed back now, not whenever they next allocate
+        let t_x = Instant::now();
         crate::memory::release_freed();
+        load::trace("freed memory released", t_x);
         load::trace(&format!("part {index} done"), t);
     }
     // a file none of whose parts had a row is judged as a whole scan judges it
