@@ -85,7 +85,10 @@ impl Text {
 
 /// A memory map of `path` when it is plain (uncompressed), non-empty UTF-8 without a BOM; None
 /// otherwise (the caller reads and decodes it).
-pub fn map_utf8(path: &Path) -> Option<Text> {
+///
+/// `known_utf8`: the caller found this file UTF-8 before, at the length and modification time it
+/// has now (`scan --partitions` reads each file once a part): the check is not made again.
+pub fn map_utf8(path: &Path, known_utf8: bool) -> Option<Text> {
     let file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     if len == 0 {
@@ -102,6 +105,9 @@ pub fn map_utf8(path: &Path) -> Option<Text> {
     let map = unsafe { opts.map(&file) }.ok()?;
     if compression_of(&map) != Compression::None || map.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return None;
+    }
+    if known_utf8 {
+        return Some(Text::Mapped(map));
     }
     if len <= BIG_FILE as u64 {
         return (detect(&map) == Encoding::Utf8).then_some(Text::Mapped(map));
@@ -233,7 +239,7 @@ mod tests {
         let p = dir.path().join("cdr.csv");
         let body: String = (0..20_000).map(|i| format!("C{i:09},op{},2026-03-02 08:00:00\n", i % 7)).collect();
         std::fs::write(&p, &body).unwrap();
-        let text = map_utf8(&p).expect("plain UTF-8 is mapped");
+        let text = map_utf8(&p, false).expect("plain UTF-8 is mapped");
         assert!(matches!(text, Text::Mapped(_)));
         // an unaligned range in the middle, then the whole file
         text.release(5_000, 300_000);
