@@ -166,15 +166,31 @@ impl FanoutSpill {
         let mut file = self.file.into_inner().map_err(|e| e.into_error()).context("cannot write the fan-out spill")?;
         file.rewind().context("cannot read the fan-out spill")?;
         let mut all = FanoutParts::default();
-        let mut line = String::new();
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-        for _ in 0..self.parts {
-            line.clear();
-            reader.read_line(&mut line).context("cannot read the fan-out spill")?;
-            let keys: Vec<((u64, i32), Partial)> =
-                serde_json::from_str(&line).context("cannot read the fan-out spill")?;
-            all.merge(FanoutParts { keys: keys.into_iter().collect() });
-        }
+        let parts = self.parts;
+        // the next part is read and parsed while this one is merged (100 M rows: 8 s one after the
+        // other), one part ahead at most
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<((u64, i32), Partial)>>>(1);
+            scope.spawn(move || {
+                let mut line = String::new();
+                for _ in 0..parts {
+                    line.clear();
+                    let keys = reader
+                        .read_line(&mut line)
+                        .context("cannot read the fan-out spill")
+                        .and_then(|_| serde_json::from_str(&line).context("cannot read the fan-out spill"));
+                    let failed = keys.is_err();
+                    if tx.send(keys).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            for keys in rx {
+                all.merge(FanoutParts { keys: keys?.into_iter().collect() });
+            }
+            Ok(())
+        })?;
         Ok(all)
     }
 }
