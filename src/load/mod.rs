@@ -752,7 +752,7 @@ fn read_text(
             })
         }
     };
-    let lines = Lines { layout: &layout, delim, target, file: &file, opts };
+    let lines = Lines { layout: &layout, delim, target, file: &file, opts, part };
     let parts: Vec<ChunkOut> = chunks
         .par_iter()
         .enumerate()
@@ -817,6 +817,8 @@ struct Lines<'a> {
     target: &'static Target,
     file: &'a str,
     opts: &'a LoadOptions,
+    /// `scan --partitions`: the part whose rows are kept (CDRs only).
+    part: Option<Partition>,
 }
 
 /// `scan --partitions`: the part of each line a chunk will meet, known or to be recorded.
@@ -839,10 +841,10 @@ fn too_long_message(file: &str, line: u64, len: usize) -> String {
 
 /// Split the lines of one chunk (whose first line is number `first_line`) into raw text columns.
 fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result<ChunkOut> {
-    let Lines { layout, delim, target, file, opts } = *how;
+    let Lines { layout, delim, target, file, opts, part } = *how;
     let (tz, order) = (opts.tz, opts.date_order);
     // rows estimated from the text (about 100 bytes a line); a part keeps about 1/N of them
-    let parts = opts.partition.filter(|_| std::ptr::eq(target, &CDR)).map_or(1, |p| p.of.max(1) as usize);
+    let parts = part.map_or(1, |p| p.of.max(1) as usize);
     let est = text.len() / 100 / parts + 16;
     let mut builders: Vec<Option<RawBuilder>> = layout
         .sources
@@ -856,8 +858,6 @@ fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result
     let mut lenient: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut lines_in = 0u64;
     let mut too_long: Option<(u64, usize)> = None;
-    // `scan --partitions`: only this part's rows (see [`Partition`])
-    let part = opts.partition.filter(|_| std::ptr::eq(target, &CDR));
     let op_src = target.fields.iter().position(|f| f.name == "operator_id").and_then(|i| layout.sources[i].as_ref());
     let mut recorded = matches!(ids, PartIds::Record).then(|| Vec::with_capacity(est * parts));
     let (known, mut next) = (if let PartIds::Known(k) = ids { Some(k) } else { None }, 0usize);
