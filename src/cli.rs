@@ -170,19 +170,6 @@ pub struct ScanArgs {
     pub load: LoadArgs,
 }
 
-impl ScanArgs {
-    /// The selected local days, if any: (first, last), inclusive.
-    pub fn day_range(&self) -> anyhow::Result<Option<(chrono::NaiveDate, chrono::NaiveDate)>> {
-        let (a, b) = match (self.date, self.since, self.until) {
-            (Some(d), _, _) => (d, d),
-            (None, None, None) => return Ok(None),
-            (None, s, u) => (s.unwrap_or(chrono::NaiveDate::MIN), u.unwrap_or(chrono::NaiveDate::MAX)),
-        };
-        anyhow::ensure!(a <= b, "--since {a} is after --until {b}");
-        Ok(Some((a, b)))
-    }
-}
-
 /// Pseudonymisation of callee and join-member numbers.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RedactArgs {

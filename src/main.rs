@@ -11,16 +11,16 @@ fn main() -> ExitCode {
         keep_freed_memory();
     }
     diversion_audit::signals::install();
-    diversion_audit::run::LEAVE_TO_EXIT.store(true, std::sync::atomic::Ordering::Relaxed);
-    let code = match diversion_audit::run::run(cli) {
+    diversion_audit::diag::LEAVE_TO_EXIT.store(true, std::sync::atomic::Ordering::Relaxed);
+    let code = match diversion_audit::commands::run(cli) {
         Ok(code) => code,
-        Err(e) if is_broken_pipe(&e) => diversion_audit::run::Exit::Ok,
+        Err(e) if is_broken_pipe(&e) => diversion_audit::exit_codes::Exit::Ok,
         Err(e) => {
             diversion_audit::log::error(&format!("{e:#}"));
             if e.downcast_ref::<diversion_audit::lock::Locked>().is_some() {
-                diversion_audit::run::Exit::Locked
+                diversion_audit::exit_codes::Exit::Locked
             } else {
-                diversion_audit::run::Exit::Error
+                diversion_audit::exit_codes::Exit::Error
             }
         }
     };

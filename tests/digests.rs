@@ -19,21 +19,21 @@ const GOLDEN: &str = "tests/data/digests.txt";
 
 /// Every output under `dir` (relative path -> BLAKE3 of its bytes, the temp path replaced).
 fn digests(dir: &Path, tmp: &str, into: &mut BTreeMap<String, String>, scenario: &str) {
-    fn walk(root: &Path, d: &Path, out: &mut Vec<std::path::PathBuf>) {
+    fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(d).unwrap() {
             let e = e.unwrap();
             if e.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
             if e.file_type().unwrap().is_dir() {
-                walk(root, &e.path(), out);
+                walk(&e.path(), out);
             } else if e.file_name() != "timings.json" {
                 out.push(e.path());
             }
         }
     }
     let mut files = Vec::new();
-    walk(dir, dir, &mut files);
+    walk(dir, &mut files);
     assert!(!files.is_empty(), "{scenario}: no outputs in {}", dir.display());
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
@@ -128,8 +128,7 @@ fn outputs_keep_their_recorded_digests() {
         return;
     }
     let want = std::fs::read_to_string(&golden).unwrap();
-    let want: BTreeMap<&str, &str> =
-        want.lines().filter_map(|l| l.split_once("  ")).map(|(h, k)| (k, h)).collect();
+    let want: BTreeMap<&str, &str> = want.lines().filter_map(|l| l.split_once("  ")).map(|(h, k)| (k, h)).collect();
     let differ: Vec<String> = want
         .keys()
         .copied()

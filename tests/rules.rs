@@ -3,8 +3,9 @@
 
 use diversion_audit::config::Config;
 use diversion_audit::enrich::{self, ip::IpCountry, phone::PhoneParser};
-use diversion_audit::load::{self, LoadOptions};
-use diversion_audit::rules::{self, AuditInput};
+use diversion_audit::load::{self, LoadOptions, Partition};
+use diversion_audit::pipeline::{history, prepare_options};
+use diversion_audit::rules::{self, AuditInput, DayFact, Finding, RuleOutput};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -13,18 +14,30 @@ fn path(p: &str) -> PathBuf {
 }
 
 fn input(cdr: &str, joins: Option<&str>, cfg: &Config) -> AuditInput {
+    part(&[path(cdr)], joins, cfg, None)
+}
+
+/// The rows of `part` (None: all) of these CDR files, prepared as a scan prepares them.
+fn part(cdr: &[PathBuf], joins: Option<&str>, cfg: &Config, part: Option<Partition>) -> AuditInput {
     let phones = PhoneParser::new("CN").unwrap();
-    let opts = LoadOptions::default();
-    let loaded = load::load_cdrs(&[path(cdr)], &opts, &phones).unwrap();
+    let opts = LoadOptions { partition: part, ..LoadOptions::default() };
+    let loaded = load::load_cdrs(cdr, &opts, &phones).unwrap();
     assert_eq!(loaded.rows_rejected(), 0, "{:?}", loaded.rejects);
     let ips = IpCountry::open(&path("sample_logs/ip-country.csv")).unwrap();
     let frame = enrich::cdr_ip_country(loaded.frame, Some(&ips), None).unwrap();
-    let joins = joins.map(|j| load::load_joins(&[path(j)], &opts, &phones).unwrap().frame);
-    AuditInput::prepare(frame, joins, cfg, &phones.home_prefix()).unwrap()
+    let joins = joins.map(|j| load::load_joins(&[path(j)], &LoadOptions::default(), &phones).unwrap().frame);
+    AuditInput::prepare(frame, joins, &prepare_options(cfg, &phones).unwrap()).unwrap()
+}
+
+/// A day rule over one whole input (a scan of one partition).
+fn run(rule: &str, input: &AuditInput, cfg: &Config) -> RuleOutput {
+    let mut p = rules::find_day(rule).unwrap().partials(&cfg.rules, 1);
+    p.add(input).unwrap();
+    p.finish().unwrap()
 }
 
 fn flagged(rule: &str, input: &AuditInput, cfg: &Config) -> BTreeSet<String> {
-    let out = rules::find(rule).unwrap().run(input, cfg).unwrap();
+    let out = run(rule, input, cfg);
     out.findings.iter().filter_map(|f| f.operator_id.clone()).collect()
 }
 
@@ -55,7 +68,7 @@ fn long_shift_hits_and_near_misses() {
 fn long_shift_finding_reads_aloud_and_cites_calls() {
     let cfg = Config::default();
     let inp = input("tests/data/rules/long_shift.csv", None, &cfg);
-    let out = rules::find("long-shift").unwrap().run(&inp, &cfg).unwrap();
+    let out = run("long-shift", &inp, &cfg);
     let f = out.findings.iter().find(|f| f.operator_id.as_deref() == Some("hit-night-shift")).unwrap();
     assert!(f.summary.contains("9.0 h") && f.summary.contains("2026-03-02 20:00"), "{}", f.summary);
     assert_eq!(f.evidence["calls"], 9);
@@ -83,8 +96,8 @@ fn spoofed_foreign_cli_without_ip_data_says_so() {
     let phones = PhoneParser::new("CN").unwrap();
     let loaded = load::load_cdrs(&[path("tests/data/rules/spoofed.csv")], &LoadOptions::default(), &phones).unwrap();
     let frame = enrich::cdr_ip_country(loaded.frame, None, None).unwrap();
-    let inp = AuditInput::prepare(frame, None, &cfg, "+86").unwrap();
-    let out = rules::find("spoofed-foreign-cli").unwrap().run(&inp, &cfg).unwrap();
+    let inp = AuditInput::prepare(frame, None, &prepare_options(&cfg, &phones).unwrap()).unwrap();
+    let out = run("spoofed-foreign-cli", &inp, &cfg);
     assert!(out.findings.is_empty());
     assert!(out.notes[0].contains("no IP-country data"), "{:?}", out.notes);
 }
@@ -94,7 +107,7 @@ fn fanout_names_every_operator_of_the_cli() {
     let mut cfg = Config::default();
     cfg.rules.foreign_cli_fanout.fanout_min_callees = 3;
     let inp = input("tests/data/rules/fanout.csv", None, &cfg);
-    let out = rules::find("foreign-cli-fanout").unwrap().run(&inp, &cfg).unwrap();
+    let out = run("foreign-cli-fanout", &inp, &cfg);
     assert_eq!(out.findings.len(), 1);
     let f = &out.findings[0];
     assert_eq!(f.subject.as_deref(), Some("+447700900999"));
@@ -112,7 +125,7 @@ fn fanout_names_every_operator_of_the_cli() {
     )
     .unwrap();
     let inp = input(p.to_str().unwrap(), None, &cfg);
-    let out = rules::find("foreign-cli-fanout").unwrap().run(&inp, &cfg).unwrap();
+    let out = run("foreign-cli-fanout", &inp, &cfg);
     assert_eq!(out.findings[0].evidence["calls_ref"], serde_json::json!(["early", "middle", "late"]));
     assert_eq!(out.findings[0].evidence["operators"], serde_json::json!(["a-op", "m-op", "z-op"]));
 }
@@ -142,7 +155,7 @@ fn fanout_groups_a_number_however_written_and_per_day() {
     }
     std::fs::write(&p, csv).unwrap();
     let inp = input(p.to_str().unwrap(), None, &cfg);
-    let out = rules::find("foreign-cli-fanout").unwrap().run(&inp, &cfg).unwrap();
+    let out = run("foreign-cli-fanout", &inp, &cfg);
     assert_eq!(out.findings.len(), 1, "{:?}", out.findings.iter().map(|f| &f.summary).collect::<Vec<_>>());
     let f = &out.findings[0];
     assert_eq!(f.subject.as_deref(), Some("+447700900777"));
@@ -153,7 +166,7 @@ fn fanout_groups_a_number_however_written_and_per_day() {
     assert_eq!(f.evidence["calls_ref"], serde_json::json!(["d1a", "d1b", "d1c"]));
     // at two callees a day the second day passes too, and the one-callee number still does not
     cfg.rules.foreign_cli_fanout.fanout_min_callees = 2;
-    let out = rules::find("foreign-cli-fanout").unwrap().run(&inp, &cfg).unwrap();
+    let out = run("foreign-cli-fanout", &inp, &cfg);
     let days: Vec<_> = out.findings.iter().map(|f| (f.evidence["day"].clone(), f.evidence["calls"].clone())).collect();
     assert_eq!(
         days,
@@ -173,7 +186,7 @@ fn conversions_window_threshold_and_answered_only() {
     let mut wide = Config::default();
     wide.rules.group_invite_conversion.conversion_window_minutes = 62;
     assert!(flagged("group-invite-conversion", &inp, &wide).contains("ok-joins-61min-later"));
-    let out = rules::find("group-invite-conversion").unwrap().run(&inp, &cfg).unwrap();
+    let out = run("group-invite-conversion", &inp, &cfg);
     let f = &out.findings[0];
     assert_eq!(f.evidence["converted_callees"], 3);
     assert_eq!(f.evidence["answered_callees"], 10);
@@ -182,13 +195,86 @@ fn conversions_window_threshold_and_answered_only() {
 
 #[test]
 fn every_rule_is_documented_and_listed_once() {
-    let ids: BTreeSet<&str> = rules::REGISTRY.iter().map(|r| r.id()).collect();
+    let ids: BTreeSet<&str> = rules::docs().map(|r| r.id()).collect();
     assert_eq!(ids.len(), rules::REGISTRY.len());
-    for r in rules::REGISTRY {
+    for r in rules::docs() {
         let doc = r.explain();
         assert!(doc.starts_with(r.id()), "{}", r.id());
         for section in ["## What it does", "## Why it matters", "## Example"] {
             assert!(doc.contains(section), "{} lacks {section}", r.id());
         }
+    }
+}
+
+/// Findings as comparable text, in one order.
+fn texts(findings: &[Finding]) -> Vec<String> {
+    let mut v: Vec<String> = findings.iter().map(|f| serde_json::to_string(f).unwrap()).collect();
+    v.sort();
+    v
+}
+
+/// Every registered rule over every rule fixture, whole and in 3 operator partitions: the same
+/// findings, and each rule finds something (so the comparison means something). The cross-day
+/// rules read the day profiles the day rules' findings and facts make, whole and partitioned.
+#[test]
+fn every_rule_gives_the_same_findings_whole_and_in_three_partitions() {
+    let mut cfg = Config::default();
+    cfg.rules.foreign_cli_fanout.fanout_min_callees = 3;
+    cfg.rules.long_shift_streak.min_days = 1;
+    cfg.rules.repeat_spoofer.min_days = 1;
+    let files: Vec<PathBuf> = ["long_shift", "spoofed", "fanout", "conversion"]
+        .iter()
+        .map(|f| path(&format!("tests/data/rules/{f}.csv")))
+        .collect();
+    let joins = Some("tests/data/rules/conversion_joins.csv");
+    let whole = part(&files, joins, &cfg, None);
+    let parts: Vec<AuditInput> =
+        (0..3).map(|index| part(&files, joins, &cfg, Some(Partition { index, of: 3 }))).collect();
+    assert!(parts.iter().all(|p| p.cdr.height() > 0), "every partition holds some operators");
+    assert_eq!(parts.iter().map(|p| p.cdr.height()).sum::<usize>(), whole.cdr.height());
+    let (mut all_whole, mut all_parts) = (Vec::new(), Vec::new());
+    let mut facts_whole: Vec<(String, DayFact)> = Vec::new();
+    let mut facts_parts: Vec<(String, DayFact)> = Vec::new();
+    for r in rules::day_rules() {
+        let mut one = r.partials(&cfg.rules, 1);
+        one.add(&whole).unwrap();
+        let a = one.finish().unwrap();
+        let mut three = r.partials(&cfg.rules, 3);
+        for p in &parts {
+            three.add(p).unwrap();
+        }
+        let b = three.finish().unwrap();
+        assert!(!a.findings.is_empty(), "{}: the fixtures must hold a finding", r.id());
+        assert_eq!(texts(&a.findings), texts(&b.findings), "{}", r.id());
+        let mut fa = a.facts.clone();
+        let mut fb = b.facts.clone();
+        fa.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+        fb.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+        assert_eq!(fa, fb, "{}: day facts", r.id());
+        all_whole.extend(a.findings);
+        all_parts.extend(b.findings);
+        facts_whole.extend(a.facts);
+        facts_parts.extend(b.facts);
+    }
+    // the day profiles, and the cross-day rules over them
+    let shifts = |inputs: &[&AuditInput]| {
+        let lfs: Vec<_> = inputs.iter().map(|i| polars::prelude::IntoLazy::lazy(i.shifts.clone())).collect();
+        polars::prelude::concat(lfs, Default::default()).unwrap().collect().unwrap()
+    };
+    let pw = history::from_run(&shifts(&[&whole]), &all_whole, &facts_whole).unwrap();
+    let pp = history::from_run(&shifts(&parts.iter().collect::<Vec<_>>()), &all_parts, &facts_parts).unwrap();
+    assert_eq!(pw, pp);
+    assert!(
+        pw.iter().any(|p| p.long_shift)
+            && pw.iter().any(|p| p.spoofed_calls > 0)
+            && pw.iter().any(|p| p.conversions > 0)
+    );
+    let as_of = pw.iter().map(|p| p.date).max().unwrap();
+    let days = |profiles| rules::DayHistory { profiles, as_of, history_days: Default::default(), tz: whole.tz };
+    let (dw, dp) = (days(pw.clone()), days(pp));
+    for r in rules::cross_day_rules() {
+        let (a, b) = (r.run(&dw, &cfg.rules).unwrap(), r.run(&dp, &cfg.rules).unwrap());
+        assert!(!a.findings.is_empty(), "{}: the fixtures must hold a finding", r.id());
+        assert_eq!(texts(&a.findings), texts(&b.findings), "{}", r.id());
     }
 }

@@ -39,7 +39,7 @@ pub fn cdr_numbers(
         let t0 = std::time::Instant::now();
         let (_, callee_num) = home_numbers(df.column("callee")?.str()?, phones, None, "callee_num");
         df.with_column(callee_num.into_column())?;
-        crate::load::trace("callee numbers", t0);
+        crate::diag::trace("callee numbers", t0);
         return Ok((df, Some(PendingCallers { handle })));
     }
     let callers = df.column("caller_id")?.str()?.clone();
@@ -50,7 +50,7 @@ pub fn cdr_numbers(
     // sorted, so numbers of one country follow each other: phonenumber keeps a small cache of
     // compiled regexes per region, and hash order made it recompile them for almost every number
     let (distinct, codes) = crate::par::dictionary(&callers);
-    crate::load::trace("distinct callers", t0);
+    crate::diag::trace("distinct callers", t0);
     // phonenumber's compiled regexes sit behind one global lock, so parsing on two threads ran no
     // faster than on one: the callers are parsed on one thread while the callees' E.164 keys
     // (mostly the allocation-free mobile fast path) are computed on the others
@@ -59,7 +59,7 @@ pub fn cdr_numbers(
         || distinct.iter().map(|raw| phones.parse(raw, true)).collect::<Vec<ParsedNumber>>(),
         || home_numbers(&callees, phones, None, "callee_num"),
     );
-    crate::load::trace("parsed callers", t0);
+    crate::diag::trace("parsed callers", t0);
     // Each row has the index of its distinct value; the text columns are gathers from the distinct
     // values (views into their small buffers) instead of 10 M strings copied one by one.
     let d_e164: StringChunked = parsed.iter().map(|p| p.e164.as_deref()).collect();
@@ -92,7 +92,7 @@ pub fn cdr_numbers(
     let country = country?.with_name("caller_country".into());
     let valid = crate::par::concat("caller_valid", valid);
     let nums = crate::par::concat("caller_num", nums);
-    crate::load::trace("caller columns", t0);
+    crate::diag::trace("caller columns", t0);
     if let Some(e164) = e164 {
         df.with_column(e164.into_column())?;
     }
@@ -113,7 +113,7 @@ pub struct PendingCallers {
 pub fn finish_callers(df: &mut DataFrame, pending: PendingCallers, dicts: &mut crate::coded::Dicts) -> Result<()> {
     let t0 = std::time::Instant::now();
     let parsed = pending.handle.join().map_err(|_| anyhow::anyhow!("parsing caller IDs failed (thread panicked)"))?;
-    crate::load::trace("parsed callers", t0);
+    crate::diag::trace("parsed callers", t0);
     let codes = df.column("caller_id")?.u32()?.clone();
     let per_caller: Vec<Option<&str>> = parsed.iter().map(|p| p.country.as_deref()).collect();
     let (countries, country_codes) = crate::coded::derive(&codes, &per_caller, "caller_country");
@@ -129,7 +129,7 @@ pub fn finish_callers(df: &mut DataFrame, pending: PendingCallers, dicts: &mut c
     // back in canonical order
     let names: Vec<&str> = CANONICAL_CDR.into_iter().filter(|c| df.column(c).is_ok()).collect();
     *df = df.select(names)?;
-    crate::load::trace("caller columns", t0);
+    crate::diag::trace("caller columns", t0);
     Ok(())
 }
 

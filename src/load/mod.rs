@@ -10,6 +10,7 @@ pub mod format;
 pub mod normalize;
 pub mod split;
 
+use crate::diag::trace;
 use crate::enrich::phone::PhoneParser;
 use crate::time::DateOrder;
 use anyhow::{Context, Result, bail};
@@ -406,25 +407,7 @@ fn load_one(
     let input = std::mem::replace(&mut raw.frame, DataFrame::empty().lazy());
     let mut plan = typed(input, target, opts, coded);
     if let (Some(_), None, true) = (opts.partition, raw.lines_in, std::ptr::eq(target, &CDR)) {
-        // A columnar file's rows were chosen by a predicate on its reader (a text file's as its
-        // lines were split), but a kept text column still points into the buffers decoded with
-        // the rows other parts own: each kept value is copied out, so a part holds only its own
-        // rows' texts (100 M Parquet rows in 10 parts: peak 6.4 GB without the copy, 5.3 with).
-        let schema = plan.collect_schema()?;
-        let texts: Vec<Expr> = schema
-            .iter()
-            .filter(|(_, dt)| **dt == DataType::String)
-            .map(|(name, _)| {
-                col(name.clone()).map(
-                    |c: Column| {
-                        let s: StringChunked = c.str()?.iter().collect();
-                        Ok(s.with_name(c.name().clone()).into_column())
-                    },
-                    |_, f| Ok(f.clone()),
-                )
-            })
-            .collect();
-        plan = plan.with_columns(texts);
+        plan = own_texts(plan)?;
     }
     let all = if std::env::var_os("DA_PROFILE").is_some() {
         let (df, prof) = plan.profile()?;
@@ -458,8 +441,47 @@ fn load_one(
         let mask = all.column("reject_code")?.is_null();
         (all.filter(&mask)?.drop("reject_code")?, all.filter(&!&mask)?)
     };
-    let reasons_of = if std::ptr::eq(target, &CDR) { normalize::CDR_REASONS } else { normalize::JOIN_REASONS };
     trace("split good/bad", t0);
+    let mut file_rejects = raw.early_rejects;
+    file_rejects.extend(quoted_rejects(&file, path, opts, target, &bad, had_text)?);
+    file_rejects.sort_by_key(|r| r.line);
+    for r in &file_rejects {
+        *report.reject_reasons.entry(r.reason.clone()).or_default() += 1;
+    }
+    report.rows_rejected = file_rejects.len() as u64;
+    debug_assert_eq!(early + bad.height(), file_rejects.len());
+    rejects.extend(file_rejects);
+    let time_col = if std::ptr::eq(target, &CDR) { "start_time" } else { "joined_at" };
+    let t = good.column(time_col)?;
+    let fmt = |v: Option<i64>| {
+        v.and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    };
+    let phys = t.to_physical_repr();
+    let phys = phys.i64()?;
+    report.first_time = fmt(phys.min());
+    report.last_time = fmt(phys.max());
+    let mut good = good;
+    let h = good.height();
+    // the file name joins only after typing: carried through the streaming plan, the constant was
+    // written out as 10 M strings
+    good.with_column(Column::new_scalar("source_file".into(), Scalar::from(PlSmallStr::from(file.as_str())), h))?;
+    good.with_column(Column::new_scalar("__file".into(), Scalar::from(idx), h))?;
+    Ok(Some(good))
+}
+
+/// The rows the typing step rejected (`bad`: their `source_line` and `reject_code`), each quoted as
+/// its input line (`had_text`: a text file, read again and decoded the same way) or by its fields
+/// (a columnar file); in line order. A file gone since is quoted as unavailable.
+fn quoted_rejects(
+    file: &str,
+    path: &Path,
+    opts: &LoadOptions,
+    target: &'static Target,
+    bad: &DataFrame,
+    had_text: bool,
+) -> Result<Vec<Reject>> {
+    let reasons_of = if std::ptr::eq(target, &CDR) { normalize::CDR_REASONS } else { normalize::JOIN_REASONS };
     // the raw text is only needed to quote rejected lines
     let (rawdf, raw_text) = if bad.height() == 0 {
         (DataFrame::empty(), None)
@@ -470,7 +492,7 @@ fn load_one(
         (read_raw(path, opts, target).and_then(|r| Ok(r.frame.collect()?)).unwrap_or_default(), None)
     };
     // Quote the rejected lines as they were.
-    let mut file_rejects = raw.early_rejects;
+    let mut out = Vec::new();
     if bad.height() > 0 {
         let lines = bad.column("source_line")?.u64()?.clone();
         let codes = bad.column("reject_code")?.i32()?.clone();
@@ -507,92 +529,38 @@ fn load_one(
         let mut sorted: Vec<_> = wanted.into_iter().collect();
         sorted.sort_by_key(|(l, _)| *l);
         for (line, reason) in sorted {
-            file_rejects.push(Reject { file: file.clone(), line, reason, raw: raws.remove(&line).unwrap_or_default() });
+            out.push(Reject { file: file.to_string(), line, reason, raw: raws.remove(&line).unwrap_or_default() });
         }
     }
-    file_rejects.sort_by_key(|r| r.line);
-    for r in &file_rejects {
-        *report.reject_reasons.entry(r.reason.clone()).or_default() += 1;
-    }
-    report.rows_rejected = file_rejects.len() as u64;
-    debug_assert_eq!(early + bad.height(), file_rejects.len());
-    rejects.extend(file_rejects);
-    let time_col = if std::ptr::eq(target, &CDR) { "start_time" } else { "joined_at" };
-    let t = good.column(time_col)?;
-    let fmt = |v: Option<i64>| {
-        v.and_then(chrono::DateTime::from_timestamp_micros)
-            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-    };
-    let phys = t.to_physical_repr();
-    let phys = phys.i64()?;
-    report.first_time = fmt(phys.min());
-    report.last_time = fmt(phys.max());
-    let mut good = good;
-    let h = good.height();
-    // the file name joins only after typing: carried through the streaming plan, the constant was
-    // written out as 10 M strings
-    good.with_column(Column::new_scalar("source_file".into(), Scalar::from(PlSmallStr::from(file.as_str())), h))?;
-    good.with_column(Column::new_scalar("__file".into(), Scalar::from(idx), h))?;
-    Ok(Some(good))
+    Ok(out)
+}
+
+/// A columnar file's part: its rows were chosen by a predicate on its reader (a text file's as its
+/// lines were split), but a kept text column still points into the buffers decoded with the rows
+/// other parts own: each kept value is copied out, so a part holds only its own rows' texts
+/// (100 M Parquet rows in 10 parts: peak 6.4 GB without the copy, 5.3 with).
+fn own_texts(mut plan: LazyFrame) -> Result<LazyFrame> {
+    let schema = plan.collect_schema()?;
+    let texts: Vec<Expr> = schema
+        .iter()
+        .filter(|(_, dt)| **dt == DataType::String)
+        .map(|(name, _)| {
+            col(name.clone()).map(
+                |c: Column| {
+                    let s: StringChunked = c.str()?.iter().collect();
+                    Ok(s.with_name(c.name().clone()).into_column())
+                },
+                |_, f| Ok(f.clone()),
+            )
+        })
+        .collect();
+    Ok(plan.with_columns(texts))
 }
 
 /// Collect a plan with Polars' streaming engine (row order is kept: no plan here sorts or groups).
 pub fn collect_streaming(lf: LazyFrame) -> PolarsResult<DataFrame> {
     // one plan gives one frame
     Ok(lf.collect_with_engine(Engine::Streaming)?.unwrap_single())
-}
-
-/// For the fault and batch tests only: with `DIVERSION_AUDIT_TEST_PAUSE=FILE`, at the point named by
-/// `DIVERSION_AUDIT_TEST_PAUSE_AT` (`listed`: inputs listed, lock held; `staged`: every output
-/// written to the staging directory, not yet published; default `listed`), create FILE and wait
-/// (up to 60 s) until it is removed, so a test can delete an input or kill the run right there.
-pub fn test_pause(point: &str) {
-    let Some(marker) = std::env::var_os("DIVERSION_AUDIT_TEST_PAUSE") else { return };
-    let at = std::env::var("DIVERSION_AUDIT_TEST_PAUSE_AT").unwrap_or_else(|_| "listed".into());
-    if at != point {
-        return;
-    }
-    let marker = std::path::PathBuf::from(marker);
-    if std::fs::write(&marker, b"listed\n").is_err() {
-        return;
-    }
-    let t = std::time::Instant::now();
-    while marker.exists() && t.elapsed() < std::time::Duration::from_secs(60) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// `DA_TRACE=1` prints stage timings to stderr (for profiling; run.json carries them for scans).
-pub fn trace(what: &str, since: std::time::Instant) {
-    if std::env::var_os("DA_TRACE").is_some() {
-        // with the peak resident memory so far (VmHWM), to see which stage sets the peak
-        // and the resident memory now (VmRSS)
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let field = |k: &str| {
-            status.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default()
-        };
-        let hwm = format!(
-            "{}, now {} anon {} file {}",
-            field("VmHWM:"),
-            field("VmRSS:"),
-            field("RssAnon:"),
-            field("RssFile:")
-        );
-        // and the process's user and system CPU seconds so far (system time is mostly page faults)
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        // and the wall time since the process started, to line stages up against CPU use
-        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        let start = START.get_or_init(|| since);
-        eprintln!(
-            "[trace] {what}: {:.3}s (at {:.2}s; peak {hwm}; cpu user {:.2}s sys {:.2}s)",
-            since.elapsed().as_secs_f64(),
-            start.elapsed().as_secs_f64(),
-            secs(ru.ru_utime),
-            secs(ru.ru_stime)
-        );
-    }
 }
 
 /// The decoded text of a text input, as [`read_raw`] decodes it (for quoting rejected lines).
@@ -673,6 +641,26 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
     read_text(path, text, enc, opts, target)
 }
 
+/// The first non-blank line and its number, without walking the whole text.
+fn first_line(text: &str) -> Option<(u64, &str)> {
+    let mut start = 0;
+    let mut n = 0u64;
+    for seg in text.split_inclusive(['\n', '\r']) {
+        n += 1;
+        let line = seg.trim_end_matches(['\n', '\r']);
+        if seg.starts_with('\n') && start > 0 && text.as_bytes()[start - 1] == b'\r' {
+            n -= 1; // the LF of a CRLF pair
+            start += seg.len();
+            continue;
+        }
+        start += seg.len();
+        if !line.trim().is_empty() {
+            return Some((n, line));
+        }
+    }
+    None
+}
+
 fn read_text(
     path: &Path,
     text: decode::Text,
@@ -681,26 +669,7 @@ fn read_text(
     target: &'static Target,
 ) -> Result<RawFile> {
     let file = path.display().to_string();
-    let mut first: Option<(u64, &str)> = None;
-    {
-        // first non-blank line without walking the whole file
-        let mut start = 0;
-        let mut n = 0u64;
-        for seg in text.split_inclusive(['\n', '\r']) {
-            n += 1;
-            let line = seg.trim_end_matches(['\n', '\r']);
-            if seg.starts_with('\n') && start > 0 && text.as_bytes()[start - 1] == b'\r' {
-                n -= 1; // the LF of a CRLF pair
-                start += seg.len();
-                continue;
-            }
-            start += seg.len();
-            if !line.trim().is_empty() {
-                first = Some((n, line));
-                break;
-            }
-        }
-    }
+    let first = first_line(&text);
     if let Some((n, l)) = first.filter(|(_, l)| l.len() > MAX_LINE_BYTES) {
         anyhow::bail!("{}", too_long_message(&file, n, l.len()));
     }

@@ -6,7 +6,9 @@
 pub mod csv_safe;
 pub mod render;
 
-use crate::rules::{AuditInput, Finding, col_f64, col_i64, col_str, local};
+use crate::frame::{Chunks, col_f64, col_i64, col_str, local};
+use crate::prepare::AuditInput;
+use crate::rules::Finding;
 use anyhow::{Context, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -166,6 +168,9 @@ pub struct Material {
     per_op: BTreeMap<String, OperatorMaterial>,
 }
 
+/// One operator's daily totals and caller IDs.
+type DailyAndClis = (Vec<DayLine>, Vec<CliLine>);
+
 /// One operator's daily totals, caller IDs and first calls.
 type OperatorMaterial = (Vec<DayLine>, Vec<CliLine>, Vec<CallLine>);
 
@@ -177,135 +182,165 @@ impl Material {
 
 /// [`Material`] for the operators `ops` (sorted) found in `input`.
 pub fn material(input: &AuditInput, ops: &[String], callees_redacted: bool) -> Result<Material> {
-    let tz = input.tz;
+    use rayon::prelude::*;
     // Daily totals and caller IDs: each operator's rows are one contiguous range of the prepared
     // frame (sorted by operator and start), walked in place; gathering every column of every
     // flagged operator's calls first cost more than the rest of the report.
-    let per_op: BTreeMap<&str, (Vec<DayLine>, Vec<CliLine>)> = {
-        use rayon::prelude::*;
-        let cdr = &input.cdr;
-        let day = cdr.column("day")?.cast(&DataType::Int32)?;
-        let day = day.i32()?;
-        let talk = col_i64(cdr, "talk_s")?;
-        let answered = cdr.column("answered")?.bool()?;
-        let (num, raw, country, ipc) = (
-            cdr.column("caller_num")?.u64()?,
-            input.coded("caller_id")?,
-            input.coded("caller_country")?,
-            input.coded("ip_country")?,
-        );
-        let valid = cdr.column("caller_valid")?.bool()?;
-        // chunk tables built once (a slice of a many-chunk column per operator walked every chunk)
-        use crate::rules::Chunks;
-        let (day, talk, answered) = (Chunks::new(day), Chunks::new(&talk), Chunks::new(answered));
-        let (num_t, raw_t, country_t, ipc_t, valid_t) = (
-            Chunks::new(num),
-            Chunks::new(raw.codes),
-            Chunks::new(country.codes),
-            Chunks::new(ipc.codes),
-            Chunks::new(valid),
-        );
-        ops.par_iter()
-            .filter_map(|op| input.op_rows.get(op.as_str()).map(|r| (op.as_str(), r.clone())))
-            .map(|(op, range)| {
-                let mut days: BTreeMap<i32, (i64, i64, i64)> = BTreeMap::new();
-                let (mut dd, mut tt, mut aa) = (day.rows(), talk.rows(), answered.rows());
-                // rows are in start order: a day's calls are one run, summed before its one map entry
-                let mut run: Option<(i32, (i64, i64, i64))> = None;
-                for i in range.clone() {
-                    let (d, t, a) = (dd.get(i), tt.get(i), aa.get(i));
-                    let Some(d) = d else { continue };
-                    if run.is_some_and(|(rd, _)| rd != d) {
-                        let (rd, (t, n, a)) = run.take().expect("checked");
-                        let e = days.entry(rd).or_default();
-                        (e.0, e.1, e.2) = (e.0 + t, e.1 + n, e.2 + a);
-                    }
-                    let e = &mut run.get_or_insert((d, (0, 0, 0))).1;
-                    e.0 += t.unwrap_or(0);
-                    e.1 += 1;
-                    e.2 += i64::from(a.unwrap_or(false));
-                }
-                if let Some((rd, (t, n, a))) = run {
-                    let e = days.entry(rd).or_default();
-                    (e.0, e.1, e.2) = (e.0 + t, e.1 + n, e.2 + a);
-                }
-                let daily = days
-                    .into_iter()
-                    .map(|(d, (t, n, a))| DayLine {
-                        day: crate::time::epoch_day(d).to_string(),
-                        talk_h: r2(t as f64 / 3600.0),
-                        calls: n,
-                        answered: a,
-                    })
-                    .collect();
-                // caller IDs in order of first use; the most used first
-                // keyed by the E.164 number, else the text as written
-                let mut index: PlHashMap<Result<u64, &str>, usize> = PlHashMap::new();
-                // (line, IP-country codes in order of first use; NO_CODE: unknown)
-                let mut lines: Vec<(CliLine, Vec<u32>)> = Vec::new();
-                let (mut num, mut raw_c, mut country_c, mut ipc_c, mut valid) =
-                    (num_t.rows(), raw_t.rows(), country_t.rows(), ipc_t.rows(), valid_t.rows());
-                let it = range.map(|i| {
-                    (
-                        (((num.get(i), raw_c.get(i)), country_c.get(i).map(|c| country.text(c))), ipc_c.get(i)),
-                        valid.get(i),
-                    )
-                });
-                // an operator dials from one caller ID many times in a row: the last one's line is reused
-                // ((caller number, caller code), line index) of the row before
-                type Last = ((Option<u64>, Option<u32>), usize);
-                let mut last: Option<Last> = None;
-                for ((((n, r), c), ip), v) in it {
-                    let k = match last {
-                        Some((key, k)) if key == (n, r) => k,
-                        _ => {
-                            let key = n.ok_or_else(|| r.map_or("(none)", |r| raw.text(r)));
-                            let k = *index.entry(key).or_insert_with(|| {
-                                lines.push((
-                                    CliLine {
-                                        cli: match key {
-                                            Ok(n) => format!("+{n}"),
-                                            Err(text) => text.to_string(),
-                                        },
-                                        country: c.unwrap_or("").to_string(),
-                                        valid: v.unwrap_or(false),
-                                        ip_countries: String::new(),
-                                        calls: 0,
-                                    },
-                                    vec![],
-                                ));
-                                lines.len() - 1
-                            });
-                            last = Some(((n, r), k));
-                            k
-                        }
-                    };
-                    let (line, ips) = &mut lines[k];
-                    line.calls += 1;
-                    let ip = ip.unwrap_or(crate::par::NO_CODE);
-                    if !ips.contains(&ip) {
-                        ips.push(ip);
-                    }
-                }
-                let mut clis: Vec<CliLine> = lines
-                    .into_iter()
-                    .map(|(mut l, ips)| {
-                        let text = |c: &u32| if *c == crate::par::NO_CODE { "unknown" } else { ipc.text(*c) };
-                        let mut texts: Vec<&str> = Vec::with_capacity(ips.len());
-                        for t in ips.iter().map(text) {
-                            if !texts.contains(&t) {
-                                texts.push(t);
-                            }
-                        }
-                        l.ip_countries = texts.join(", ");
-                        l
-                    })
-                    .collect();
-                clis.sort_by_key(|c| std::cmp::Reverse(c.calls)); // stable: ties keep first use order
-                (op, (daily, clis))
+    let cdr = &input.cdr;
+    let day = cdr.column("day")?.cast(&DataType::Int32)?;
+    let talk = col_i64(cdr, "talk_s")?;
+    let (raw, country, ipc) = (input.coded("caller_id")?, input.coded("caller_country")?, input.coded("ip_country")?);
+    // chunk tables built once (a slice of a many-chunk column per operator walked every chunk)
+    let c = MaterialColumns {
+        day: Chunks::new(day.i32()?),
+        talk: Chunks::new(&talk),
+        answered: Chunks::new(cdr.column("answered")?.bool()?),
+        num: Chunks::new(cdr.column("caller_num")?.u64()?),
+        raw_t: Chunks::new(raw.codes),
+        country_t: Chunks::new(country.codes),
+        ipc_t: Chunks::new(ipc.codes),
+        valid: Chunks::new(cdr.column("caller_valid")?.bool()?),
+        raw,
+        country,
+        ipc,
+    };
+    let per_op: Vec<(&str, DailyAndClis)> = ops
+        .par_iter()
+        .filter_map(|op| input.op_rows.get(op.as_str()).map(|r| (op.as_str(), r.clone())))
+        .map(|(op, range)| (op, (c.daily(range.clone()), c.clis(range))))
+        .collect();
+    let mut per_op: BTreeMap<String, OperatorMaterial> =
+        per_op.into_iter().map(|(op, (daily, clis))| (op.to_string(), (daily, clis, Vec::new()))).collect();
+    first_calls(input, ops, callees_redacted, &mut per_op)?;
+    Ok(Material { per_op })
+}
+
+/// The columns [`material`] walks, as chunk tables shared by every operator's readers.
+struct MaterialColumns<'a> {
+    day: Chunks<'a, Int32Type>,
+    talk: Chunks<'a, Int64Type>,
+    answered: Chunks<'a, BooleanType>,
+    num: Chunks<'a, UInt64Type>,
+    raw_t: Chunks<'a, UInt32Type>,
+    country_t: Chunks<'a, UInt32Type>,
+    ipc_t: Chunks<'a, UInt32Type>,
+    valid: Chunks<'a, BooleanType>,
+    raw: crate::coded::CodedColumn<'a>,
+    country: crate::coded::CodedColumn<'a>,
+    ipc: crate::coded::CodedColumn<'a>,
+}
+
+impl MaterialColumns<'_> {
+    /// Talk, calls and answered calls per local day of one operator's rows.
+    fn daily(&self, range: std::ops::Range<usize>) -> Vec<DayLine> {
+        let c = self;
+        let mut days: BTreeMap<i32, (i64, i64, i64)> = BTreeMap::new();
+        let (mut dd, mut tt, mut aa) = (c.day.rows(), c.talk.rows(), c.answered.rows());
+        // rows are in start order: a day's calls are one run, summed before its one map entry
+        let mut run: Option<(i32, (i64, i64, i64))> = None;
+        for i in range {
+            let (d, t, a) = (dd.get(i), tt.get(i), aa.get(i));
+            let Some(d) = d else { continue };
+            if run.is_some_and(|(rd, _)| rd != d) {
+                let (rd, (t, n, a)) = run.take().expect("checked");
+                let e = days.entry(rd).or_default();
+                (e.0, e.1, e.2) = (e.0 + t, e.1 + n, e.2 + a);
+            }
+            let e = &mut run.get_or_insert((d, (0, 0, 0))).1;
+            e.0 += t.unwrap_or(0);
+            e.1 += 1;
+            e.2 += i64::from(a.unwrap_or(false));
+        }
+        if let Some((rd, (t, n, a))) = run {
+            let e = days.entry(rd).or_default();
+            (e.0, e.1, e.2) = (e.0 + t, e.1 + n, e.2 + a);
+        }
+        days.into_iter()
+            .map(|(d, (t, n, a))| DayLine {
+                day: crate::time::epoch_day(d).to_string(),
+                talk_h: r2(t as f64 / 3600.0),
+                calls: n,
+                answered: a,
             })
             .collect()
-    };
+    }
+
+    /// One operator's caller IDs: calls, country, validity and IP countries, most used first.
+    fn clis(&self, range: std::ops::Range<usize>) -> Vec<CliLine> {
+        let c = self;
+        // caller IDs in order of first use; the most used first
+        // keyed by the E.164 number, else the text as written
+        let mut index: PlHashMap<Result<u64, &str>, usize> = PlHashMap::new();
+        // (line, IP-country codes in order of first use; NO_CODE: unknown)
+        let mut lines: Vec<(CliLine, Vec<u32>)> = Vec::new();
+        let (mut num, mut raw_c, mut country_c, mut ipc_c, mut valid) =
+            (c.num.rows(), c.raw_t.rows(), c.country_t.rows(), c.ipc_t.rows(), c.valid.rows());
+        let it = range.map(|i| {
+            ((((num.get(i), raw_c.get(i)), country_c.get(i).map(|cc| c.country.text(cc))), ipc_c.get(i)), valid.get(i))
+        });
+        // an operator dials from one caller ID many times in a row: the last one's line is reused
+        // ((caller number, caller code), line index) of the row before
+        type Last = ((Option<u64>, Option<u32>), usize);
+        let mut last: Option<Last> = None;
+        for ((((n, r), ctry), ip), v) in it {
+            let k = match last {
+                Some((key, k)) if key == (n, r) => k,
+                _ => {
+                    let key = n.ok_or_else(|| r.map_or("(none)", |r| c.raw.text(r)));
+                    let k = *index.entry(key).or_insert_with(|| {
+                        lines.push((
+                            CliLine {
+                                cli: match key {
+                                    Ok(n) => format!("+{n}"),
+                                    Err(text) => text.to_string(),
+                                },
+                                country: ctry.unwrap_or("").to_string(),
+                                valid: v.unwrap_or(false),
+                                ip_countries: String::new(),
+                                calls: 0,
+                            },
+                            vec![],
+                        ));
+                        lines.len() - 1
+                    });
+                    last = Some(((n, r), k));
+                    k
+                }
+            };
+            let (line, ips) = &mut lines[k];
+            line.calls += 1;
+            let ip = ip.unwrap_or(crate::par::NO_CODE);
+            if !ips.contains(&ip) {
+                ips.push(ip);
+            }
+        }
+        let mut clis: Vec<CliLine> = lines
+            .into_iter()
+            .map(|(mut l, ips)| {
+                let text = |code: &u32| if *code == crate::par::NO_CODE { "unknown" } else { c.ipc.text(*code) };
+                let mut texts: Vec<&str> = Vec::with_capacity(ips.len());
+                for t in ips.iter().map(text) {
+                    if !texts.contains(&t) {
+                        texts.push(t);
+                    }
+                }
+                l.ip_countries = texts.join(", ");
+                l
+            })
+            .collect();
+        clis.sort_by_key(|l| std::cmp::Reverse(l.calls)); // stable: ties keep first use order
+        clis
+    }
+}
+
+/// The first [`MAX_CALLS`] calls of each operator (the frame is sorted by operator and start).
+fn first_calls(
+    input: &AuditInput,
+    ops: &[String],
+    callees_redacted: bool,
+    per_op: &mut BTreeMap<String, OperatorMaterial>,
+) -> Result<()> {
+    let tz = input.tz;
     // the first calls of each operator (the frame is sorted by operator and start)
     let calls = {
         let mut idx: Vec<IdxSize> = Vec::new();
@@ -329,8 +364,6 @@ pub fn material(input: &AuditInput, ops: &[String], callees_redacted: bool) -> R
             ])?
             .take(&IdxCa::from_vec("idx".into(), idx))?
     };
-    let mut per_op: BTreeMap<String, OperatorMaterial> =
-        per_op.into_iter().map(|(op, (daily, clis))| (op.to_string(), (daily, clis, Vec::new()))).collect();
     {
         let o = col_str(&calls, "operator_id")?;
         let (t, callee, rf) = (col_i64(&calls, "start_us")?, col_str(&calls, "callee")?, col_str(&calls, "ref")?);
@@ -363,7 +396,7 @@ pub fn material(input: &AuditInput, ops: &[String], callees_redacted: bool) -> R
             }
         }
     }
-    Ok(Material { per_op })
+    Ok(())
 }
 
 /// The dossiers of the operators a finding names, from their [`Material`] and shifts.
@@ -444,7 +477,7 @@ pub fn assemble(
         for i in 0..shifts.height() {
             if let Some(d) = o.get(i).and_then(|o| by_op.get_mut(o)) {
                 let (su, eu) = (s.get(i).unwrap_or(0), e.get(i).unwrap_or(0));
-                let start_local = crate::rules::utc(su).with_timezone(&tz);
+                let start_local = crate::frame::utc(su).with_timezone(&tz);
                 let start_hour = f64::from(chrono::Timelike::hour(&start_local))
                     + f64::from(chrono::Timelike::minute(&start_local)) / 60.0;
                 let talk_h = talk.get(i).unwrap_or(0) as f64 / 3600.0;
@@ -463,49 +496,53 @@ pub fn assemble(
         }
     }
     if let Some(conv) = conversions {
-        let conv = semi(conv.clone().lazy()).collect()?;
-        // answered distinct callees per operator, as the conversion rule counted them
-        let mut answered_of = BTreeMap::new();
-        for (o, n) in col_str(operators, "operator_id")?.iter().zip(col_i64(operators, "answered_callees")?.iter()) {
-            if let (Some(o), Some(n)) = (o, n) {
-                answered_of.insert(o.to_string(), n);
-            }
-        }
-        let (o, g, m) =
-            (col_str(&conv, "operator_id")?, col_str(&conv, "group_id")?, col_f64(&conv, "minutes_to_join")?);
-        let member = col_str(&conv, "member_e164")?;
-        // per operator: minutes to join, conversions per group, distinct members
-        type Acc = (Vec<f64>, BTreeMap<String, i64>, std::collections::BTreeSet<String>);
-        let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
-        for i in 0..conv.height() {
-            if let Some(op) = o.get(i) {
-                let e = acc.entry(op.to_string()).or_default();
-                e.0.push(r2(m.get(i).unwrap_or(0.0)));
-                *e.1.entry(g.get(i).unwrap_or("").to_string()).or_default() += 1;
-                e.2.insert(member.get(i).unwrap_or("").to_string());
-            }
-        }
-        for (op, (mins, groups, members)) in acc {
-            if let Some(d) = by_op.get_mut(&op) {
-                let answered = answered_of.get(&op).copied().unwrap_or(0);
-                let converted = members.len() as i64;
-                d.conversions = Some(Conversions {
-                    answered_callees: answered,
-                    converted,
-                    rate: if answered > 0 {
-                        (converted as f64 / answered as f64 * 10_000.0).round() / 10_000.0
-                    } else {
-                        0.0
-                    },
-                    minutes_to_join: mins,
-                    groups: groups.into_iter().collect(),
-                });
-            }
-        }
+        add_conversions(&mut by_op, semi(conv.clone().lazy()).collect()?, operators)?;
     }
     let mut out: Vec<Dossier> = by_op.into_values().collect();
     out.sort_by(|a, b| b.risk_score.total_cmp(&a.risk_score).then(a.operator_id.cmp(&b.operator_id)));
     Ok(out)
+}
+
+/// Each dossier's conversions (`conv`: the conversions table rows of the dossiers' operators).
+fn add_conversions(by_op: &mut BTreeMap<String, Dossier>, conv: DataFrame, operators: &DataFrame) -> Result<()> {
+    // answered distinct callees per operator, as the conversion rule counted them
+    let mut answered_of = BTreeMap::new();
+    for (o, n) in col_str(operators, "operator_id")?.iter().zip(col_i64(operators, "answered_callees")?.iter()) {
+        if let (Some(o), Some(n)) = (o, n) {
+            answered_of.insert(o.to_string(), n);
+        }
+    }
+    let (o, g, m) = (col_str(&conv, "operator_id")?, col_str(&conv, "group_id")?, col_f64(&conv, "minutes_to_join")?);
+    let member = col_str(&conv, "member_e164")?;
+    // per operator: minutes to join, conversions per group, distinct members
+    type Acc = (Vec<f64>, BTreeMap<String, i64>, std::collections::BTreeSet<String>);
+    let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
+    for i in 0..conv.height() {
+        if let Some(op) = o.get(i) {
+            let e = acc.entry(op.to_string()).or_default();
+            e.0.push(r2(m.get(i).unwrap_or(0.0)));
+            *e.1.entry(g.get(i).unwrap_or("").to_string()).or_default() += 1;
+            e.2.insert(member.get(i).unwrap_or("").to_string());
+        }
+    }
+    for (op, (mins, groups, members)) in acc {
+        if let Some(d) = by_op.get_mut(&op) {
+            let answered = answered_of.get(&op).copied().unwrap_or(0);
+            let converted = members.len() as i64;
+            d.conversions = Some(Conversions {
+                answered_callees: answered,
+                converted,
+                rate: if answered > 0 {
+                    (converted as f64 / answered as f64 * 10_000.0).round() / 10_000.0
+                } else {
+                    0.0
+                },
+                minutes_to_join: mins,
+                groups: groups.into_iter().collect(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Read `dossiers.json` from a finished scan.

@@ -1,10 +1,31 @@
-use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, round, utc};
-use crate::config::Config;
+use super::{AuditInput, DayRule, Finding, Partials, RuleDoc, RuleOutput, RulesConfig, Severity};
+use crate::frame::{round, utc};
 use anyhow::{Context, Result};
 use polars::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub struct ForeignCliFanout;
+
+/// `[rules.foreign_cli_fanout]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FanoutConfig {
+    /// Distinct home callees one foreign caller ID must reach in a local day. Default 50.
+    pub fanout_min_callees: u32,
+}
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        Self { fanout_min_callees: 50 }
+    }
+}
+
+/// The section as `config init` writes it.
+pub const TOML: &str = r#"[rules.foreign_cli_fanout]
+fanout_min_callees = 50       # distinct home callees one foreign CLI reaches in a local day
+
+"#;
 
 pub const DOC: &str = "\
 foreign-cli-fanout: one foreign caller ID reaching many home callees in a day
@@ -34,18 +55,59 @@ impl RuleDoc for ForeignCliFanout {
     fn explain(&self) -> &'static str {
         DOC
     }
-    fn defaults(&self, cfg: &Config) -> String {
-        format!("fanout_min_callees = {}", cfg.rules.foreign_cli_fanout.fanout_min_callees)
+    fn defaults(&self, cfg: &RulesConfig) -> String {
+        format!("fanout_min_callees = {}", cfg.foreign_cli_fanout.fanout_min_callees)
     }
 }
 
-impl Rule for ForeignCliFanout {
-    fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
-        let min = cfg.rules.foreign_cli_fanout.fanout_min_callees as i64;
-        Ok(RuleOutput {
-            findings: self.findings(fanout_groups(input, min)?, &input.home_region, min),
-            ..Default::default()
-        })
+impl DayRule for ForeignCliFanout {
+    fn partials<'a>(&'a self, cfg: &'a RulesConfig, parts: u32) -> Box<dyn Partials + 'a> {
+        Box::new(FanoutPartials { rule: self, cfg, parts, whole: None, spill: None, home: String::new() })
+    }
+}
+
+/// One caller ID serves many operators, so partitions cannot judge it alone. A scan of one
+/// partition judges its frame in place; a partitioned scan keeps each partition's per (number,
+/// day) summaries ([`FanoutParts`]) in a spill and judges the merged summaries: the same findings
+/// (a test holds them byte for byte).
+struct FanoutPartials<'a> {
+    rule: &'a ForeignCliFanout,
+    cfg: &'a RulesConfig,
+    parts: u32,
+    /// The findings of a one-partition scan.
+    whole: Option<Vec<Finding>>,
+    spill: Option<FanoutSpill>,
+    home: String,
+}
+
+impl Partials for FanoutPartials<'_> {
+    fn add(&mut self, input: &AuditInput) -> Result<Vec<String>> {
+        let min = self.cfg.foreign_cli_fanout.fanout_min_callees as i64;
+        self.home.clone_from(&input.home_region);
+        if self.parts == 1 {
+            self.whole = Some(self.rule.findings(fanout_groups(input, min)?, &input.home_region, min));
+        } else {
+            let spill = match &mut self.spill {
+                Some(s) => s,
+                None => self.spill.insert(FanoutSpill::new()?),
+            };
+            let t = std::time::Instant::now();
+            let keys = FanoutParts::of(input)?;
+            crate::diag::trace("fan-out part", t);
+            spill.push(keys)?;
+            crate::diag::trace("fan-out part spilled", t);
+        }
+        // its findings name a caller ID, not an operator
+        Ok(Vec::new())
+    }
+
+    fn finish(self: Box<Self>) -> Result<RuleOutput> {
+        let findings = match (self.whole, self.spill) {
+            (Some(f), _) => f,
+            (None, Some(spill)) => self.rule.findings_of_parts(spill.merged()?, self.cfg, &self.home),
+            (None, None) => Vec::new(),
+        };
+        Ok(RuleOutput { findings, ..Default::default() })
     }
 }
 
@@ -92,14 +154,15 @@ impl ForeignCliFanout {
                     "cli_valid": g.valid,
                     "calls_ref": g.refs,
                 }),
+                fact: None,
             }
         }).collect()
     }
 
     /// The findings of parts merged with [`FanoutParts::merge`]: the same as [`Rule::run`] over
     /// the whole frame.
-    pub fn findings_of_parts(&self, parts: FanoutParts, cfg: &Config, home: &str) -> Vec<Finding> {
-        let min = cfg.rules.foreign_cli_fanout.fanout_min_callees as i64;
+    fn findings_of_parts(&self, parts: FanoutParts, cfg: &RulesConfig, home: &str) -> Vec<Finding> {
+        let min = cfg.foreign_cli_fanout.fanout_min_callees as i64;
         self.findings(parts.groups(min), home, min)
     }
 }
@@ -198,7 +261,7 @@ impl FanoutSpill {
 impl FanoutParts {
     /// The keys of one part (a prepared frame holding whole operators).
     pub fn of(input: &AuditInput) -> Result<Self> {
-        use super::Chunks;
+        use crate::frame::Chunks;
         use rayon::prelude::*;
         // every foreign-CLI call to a home callee as its entry, grouped by (number, day) by sorting
         let mut entries = fanout_entries(input)?;
@@ -309,7 +372,7 @@ const NONE: u64 = u64::MAX;
 
 /// (caller number, local day, callee number, row) of every foreign-CLI call to a home callee.
 fn fanout_entries(input: &AuditInput) -> Result<Vec<(u64, i32, u64, u32)>> {
-    use super::Rows;
+    use crate::frame::Rows;
     let df = &input.cdr;
     let home_num = crate::enrich::NumPrefix::new(&input.home_prefix);
     let cdict = input.coded("caller_country")?;
@@ -339,12 +402,12 @@ fn fanout_entries(input: &AuditInput) -> Result<Vec<(u64, i32, u64, u32)>> {
 /// The columns a fan-out group's description reads, their chunk tables built once and shared by
 /// every group's readers.
 struct GroupColumns<'a> {
-    ops: super::Chunks<'a, StringType>,
-    refs: super::Chunks<'a, StringType>,
-    ipc: super::Chunks<'a, UInt32Type>,
+    ops: crate::frame::Chunks<'a, StringType>,
+    refs: crate::frame::Chunks<'a, StringType>,
+    ipc: crate::frame::Chunks<'a, UInt32Type>,
     idict: crate::coded::CodedColumn<'a>,
-    start: super::Chunks<'a, Int64Type>,
-    end: super::Chunks<'a, Int64Type>,
+    start: crate::frame::Chunks<'a, Int64Type>,
+    end: crate::frame::Chunks<'a, Int64Type>,
 }
 
 /// What a group's rows say: the operators and call origins (sorted, distinct; `unknown` for a call
@@ -360,7 +423,7 @@ struct Described<'a> {
 
 impl<'a> GroupColumns<'a> {
     fn new(input: &'a AuditInput) -> Result<Self> {
-        use super::Chunks;
+        use crate::frame::Chunks;
         let df = &input.cdr;
         let idict = input.coded("ip_country")?;
         Ok(Self {
@@ -442,7 +505,7 @@ struct FanoutGroup {
 /// sorted. (One parallel sort of all 3.6 M entries of 10 M calls took 0.14 s.) Only the groups
 /// that pass read their rows' operators, origins and references.
 fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
-    use super::{Chunks, Rows};
+    use crate::frame::{Chunks, Rows};
     use rayon::prelude::*;
     let t0 = std::time::Instant::now();
     let df = &input.cdr;
@@ -458,11 +521,8 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     let day = df.column("day")?.cast(&DataType::Int32)?;
     let day = day.i32()?;
     // a missing number is NONE (E.164 keys stay below 10^15); UNSEEN: a caller slot on no entry
-    const NONE: u64 = u64::MAX;
-    const UNSEEN: u64 = u64::MAX - 1;
     // (slot, day, callee, row) per entry, and each slot's caller number (a function of its text)
-    type Part = (Vec<(u32, i32, u64, u32)>, Vec<u64>);
-    let parts: Vec<Part> = crate::par::slices(df.height(), |off, len| {
+    let parts: Vec<SlotEntries> = crate::par::slices(df.height(), |off, len| {
         let mut country = Rows::new(country);
         let (mut cli_num, mut callee_num, mut day) = (Rows::new(cli_num), Rows::new(callee_num), Rows::new(day));
         let mut caller = Rows::new(callers.codes);
@@ -486,85 +546,13 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
         }
         (v, nums)
     });
-    // caller slots → buckets: one per distinct caller number (two texts of one number share it)
-    let mut num_of_slot = vec![UNSEEN; slots];
-    for (_, nums) in &parts {
-        for (k, n) in nums.iter().enumerate() {
-            if *n != UNSEEN {
-                num_of_slot[k] = *n;
-            }
-        }
-    }
-    let mut distinct: Vec<u64> = num_of_slot.iter().copied().filter(|n| *n != UNSEEN).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let bucket_of_slot: Vec<u32> =
-        num_of_slot.iter().map(|n| distinct.binary_search(n).map_or(u32::MAX, |b| b as u32)).collect();
-    let n_entries: usize = parts.iter().map(|(v, _)| v.len()).sum();
-    crate::load::trace(&format!("fanout entries {n_entries}"), t0);
-    // counting scatter by bucket: (day, callee, row), each bucket's entries in frame order
-    let mut starts = vec![0usize; distinct.len() + 1];
-    for (v, _) in &parts {
-        for e in v {
-            starts[bucket_of_slot[e.0 as usize] as usize + 1] += 1;
-        }
-    }
-    for b in 1..starts.len() {
-        starts[b] += starts[b - 1];
-    }
-    // (day, callee, row)
-    type Entry = (i32, u64, u32);
-    let mut entries: Vec<Entry> = vec![(0, 0, 0); n_entries];
-    let mut next = starts.clone();
-    for (v, _) in parts {
-        for (slot, d, callee, row) in v {
-            let b = bucket_of_slot[slot as usize] as usize;
-            entries[next[b]] = (d, callee, row);
-            next[b] += 1;
-        }
-    }
-    // each bucket sorted by (day, callee, row) on its own; a bucket with fewer calls than `min`
-    // cannot reach `min` distinct callees on any day
-    let mut buckets: Vec<(usize, &mut [Entry])> = Vec::with_capacity(distinct.len());
-    let mut rest: &mut [Entry] = &mut entries;
-    for b in 0..distinct.len() {
-        let (this, tail) = rest.split_at_mut(starts[b + 1] - starts[b]);
-        rest = tail;
-        if this.len() as i64 >= min {
-            buckets.push((starts[b], this));
-        }
-    }
-    // runs of one day: count calls and distinct callees; keep those reaching `min`
-    // (first row, entries, callees)
-    let mut kept: Vec<(u32, std::ops::Range<usize>, usize)> = buckets
-        .into_par_iter()
-        .flat_map_iter(|(at, bucket)| {
-            bucket.sort_unstable();
-            let mut kept = Vec::new();
-            let mut a = 0;
-            while a < bucket.len() {
-                let mut b = a;
-                let mut callees = 0;
-                let mut first = u32::MAX;
-                while b < bucket.len() && bucket[b].0 == bucket[a].0 {
-                    if b == a || bucket[b].1 != bucket[b - 1].1 {
-                        callees += 1;
-                    }
-                    first = first.min(bucket[b].2);
-                    b += 1;
-                }
-                if callees as i64 >= min {
-                    kept.push((first, at + a..at + b, callees));
-                }
-                a = b;
-            }
-            kept
-        })
-        .collect();
-    crate::load::trace("fanout sorted", t0);
+    let (mut entries, starts) = by_caller_number(parts, slots);
+    crate::diag::trace(&format!("fanout entries {}", entries.len()), t0);
+    let mut kept = day_runs(&mut entries, &starts, min);
+    crate::diag::trace("fanout sorted", t0);
     // first-appearance order, as a stable group-by would give
     kept.sort_unstable_by_key(|k| k.0);
-    crate::load::trace(&format!("fanout kept {}", kept.len()), t0);
+    crate::diag::trace(&format!("fanout kept {}", kept.len()), t0);
     let valid = df.column("caller_valid")?.bool()?;
     let cols = GroupColumns::new(input)?;
     // a group's caller, read at its first row (ChunkedArray::get walks the chunk list each time)
@@ -593,4 +581,100 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
         })
         .collect();
     Ok(groups)
+}
+
+/// A missing number, and a caller slot no entry used.
+const UNSEEN: u64 = u64::MAX - 1;
+
+/// One slice's (caller slot, day, callee, row) entries and each slot's caller number.
+type SlotEntries = (Vec<(u32, i32, u64, u32)>, Vec<u64>);
+
+/// One fan-out entry: (day, callee, row).
+type Entry = (i32, u64, u32);
+
+/// The slices' (slot, day, callee, row) entries scattered by caller number (two texts of one
+/// number share it), each number's entries in frame order; with each number's start in them.
+fn by_caller_number(parts: Vec<SlotEntries>, slots: usize) -> (Vec<Entry>, Vec<usize>) {
+    // caller slots → buckets: one per distinct caller number (two texts of one number share it)
+    let mut num_of_slot = vec![UNSEEN; slots];
+    for (_, nums) in &parts {
+        for (k, n) in nums.iter().enumerate() {
+            if *n != UNSEEN {
+                num_of_slot[k] = *n;
+            }
+        }
+    }
+    let mut distinct: Vec<u64> = num_of_slot.iter().copied().filter(|n| *n != UNSEEN).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let bucket_of_slot: Vec<u32> =
+        num_of_slot.iter().map(|n| distinct.binary_search(n).map_or(u32::MAX, |b| b as u32)).collect();
+    let n_entries: usize = parts.iter().map(|(v, _)| v.len()).sum();
+    // counting scatter by bucket: (day, callee, row), each bucket's entries in frame order
+    let mut starts = vec![0usize; distinct.len() + 1];
+    for (v, _) in &parts {
+        for e in v {
+            starts[bucket_of_slot[e.0 as usize] as usize + 1] += 1;
+        }
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    // (day, callee, row)
+    let mut entries: Vec<Entry> = vec![(0, 0, 0); n_entries];
+    let mut next = starts.clone();
+    for (v, _) in parts {
+        for (slot, d, callee, row) in v {
+            let b = bucket_of_slot[slot as usize] as usize;
+            entries[next[b]] = (d, callee, row);
+            next[b] += 1;
+        }
+    }
+    (entries, starts)
+}
+
+/// Each caller number's entries sorted by (day, callee, row); the runs of one day reaching `min`
+/// distinct callees, as (first row, entries, callees). A number with fewer calls than `min`
+/// cannot reach `min` distinct callees on any day.
+fn day_runs(entries: &mut [Entry], starts: &[usize], min: i64) -> Vec<(u32, std::ops::Range<usize>, usize)> {
+    use rayon::prelude::*;
+    let distinct = starts.len() - 1;
+    // each bucket sorted by (day, callee, row) on its own; a bucket with fewer calls than `min`
+    // cannot reach `min` distinct callees on any day
+    let mut buckets: Vec<(usize, &mut [Entry])> = Vec::with_capacity(distinct);
+    let mut rest: &mut [Entry] = entries;
+    for b in 0..distinct {
+        let (this, tail) = rest.split_at_mut(starts[b + 1] - starts[b]);
+        rest = tail;
+        if this.len() as i64 >= min {
+            buckets.push((starts[b], this));
+        }
+    }
+    // runs of one day: count calls and distinct callees; keep those reaching `min`
+    // (first row, entries, callees)
+    buckets
+        .into_par_iter()
+        .flat_map_iter(|(at, bucket)| {
+            bucket.sort_unstable();
+            let mut kept = Vec::new();
+            let mut a = 0;
+            while a < bucket.len() {
+                let mut b = a;
+                let mut callees = 0;
+                let mut first = u32::MAX;
+                while b < bucket.len() && bucket[b].0 == bucket[a].0 {
+                    if b == a || bucket[b].1 != bucket[b - 1].1 {
+                        callees += 1;
+                    }
+                    first = first.min(bucket[b].2);
+                    b += 1;
+                }
+                if callees as i64 >= min {
+                    kept.push((first, at + a..at + b, callees));
+                }
+                a = b;
+            }
+            kept
+        })
+        .collect()
 }

@@ -1,10 +1,53 @@
-use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, col_f64, col_i64, col_str, round, utc, words};
-use crate::config::Config;
+use super::{AuditInput, DayFact, DayRule, Finding, Metric, Partials, RuleDoc, RuleOutput, RulesConfig, Severity};
+use crate::frame::{col_f64, col_i64, col_str, round, utc, words};
 use anyhow::Result;
 use polars::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub struct GroupInviteConversion;
+
+/// `[rules.group_invite_conversion]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConversionConfig {
+    /// A join counts when it happens between the answer and this many minutes after the call ended.
+    pub conversion_window_minutes: i64,
+    /// Converted callees an operator needs for a finding. Default 3.
+    pub min_conversions: u32,
+    /// Converted ÷ answered distinct callees an operator needs for a finding. Default 0.02.
+    pub min_conversion_rate: f64,
+}
+
+impl Default for ConversionConfig {
+    fn default() -> Self {
+        Self { conversion_window_minutes: 60, min_conversions: 3, min_conversion_rate: 0.02 }
+    }
+}
+
+impl ConversionConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        anyhow::ensure!(
+            self.conversion_window_minutes > 0,
+            "rules.group_invite_conversion.conversion_window_minutes must be > 0"
+        );
+        Ok(())
+    }
+}
+
+/// The section as `config init` writes it.
+pub const TOML: &str = r#"[rules.group_invite_conversion]
+conversion_window_minutes = 60 # a join between the answer and this long after the call counts
+min_conversions = 3            # converted callees needed for a finding
+min_conversion_rate = 0.02     # converted / answered distinct callees needed for a finding
+
+"#;
+
+const METRICS: &[Metric] = &[
+    Metric { name: "answered_callees", dtype: DataType::Int64, places: 0 },
+    Metric { name: "conversions", dtype: DataType::Int64, places: 0 },
+    Metric { name: "conversion_rate", dtype: DataType::Float64, places: 4 },
+];
 
 pub const DOC: &str = "\
 group-invite-conversion: callees who join a chat group shortly after an operator's call
@@ -43,8 +86,11 @@ impl RuleDoc for GroupInviteConversion {
     fn explain(&self) -> &'static str {
         DOC
     }
-    fn defaults(&self, cfg: &Config) -> String {
-        let c = &cfg.rules.group_invite_conversion;
+    fn metrics(&self) -> &'static [Metric] {
+        METRICS
+    }
+    fn defaults(&self, cfg: &RulesConfig) -> String {
+        let c = &cfg.group_invite_conversion;
         format!(
             "conversion_window_minutes = {}, min_conversions = {}, min_conversion_rate = {}",
             c.conversion_window_minutes, c.min_conversions, c.min_conversion_rate
@@ -52,11 +98,122 @@ impl RuleDoc for GroupInviteConversion {
     }
 }
 
-impl Rule for GroupInviteConversion {
-    fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
-        let (base, answered) = self.part(input)?;
-        self.of_parts(input.joins.as_ref(), base, answered, cfg)
+impl DayRule for GroupInviteConversion {
+    fn partials<'a>(&'a self, cfg: &'a RulesConfig, parts: u32) -> Box<dyn Partials + 'a> {
+        Box::new(ConversionPartials { cfg, parts, base: Vec::new(), answered: Vec::new(), joins: None, tz: None })
     }
+}
+
+/// Callees called in one partition may join after calls of another operator, so each partition
+/// keeps what it gives ([`GroupInviteConversion::part`]) and the rule judges them together, in
+/// frame order.
+struct ConversionPartials<'a> {
+    cfg: &'a RulesConfig,
+    parts: u32,
+    base: Vec<DataFrame>,
+    answered: Vec<DataFrame>,
+    /// The join log as the rules read it (every partition holds the same one).
+    joins: Option<DataFrame>,
+    tz: Option<chrono_tz::Tz>,
+}
+
+impl Partials for ConversionPartials<'_> {
+    fn add(&mut self, input: &AuditInput) -> Result<Vec<String>> {
+        let t = std::time::Instant::now();
+        let (base, answered) = GroupInviteConversion.part(input)?;
+        if self.tz.is_none() {
+            self.tz = Some(input.tz);
+            self.joins.clone_from(&input.joins);
+        }
+        // a partitioned scan keeps the dossier material of the operators who can reach
+        // `min_conversions` (a whole scan reads it from its frame at the end)
+        let named = match &answered {
+            Some(a) if self.parts > 1 => candidates(a, self.cfg.group_invite_conversion.min_conversions as usize)?,
+            _ => Vec::new(),
+        };
+        self.base.push(base);
+        self.answered.extend(answered);
+        crate::diag::trace("conversion part", t);
+        Ok(named)
+    }
+
+    fn finish(self: Box<Self>) -> Result<RuleOutput> {
+        let base = by_operator(self.base)?;
+        let answered = if self.answered.is_empty() { None } else { Some(by_operator(self.answered)?) };
+        let mut out = GroupInviteConversion.of_parts(self.joins.as_ref(), base, answered, self.cfg)?;
+        if let (Some(tz), Some((_, conv))) = (self.tz, out.tables.iter().find(|(n, _)| *n == "conversions")) {
+            // each conversion counts for the local day its call ended
+            let ops = conv.column("operator_id")?.str()?;
+            let end = conv.column("call_end_us")?.cast(&DataType::Int64)?;
+            let end = end.i64()?;
+            let facts: Vec<(String, DayFact)> = ops
+                .iter()
+                .zip(end.iter())
+                .filter_map(|(op, us)| {
+                    let day = utc(us?).with_timezone(&tz).date_naive();
+                    Some((op?.to_string(), DayFact { conversions: 1, ..DayFact::on(day) }))
+                })
+                .collect();
+            out.facts = facts;
+        }
+        Ok(out)
+    }
+}
+
+/// The partitions' frames as one, in frame order: operators sorted, each operator's rows as its
+/// partition had them (one partition's frame is that order already).
+fn by_operator(mut frames: Vec<DataFrame>) -> Result<DataFrame> {
+    if frames.len() == 1 {
+        return Ok(frames.remove(0));
+    }
+    let lfs: Vec<LazyFrame> = frames.into_iter().map(DataFrame::lazy).collect();
+    Ok(concat(lfs, UnionArgs::default())?
+        .sort(["operator_id"], SortMultipleOptions::default().with_maintain_order(true))
+        .collect()?)
+}
+
+/// Operators with answered calls to at least `min` distinct numbers in the join log: only they
+/// can reach `min` conversions.
+fn candidates(answered: &DataFrame, min: usize) -> Result<Vec<String>> {
+    let per_op = answered
+        .clone()
+        .lazy()
+        .group_by([col("operator_id")])
+        .agg([col("callee_num").n_unique().alias("n")])
+        .filter(col("n").gt_eq(lit(min as u32)))
+        .collect()?;
+    Ok(per_op.column("operator_id")?.str()?.iter().flatten().map(str::to_string).collect())
+}
+
+/// groups.csv and conversions.csv with their columns and no rows: the file set stays the same
+/// for cron jobs when there is no join log.
+fn empty_tables() -> Result<Vec<(&'static str, DataFrame)>> {
+    let s = |n: &str| Column::new_empty(n.into(), &DataType::String);
+    let i = |n: &str| Column::new_empty(n.into(), &DataType::Int64);
+    let groups = DataFrame::new(
+        0,
+        vec![
+            s("group_id"),
+            i("converted_members"),
+            i("feeding_operators_n"),
+            s("feeding_operators"),
+            i("first_join_us"),
+            i("last_join_us"),
+        ],
+    )?;
+    let conversions = DataFrame::new(
+        0,
+        vec![
+            s("operator_id"),
+            s("group_id"),
+            s("member_e164"),
+            i("call_end_us"),
+            i("joined_us"),
+            Column::new_empty("minutes_to_join".into(), &DataType::Float64),
+            s("call"),
+        ],
+    )?;
+    Ok(vec![("groups", groups), ("conversions", conversions)])
 }
 
 impl GroupInviteConversion {
@@ -90,18 +247,19 @@ impl GroupInviteConversion {
     }
 
     /// The rule's output from the parts' [`part`](Self::part)s, concatenated in frame order.
-    pub fn of_parts(
+    fn of_parts(
         &self,
         joins: Option<&DataFrame>,
         base: DataFrame,
         answered: Option<DataFrame>,
-        cfg: &Config,
+        cfg: &RulesConfig,
     ) -> Result<RuleOutput> {
-        let c = &cfg.rules.group_invite_conversion;
+        let c = &cfg.group_invite_conversion;
         let mut out = RuleOutput::default();
         let (Some(joins), Some(answered)) = (joins, answered) else {
             out.notes.push("group-invite-conversion: no join log (--joins): conversions not assessed".into());
             out.operator_metrics = Some(base);
+            out.tables = empty_tables()?;
             return Ok(out);
         };
         let answered = answered.lazy();
@@ -144,15 +302,39 @@ impl GroupInviteConversion {
                     .alias("rate"),
             )
             .collect()?;
-        let (ops, groups, refs) =
-            (col_str(&per_op, "operator_id")?, col_str(&per_op, "groups")?, col_str(&per_op, "refs")?);
-        let (conv_n, answered_n, first, last) = (
-            col_i64(&per_op, "converted")?,
-            col_i64(&per_op, "answered_callees")?,
-            col_i64(&per_op, "first_us")?,
-            col_i64(&per_op, "last_us")?,
+        out.findings = self.findings(&per_op, c)?;
+        out.operator_metrics = Some(
+            base.lazy()
+                .join(
+                    per_op.clone().lazy().select([col("operator_id"), col("converted").alias("conversions")]),
+                    [col("operator_id")],
+                    [col("operator_id")],
+                    JoinArgs::new(JoinType::Left),
+                )
+                .with_columns([
+                    col("conversions").fill_null(lit(0i64)),
+                    (col("conversions").fill_null(lit(0i64)).cast(DataType::Float64)
+                        / col("answered_callees").cast(DataType::Float64))
+                    .alias("conversion_rate"),
+                ])
+                .collect()?,
         );
-        let (rate, median) = (col_f64(&per_op, "rate")?, col_f64(&per_op, "median_minutes")?);
+        out.tables = tables(conv)?;
+        Ok(out)
+    }
+
+    /// One finding per operator with `min_conversions` converted callees at `min_conversion_rate`.
+    fn findings(&self, per_op: &DataFrame, c: &ConversionConfig) -> Result<Vec<Finding>> {
+        let mut findings = Vec::new();
+        let (ops, groups, refs) =
+            (col_str(per_op, "operator_id")?, col_str(per_op, "groups")?, col_str(per_op, "refs")?);
+        let (conv_n, answered_n, first, last) = (
+            col_i64(per_op, "converted")?,
+            col_i64(per_op, "answered_callees")?,
+            col_i64(per_op, "first_us")?,
+            col_i64(per_op, "last_us")?,
+        );
+        let (rate, median) = (col_f64(per_op, "rate")?, col_f64(per_op, "median_minutes")?);
         for i in 0..per_op.height() {
             let (k, n, r) = (conv_n.get(i).unwrap_or(0), answered_n.get(i).unwrap_or(0), rate.get(i).unwrap_or(0.0));
             if k < c.min_conversions as i64 || r < c.min_conversion_rate {
@@ -168,7 +350,7 @@ impl GroupInviteConversion {
             let score = round(score.min(1.0), 2);
             let op = ops.get(i).unwrap_or("");
             let g = groups.get(i).unwrap_or("");
-            out.findings.push(Finding {
+            findings.push(Finding {
                 rule: self.id(),
                 severity: Severity::from_score(score),
                 operator_id: Some(op.to_string()),
@@ -190,59 +372,48 @@ impl GroupInviteConversion {
                     "groups": words(groups.get(i)),
                     "calls_ref": words(refs.get(i)),
                 }),
+                // over the whole audited period, not one day's
+                fact: None,
             });
         }
-        out.operator_metrics = Some(
-            base.lazy()
-                .join(
-                    per_op.clone().lazy().select([col("operator_id"), col("converted").alias("conversions")]),
-                    [col("operator_id")],
-                    [col("operator_id")],
-                    JoinArgs::new(JoinType::Left),
-                )
-                .with_columns([
-                    col("conversions").fill_null(lit(0i64)),
-                    (col("conversions").fill_null(lit(0i64)).cast(DataType::Float64)
-                        / col("answered_callees").cast(DataType::Float64))
-                    .alias("conversion_rate"),
-                ])
-                .collect()?,
-        );
-        let groups_tbl = conv
-            .clone()
-            .lazy()
-            .sort(["group_id", "joined_us"], SortMultipleOptions::default())
-            .group_by_stable([col("group_id")])
-            .agg([
-                col("member_e164").n_unique().cast(DataType::Int64).alias("converted_members"),
-                col("operator_id").n_unique().cast(DataType::Int64).alias("feeding_operators_n"),
-                col("operator_id").unique_stable().str().join(" ", true).alias("feeding_operators"),
-                col("joined_us").min().alias("first_join_us"),
-                col("joined_us").max().alias("last_join_us"),
-            ])
-            .sort(
-                ["converted_members"],
-                SortMultipleOptions::default().with_order_descending(true).with_maintain_order(true),
-            )
-            .collect()?;
-        out.tables.push(("groups", groups_tbl));
-        out.tables.push((
-            "conversions",
-            conv.lazy()
-                .select([
-                    col("operator_id"),
-                    col("group_id"),
-                    col("member_e164"),
-                    col("end_us").alias("call_end_us"),
-                    col("joined_us"),
-                    col("minutes_to_join").round(1, RoundMode::HalfToEven),
-                    col("ref").alias("call"),
-                ])
-                .sort(["operator_id", "joined_us"], SortMultipleOptions::default())
-                .collect()?,
-        ));
-        Ok(out)
+        Ok(findings)
     }
+}
+
+/// groups.csv (per chat group: converted members and the operators who fed it) and
+/// conversions.csv (every join with the call it counts for).
+fn tables(conv: DataFrame) -> Result<Vec<(&'static str, DataFrame)>> {
+    let groups_tbl = conv
+        .clone()
+        .lazy()
+        .sort(["group_id", "joined_us"], SortMultipleOptions::default())
+        .group_by_stable([col("group_id")])
+        .agg([
+            col("member_e164").n_unique().cast(DataType::Int64).alias("converted_members"),
+            col("operator_id").n_unique().cast(DataType::Int64).alias("feeding_operators_n"),
+            col("operator_id").unique_stable().str().join(" ", true).alias("feeding_operators"),
+            col("joined_us").min().alias("first_join_us"),
+            col("joined_us").max().alias("last_join_us"),
+        ])
+        .sort(
+            ["converted_members"],
+            SortMultipleOptions::default().with_order_descending(true).with_maintain_order(true),
+        )
+        .collect()?;
+    let conversions = conv
+        .lazy()
+        .select([
+            col("operator_id"),
+            col("group_id"),
+            col("member_e164"),
+            col("end_us").alias("call_end_us"),
+            col("joined_us"),
+            col("minutes_to_join").round(1, RoundMode::HalfToEven),
+            col("ref").alias("call"),
+        ])
+        .sort(["operator_id", "joined_us"], SortMultipleOptions::default())
+        .collect()?;
+    Ok(vec![("groups", groups_tbl), ("conversions", conversions)])
 }
 
 /// Per operator with at least one answered call to a known number: how many distinct callees
@@ -251,12 +422,12 @@ impl GroupInviteConversion {
 /// reads them instead of a filter of the whole frame (which materialised millions of operator ids
 /// and call references that the join then dropped). Each operator's row range walked in parallel.
 fn answered_callees(input: &AuditInput, members: Option<&PlHashSet<u64>>) -> Result<(DataFrame, Vec<IdxSize>)> {
-    use super::Chunks;
+    use crate::frame::Chunks;
     use rayon::prelude::*;
     let cdr = &input.cdr;
     let (ans, num) = (cdr.column("answered")?.bool()?, cdr.column("callee_num")?.u64()?);
     let (ans, num) = (Chunks::new(ans), Chunks::new(num));
-    let per_op: Vec<(&str, i64, Vec<IdxSize>)> = super::ranges_in_order(input)
+    let per_op: Vec<(&str, i64, Vec<IdxSize>)> = crate::prepare::ranges_in_order(input)
         .into_par_iter()
         .filter_map(|(op, rows)| {
             let (mut a, mut c) = (ans.rows(), num.rows());

@@ -1,10 +1,58 @@
-use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, col_f64, col_i64, col_str, local, round, utc};
-use crate::config::Config;
+use super::{
+    AuditInput, DayFact, DayRule, Finding, Metric, OperatorRule, Partials, PerOperator, RuleDoc, RuleOutput,
+    RulesConfig, Severity,
+};
+use crate::frame::{col_f64, col_i64, col_str, local, round, utc};
 use anyhow::Result;
 use polars::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub struct LongShift;
+
+/// `[rules.long_shift]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LongShiftConfig {
+    /// A gap between calls longer than this starts a new shift (minutes). Default 120.
+    pub shift_break_minutes: i64,
+    /// A shift with at least this much talk is a finding (hours). Default 8.
+    pub min_talk_hours: f64,
+    /// The paid-quota band of talk hours that scores highest. Default [8, 10].
+    pub quota_band_hours: [f64; 2],
+}
+
+impl Default for LongShiftConfig {
+    fn default() -> Self {
+        Self { shift_break_minutes: 120, min_talk_hours: 8.0, quota_band_hours: [8.0, 10.0] }
+    }
+}
+
+impl LongShiftConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        anyhow::ensure!(self.shift_break_minutes > 0, "rules.long_shift.shift_break_minutes must be > 0");
+        anyhow::ensure!(self.min_talk_hours > 0.0, "rules.long_shift.min_talk_hours must be > 0");
+        anyhow::ensure!(
+            self.quota_band_hours[0] <= self.quota_band_hours[1],
+            "rules.long_shift.quota_band_hours must be [low, high]"
+        );
+        Ok(())
+    }
+}
+
+/// The section as `config init` writes it.
+pub const TOML: &str = r#"[rules.long_shift]
+shift_break_minutes = 120     # a longer gap between calls starts a new shift
+min_talk_hours = 8.0          # a shift with at least this much talk is a finding
+quota_band_hours = [8.0, 10.0] # the paid quota band (8-10 h of talk a day) scores highest
+
+"#;
+
+const METRICS: &[Metric] = &[
+    Metric { name: "shifts", dtype: DataType::Int64, places: 0 },
+    Metric { name: "flagged_shifts", dtype: DataType::Int64, places: 0 },
+    Metric { name: "longest_shift_talk_h", dtype: DataType::Float64, places: 2 },
+];
 
 pub const DOC: &str = "\
 long-shift: operator shifts with 8-10 hours of talk time
@@ -41,8 +89,11 @@ impl RuleDoc for LongShift {
     fn explain(&self) -> &'static str {
         DOC
     }
-    fn defaults(&self, cfg: &Config) -> String {
-        let c = &cfg.rules.long_shift;
+    fn metrics(&self) -> &'static [Metric] {
+        METRICS
+    }
+    fn defaults(&self, cfg: &RulesConfig) -> String {
+        let c = &cfg.long_shift;
         format!(
             "shift_break_minutes = {}, min_talk_hours = {}, quota_band_hours = [{}, {}]",
             c.shift_break_minutes, c.min_talk_hours, c.quota_band_hours[0], c.quota_band_hours[1]
@@ -50,9 +101,15 @@ impl RuleDoc for LongShift {
     }
 }
 
-impl Rule for LongShift {
-    fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
-        let c = &cfg.rules.long_shift;
+impl DayRule for LongShift {
+    fn partials<'a>(&'a self, cfg: &'a RulesConfig, parts: u32) -> Box<dyn Partials + 'a> {
+        PerOperator::boxed(self, cfg, parts)
+    }
+}
+
+impl OperatorRule for LongShift {
+    fn run(&self, input: &AuditInput, cfg: &RulesConfig) -> Result<RuleOutput> {
+        let c = &cfg.long_shift;
         let min_s = (c.min_talk_hours * 3600.0).round() as i64;
         let [band_lo, band_hi] = c.quota_band_hours;
         let t0 = std::time::Instant::now();
@@ -63,7 +120,7 @@ impl Rule for LongShift {
             .filter(col("talk_s").gt_eq(lit(min_s)))
             .with_column(col("day").n_unique().over([col("operator_id")])?.cast(DataType::Int64).alias("flagged_days"))
             .collect()?;
-        crate::load::trace("long-shift flagged", t0);
+        crate::diag::trace("long-shift flagged", t0);
         // Per-day talk totals (by the local day each call started) of the flagged operators.
         // Each flagged operator's talk per local day (of the call start), walked over its row range.
         let day_col = input.cdr.column("day")?.cast(&DataType::Int32)?;
@@ -72,7 +129,7 @@ impl Rule for LongShift {
         let mut days_of: std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>> =
             Default::default();
         // chunk tables built once (a slice of a many-chunk column per operator walked every chunk)
-        let (days, talks) = (super::Chunks::new(day_col), super::Chunks::new(&talk_col));
+        let (days, talks) = (crate::frame::Chunks::new(day_col), crate::frame::Chunks::new(&talk_col));
         for op in col_str(&flagged, "operator_id")?.iter().flatten() {
             if days_of.contains_key(op) {
                 continue;
@@ -93,10 +150,10 @@ impl Rule for LongShift {
                 .collect();
             days_of.insert(op.to_string(), m);
         }
-        crate::load::trace("long-shift daily", t0);
+        crate::diag::trace("long-shift daily", t0);
         // Up to 20 call references per flagged shift.
         let refs = shift_refs(input, &flagged)?;
-        crate::load::trace("long-shift refs", t0);
+        crate::diag::trace("long-shift refs", t0);
 
         let ops = col_str(&flagged, "operator_id")?;
         let start = col_i64(&flagged, "shift_start_us")?;
@@ -146,9 +203,10 @@ impl Rule for LongShift {
                     "daily_talk_hours": days_of.get(&op).cloned().unwrap_or_default(),
                     "calls_ref": refs.get(&(op.clone(), s)).cloned().unwrap_or_default(),
                 }),
+                fact: Some(DayFact { long_shift: true, ..DayFact::on(utc(s).with_timezone(&input.tz).date_naive()) }),
             });
         }
-        crate::load::trace("long-shift findings", t0);
+        crate::diag::trace("long-shift findings", t0);
         let metrics = input
             .shifts
             .clone()

@@ -1,10 +1,45 @@
-use super::{AuditInput, Finding, Rule, RuleDoc, RuleOutput, Severity, local, round, utc, words};
-use crate::config::Config;
+use super::{
+    AuditInput, DayFact, DayRule, Finding, Metric, OperatorRule, Partials, PerOperator, RuleDoc, RuleOutput,
+    RulesConfig, Severity,
+};
+use crate::frame::{local, round, utc, words};
 use anyhow::Result;
 use polars::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub struct SpoofedForeignCli;
+
+/// `[rules.spoofed_foreign_cli]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoofConfig {
+    /// Calls per operator and local day needed for a finding. Default 5.
+    pub min_calls: u32,
+    /// Campaigns / outbound tasks known to run from home soil (their calls count as domestic origin).
+    pub domestic_campaigns: Vec<String>,
+    /// Trunks / gateways known to be domestic.
+    pub domestic_trunks: Vec<String>,
+}
+
+impl Default for SpoofConfig {
+    fn default() -> Self {
+        Self { min_calls: 5, domestic_campaigns: vec![], domestic_trunks: vec![] }
+    }
+}
+
+/// The section as `config init` writes it.
+pub const TOML: &str = r#"[rules.spoofed_foreign_cli]
+min_calls = 5                 # foreign-CLI calls from home soil per operator and local day
+domestic_campaigns = []       # campaigns known to run from home soil, e.g. ["edu-refund-01"]
+domestic_trunks = []          # trunks / gateways known to be domestic
+
+"#;
+
+const METRICS: &[Metric] = &[
+    Metric { name: "spoofed_calls", dtype: DataType::Int64, places: 0 },
+    Metric { name: "distinct_foreign_clis", dtype: DataType::Int64, places: 0 },
+];
 
 pub const DOC: &str = "\
 spoofed-foreign-cli: a foreign caller ID shown while the call came from home soil
@@ -40,8 +75,22 @@ impl RuleDoc for SpoofedForeignCli {
     fn explain(&self) -> &'static str {
         DOC
     }
-    fn defaults(&self, cfg: &Config) -> String {
-        let c = &cfg.rules.spoofed_foreign_cli;
+    fn reads(&self, cfg: &RulesConfig) -> Vec<&'static str> {
+        let c = &cfg.spoofed_foreign_cli;
+        let mut v = Vec::new();
+        if !c.domestic_campaigns.is_empty() {
+            v.push("campaign");
+        }
+        if !c.domestic_trunks.is_empty() {
+            v.push("trunk");
+        }
+        v
+    }
+    fn metrics(&self) -> &'static [Metric] {
+        METRICS
+    }
+    fn defaults(&self, cfg: &RulesConfig) -> String {
+        let c = &cfg.spoofed_foreign_cli;
         format!(
             "min_calls = {}, domestic_campaigns = {:?}, domestic_trunks = {:?}",
             c.min_calls, c.domestic_campaigns, c.domestic_trunks
@@ -49,9 +98,15 @@ impl RuleDoc for SpoofedForeignCli {
     }
 }
 
-impl Rule for SpoofedForeignCli {
-    fn run(&self, input: &AuditInput, cfg: &Config) -> Result<RuleOutput> {
-        let c = &cfg.rules.spoofed_foreign_cli;
+impl DayRule for SpoofedForeignCli {
+    fn partials<'a>(&'a self, cfg: &'a RulesConfig, parts: u32) -> Box<dyn Partials + 'a> {
+        PerOperator::boxed(self, cfg, parts)
+    }
+}
+
+impl OperatorRule for SpoofedForeignCli {
+    fn run(&self, input: &AuditInput, cfg: &RulesConfig) -> Result<RuleOutput> {
+        let c = &cfg.spoofed_foreign_cli;
         let mut out = RuleOutput::default();
         if !input.has_ip_country && c.domestic_campaigns.is_empty() && c.domestic_trunks.is_empty() {
             out.notes.push(
@@ -113,6 +168,7 @@ impl Rule for SpoofedForeignCli {
                     "last_call": local(last, input.tz),
                     "calls_ref": words(Some(&refs)),
                 }),
+                fact: Some(DayFact { spoofed_calls: n as u32, ..DayFact::on(crate::time::epoch_day(g.day)) }),
             });
         }
         out.operator_metrics = Some(operator_metrics(&groups)?);
@@ -145,10 +201,10 @@ pub struct DayGroup<'a> {
 
 /// Every (operator, local day) group of spoofed calls, in operator then first-call order: each
 /// operator's row range walked in parallel (the frame is sorted by operator and start).
-pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<DayGroup<'a>>> {
-    use super::Chunks;
+pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &RulesConfig) -> Result<Vec<DayGroup<'a>>> {
+    use crate::frame::Chunks;
     use rayon::prelude::*;
-    let c = &cfg.rules.spoofed_foreign_cli;
+    let c = &cfg.spoofed_foreign_cli;
     let df = &input.cdr;
     let home = input.home_region.as_str();
     let s = |n: &str| -> Result<&StringChunked> { Ok(df.column(n)?.str()?) };
@@ -176,7 +232,7 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &Config) -> Result<Vec<Day
     let (campaign, trunk) = (campaign.map(Chunks::new), trunk.map(Chunks::new));
     let (day, start, end) = (Chunks::new(day), Chunks::new(start), Chunks::new(end));
     let (num, valid) = (Chunks::new(num), Chunks::new(valid));
-    let per_op: Vec<Vec<DayGroup<'a>>> = super::ranges_in_order(input)
+    let per_op: Vec<Vec<DayGroup<'a>>> = crate::prepare::ranges_in_order(input)
         .into_par_iter()
         .map(|(op, rows)| {
             let (mut country, mut ipc, mut refs) = (country.rows(), ipc.rows(), refs.rows());

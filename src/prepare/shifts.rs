@@ -38,7 +38,7 @@ pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
     let mut bounds = crate::par::run_starts(&ops);
     bounds.push(n);
     let runs: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-    use crate::rules::Chunks;
+    use crate::frame::Chunks;
     let (start, end, talk) = (Chunks::new(start), Chunks::new(end), Chunks::new(talk));
     let (answered, callee) = (Chunks::new(answered), Chunks::new(callee));
     let per_run: Vec<(Vec<u32>, Vec<Shift>)> = runs
@@ -93,14 +93,14 @@ pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
         all.extend(shifts);
     }
     cdr.with_column(Column::new("shift_no".into(), shift_no))?;
-    let day = |us: i64| crate::rules::utc(us).with_timezone(&tz).format("%Y-%m-%d").to_string();
+    let day = |us: i64| crate::frame::utc(us).with_timezone(&tz).format("%Y-%m-%d").to_string();
     let span: Vec<i64> = all.iter().map(|s| (s.end - s.start) / 1_000_000).collect();
     let df = DataFrame::new(
         all.len(),
         vec![
             Column::new("operator_id".into(), {
                 // one reader in row order (ChunkedArray::get walks the chunk list each time)
-                let table = crate::rules::Chunks::new(&ops);
+                let table = crate::frame::Chunks::new(&ops);
                 let mut ops = table.rows();
                 all.iter().map(|s| ops.get(s.op_row).unwrap_or("").to_string()).collect::<Vec<_>>()
             }),

@@ -5,28 +5,19 @@
 //! selected; otherwise every day in its CDRs), replacing earlier versions of those days; other days
 //! are left alone. Rows are sorted, so the same inputs give byte-identical partitions.
 
-use crate::rules::{DayProfile, Finding};
+use crate::rules::{DayFact, DayProfile, Finding};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
-use chrono_tz::Tz;
 use polars::prelude::*;
 use std::collections::BTreeSet;
 use std::path::Path;
 
 pub const FILE_NAME: &str = "profiles.parquet";
 
-fn local_day(us: i64, tz: Tz) -> NaiveDate {
-    crate::rules::utc(us).with_timezone(&tz).date_naive()
-}
-
-/// This run's profiles, one per operator and local day a shift started on (a spoofing day or a
-/// conversion after midnight counts for the shift day before it), sorted by operator then date.
-pub fn from_run(
-    shifts: &DataFrame,
-    tz: Tz,
-    findings: &[Finding],
-    conversions: Option<&DataFrame>,
-) -> Result<Vec<DayProfile>> {
+/// This run's profiles, one per operator and local day a shift started on, sorted by operator then
+/// date: the shifts' totals, then the rules' typed day facts (a finding's [`DayFact`] marks its
+/// rule as hit that day; a fact after midnight counts for the shift day before it).
+pub fn from_run(shifts: &DataFrame, findings: &[Finding], facts: &[(String, DayFact)]) -> Result<Vec<DayProfile>> {
     // keyed by borrowed operator ids (a String per lookup was most of the time at 10 M calls)
     type Key<'a> = (&'a str, NaiveDate);
     let mut m: PlHashMap<Key, DayProfile> = PlHashMap::new();
@@ -45,7 +36,62 @@ pub fn from_run(
             rules_hit: String::new(),
         })
     }
-    let s = shifts;
+    shift_totals(shifts, |op, date, p| {
+        let e = entry(&mut m, op, date);
+        e.shifts += 1;
+        e.calls += p.calls;
+        e.answered += p.answered;
+        e.talk_h += p.talk_h;
+        e.max_shift_talk_h = e.max_shift_talk_h.max(p.talk_h);
+    })?;
+    // Calls after midnight belong to the shift (and day) that started before it.
+    let mut shift_days: PlHashMap<&str, Vec<NaiveDate>> = PlHashMap::new();
+    for (op, d) in m.keys() {
+        shift_days.entry(op).or_default().push(*d);
+    }
+    shift_days.values_mut().for_each(|v| v.sort_unstable());
+    let shift_day = |op: &str, date: NaiveDate| -> NaiveDate {
+        match shift_days.get(op) {
+            Some(v) => match v.partition_point(|d| *d <= date) {
+                0 => date,
+                k => v[k - 1],
+            },
+            None => date,
+        }
+    };
+    let mut hit: PlHashMap<Key, BTreeSet<&str>> = PlHashMap::new();
+    for f in findings {
+        let (Some(op), Some(fact)) = (f.operator_id.as_deref(), &f.fact) else { continue };
+        let date = shift_day(op, fact.day);
+        entry(&mut m, op, date).add(fact);
+        hit.entry((op, date)).or_default().insert(f.rule);
+    }
+    for (op, fact) in facts {
+        let date = shift_day(op, fact.day);
+        entry(&mut m, op, date).add(fact);
+    }
+    let order = crate::rules::all_ids();
+    for (key, p) in m.iter_mut() {
+        p.talk_h = crate::frame::round(p.talk_h, 3);
+        p.max_shift_talk_h = crate::frame::round(p.max_shift_talk_h, 3);
+        if let Some(rs) = hit.get(key) {
+            p.rules_hit = order.iter().filter(|r| rs.contains(*r)).copied().collect::<Vec<_>>().join(";");
+        }
+    }
+    let mut out: Vec<DayProfile> = m.into_values().collect();
+    out.sort_unstable_by(|a, b| a.operator_id.cmp(&b.operator_id).then(a.date.cmp(&b.date)));
+    Ok(out)
+}
+
+/// One shift's totals, as the profiles sum them.
+struct ShiftTotals {
+    calls: u32,
+    answered: u32,
+    talk_h: f64,
+}
+
+/// Each shift's operator, local start day and totals, in table order.
+fn shift_totals<'a>(s: &'a DataFrame, mut each: impl FnMut(&'a str, NaiveDate, ShiftTotals)) -> Result<()> {
     let ops = s.column("operator_id")?.str()?;
     let days = s.column("day")?.str()?;
     let talk = s.column("talk_s")?.cast(&DataType::Int64)?;
@@ -66,74 +112,14 @@ pub fn from_run(
                 d
             }
         };
-        let p = entry(&mut m, op, date);
-        let h = talk.get(i).unwrap_or(0) as f64 / 3600.0;
-        p.shifts += 1;
-        p.calls += calls.get(i).unwrap_or(0);
-        p.answered += answered.get(i).unwrap_or(0);
-        p.talk_h += h;
-        p.max_shift_talk_h = p.max_shift_talk_h.max(h);
-    }
-    // Calls after midnight belong to the shift (and day) that started before it.
-    let mut shift_days: PlHashMap<&str, Vec<NaiveDate>> = PlHashMap::new();
-    for (op, d) in m.keys() {
-        shift_days.entry(op).or_default().push(*d);
-    }
-    shift_days.values_mut().for_each(|v| v.sort_unstable());
-    let shift_day = |op: &str, date: NaiveDate| -> NaiveDate {
-        match shift_days.get(op) {
-            Some(v) => match v.partition_point(|d| *d <= date) {
-                0 => date,
-                k => v[k - 1],
-            },
-            None => date,
-        }
-    };
-    let mut hit: PlHashMap<Key, BTreeSet<&str>> = PlHashMap::new();
-    for f in findings {
-        let Some(op) = f.operator_id.as_deref() else { continue };
-        let date = match f.evidence.get("day").and_then(|d| d.as_str()) {
-            Some(d) => {
-                NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap_or(f.window_start.with_timezone(&tz).date_naive())
-            }
-            None => f.window_start.with_timezone(&tz).date_naive(),
+        let t = ShiftTotals {
+            calls: calls.get(i).unwrap_or(0),
+            answered: answered.get(i).unwrap_or(0),
+            talk_h: talk.get(i).unwrap_or(0) as f64 / 3600.0,
         };
-        let date = shift_day(op, date);
-        match f.rule {
-            "long-shift" => entry(&mut m, op, date).long_shift = true,
-            "spoofed-foreign-cli" => {
-                entry(&mut m, op, date).spoofed_calls +=
-                    f.evidence.get("calls").and_then(|c| c.as_u64()).unwrap_or(0) as u32
-            }
-            _ => {}
-        }
-        // group-invite-conversion findings span the whole run: they are not a day's
-        if f.rule != "group-invite-conversion" {
-            hit.entry((op, date)).or_default().insert(f.rule);
-        }
+        each(op, date, t);
     }
-    if let Some(c) = conversions {
-        let ops = c.column("operator_id")?.str()?;
-        let end = c.column("call_end_us")?.cast(&DataType::Int64)?;
-        let end = end.i64()?;
-        for i in 0..c.height() {
-            if let (Some(op), Some(us)) = (ops.get(i), end.get(i)) {
-                let d = shift_day(op, local_day(us, tz));
-                entry(&mut m, op, d).conversions += 1;
-            }
-        }
-    }
-    let order = crate::rules::all_ids();
-    for (key, p) in m.iter_mut() {
-        p.talk_h = crate::rules::round(p.talk_h, 3);
-        p.max_shift_talk_h = crate::rules::round(p.max_shift_talk_h, 3);
-        if let Some(rs) = hit.get(key) {
-            p.rules_hit = order.iter().filter(|r| rs.contains(*r)).copied().collect::<Vec<_>>().join(";");
-        }
-    }
-    let mut out: Vec<DayProfile> = m.into_values().collect();
-    out.sort_unstable_by(|a, b| a.operator_id.cmp(&b.operator_id).then(a.date.cmp(&b.date)));
-    Ok(out)
+    Ok(())
 }
 
 fn to_frame(rows: &[&DayProfile]) -> Result<DataFrame> {
@@ -240,7 +226,7 @@ pub fn write(root: &Path, profiles: &[DayProfile], days: &BTreeSet<NaiveDate>) -
         let rows: Vec<&DayProfile> = profiles.iter().filter(|p| p.date == *day).collect();
         let mut df = to_frame(&rows)?;
         let path = root.join(format!("date={day}")).join(FILE_NAME);
-        crate::output::write_atomic(&path, |w| {
+        crate::outputs::write_atomic(&path, |w| {
             ParquetWriter::new(w).finish(&mut df)?;
             Ok(())
         })?;

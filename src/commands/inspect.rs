@@ -2,8 +2,9 @@
 
 use crate::cli::InspectArgs;
 use crate::enrich::{self, ip::IpCountry};
+use crate::exit_codes::Exit;
 use crate::load::{self, FileReport, Loaded};
-use crate::run::{Exit, resolve};
+use crate::setup::resolve;
 use anyhow::Result;
 use polars::prelude::*;
 use serde::Serialize;
@@ -62,7 +63,7 @@ pub fn run(args: &InspectArgs) -> Result<Exit> {
         all_rejects.extend(j.rejects.iter().cloned());
     }
     if let Some(p) = &args.rejected {
-        crate::output::write_rejects(p, &all_rejects, false)?;
+        crate::outputs::write_rejects(p, &all_rejects, false)?;
     }
     let out = std::io::stdout();
     let mut out = out.lock();

@@ -379,15 +379,8 @@ fn population_of(i: usize, n: usize) -> Population {
     }
 }
 
-pub fn run(args: &GenerateArgs) -> Result<()> {
-    let out = &args.out;
-    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
-    let operators = if args.rows > 0 {
-        ((args.rows as f64 / (ROWS_PER_OPERATOR_DAY * args.days.max(1) as f64)).ceil() as usize).max(10)
-    } else {
-        args.operators
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+/// The operators of every population, their crews (diversion operators only) and the truth labels.
+fn population(operators: usize, rng: &mut ChaCha8Rng) -> (Vec<Crew>, Vec<Operator>, Vec<Truth>) {
     // Crews of 5–8 diversion operators share caller-ID pools, groups and lead lists.
     let mut crews: Vec<Crew> = Vec::new();
     let mut ops: Vec<Operator> = Vec::with_capacity(operators);
@@ -408,7 +401,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
                 let clis = (0..rng.random_range(6..12))
                     .map(|j| {
                         if foreign {
-                            foreign_cli(&mut rng, j % 4 == 3)
+                            foreign_cli(rng, j % 4 == 3)
                         } else {
                             format!("170{:08}", rng.random_range(0..100_000_000u32))
                         }
@@ -435,19 +428,19 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
                 let cc = ["PH", "MY", "IN"][i % 3];
                 let v6 = cc == "PH" && i % 2 == 0;
                 (
-                    ip_in(&mut rng, cc, v6),
-                    (0..3).map(|_| bpo_cli(&mut rng, cc)).collect(),
+                    ip_in(rng, cc, v6),
+                    (0..3).map(|_| bpo_cli(rng, cc)).collect(),
                     format!("bpo-{}", cc.to_lowercase()),
                     500_000 + i as u64,
                 )
             }
             _ if diversion => {
                 let c = &crews[crew.unwrap()];
-                (ip_in(&mut rng, "CN", i % 4 == 0), c.clis.clone(), c.campaign.clone(), c.leads_base)
+                (ip_in(rng, "CN", i % 4 == 0), c.clis.clone(), c.campaign.clone(), c.leads_base)
             }
             _ => (
-                ip_in(&mut rng, "CN", false),
-                (0..2).map(|_| domestic_cli(&mut rng)).collect(),
+                ip_in(rng, "CN", false),
+                (0..2).map(|_| domestic_cli(rng)).collect(),
                 match pop {
                     Population::ServiceDesk => "service-callback".to_string(),
                     Population::NightShift => "night-care".to_string(),
@@ -473,6 +466,19 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         ops.push(Operator { id, pop, crew, ip, clis, campaign, leads_base, coincidental });
     }
 
+    (crews, ops, truth)
+}
+
+pub fn run(args: &GenerateArgs) -> Result<()> {
+    let out = &args.out;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let operators = if args.rows > 0 {
+        ((args.rows as f64 / (ROWS_PER_OPERATOR_DAY * args.days.max(1) as f64)).ceil() as usize).max(10)
+    } else {
+        args.operators
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let (crews, ops, truth) = population(operators, &mut rng);
     let last_day = args.start_date + Duration::days(args.days.saturating_sub(1) as i64);
     let mut sink = CdrSink {
         csv: BufWriter::with_capacity(1 << 20, File::create(out.join("cdr.csv"))?),
@@ -517,7 +523,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     }
     joins.flush()?;
     let (rows, overlap_rows) = sink.finish()?;
-    crate::output::write_atomic(&out.join("ip-country.csv"), |w| {
+    crate::outputs::write_atomic(&out.join("ip-country.csv"), |w| {
         writeln!(w, "network,country")?;
         for (n, c) in IP_PLAN {
             writeln!(w, "{n},{c}")?;
@@ -532,7 +538,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         home_region: "CN",
         operators: &truth,
     };
-    crate::output::write_atomic(&out.join("truth.json"), |w| Ok(serde_json::to_writer_pretty(w, &tf)?))?;
+    crate::outputs::write_atomic(&out.join("truth.json"), |w| Ok(serde_json::to_writer_pretty(w, &tf)?))?;
     eprintln!(
         "generated {rows} CDR rows ({} operators × {} days), {overlap_rows} overlapping rows, in {}",
         operators,

@@ -1,5 +1,11 @@
-//! Output files are written to a temporary name in the target directory and renamed into place when
-//! complete, so a reader (or a crash) never sees half a file.
+//! Outputs: every file is written to a temporary name and renamed into place when complete, so a
+//! reader (or a crash) never sees half a file; a run's files are staged and published together
+//! ([`Staging`]). One writer per output: [`findings`], [`tables`], [`summary`], rejected rows and
+//! JSON documents here. A writer never computes a verdict.
+
+pub mod findings;
+pub mod summary;
+pub mod tables;
 
 use anyhow::{Context, Result};
 use std::io::{BufWriter, Write};
@@ -144,6 +150,15 @@ pub fn write_rejects(path: &Path, rejects: &[crate::load::Reject], excel: bool) 
             c.write_record([cell(&r.file).as_ref(), line.as_str(), r.reason.as_str(), cell(&r.raw).as_ref()])?;
         }
         c.flush()?;
+        Ok(())
+    })
+}
+
+/// A JSON document, pretty-printed with a final newline (run.json, timings.json).
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value)?;
+        writeln!(w)?;
         Ok(())
     })
 }

@@ -1,0 +1,23 @@
+//! One file per command; a command never imports another. [`run`] dispatches parsed flags to them.
+
+pub mod generate;
+pub mod inspect;
+pub mod report;
+pub mod rules;
+pub mod scan;
+
+use crate::cli::{Cli, Command};
+use crate::exit_codes::Exit;
+use anyhow::Result;
+
+pub fn run(cli: Cli) -> Result<Exit> {
+    match cli.command {
+        Command::Inspect(a) => inspect::run(&a),
+        Command::Generate(a) => generate::run(&a).map(|_| Exit::Ok),
+        Command::Scan(a) => scan::run(&a),
+        Command::Report(a) => report::run(&a).map(|_| Exit::Ok),
+        Command::Rules(a) => rules::list(a.config.as_deref()).map(|_| Exit::Ok),
+        Command::Explain { rule } => rules::explain(&rule).map(|_| Exit::Ok),
+        Command::Config(c) => rules::config(&c).map(|_| Exit::Ok),
+    }
+}

@@ -1,0 +1,46 @@
+//! `report`: one operator's dossier from a finished scan, as Markdown, JSON or HTML.
+
+use crate::cli::{ReportArgs, ReportFormat};
+use crate::outputs::write_atomic;
+use anyhow::Result;
+use std::io::Write;
+
+/// `report`: one operator's dossier from a finished scan.
+pub fn run(args: &ReportArgs) -> Result<()> {
+    let mut r = crate::report::load(&args.from)?;
+    if let Some(red) = args.redact.redactor()?
+        && !r.redacted
+    {
+        for d in &mut r.dossiers {
+            for c in &mut d.calls {
+                c.callee = red.pseudonym(&c.callee);
+            }
+        }
+        r.redacted = true;
+    }
+    let d = r.dossiers.iter().find(|d| d.operator_id == args.operator).ok_or_else(|| {
+        let ids: Vec<&str> = r.dossiers.iter().map(|d| d.operator_id.as_str()).take(20).collect();
+        anyhow::anyhow!(
+            "no dossier for operator {:?} in {} (operators with findings: {})",
+            args.operator,
+            args.from.display(),
+            if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+        )
+    })?;
+    let band = r.quota_band_hours;
+    let text = match args.format {
+        ReportFormat::Md => crate::report::render::dossier_md(&r, d)?,
+        ReportFormat::Json => crate::report::render::dossier_json(d)?,
+        ReportFormat::Html => crate::report::render::dossier_html(&r, d, band)?,
+    };
+    match &args.out {
+        Some(p) => write_atomic(p, |w| Ok(w.write_all(text.as_bytes())?)),
+        None => {
+            let stdout = std::io::stdout();
+            let mut o = stdout.lock();
+            o.write_all(text.as_bytes())?;
+            o.flush()?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! One scan's flow. Each operator partition is loaded, redacted, enriched and prepared
+//! ([`stage`]) and handed to every day rule's [`Partials`]; the partitions' shifts, totals, file
+//! reports and rejected rows are merged; the rules finish (cross-operator rules judge their merged
+//! summaries); the cross-day rules read the day profiles and `--history`. A scan without
+//! `--partitions` is one partition of one, through the same code: it keeps its prepared frame for
+//! the dossiers instead of gathering their material partition by partition.
+
+pub mod history;
+mod stage;
+mod totals;
+
+pub use totals::operators_table;
+
+use crate::enrich::{ip::IpCountry, phone::PhoneParser};
+use crate::load::{self, FileReport, LoadOptions, Loaded, Partition, Reject};
+use crate::prepare::{AuditInput, PrepareOptions};
+use crate::redact::Redactor;
+use crate::report::{Dossier, Material};
+use crate::rules::{self, DayFact, DayProfile, Finding, Partials, RuleOutput};
+use crate::setup::ScanPlan;
+use anyhow::{Context as _, Result};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use indicatif::ProgressBar;
+use polars::prelude::*;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// How a partition is prepared, from the config and the rule registry.
+pub fn prepare_options(cfg: &crate::config::Config, phones: &PhoneParser) -> Result<PrepareOptions> {
+    Ok(PrepareOptions {
+        tz: cfg.tz()?,
+        shift_break_us: cfg.rules.long_shift.shift_break_minutes * 60 * 1_000_000,
+        unread: rules::unread_fields(&cfg.rules),
+        home_region: cfg.input.home_region.to_uppercase(),
+        home_prefix: phones.home_prefix(),
+        days: None,
+    })
+}
+
+/// The fields the loader need not read: those no rule reads, and the E.164 text that rules and
+/// reports write from the numeric key.
+pub fn unread_fields(cfg: &crate::config::Config) -> Vec<&'static str> {
+    let mut skip = rules::unread_fields(&cfg.rules);
+    skip.push("caller_e164");
+    skip
+}
+
+/// What every partition reads with.
+pub(crate) struct Context<'a> {
+    paths: &'a [PathBuf],
+    load: LoadOptions,
+    phones: &'a PhoneParser,
+    strict: bool,
+    join_rejects: &'a [Reject],
+    joins: Option<&'a DataFrame>,
+    ips: Option<&'a IpCountry>,
+    redactor: Option<&'a Redactor>,
+    prepare: PrepareOptions,
+    /// Seconds per stage, summed over the partitions (timings.json).
+    times: Mutex<BTreeMap<String, f64>>,
+}
+
+impl Context<'_> {
+    fn lap(&self, name: &str, t: Instant) {
+        crate::diag::trace(name, t);
+        let mut times = self.times.lock().unwrap_or_else(|e| e.into_inner());
+        *times.entry(name.to_string()).or_default() += crate::frame::round(t.elapsed().as_secs_f64(), 3);
+    }
+}
+
+/// What a scan judged, ready for the writers.
+pub struct Judged {
+    /// File reports (summed over the partitions) and rejected CDR rows; no frame.
+    pub loaded: Loaded,
+    pub joins: Option<Loaded>,
+    /// Rejected CDR rows, then rejected join-log rows.
+    pub rejects: Vec<Reject>,
+    /// Every shift, sorted by operator and start.
+    pub shifts: DataFrame,
+    /// Findings of every rule, in report order (severity, score, rule, operator, window, subject).
+    pub findings: Vec<Finding>,
+    /// Per-operator totals and the rules' metrics, for operators.csv.
+    pub totals: DataFrame,
+    pub metrics: Vec<DataFrame>,
+    /// The rules' extra tables (`groups`, `conversions`).
+    pub tables: Vec<(&'static str, DataFrame)>,
+    pub notes: Vec<String>,
+    /// This run's day profiles (written to `--history`), the days they cover, the days read back.
+    pub run_profiles: Vec<DayProfile>,
+    pub run_days: BTreeSet<NaiveDate>,
+    pub history_days: BTreeSet<NaiveDate>,
+    /// Seconds per stage and per rule.
+    pub stage_times: BTreeMap<String, f64>,
+    pub rule_times: BTreeMap<&'static str, f64>,
+    pub tz: Tz,
+    /// Dossier material: a one-partition scan keeps its prepared frame, a partitioned one the
+    /// material of every operator a finding can name.
+    kept: Option<AuditInput>,
+    material: Material,
+    redacted: bool,
+}
+
+/// The day rules' state over the partitions: (rule, seconds so far, partials).
+type RuleStates<'a> = Vec<(&'static str, f64, Box<dyn Partials + 'a>)>;
+
+/// Load, prepare and judge every partition of the plan's inputs (`paths`, already expanded);
+/// `notes` are the run's notes so far.
+pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<String>) -> Result<Judged> {
+    let setup = &plan.setup;
+    let cfg = &setup.config;
+    let t = Instant::now();
+    let mut joins = load_join_logs(plan, pb)?;
+    let load_joins_s = crate::frame::round(t.elapsed().as_secs_f64(), 3);
+    if let (Some(r), Some(j)) = (&plan.redactor, joins.as_mut()) {
+        redact_joins(r, j)?;
+    }
+    pb.set_message("IP countries");
+    let ips = plan.ip_country.as_deref().map(IpCountry::open).transpose()?;
+    let join_rejects: Vec<Reject> = joins.iter().flat_map(|j| j.rejects.iter().cloned()).collect();
+    let cx = Context {
+        paths,
+        load: LoadOptions { skip: unread_fields(cfg), coded: true, ..setup.load.clone() },
+        phones: &setup.phones,
+        strict: setup.strict,
+        join_rejects: &join_rejects,
+        joins: joins.as_ref().map(|j| &j.frame),
+        ips: ips.as_ref(),
+        redactor: plan.redactor.as_ref(),
+        prepare: PrepareOptions { days: plan.days, ..prepare_options(cfg, &setup.phones)? },
+        times: Mutex::new(BTreeMap::from([("load_joins".to_string(), load_joins_s)])),
+    };
+    let mut states: RuleStates =
+        rules::day_rules().map(|r| (r.id(), 0.0, r.partials(&cfg.rules, plan.partitions))).collect();
+    let mut parts = Parts::default();
+    for index in 0..plan.partitions {
+        let of = plan.partitions;
+        let (say, part) = match of {
+            1 => (String::new(), None),
+            _ => (format!("part {} of {of}: ", index + 1), Some(Partition { index, of })),
+        };
+        pb.set_message(format!("{say}loading CDRs"));
+        let (loaded, input) = stage::prepare(&cx, part)?;
+        pb.set_message(format!("{say}rules"));
+        let t = Instant::now();
+        let named = judge(&mut states, &input)?;
+        cx.lap("rules", t);
+        parts.add(loaded, input, named, plan.partitions, plan.redactor.is_some())?;
+    }
+    let stage_times = cx.times.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut judged = parts.merged(plan, joins, join_rejects, stage_times)?;
+    judged.notes = notes;
+    judged.finish_rules(states, cfg)?;
+    let t = Instant::now();
+    judged.cross_day(plan)?;
+    judged.stage_times.insert("cross_day".into(), crate::frame::round(t.elapsed().as_secs_f64(), 3));
+    Ok(judged)
+}
+
+/// One partition through every day rule, in parallel; the operators whose material it must keep.
+fn judge(states: &mut RuleStates, input: &AuditInput) -> Result<Vec<String>> {
+    let named: Vec<Vec<String>> = states
+        .par_iter_mut()
+        .map(|(id, secs, p)| {
+            let t = Instant::now();
+            let named = p.add(input).with_context(|| format!("rule {id} failed"));
+            crate::diag::trace(id, t);
+            *secs += t.elapsed().as_secs_f64();
+            named
+        })
+        .collect::<Result<_>>()?;
+    let mut named: Vec<String> = named.into_iter().flatten().collect();
+    named.sort_unstable();
+    named.dedup();
+    Ok(named)
+}
+
+/// What the partitions left, so far.
+#[derive(Default)]
+struct Parts {
+    files: Vec<FileReport>,
+    rejects: Vec<Reject>,
+    shifts: Vec<DataFrame>,
+    totals: Vec<DataFrame>,
+    material: Material,
+    kept: Option<AuditInput>,
+    /// Calls audited (after `--date` and friends).
+    rows: usize,
+    tz: Option<Tz>,
+}
+
+impl Parts {
+    fn add(&mut self, loaded: Loaded, input: AuditInput, named: Vec<String>, of: u32, redacted: bool) -> Result<()> {
+        self.rows += input.cdr.height();
+        self.tz = Some(input.tz);
+        self.shifts.push(input.shifts.clone());
+        let t = Instant::now();
+        self.totals.push(totals::operator_totals(&input)?);
+        crate::diag::trace("operator totals", t);
+        merge_files(&mut self.files, loaded.files);
+        self.rejects.extend(loaded.rejects);
+        if of == 1 {
+            // the frame is read again for the dossiers, once the findings are known
+            self.kept = Some(input);
+            return Ok(());
+        }
+        let t = Instant::now();
+        self.material.merge(crate::report::material(&input, &named, redacted)?);
+        crate::diag::trace("dossier material", t);
+        // dropped for real (not left to the exit): the next partition reuses the memory, and what
+        // the pool threads freed is handed back now, not whenever they next allocate
+        drop(input);
+        crate::memory::release_freed();
+        Ok(())
+    }
+
+    fn merged(
+        mut self,
+        plan: &ScanPlan,
+        joins: Option<Loaded>,
+        join_rejects: Vec<Reject>,
+        stage_times: BTreeMap<String, f64>,
+    ) -> Result<Judged> {
+        if plan.partitions > 1 {
+            self.files_without_rows(plan.setup.load.allow_empty);
+            fail_on_unreadable(&self.files)?;
+            // rejected rows in input order: by file, then line
+            let order: BTreeMap<&str, usize> =
+                self.files.iter().enumerate().map(|(i, f)| (f.path.as_str(), i)).collect();
+            self.rejects.sort_by_key(|r| (order.get(r.file.as_str()).copied().unwrap_or(usize::MAX), r.line));
+        }
+        for f in self.files.iter().chain(joins.iter().flat_map(|j| j.files.iter())) {
+            for w in &f.warnings {
+                crate::log::warn(w);
+            }
+        }
+        if let Some((a, b)) = plan.days {
+            let shown = if a == b { a.to_string() } else { format!("{a} .. {b}") };
+            anyhow::ensure!(self.rows > 0, "no shift in the inputs starts on {shown}; nothing written");
+        }
+        let mut rejects = self.rejects.clone();
+        rejects.extend(join_rejects);
+        Ok(Judged {
+            loaded: Loaded { rejects: self.rejects, files: self.files, ..Loaded::empty() },
+            joins,
+            rejects,
+            shifts: by_operator(self.shifts, &["operator_id", "shift_start_us"])?,
+            findings: Vec::new(),
+            totals: by_operator(self.totals, &["operator_id"])?,
+            metrics: Vec::new(),
+            tables: Vec::new(),
+            notes: Vec::new(),
+            run_profiles: Vec::new(),
+            run_days: BTreeSet::new(),
+            history_days: BTreeSet::new(),
+            stage_times,
+            rule_times: BTreeMap::new(),
+            tz: self.tz.unwrap_or(plan.setup.load.tz),
+            kept: self.kept,
+            material: self.material,
+            redacted: plan.redactor.is_some(),
+        })
+    }
+
+    /// A file none of whose partitions had a row is judged as a whole scan judges it.
+    fn files_without_rows(&mut self, allow_empty: bool) {
+        for f in &mut self.files {
+            if f.lines_in == 0 && f.error.is_none() {
+                let what = if matches!(f.format, Some("parquet" | "ndjson")) {
+                    "no rows"
+                } else {
+                    "no data rows (empty, or a header only)"
+                };
+                if allow_empty {
+                    f.warnings.push(format!("{}: {what}", f.path));
+                } else {
+                    f.error = Some(format!("{}: {what}; --allow-empty accepts such files", f.path));
+                }
+            }
+        }
+    }
+}
+
+impl Judged {
+    /// Every day rule's output over the partitions, in registry order.
+    fn finish_rules(&mut self, states: RuleStates, _cfg: &crate::config::Config) -> Result<()> {
+        let t = Instant::now();
+        let outs: Vec<(&'static str, f64, Result<RuleOutput>)> = states
+            .into_par_iter()
+            .map(|(id, secs, p)| {
+                let t = Instant::now();
+                let out = p.finish();
+                (id, secs + t.elapsed().as_secs_f64(), out)
+            })
+            .collect();
+        *self.stage_times.entry("rules".into()).or_default() += crate::frame::round(t.elapsed().as_secs_f64(), 3);
+        let mut facts: Vec<(String, DayFact)> = Vec::new();
+        for (id, secs, out) in outs {
+            self.rule_times.insert(id, crate::frame::round(secs, 3));
+            let out = out.with_context(|| format!("rule {id} failed"))?;
+            self.findings.extend(out.findings);
+            self.notes.extend(out.notes);
+            self.metrics.extend(out.operator_metrics);
+            self.tables.extend(out.tables);
+            facts.extend(out.facts);
+        }
+        self.run_profiles = history::from_run(&self.shifts, &self.findings, &facts)?;
+        self.run_days = self.run_profiles.iter().map(|p| p.date).collect();
+        Ok(())
+    }
+
+    /// The cross-day rules over this run's day profiles and the history's; then every finding in
+    /// report order.
+    fn cross_day(&mut self, plan: &ScanPlan) -> Result<()> {
+        let cfg = &plan.setup.config.rules;
+        let as_of = self.run_days.iter().next_back().copied();
+        let mut profiles = self.run_profiles.clone();
+        if let (Some(h), Some(as_of)) = (&plan.history, as_of) {
+            let w = rules::cross_day_rules().map(|r| r.window_days(cfg)).max().unwrap_or(1);
+            let from = as_of - chrono::Days::new(u64::from(w.saturating_sub(1)));
+            let old = history::read(h, from, as_of, &self.run_days)?;
+            self.history_days.extend(old.iter().map(|p| p.date));
+            profiles.extend(old);
+        }
+        profiles.sort_by(|a, b| a.operator_id.cmp(&b.operator_id).then(a.date.cmp(&b.date)));
+        if let Some(as_of) = as_of {
+            let days = rules::DayHistory { profiles, as_of, history_days: self.history_days.clone(), tz: self.tz };
+            let rules: Vec<&dyn rules::CrossDayRule> = rules::cross_day_rules().collect();
+            let outs: Vec<(&'static str, f64, Result<RuleOutput>)> = rules
+                .par_iter()
+                .map(|r| {
+                    let t = Instant::now();
+                    let out = r.run(&days, cfg);
+                    (r.id(), t.elapsed().as_secs_f64(), out)
+                })
+                .collect();
+            for (id, secs, out) in outs {
+                self.rule_times.insert(id, crate::frame::round(secs, 3));
+                let out = out.with_context(|| format!("rule {id} failed"))?;
+                self.findings.extend(out.findings);
+                self.notes.extend(out.notes);
+                self.metrics.extend(out.operator_metrics);
+            }
+        }
+        if plan.history.is_none() {
+            self.notes
+                .push("no --history: long-shift-streak and repeat-spoofer saw only the days in these inputs".into());
+        }
+        self.sort_findings();
+        Ok(())
+    }
+
+    fn sort_findings(&mut self) {
+        let order: HashMap<&str, usize> = rules::all_ids().into_iter().enumerate().map(|(i, r)| (r, i)).collect();
+        // each finding's rule rank looked up once, not twice per comparison
+        let mut ranked: Vec<(usize, Finding)> =
+            std::mem::take(&mut self.findings).into_iter().map(|f| (order[f.rule], f)).collect();
+        ranked.sort_by(|(ra, a), (rb, b)| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.score.total_cmp(&a.score))
+                .then(ra.cmp(rb))
+                .then(a.operator_id.cmp(&b.operator_id))
+                .then(a.window_start.cmp(&b.window_start))
+                .then(a.subject.cmp(&b.subject))
+        });
+        self.findings = ranked.into_iter().map(|(_, f)| f).collect();
+    }
+
+    /// A rule's extra table by name (`conversions` feeds the dossiers).
+    pub fn table(&self, name: &str) -> Option<&DataFrame> {
+        self.tables.iter().find(|(n, _)| *n == name).map(|(_, df)| df)
+    }
+
+    /// The dossier material a partitioned scan gathered (a one-partition scan reads its kept frame
+    /// in [`dossiers`](Self::dossiers)).
+    pub fn take_material(&mut self) -> Material {
+        std::mem::take(&mut self.material)
+    }
+
+    /// The dossiers of every operator a finding names.
+    pub fn dossiers(&self, material: Material, operators: &DataFrame, min_talk_h: f64) -> Result<Vec<Dossier>> {
+        let material = match &self.kept {
+            Some(input) => {
+                let ops = crate::report::operators_with_findings(&self.findings);
+                if ops.is_empty() {
+                    return Ok(Vec::new());
+                }
+                crate::report::material(input, &ops, self.redacted)?
+            }
+            None => material,
+        };
+        let conversions = self.table("conversions");
+        crate::report::assemble(material, &self.shifts, self.tz, &self.findings, operators, conversions, min_talk_h)
+    }
+}
+
+/// The partitions' frames as one, sorted by `cols` keeping each partition's order within them
+/// (one partition's frame is returned as it is).
+fn by_operator(mut frames: Vec<DataFrame>, cols: &[&str]) -> Result<DataFrame> {
+    if frames.len() == 1 {
+        return Ok(frames.remove(0));
+    }
+    let lfs: Vec<LazyFrame> = frames.into_iter().map(DataFrame::lazy).collect();
+    Ok(concat(lfs, UnionArgs::default())?
+        .sort(cols.iter().copied(), SortMultipleOptions::default().with_maintain_order(true))
+        .collect()?)
+}
+
+/// An input that could not be read stops the scan before anything is written (a cron job must not
+/// publish an audit of half its CDRs): one line per failed file, the last as the error.
+pub fn fail_on_unreadable(files: &[FileReport]) -> Result<()> {
+    let errors: Vec<&str> = files.iter().filter_map(|f| f.error.as_deref()).collect();
+    if let Some((last, rest)) = errors.split_last() {
+        for e in rest {
+            crate::log::error(e);
+        }
+        let more = if rest.is_empty() { String::new() } else { format!(" ({} inputs failed)", errors.len()) };
+        anyhow::bail!("{last}{more}; nothing written");
+    }
+    Ok(())
+}
+
+/// The chat-group join logs (`--joins`), if any: an unreadable one stops the scan.
+fn load_join_logs(plan: &ScanPlan, pb: &ProgressBar) -> Result<Option<Loaded>> {
+    if plan.joins.is_empty() {
+        return Ok(None);
+    }
+    pb.set_message("loading join logs");
+    let jp = load::expand_inputs(&plan.joins)?;
+    let j = load::load_joins(&jp, &plan.setup.load, &plan.setup.phones)?;
+    fail_on_unreadable(&j.files)?;
+    Ok(Some(j))
+}
+
+/// `--redact`: the join log's members as pseudonyms, its rejected lines unquoted.
+fn redact_joins(r: &Redactor, j: &mut Loaded) -> Result<()> {
+    let member = r.column(&j.frame, "member", "member_e164")?;
+    let member_e164 = r.column(&j.frame, "member_e164", "member_e164")?;
+    j.frame.with_column(member)?;
+    j.frame.with_column(member_e164)?;
+    for rej in &mut j.rejects {
+        rej.raw = "[redacted]".into();
+    }
+    Ok(())
+}
+
+/// One partition's file reports added to the totals so far (the same files, in the same order).
+fn merge_files(into: &mut Vec<FileReport>, part: Vec<FileReport>) {
+    if into.is_empty() {
+        *into = part;
+        return;
+    }
+    for (a, b) in into.iter_mut().zip(part) {
+        a.format = a.format.or(b.format);
+        a.encoding = a.encoding.or(b.encoding);
+        a.lines_in += b.lines_in;
+        a.rows_read += b.rows_read;
+        a.rows_rejected += b.rows_rejected;
+        a.duplicates += b.duplicates;
+        for (k, v) in b.reject_reasons {
+            *a.reject_reasons.entry(k).or_default() += v;
+        }
+        // RFC 3339 UTC texts of one form compare as the times do
+        a.first_time = match (a.first_time.take(), b.first_time) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        a.last_time = a.last_time.take().max(b.last_time);
+        for w in b.warnings {
+            if !a.warnings.contains(&w) {
+                a.warnings.push(w);
+            }
+        }
+        a.error = a.error.take().or(b.error);
+    }
+}
