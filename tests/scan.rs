@@ -96,10 +96,16 @@ fn scan_sample_logs_and_fail_on() {
     };
     let mut c = bin();
     args(&mut c);
-    c.assert()
-        .success()
-        .stdout(predicates::str::contains("long-shift"))
-        .stdout(predicates::str::contains("spoofed-foreign-cli"));
+    let stdout = String::from_utf8(c.assert().success().get_output().stdout.clone()).unwrap();
+    // every rule has a row even with no findings, so the row's counts are what is checked: they
+    // are the findings.jsonl counts, and the sample logs hold long shifts and spoofing
+    let findings = std::fs::read_to_string(dir.path().join("findings.jsonl")).unwrap();
+    for rule in ["long-shift", "spoofed-foreign-cli"] {
+        let row = stdout.lines().find(|l| l.split_whitespace().next() == Some(rule)).expect(rule);
+        let n: usize = row.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let want = findings.lines().filter(|l| l.contains(&format!("\"rule\":\"{rule}\""))).count();
+        assert!(n > 0 && n == want, "{rule}: summary says {n}, findings.jsonl has {want}\n{stdout}");
+    }
     let mut c = bin();
     args(&mut c);
     c.args(["--fail-on", "low"]).assert().code(1);
