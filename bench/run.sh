@@ -3,12 +3,15 @@
 # same inputs, same thread count, runs alternated. Writes bench/results.md.
 #
 # usage: bench/run.sh [--sizes "1000000 10000000"] [--runs 3] [--with-100m] [--threads N] [--profile dist]
-#                     [--no-time-order]
+#                     [--no-time-order] [--baseline BIN]
 # At 10 M rows the CSV is also run in start-time order (bench/data/10000000/cdr-time-order.csv, made
 # with sort(1), not timed); --no-time-order leaves that out. The guard below holds only the
 # generated (operator-ordered) CSV and Parquet.
 # The audit is built with Cargo profile `dist` (release with fat LTO: the build users should run;
 # ~22 minutes clean on 2 cores) unless --profile names another (`release` for a quick look).
+# --baseline BIN also runs another build of the audit (say, the commit before a change, built into
+# its own target directory) in the same alternation, and reports its time and peak beside the audit's:
+# a before/after comparison in one run, on the same inputs and the same machine load.
 # Exit status: 0; 3 when a 10 M-row audit ÷ reference ratio is above 1.0 (the regression guard);
 # 2 on a setup error.
 set -euo pipefail
@@ -19,6 +22,7 @@ RUNS=3
 THREADS=$(nproc)
 PROFILE=dist
 TIME_ORDER=1
+BASELINE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) SIZES="$2"; shift 2 ;;
@@ -27,6 +31,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS="$2"; shift 2 ;;
     --profile) PROFILE="$2"; shift 2 ;;
     --no-time-order) TIME_ORDER=0; shift ;;
+    --baseline) BASELINE="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -59,8 +64,15 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
   echo "diversion-audit $("$BIN" --version | awk '{print $2}') (Cargo profile $PROFILE), DuckDB $("$VENV/bin/python" -c 'import duckdb; print(duckdb.__version__)'); $(date -u +%Y-%m-%d)."
   echo "The audit runs every rule and writes every output (report.html included); the reference runs its three SQL checks."
   echo
-  echo "| rows | input | audit s | reference s | audit ÷ reference | audit rows/s | audit peak RSS MB | reference peak RSS MB |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+  if [ -n "$BASELINE" ]; then
+    echo "Baseline (before): \`$BASELINE\`, run in the same alternation."
+    echo
+    echo "| rows | input | audit s | reference s | audit ÷ reference | audit rows/s | audit peak RSS MB | reference peak RSS MB | baseline s | audit ÷ baseline | baseline peak RSS MB | audit runs s | baseline runs s |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+  else
+    echo "| rows | input | audit s | reference s | audit ÷ reference | audit rows/s | audit peak RSS MB | reference peak RSS MB |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+  fi
 } > "$WORK/results.md"
 STAGES=""
 RATIO10=""
@@ -89,16 +101,25 @@ for N in $SIZES; do
     LABEL="$KIND"
     [ ${#PARTS[@]} -gt 0 ] && LABEL="$KIND, ${PARTS[1]} parts"
     [ "$KIND" = time-order.csv ] && IN="$D/cdr-time-order.csv" && LABEL="csv, time order"
-    : > "$WORK/a"; : > "$WORK/r"
+    : > "$WORK/a"; : > "$WORK/r"; : > "$WORK/b"
     for i in $(seq "$RUNS"); do
       measure "$WORK/a" "$BIN" scan "$IN" --joins "$D/joins.csv" --ip-country "$D/ip-country.csv" --out "$WORK/out" --quiet "${PARTS[@]}"
+      if [ -n "$BASELINE" ]; then
+        measure "$WORK/b" "$BASELINE" scan "$IN" --joins "$D/joins.csv" --ip-country "$D/ip-country.csv" --out "$WORK/out-base" --quiet "${PARTS[@]}"
+      fi
       measure "$WORK/r" "$VENV/bin/python" "$REF" "$IN" "$D/joins.csv" "$D/ip-country.csv" "$WORK/ref" --threads "$THREADS"
     done
     A=$(cut -d' ' -f1 "$WORK/a" | median); R=$(cut -d' ' -f1 "$WORK/r" | median)
     AM=$(cut -d' ' -f2 "$WORK/a" | median); RM=$(cut -d' ' -f2 "$WORK/r" | median)
     RATIO=$(awk -v a="$A" -v r="$R" 'BEGIN{printf "%.2f", a/r}')
     RPS=$(awk -v n="$ROWS" -v a="$A" 'BEGIN{printf "%.0f", n/a}')
-    echo "| $ROWS | $LABEL | $A | $R | $RATIO | $RPS | $AM | $RM |" >> "$WORK/results.md"
+    if [ -n "$BASELINE" ]; then
+      B=$(cut -d' ' -f1 "$WORK/b" | median); BM=$(cut -d' ' -f2 "$WORK/b" | median)
+      AB=$(awk -v a="$A" -v b="$B" 'BEGIN{printf "%.3f", a/b}')
+      echo "| $ROWS | $LABEL | $A | $R | $RATIO | $RPS | $AM | $RM | $B | $AB | $BM | $(cut -d' ' -f1 "$WORK/a" | paste -sd' ') | $(cut -d' ' -f1 "$WORK/b" | paste -sd' ') |" >> "$WORK/results.md"
+    else
+      echo "| $ROWS | $LABEL | $A | $R | $RATIO | $RPS | $AM | $RM |" >> "$WORK/results.md"
+    fi
     # the guard holds the generated CSV and Parquet inputs the issue names; time order is reported
     if [ "$N" = "10000000" ] && [ "$KIND" != time-order.csv ]; then RATIO10="$RATIO10 $RATIO"; fi
     STAGES="$STAGES
@@ -122,7 +143,7 @@ done
   echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   echo "${STAGES#?}"
   echo
-  echo "Reproduce: \`bench/run.sh --sizes \"$SIZES\" --runs $RUNS --threads $THREADS\`"
+  echo "Reproduce: \`bench/run.sh --sizes \"$SIZES\" --runs $RUNS --threads $THREADS --profile $PROFILE${BASELINE:+ --baseline $BASELINE}\`"
 } >> "$WORK/results.md"
 cp "$WORK/results.md" "$ROOT/bench/results.md"
 cat "$ROOT/bench/results.md"
