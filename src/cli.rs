@@ -55,7 +55,7 @@ pub enum Command {
 /// How inputs are read; shared by every command that loads CDRs.
 #[derive(Args, Debug, Clone, Default)]
 pub struct LoadArgs {
-    /// TOML configuration file (see `README.md`); flags override it.
+    /// TOML configuration file (`config init` prints every key); flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// IANA time zone of timestamps written without an offset [config: input.tz; default Asia/Shanghai].

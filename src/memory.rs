@@ -1,6 +1,6 @@
 //! Before a scan loads anything: its peak memory estimated from the inputs' row counts, against the
-//! memory the machine has free. A scan holds every call in memory (the bounded, spilling design is
-//! in the README and not built), so an input too large for the machine would otherwise be killed
+//! memory the machine has free. A scan holds every call of a partition in memory (`--partitions`
+//! splits the operators), so an input too large for the machine would otherwise be killed
 //! by the kernel part way through (exit 137, nothing written, no reason given); here it fails at
 //! once with the figures, or with `--ignore-memory-check` runs on with a warning.
 

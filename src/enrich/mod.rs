@@ -286,7 +286,7 @@ pub fn cdr_ip_country(
     Ok(df.select(names)?)
 }
 
-/// The canonical CDR schema, in order (see the README).
+/// The canonical CDR schema, in order (docs/schema.md).
 pub const CANONICAL_CDR: [&str; 23] = [
     "call_id",
     "operator_id",

@@ -1,6 +1,6 @@
 //! Raw text fields → the canonical typed schema, as Polars lazy expressions.
 //!
-//! Derivations (documented in the README): talk from billsec, else end − answer, else the whole
+//! Derivations (documented in docs/formats.md and docs/schema.md): talk from billsec, else end − answer, else the whole
 //! duration when the disposition says ANSWERED, else 0; end from start + duration, else answer + talk;
 //! duration from end − start; answered when talk > 0 or the disposition says so; answer time is null
 //! for unanswered calls and derived as end − talk when missing. Durations of 65 000 s or more are the

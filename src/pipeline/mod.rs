@@ -24,6 +24,7 @@ use chrono_tz::Tz;
 use indicatif::ProgressBar;
 use polars::prelude::*;
 use rayon::prelude::*;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -51,15 +52,15 @@ pub fn unread_fields(cfg: &crate::config::Config) -> Vec<&'static str> {
 
 /// What every partition reads with.
 pub(crate) struct Context<'a> {
+    plan: &'a ScanPlan,
     paths: &'a [PathBuf],
     load: LoadOptions,
-    phones: &'a PhoneParser,
-    strict: bool,
-    join_rejects: &'a [Reject],
-    joins: Option<&'a DataFrame>,
-    ips: Option<&'a IpCountry>,
-    redactor: Option<&'a Redactor>,
     prepare: PrepareOptions,
+    /// The join logs (redacted) and the IP table, loaded once, after the first partition's CDRs:
+    /// the loader parses caller IDs on a thread of its own meanwhile (10 M CSV rows: 0.1 s of the
+    /// join log and the table's opening hidden behind it).
+    joins: OnceCell<Option<Loaded>>,
+    ips: OnceCell<Option<IpCountry>>,
     /// Seconds per stage, summed over the partitions (timings.json).
     times: Mutex<BTreeMap<String, f64>>,
 }
@@ -69,6 +70,24 @@ impl Context<'_> {
         crate::diag::trace(name, t);
         let mut times = self.times.lock().unwrap_or_else(|e| e.into_inner());
         *times.entry(name.to_string()).or_default() += crate::frame::round(t.elapsed().as_secs_f64(), 3);
+    }
+
+    /// The join logs and the IP table, loaded on first use.
+    fn side_inputs(&self, pb: &ProgressBar) -> Result<(Option<&Loaded>, Option<&IpCountry>)> {
+        if self.joins.get().is_none() {
+            let t = Instant::now();
+            let mut joins = load_join_logs(self.plan, pb)?;
+            if let (Some(r), Some(j)) = (&self.plan.redactor, joins.as_mut()) {
+                redact_joins(r, j)?;
+            }
+            let _ = self.joins.set(joins);
+            self.lap("load_joins", t);
+        }
+        if self.ips.get().is_none() {
+            pb.set_message("IP countries");
+            let _ = self.ips.set(self.plan.ip_country.as_deref().map(IpCountry::open).transpose()?);
+        }
+        Ok((self.joins.get().and_then(Option::as_ref), self.ips.get().and_then(Option::as_ref)))
     }
 }
 
@@ -112,26 +131,14 @@ type RuleStates<'a> = Vec<(&'static str, f64, Box<dyn Partials + 'a>)>;
 pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<String>) -> Result<Judged> {
     let setup = &plan.setup;
     let cfg = &setup.config;
-    let t = Instant::now();
-    let mut joins = load_join_logs(plan, pb)?;
-    let load_joins_s = crate::frame::round(t.elapsed().as_secs_f64(), 3);
-    if let (Some(r), Some(j)) = (&plan.redactor, joins.as_mut()) {
-        redact_joins(r, j)?;
-    }
-    pb.set_message("IP countries");
-    let ips = plan.ip_country.as_deref().map(IpCountry::open).transpose()?;
-    let join_rejects: Vec<Reject> = joins.iter().flat_map(|j| j.rejects.iter().cloned()).collect();
     let cx = Context {
+        plan,
         paths,
         load: LoadOptions { skip: unread_fields(cfg), coded: true, ..setup.load.clone() },
-        phones: &setup.phones,
-        strict: setup.strict,
-        join_rejects: &join_rejects,
-        joins: joins.as_ref().map(|j| &j.frame),
-        ips: ips.as_ref(),
-        redactor: plan.redactor.as_ref(),
         prepare: PrepareOptions { days: plan.days, ..prepare_options(cfg, &setup.phones)? },
-        times: Mutex::new(BTreeMap::from([("load_joins".to_string(), load_joins_s)])),
+        joins: OnceCell::new(),
+        ips: OnceCell::new(),
+        times: Mutex::new(BTreeMap::new()),
     };
     let mut states: RuleStates =
         rules::day_rules().map(|r| (r.id(), 0.0, r.partials(&cfg.rules, plan.partitions))).collect();
@@ -143,7 +150,7 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
             _ => (format!("part {} of {of}: ", index + 1), Some(Partition { index, of })),
         };
         pb.set_message(format!("{say}loading CDRs"));
-        let (loaded, input) = stage::prepare(&cx, part)?;
+        let (loaded, input) = stage::prepare(&cx, part, pb)?;
         pb.set_message(format!("{say}rules"));
         let t = Instant::now();
         let named = judge(&mut states, &input)?;
@@ -151,9 +158,10 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
         parts.add(loaded, input, named, plan.partitions, plan.redactor.is_some())?;
     }
     let stage_times = cx.times.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut judged = parts.merged(plan, joins, join_rejects, stage_times)?;
+    let joins = cx.joins.into_inner().flatten();
+    let mut judged = parts.merged(plan, joins, stage_times)?;
     judged.notes = notes;
-    judged.finish_rules(states, cfg)?;
+    judged.finish_rules(states)?;
     let t = Instant::now();
     judged.cross_day(plan)?;
     judged.stage_times.insert("cross_day".into(), crate::frame::round(t.elapsed().as_secs_f64(), 3));
@@ -217,13 +225,7 @@ impl Parts {
         Ok(())
     }
 
-    fn merged(
-        mut self,
-        plan: &ScanPlan,
-        joins: Option<Loaded>,
-        join_rejects: Vec<Reject>,
-        stage_times: BTreeMap<String, f64>,
-    ) -> Result<Judged> {
+    fn merged(mut self, plan: &ScanPlan, joins: Option<Loaded>, stage_times: BTreeMap<String, f64>) -> Result<Judged> {
         if plan.partitions > 1 {
             self.files_without_rows(plan.setup.load.allow_empty);
             fail_on_unreadable(&self.files)?;
@@ -242,7 +244,7 @@ impl Parts {
             anyhow::ensure!(self.rows > 0, "no shift in the inputs starts on {shown}; nothing written");
         }
         let mut rejects = self.rejects.clone();
-        rejects.extend(join_rejects);
+        rejects.extend(joins.iter().flat_map(|j| j.rejects.iter().cloned()));
         Ok(Judged {
             loaded: Loaded { rejects: self.rejects, files: self.files, ..Loaded::empty() },
             joins,
@@ -286,7 +288,7 @@ impl Parts {
 
 impl Judged {
     /// Every day rule's output over the partitions, in registry order.
-    fn finish_rules(&mut self, states: RuleStates, _cfg: &crate::config::Config) -> Result<()> {
+    fn finish_rules(&mut self, states: RuleStates) -> Result<()> {
         let t = Instant::now();
         let outs: Vec<(&'static str, f64, Result<RuleOutput>)> = states
             .into_par_iter()

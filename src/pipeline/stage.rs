@@ -5,22 +5,25 @@ use super::Context;
 use crate::load::{self, Loaded, Partition};
 use crate::prepare::AuditInput;
 use anyhow::Result;
+use indicatif::ProgressBar;
 use polars::prelude::*;
 use std::time::Instant;
 
 /// Load and prepare the rows of `part` (None: every row).
-pub(super) fn prepare(cx: &Context, part: Option<Partition>) -> Result<(Loaded, AuditInput)> {
+pub(super) fn prepare(cx: &Context, part: Option<Partition>, pb: &ProgressBar) -> Result<(Loaded, AuditInput)> {
     let t = Instant::now();
     let opts = load::LoadOptions { partition: part, ..cx.load.clone() };
-    let mut loaded = load::load_cdrs(cx.paths, &opts, cx.phones)?;
+    let mut loaded = load::load_cdrs(cx.paths, &opts, &cx.plan.setup.phones)?;
     super::fail_on_unreadable(&loaded.files)?;
     cx.lap("load_cdr", t);
-    if cx.strict && !(loaded.rejects.is_empty() && cx.join_rejects.is_empty()) {
+    let (joins, ips) = cx.side_inputs(pb)?;
+    let join_rejects = joins.map_or(&[][..], |j| &j.rejects[..]);
+    if cx.plan.setup.strict && !(loaded.rejects.is_empty() && join_rejects.is_empty()) {
         // --strict: rejected rows stop the run before anything is judged or written
-        let all: Vec<load::Reject> = loaded.rejects.iter().chain(cx.join_rejects).cloned().collect();
+        let all: Vec<load::Reject> = loaded.rejects.iter().chain(join_rejects).cloned().collect();
         anyhow::bail!("{}; nothing written", load::strict_message(&all, &all[0]));
     }
-    if let Some(r) = cx.redactor {
+    if let Some(r) = &cx.plan.redactor {
         let callee = r.column_by_num(&loaded.frame, "callee", "callee_num")?;
         loaded.frame.with_column(callee)?;
         for rej in &mut loaded.rejects {
@@ -31,7 +34,7 @@ pub(super) fn prepare(cx: &Context, part: Option<Partition>) -> Result<(Loaded, 
     // the frame moves on (the file reports stay): holding two copies of every CDR doubled peak memory
     let frame = std::mem::replace(&mut loaded.frame, DataFrame::empty());
     let mut dicts = std::mem::take(&mut loaded.dicts);
-    let mut cdr = crate::enrich::cdr_ip_country(frame, cx.ips, Some(&mut dicts))?;
+    let mut cdr = crate::enrich::cdr_ip_country(frame, ips, Some(&mut dicts))?;
     cx.lap("enrich_ip", t);
     // the caller IDs were parsed on their own thread meanwhile
     let t = Instant::now();
@@ -40,7 +43,7 @@ pub(super) fn prepare(cx: &Context, part: Option<Partition>) -> Result<(Loaded, 
     }
     cx.lap("callers", t);
     let t = Instant::now();
-    let input = AuditInput::prepare_days(cdr, dicts, cx.joins.cloned(), &cx.prepare)?;
+    let input = AuditInput::prepare_days(cdr, dicts, joins.map(|j| j.frame.clone()), &cx.prepare)?;
     cx.lap("prepare", t);
     Ok((loaded, input))
 }
