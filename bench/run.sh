@@ -3,7 +3,7 @@
 # same inputs, same thread count, runs alternated. Writes bench/results.md.
 #
 # usage: bench/run.sh [--sizes "1000000 10000000"] [--runs 3] [--with-100m] [--threads N] [--profile dist]
-#                     [--no-time-order] [--baseline BIN]
+#                     [--no-time-order] [--baseline BIN] [--duckdb VERSION]
 # At 10 M rows the CSV is also run in start-time order (bench/data/10000000/cdr-time-order.csv, made
 # with sort(1), not timed); --no-time-order leaves that out. The guard below holds only the
 # generated (operator-ordered) CSV and Parquet.
@@ -12,6 +12,9 @@
 # --baseline BIN also runs another build of the audit (say, the commit before a change, built into
 # its own target directory) in the same alternation, and reports its time and peak beside the audit's:
 # a before/after comparison in one run, on the same inputs and the same machine load.
+# The reference runs on a pinned DuckDB (--duckdb, default 2.0.0, the version every figure in
+# docs/performance.md was measured against): the guard should move with the audit, not with DuckDB
+# releases (2.0.1 runs the reference's 10 M CSV about a quarter faster on this machine).
 # Exit status: 0; 3 when a 10 M-row audit ÷ reference ratio is above 1.0 (the regression guard);
 # 2 on a setup error.
 set -euo pipefail
@@ -23,6 +26,7 @@ THREADS=$(nproc)
 PROFILE=dist
 TIME_ORDER=1
 BASELINE=""
+DUCKDB_VERSION=2.0.0
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) SIZES="$2"; shift 2 ;;
@@ -32,6 +36,7 @@ while [ $# -gt 0 ]; do
     --profile) PROFILE="$2"; shift 2 ;;
     --no-time-order) TIME_ORDER=0; shift ;;
     --baseline) BASELINE="$2"; shift 2 ;;
+    --duckdb) DUCKDB_VERSION="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,7 +47,8 @@ cargo build --profile "$PROFILE" -q
 BIN="$CARGO_TARGET_DIR/$PROFILE/diversion-audit"
 VENV="$ROOT/bench/.venv"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -c "import duckdb" 2>/dev/null || "$VENV/bin/pip" install -q duckdb
+[ "$("$VENV/bin/python" -c 'import duckdb; print(duckdb.__version__)' 2>/dev/null)" = "$DUCKDB_VERSION" ] ||
+  "$VENV/bin/pip" install -q "duckdb==$DUCKDB_VERSION"
 DATA="$ROOT/bench/data"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -103,8 +109,13 @@ for N in $SIZES; do
     [ "$KIND" = time-order.csv ] && IN="$D/cdr-time-order.csv" && LABEL="csv, time order"
     : > "$WORK/a"; : > "$WORK/r"; : > "$WORK/b"
     for i in $(seq "$RUNS"); do
+      # with a baseline the two builds swap places every run (audit first on odd runs, baseline
+      # first on even ones): the one right after the reference's run was measured slower
+      if [ -n "$BASELINE" ] && [ $((i % 2)) = 0 ]; then
+        measure "$WORK/b" "$BASELINE" scan "$IN" --joins "$D/joins.csv" --ip-country "$D/ip-country.csv" --out "$WORK/out-base" --quiet "${PARTS[@]}"
+      fi
       measure "$WORK/a" "$BIN" scan "$IN" --joins "$D/joins.csv" --ip-country "$D/ip-country.csv" --out "$WORK/out" --quiet "${PARTS[@]}"
-      if [ -n "$BASELINE" ]; then
+      if [ -n "$BASELINE" ] && [ $((i % 2)) = 1 ]; then
         measure "$WORK/b" "$BASELINE" scan "$IN" --joins "$D/joins.csv" --ip-country "$D/ip-country.csv" --out "$WORK/out-base" --quiet "${PARTS[@]}"
       fi
       measure "$WORK/r" "$VENV/bin/python" "$REF" "$IN" "$D/joins.csv" "$D/ip-country.csv" "$WORK/ref" --threads "$THREADS"
@@ -143,7 +154,7 @@ done
   echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   echo "${STAGES#?}"
   echo
-  echo "Reproduce: \`bench/run.sh --sizes \"$SIZES\" --runs $RUNS --threads $THREADS --profile $PROFILE${BASELINE:+ --baseline $BASELINE}\`"
+  echo "Reproduce: \`bench/run.sh --sizes \"$SIZES\" --runs $RUNS --threads $THREADS --profile $PROFILE --duckdb $DUCKDB_VERSION${BASELINE:+ --baseline $BASELINE}\`"
 } >> "$WORK/results.md"
 cp "$WORK/results.md" "$ROOT/bench/results.md"
 cat "$ROOT/bench/results.md"

@@ -43,7 +43,7 @@ pub(super) fn prepare(cx: &Context, part: Option<Partition>, pb: &ProgressBar) -
     }
     cx.lap("callers", t);
     let t = Instant::now();
-    let input = AuditInput::prepare_days(cdr, dicts, joins.map(|j| j.frame.clone()), &cx.prepare)?;
+    let input = AuditInput::prepare_days(cdr, dicts, joins.map(|j| j.frame.clone()), cx.prepare_options()?)?;
     cx.lap("prepare", t);
     Ok((loaded, input))
 }
