@@ -313,17 +313,23 @@ impl Judged {
         *self.stage_times.entry("rules".into()).or_default() += crate::frame::round(t.elapsed().as_secs_f64(), 3);
         let mut facts: Vec<(String, DayFact)> = Vec::new();
         for (id, secs, out) in outs {
-            self.rule_times.insert(id, crate::frame::round(secs, 3));
-            let out = out.with_context(|| format!("rule {id} failed"))?;
-            self.findings.extend(out.findings);
-            self.notes.extend(out.notes);
-            self.metrics.extend(out.operator_metrics);
-            self.tables.extend(out.tables);
-            facts.extend(out.facts);
+            facts.extend(self.absorb(id, secs, out)?);
         }
         self.run_profiles = history::from_run(&self.shifts, &self.findings, &facts)?;
         self.run_days = self.run_profiles.iter().map(|p| p.date).collect();
         Ok(())
+    }
+
+    /// One rule's output into the scan's: its seconds, findings, notes, metrics and tables; returns
+    /// its day facts.
+    fn absorb(&mut self, id: &'static str, secs: f64, out: Result<RuleOutput>) -> Result<Vec<(String, DayFact)>> {
+        self.rule_times.insert(id, crate::frame::round(secs, 3));
+        let out = out.with_context(|| format!("rule {id} failed"))?;
+        self.findings.extend(out.findings);
+        self.notes.extend(out.notes);
+        self.metrics.extend(out.operator_metrics);
+        self.tables.extend(out.tables);
+        Ok(out.facts)
     }
 
     /// The cross-day rules over this run's day profiles and the history's; then every finding in
@@ -352,16 +358,19 @@ impl Judged {
                 })
                 .collect();
             for (id, secs, out) in outs {
-                self.rule_times.insert(id, crate::frame::round(secs, 3));
-                let out = out.with_context(|| format!("rule {id} failed"))?;
-                self.findings.extend(out.findings);
-                self.notes.extend(out.notes);
-                self.metrics.extend(out.operator_metrics);
+                self.absorb(id, secs, out)?;
             }
         }
         if plan.history.is_none() {
-            self.notes
-                .push("no --history: long-shift-streak and repeat-spoofer saw only the days in these inputs".into());
+            let ids: Vec<&str> = rules::cross_day_rules().map(|r| r.id()).collect();
+            let names = match ids.split_last() {
+                Some((last, [])) => last.to_string(),
+                Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            if !names.is_empty() {
+                self.notes.push(format!("no --history: {names} saw only the days in these inputs"));
+            }
         }
         self.sort_findings();
         Ok(())
