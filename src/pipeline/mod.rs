@@ -71,7 +71,8 @@ impl Context<'_> {
     fn lap(&self, name: &str, t: Instant) {
         crate::diag::trace(name, t);
         let mut times = self.times.lock().unwrap_or_else(|e| e.into_inner());
-        *times.entry(name.to_string()).or_default() += crate::frame::round(t.elapsed().as_secs_f64(), 3);
+        let e = times.entry(name.to_string()).or_default();
+        *e = crate::frame::round(*e + t.elapsed().as_secs_f64(), 3);
     }
 
     /// How partitions are prepared.
@@ -310,7 +311,8 @@ impl Judged {
                 (id, secs + t.elapsed().as_secs_f64(), out)
             })
             .collect();
-        *self.stage_times.entry("rules".into()).or_default() += crate::frame::round(t.elapsed().as_secs_f64(), 3);
+        let e = self.stage_times.entry("rules".into()).or_default();
+        *e = crate::frame::round(*e + t.elapsed().as_secs_f64(), 3);
         let mut facts: Vec<(String, DayFact)> = Vec::new();
         for (id, secs, out) in outs {
             facts.extend(self.absorb(id, secs, out)?);
