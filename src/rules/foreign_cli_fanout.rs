@@ -52,6 +52,9 @@ impl RuleDoc for ForeignCliFanout {
     fn summary(&self) -> &'static str {
         "one foreign caller ID reaching >= 50 distinct home callees in a local day (names every operator who used it)"
     }
+    fn config_toml(&self) -> &'static str {
+        TOML
+    }
     fn explain(&self) -> &'static str {
         DOC
     }

@@ -26,7 +26,7 @@ impl Default for ConversionConfig {
 }
 
 impl ConversionConfig {
-    pub(super) fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         anyhow::ensure!(
             self.conversion_window_minutes > 0,
             "rules.group_invite_conversion.conversion_window_minutes must be > 0"
@@ -82,6 +82,12 @@ impl RuleDoc for GroupInviteConversion {
     }
     fn summary(&self) -> &'static str {
         "answered callees who join a chat group within 60 min after the call: >= 3 and >= 2 % per operator"
+    }
+    fn config_toml(&self) -> &'static str {
+        TOML
+    }
+    fn validate(&self, cfg: &RulesConfig) -> Result<()> {
+        cfg.group_invite_conversion.validate()
     }
     fn explain(&self) -> &'static str {
         DOC

@@ -29,7 +29,7 @@ impl Default for LongShiftConfig {
 }
 
 impl LongShiftConfig {
-    pub(super) fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         anyhow::ensure!(self.shift_break_minutes > 0, "rules.long_shift.shift_break_minutes must be > 0");
         anyhow::ensure!(self.min_talk_hours > 0.0, "rules.long_shift.min_talk_hours must be > 0");
         anyhow::ensure!(
@@ -85,6 +85,12 @@ impl RuleDoc for LongShift {
     }
     fn summary(&self) -> &'static str {
         "shifts (gap-split, across midnight) with 8-10 h of talk time, scored up when repeated on several days"
+    }
+    fn config_toml(&self) -> &'static str {
+        TOML
+    }
+    fn validate(&self, cfg: &RulesConfig) -> Result<()> {
+        cfg.long_shift.validate()
     }
     fn explain(&self) -> &'static str {
         DOC

@@ -39,6 +39,12 @@ impl RuleDoc for LongShiftStreak {
     fn summary(&self) -> &'static str {
         "Long shifts (8-10 h talk) on many of the last N days, using --history"
     }
+    fn config_toml(&self) -> &'static str {
+        TOML
+    }
+    fn validate(&self, cfg: &RulesConfig) -> Result<()> {
+        cfg.long_shift_streak.validate("long_shift_streak")
+    }
     fn explain(&self) -> &'static str {
         DOC
     }

@@ -174,6 +174,12 @@ pub trait RuleDoc: Send + Sync {
     fn metrics(&self) -> &'static [Metric] {
         &[]
     }
+    /// Its `[rules.*]` section as `config init` writes it: every key, its default, a comment.
+    fn config_toml(&self) -> &'static str;
+    /// Its section's own checks (a message naming the key).
+    fn validate(&self, _cfg: &RulesConfig) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A rule over the audited calls. A scan hands it the operator partitions one after another
@@ -356,25 +362,14 @@ impl Default for RulesConfig {
 }
 
 impl RulesConfig {
-    /// Every section's own checks.
+    /// Every rule's checks of its section.
     pub fn validate(&self) -> Result<()> {
-        self.long_shift.validate()?;
-        self.group_invite_conversion.validate()?;
-        self.long_shift_streak.validate("long_shift_streak")?;
-        self.repeat_spoofer.validate("repeat_spoofer")
+        docs().try_for_each(|r| r.validate(self))
     }
 
-    /// The `config init` text of every section, in report order.
+    /// The `config init` text of every rule's section, in report order.
     pub fn toml() -> String {
-        [
-            long_shift::TOML,
-            spoofed_foreign_cli::TOML,
-            foreign_cli_fanout::TOML,
-            group_invite_conversion::TOML,
-            long_shift_streak::TOML,
-            repeat_spoofer::TOML,
-        ]
-        .concat()
+        docs().map(|r| r.config_toml()).collect()
     }
 }
 
@@ -389,7 +384,7 @@ pub struct StreakConfig {
 }
 
 impl StreakConfig {
-    fn validate(&self, name: &str) -> Result<()> {
+    pub(crate) fn validate(&self, name: &str) -> Result<()> {
         anyhow::ensure!(
             self.min_days >= 1 && self.min_days <= self.window_days && self.window_days <= 366,
             "rules.{name}: need 1 <= min_days <= window_days <= 366 (got {} and {})",

@@ -38,6 +38,12 @@ impl RuleDoc for RepeatSpoofer {
     fn summary(&self) -> &'static str {
         "Spoofed foreign caller IDs on many of the last N days, using --history"
     }
+    fn config_toml(&self) -> &'static str {
+        TOML
+    }
+    fn validate(&self, cfg: &RulesConfig) -> Result<()> {
+        cfg.repeat_spoofer.validate("repeat_spoofer")
+    }
     fn explain(&self) -> &'static str {
         DOC
     }

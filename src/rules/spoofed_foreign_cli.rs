@@ -72,6 +72,9 @@ impl RuleDoc for SpoofedForeignCli {
     fn summary(&self) -> &'static str {
         "foreign caller IDs shown on calls that came from home soil (home IP country, domestic campaign or trunk)"
     }
+    fn config_toml(&self) -> &'static str {
+        TOML
+    }
     fn explain(&self) -> &'static str {
         DOC
     }
