@@ -170,6 +170,18 @@ pub fn round(x: f64, places: i32) -> f64 {
     (x * p).round() / p
 }
 
+/// Frames of operator partitions as one, sorted by `cols` and keeping each frame's own order
+/// within equal keys (one frame is returned as it is: it is in that order already).
+pub fn concat_sorted(mut frames: Vec<DataFrame>, cols: &[&str]) -> Result<DataFrame> {
+    if frames.len() == 1 {
+        return Ok(frames.remove(0));
+    }
+    let lfs: Vec<LazyFrame> = frames.into_iter().map(DataFrame::lazy).collect();
+    Ok(concat(lfs, UnionArgs::default())?
+        .sort(cols.iter().copied(), SortMultipleOptions::default().with_maintain_order(true))
+        .collect()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

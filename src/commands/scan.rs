@@ -181,7 +181,7 @@ fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path) -> Result<Dat
         json?;
         html?;
         crate::diag::trace("tables and report", t);
-        outputs::write_rejects(&out.join("rejected.csv"), &judged.rejects, plan.excel)?;
+        outputs::write_rejects(&out.join("rejected.csv"), &judged.rejects(), plan.excel)?;
         written.join().map_err(|_| anyhow::anyhow!("writing findings failed (thread panicked)"))??;
         tables_written.join().map_err(|_| anyhow::anyhow!("writing tables failed (thread panicked)"))??;
         Ok(operators)

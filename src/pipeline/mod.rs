@@ -24,10 +24,9 @@ use chrono_tz::Tz;
 use indicatif::ProgressBar;
 use polars::prelude::*;
 use rayon::prelude::*;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// How a partition is prepared, from the config and the rule registry.
@@ -64,13 +63,13 @@ pub(crate) struct Context<'a> {
     joins: OnceCell<Option<Loaded>>,
     ips: OnceCell<Option<IpCountry>>,
     /// Seconds per stage, summed over the partitions (timings.json).
-    times: Mutex<BTreeMap<String, f64>>,
+    times: RefCell<BTreeMap<String, f64>>,
 }
 
 impl Context<'_> {
     fn lap(&self, name: &str, t: Instant) {
         crate::diag::trace(name, t);
-        let mut times = self.times.lock().unwrap_or_else(|e| e.into_inner());
+        let mut times = self.times.borrow_mut();
         let e = times.entry(name.to_string()).or_default();
         *e = crate::frame::round(*e + t.elapsed().as_secs_f64(), 3);
     }
@@ -109,8 +108,6 @@ pub struct Judged {
     /// File reports (summed over the partitions) and rejected CDR rows; no frame.
     pub loaded: Loaded,
     pub joins: Option<Loaded>,
-    /// Rejected CDR rows, then rejected join-log rows.
-    pub rejects: Vec<Reject>,
     /// Every shift, sorted by operator and start.
     pub shifts: DataFrame,
     /// Findings of every rule, in report order (severity, score, rule, operator, window, subject).
@@ -151,7 +148,7 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
         prepare: OnceCell::new(),
         joins: OnceCell::new(),
         ips: OnceCell::new(),
-        times: Mutex::new(BTreeMap::new()),
+        times: RefCell::new(BTreeMap::new()),
     };
     let mut states: RuleStates =
         rules::day_rules().map(|r| (r.id(), 0.0, r.partials(&cfg.rules, plan.partitions))).collect();
@@ -170,7 +167,7 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
         cx.lap("rules", t);
         parts.add(loaded, input, named, plan.partitions, plan.redactor.is_some())?;
     }
-    let stage_times = cx.times.into_inner().unwrap_or_else(|e| e.into_inner());
+    let stage_times = cx.times.into_inner();
     let joins = cx.joins.into_inner().flatten();
     let mut judged = parts.merged(plan, joins, stage_times)?;
     judged.notes = notes;
@@ -256,15 +253,12 @@ impl Parts {
             let shown = if a == b { a.to_string() } else { format!("{a} .. {b}") };
             anyhow::ensure!(self.rows > 0, "no shift in the inputs starts on {shown}; nothing written");
         }
-        let mut rejects = self.rejects.clone();
-        rejects.extend(joins.iter().flat_map(|j| j.rejects.iter().cloned()));
         Ok(Judged {
             loaded: Loaded { rejects: self.rejects, files: self.files, ..Loaded::empty() },
             joins,
-            rejects,
-            shifts: by_operator(self.shifts, &["operator_id", "shift_start_us"])?,
+            shifts: crate::frame::concat_sorted(self.shifts, &["operator_id", "shift_start_us"])?,
             findings: Vec::new(),
-            totals: by_operator(self.totals, &["operator_id"])?,
+            totals: crate::frame::concat_sorted(self.totals, &["operator_id"])?,
             metrics: Vec::new(),
             tables: Vec::new(),
             notes: Vec::new(),
@@ -395,6 +389,12 @@ impl Judged {
         self.findings = ranked.into_iter().map(|(_, f)| f).collect();
     }
 
+    /// Rejected CDR rows, then rejected join-log rows (rejected.csv).
+    pub fn rejects(&self) -> Vec<Reject> {
+        let joins = self.joins.iter().flat_map(|j| j.rejects.iter());
+        self.loaded.rejects.iter().chain(joins).cloned().collect()
+    }
+
     /// A rule's extra table by name (`conversions` feeds the dossiers).
     pub fn table(&self, name: &str) -> Option<&DataFrame> {
         self.tables.iter().find(|(n, _)| *n == name).map(|(_, df)| df)
@@ -408,31 +408,22 @@ impl Judged {
 
     /// The dossiers of every operator a finding names.
     pub fn dossiers(&self, material: Material, operators: &DataFrame, min_talk_h: f64) -> Result<Vec<Dossier>> {
-        let material = match &self.kept {
-            Some(input) => {
-                let ops = crate::report::operators_with_findings(&self.findings);
-                if ops.is_empty() {
-                    return Ok(Vec::new());
-                }
-                crate::report::material(input, &ops, self.redacted)?
-            }
-            None => material,
-        };
         let conversions = self.table("conversions");
-        crate::report::assemble(material, &self.shifts, self.tz, &self.findings, operators, conversions, min_talk_h)
+        match &self.kept {
+            Some(input) => {
+                crate::report::collect(input, &self.findings, operators, conversions, min_talk_h, self.redacted)
+            }
+            None => crate::report::assemble(
+                material,
+                &self.shifts,
+                self.tz,
+                &self.findings,
+                operators,
+                conversions,
+                min_talk_h,
+            ),
+        }
     }
-}
-
-/// The partitions' frames as one, sorted by `cols` keeping each partition's order within them
-/// (one partition's frame is returned as it is).
-fn by_operator(mut frames: Vec<DataFrame>, cols: &[&str]) -> Result<DataFrame> {
-    if frames.len() == 1 {
-        return Ok(frames.remove(0));
-    }
-    let lfs: Vec<LazyFrame> = frames.into_iter().map(DataFrame::lazy).collect();
-    Ok(concat(lfs, UnionArgs::default())?
-        .sort(cols.iter().copied(), SortMultipleOptions::default().with_maintain_order(true))
-        .collect()?)
 }
 
 /// An input that could not be read stops the scan before anything is written (a cron job must not

@@ -144,8 +144,12 @@ impl Partials for ConversionPartials<'_> {
     }
 
     fn finish(self: Box<Self>) -> Result<RuleOutput> {
-        let base = by_operator(self.base)?;
-        let answered = if self.answered.is_empty() { None } else { Some(by_operator(self.answered)?) };
+        // frame order: operators sorted, each operator's rows as its partition had them
+        let base = crate::frame::concat_sorted(self.base, &["operator_id"])?;
+        let answered = match self.answered.is_empty() {
+            true => None,
+            false => Some(crate::frame::concat_sorted(self.answered, &["operator_id"])?),
+        };
         let mut out = GroupInviteConversion.of_parts(self.joins.as_ref(), base, answered, self.cfg)?;
         if let (Some(tz), Some((_, conv))) = (self.tz, out.tables.iter().find(|(n, _)| *n == "conversions")) {
             // each conversion counts for the local day its call ended
@@ -164,18 +168,6 @@ impl Partials for ConversionPartials<'_> {
         }
         Ok(out)
     }
-}
-
-/// The partitions' frames as one, in frame order: operators sorted, each operator's rows as its
-/// partition had them (one partition's frame is that order already).
-fn by_operator(mut frames: Vec<DataFrame>) -> Result<DataFrame> {
-    if frames.len() == 1 {
-        return Ok(frames.remove(0));
-    }
-    let lfs: Vec<LazyFrame> = frames.into_iter().map(DataFrame::lazy).collect();
-    Ok(concat(lfs, UnionArgs::default())?
-        .sort(["operator_id"], SortMultipleOptions::default().with_maintain_order(true))
-        .collect()?)
 }
 
 /// Operators with answered calls to at least `min` distinct numbers in the join log: only they
