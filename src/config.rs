@@ -2,6 +2,7 @@
 //! Unknown keys are rejected with a message that names them.
 
 use crate::load::decode::Encoding;
+pub use crate::load::legs::CallModel;
 pub use crate::rules::RulesConfig;
 use crate::time::DateOrder;
 use anyhow::{Context, Result};
@@ -15,6 +16,8 @@ use std::path::Path;
 #[derive(Default)]
 pub struct Config {
     pub input: InputConfig,
+    /// How seats, trunks and call directions are told apart (docs/calls.md).
+    pub calls: CallModel,
     pub rules: RulesConfig,
     /// Header name → canonical field (`"坐席名称" = "operator_id"`), for exports with unusual headers.
     pub columns: BTreeMap<String, String>,
@@ -77,11 +80,11 @@ const COLUMNS_TOML: &str = r#"[columns]
 # "坐席名称" = "operator_id"  # extra header names mapped to canonical fields
 "#;
 
-/// The commented default configuration that `config init` writes: `[input]`, each rule's section
+/// The commented default configuration that `config init` writes: `[input]`, `[calls]`, each rule's section
 /// from its own file, `[columns]`. A test checks that it parses to [`Config::default`], so the
 /// comments cannot drift from the code.
 pub fn default_toml() -> String {
-    format!("{INPUT_TOML}{}{COLUMNS_TOML}", RulesConfig::toml())
+    format!("{INPUT_TOML}{}{}{COLUMNS_TOML}", crate::load::legs::TOML, RulesConfig::toml())
 }
 
 impl Config {
@@ -101,6 +104,7 @@ impl Config {
     /// and `[columns]` are checked where phone numbers and fields are known: `setup`.)
     pub fn validate(&self) -> Result<()> {
         self.tz()?;
+        self.calls.validate()?;
         self.rules.validate()
     }
 

@@ -77,6 +77,7 @@ pub fn resolve(args: &LoadArgs) -> Result<Setup> {
         allow_empty: args.allow_empty,
         skip: Vec::new(),
         coded: false,
+        calls: std::sync::Arc::new(config.calls.clone()),
         ..LoadOptions::default()
     };
     let phones = PhoneParser::new(&config.input.home_region).map_err(anyhow::Error::msg)?;

@@ -297,12 +297,12 @@ fn freepbx_columns_map_to_the_canonical_fields() {
     // 2026-03-02 12:00:00,"Agent 2001" <2001>,2001,13957189676,from-internal,PJSIP/2001-…,…,209,200,
     // ANSWERED,3,(accountcode empty),1772420400.0,,,2001 (cnum),Agent 2001,+441112345678 (outbound_cnum)
     let (l, i) = first_row("freepbx_cdr.csv");
-    assert_eq!(text(&l, "operator_id", i).as_deref(), Some("2001"), "accountcode empty: cnum");
+    assert_eq!(text(&l, "operator_id", i).as_deref(), Some("2001"), "accountcode empty: the calling channel's seat");
     assert_eq!(text(&l, "caller_id", i).as_deref(), Some("+441112345678"), "outbound_cnum is the caller ID shown");
     assert_eq!(callee(&l, i).as_deref(), Some("+8613957189676"));
     assert_eq!((int(&l, "duration_s", i), int(&l, "talk_s", i)), (Some(209), Some(200)));
     assert_eq!(utc(&l, "start_time", i).as_deref(), Some("2026-03-02T04:00:00+00:00"), "Asia/Shanghai wall time");
-    assert_eq!(text(&l, "call_id", i).as_deref(), Some("1772420400.0"));
+    assert_eq!(text(&l, "leg_id", i).as_deref(), Some("1772420400.0"));
 }
 
 #[test]

@@ -68,7 +68,7 @@ fn asterisk_16_columns() {
     assert_eq!(times(&l, "answer_time"), s(&[Some("2026-03-02T00:01:05Z"), None]));
     assert_eq!(dispositions(&l), s(&[Some("ANSWERED"), Some("NO_ANSWER")]));
     assert_eq!(ints(&l, "talk_s"), [Some(120), Some(0)]);
-    assert_eq!(strs(&l, "call_id"), s(&[None, None]));
+    assert_eq!(strs(&l, "leg_id"), s(&[None, None]));
     assert_eq!(strs(&l, "trunk"), s(&[Some("gw"), None]));
 }
 
@@ -78,7 +78,7 @@ fn asterisk_18_and_21_columns_with_escapes() {
     assert_eq!(l.rows_rejected(), 0, "{:?}", l.rejects);
     assert_eq!(strs(&l, "operator_id"), s(&[Some("1001"), Some("agent7")]));
     assert_eq!(strs(&l, "caller_id"), s(&[Some("+447700900123"), Some("+447700900124")]));
-    assert_eq!(strs(&l, "call_id"), s(&[Some("1772409660.1"), Some("1772409960.2")]));
+    assert_eq!(strs(&l, "leg_id"), s(&[Some("1772409660.1"), Some("1772409960.2")]));
     assert_eq!(strs(&l, "trunk"), s(&[Some("gw"), Some("trunk-cn-01")]));
     let l = load(&[data("asterisk_21.csv")]);
     assert_eq!((l.files[0].format, l.rows_read(), l.rows_rejected()), (Some("asterisk"), 1, 0));
@@ -157,7 +157,7 @@ fn bad_rows_are_rejected_with_reasons_and_counted() {
     assert_eq!(f.rows_read + f.rows_rejected + f.duplicates, f.lines_in);
     assert_eq!((f.rows_read, f.rows_rejected, f.lines_in), (3, 6, 9));
     // derived values of the good rows
-    assert_eq!(strs(&l, "call_id"), s(&[Some("ok-1"), Some("ok-2"), Some("ok-3")]));
+    assert_eq!(strs(&l, "leg_id"), s(&[Some("ok-1"), Some("ok-2"), Some("ok-3")]));
     assert_eq!(ints(&l, "talk_s"), [Some(120), Some(0), Some(60)]);
     assert_eq!(times(&l, "end_time"), s(&[Some("2026-03-02T00:02:05Z"), None, Some("2026-03-02T01:51:10Z")]));
     assert_eq!(callees(&l), s(&[Some("+8613912345678"), Some("+8613912345670"), Some("+8613912345678")]));
@@ -293,7 +293,7 @@ fn a_rejected_ndjson_row_is_quoted_by_its_fields() {
     let got: Vec<(u64, &str, &str)> = l.rejects.iter().map(|r| (r.line, r.reason.as_str(), r.raw.as_str())).collect();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!((got[0].0, got[0].1), (2, "missing operator_id"));
-    assert!(got[0].2.contains("call_id=b") && got[0].2.contains("start_time=2026-03-02 08:05:00"), "{got:?}");
+    assert!(got[0].2.contains("leg_id=b") && got[0].2.contains("start_time=2026-03-02 08:05:00"), "{got:?}");
     assert_eq!((got[1].0, got[1].1), (3, "unparseable start_time"));
-    assert!(got[1].2.contains("call_id=c") && got[1].2.contains("start_time=not a time"), "{got:?}");
+    assert!(got[1].2.contains("leg_id=c") && got[1].2.contains("start_time=not a time"), "{got:?}");
 }

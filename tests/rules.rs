@@ -77,6 +77,37 @@ fn long_shift_finding_reads_aloud_and_cites_calls() {
 }
 
 #[test]
+fn shared_seat_hits_and_near_misses() {
+    let cfg = Config::default();
+    let inp = input("tests/data/rules/shared_seat.csv", None, &cfg);
+    assert_eq!(flagged("shared-seat", &inp, &cfg), operators(&inp, "hit-"));
+    let out = run("shared-seat", &inp, &cfg);
+    let f = out.findings.iter().find(|f| f.operator_id.as_deref() == Some("hit-shared-8001")).unwrap();
+    assert_eq!(f.evidence["peak_concurrent"], 4, "{}", f.evidence);
+    assert!(f.summary.contains("up to 4 answered calls at once"), "{}", f.summary);
+    assert!(!f.evidence["overlapping_calls_ref"].as_array().unwrap().is_empty());
+    // the seat's 10 h of summed talk is about 3 h of wall clock: long-shift judges the union
+    let sh = &inp.shifts;
+    let ops = sh.column("operator_id").unwrap().str().unwrap().clone();
+    let i = ops.iter().position(|o| o == Some("hit-shared-8001")).unwrap();
+    let get =
+        |c: &str| sh.column(c).unwrap().cast(&polars::prelude::DataType::Int64).unwrap().i64().unwrap().get(i).unwrap();
+    assert_eq!(get("talk_sum_s"), 4 * 15 * 600);
+    assert!(get("talk_s") < 4 * 3600 && get("talk_s") > 2 * 3600, "union {}", get("talk_s"));
+    assert!(!flagged("long-shift", &inp, &cfg).contains("hit-shared-8001"));
+    // the near misses measured what they should: a little overlap, and none while ringing
+    let j = ops.iter().position(|o| o == Some("ok-transfer-blips")).unwrap();
+    let conc = sh.column("concurrent_s").unwrap().i64().unwrap().get(j).unwrap();
+    assert!(conc > 0 && conc < 15 * 60, "transfer overlap {conc} s");
+    let k = ops.iter().position(|o| o == Some("ok-dialer-ringing")).unwrap();
+    assert_eq!(sh.column("peak_concurrent").unwrap().u32().unwrap().get(k), Some(1));
+    // a lower threshold catches the transfers: the fixture really is a near miss
+    let mut low = Config::default();
+    low.rules.shared_seat.min_concurrent_minutes = 1.0;
+    assert!(flagged("shared-seat", &inp, &low).contains("ok-transfer-blips"));
+}
+
+#[test]
 fn spoofed_foreign_cli_needs_home_origin() {
     let cfg = Config::default();
     let inp = input("tests/data/rules/spoofed.csv", None, &cfg);
@@ -222,7 +253,7 @@ fn every_rule_gives_the_same_findings_whole_and_in_three_partitions() {
     cfg.rules.foreign_cli_fanout.fanout_min_callees = 3;
     cfg.rules.long_shift_streak.min_days = 1;
     cfg.rules.repeat_spoofer.min_days = 1;
-    let files: Vec<PathBuf> = ["long_shift", "spoofed", "fanout", "conversion"]
+    let files: Vec<PathBuf> = ["long_shift", "spoofed", "fanout", "conversion", "shared_seat"]
         .iter()
         .map(|f| path(&format!("tests/data/rules/{f}.csv")))
         .collect();

@@ -20,6 +20,8 @@ pub struct InspectReport {
     pub rows_rejected: u64,
     pub duplicates: u64,
     pub reject_reasons: BTreeMap<String, u64>,
+    /// Legs, calls, calls by direction, legs without an operator (docs/calls.md).
+    pub calls: load::legs::CallStats,
     pub operators: u64,
     pub distinct_clis: u64,
     pub foreign_clis: u64,
@@ -163,6 +165,7 @@ pub fn summarise(
         rows_rejected: loaded.rows_rejected(),
         duplicates: loaded.duplicates(),
         reject_reasons: reasons,
+        calls: loaded.calls.clone(),
         operators,
         distinct_clis,
         foreign_clis,
@@ -211,6 +214,19 @@ fn print_table(out: &mut dyn Write, r: &InspectReport) -> Result<()> {
     for (k, v) in &r.reject_reasons {
         writeln!(out, "  rejected: {v} × {k}")?;
     }
+    let c = &r.calls;
+    writeln!(
+        out,
+        "legs {} · calls {} (outbound {} · inbound {} · internal {} · unknown {}) · legs without an operator {} · legs folded into their seat's call {}",
+        c.legs,
+        c.calls,
+        c.calls_outbound,
+        c.calls_inbound,
+        c.calls_internal,
+        c.calls_unknown,
+        c.legs_without_operator,
+        c.legs_merged
+    )?;
     writeln!(
         out,
         "operators {} · distinct caller IDs {} · foreign {} ({:.1} % of caller IDs, {:.1} % of calls) · invalid foreign {}",

@@ -287,8 +287,8 @@ pub fn cdr_ip_country(
 }
 
 /// The canonical CDR schema, in order (docs/schema.md).
-pub const CANONICAL_CDR: [&str; 23] = [
-    "call_id",
+pub const CANONICAL_CDR: [&str; 26] = [
+    "leg_id",
     "operator_id",
     "start_time",
     "answer_time",
@@ -308,6 +308,9 @@ pub const CANONICAL_CDR: [&str; 23] = [
     "campaign",
     "cli_group",
     "trunk",
+    "call_key",
+    "sequence",
+    "direction",
     "source_file",
     "source_line",
     "__file",

@@ -1,6 +1,7 @@
 //! Input formats: detection from the first line, and how each format's columns become the
 //! canonical raw fields (still text; [`super::normalize`] types them).
 
+use super::legs::{CallModel, Exporter, LegCols};
 use super::split::{QuoteMode, split_fields};
 use crate::time::{DateOrder, parse_timestamp};
 use std::borrow::Cow;
@@ -65,10 +66,7 @@ macro_rules! f {
 pub static CDR: Target = Target {
     what: "CDR",
     fields: &[
-        f!(
-            "call_id",
-            ["callid", "id", "uniqueid", "uuid", "calluuid", "linkedid", "通话id", "呼叫id", "话单id", "流水号"]
-        ),
+        f!("leg_id", ["legid", "callid", "id", "uniqueid", "uuid", "calluuid", "通话id", "呼叫id", "话单id", "流水号"]),
         f!(
             "operator_id",
             req,
@@ -206,6 +204,21 @@ pub static CDR: Target = Target {
         f!("campaign", ["campaign", "campaignid", "task", "outboundtask", "外呼任务", "任务", "任务名称"]),
         f!("cli_group", ["cligroup", "cidgroup", "calleridgroup", "主叫分组", "号码组"]),
         f!("trunk", ["trunk", "trunkname", "gateway", "destinationtrunkname", "中继", "线路", "网关"]),
+        f!(
+            "call_key",
+            [
+                "callkey",
+                "linkedid",
+                "session",
+                "sessionid",
+                "globalcallid",
+                "globalcallidcallid",
+                "callsessionid",
+                "会话id"
+            ]
+        ),
+        f!("sequence", ["sequence", "seq", "legsequence"]),
+        f!("direction", ["direction", "calldirection", "calltype", "呼叫方向", "呼叫类型", "通话类型"]),
     ],
 };
 
@@ -263,6 +276,10 @@ pub enum Src {
     Concat(usize, usize),
     /// The first of these that is not empty.
     FirstOf(Vec<Src>),
+    /// The internal seat of the leg ([`super::legs::classify`]).
+    Seat(std::sync::Arc<LegCols>),
+    /// The direction of the leg ([`super::legs::classify`]), as its word.
+    Direction(std::sync::Arc<LegCols>),
 }
 
 impl Src {
@@ -294,6 +311,8 @@ impl Src {
                 _ => None,
             },
             Src::FirstOf(v) => v.iter().find_map(|s| s.eval(f)),
+            Src::Seat(c) => super::legs::classify(c, f).1,
+            Src::Direction(c) => Some(Cow::Borrowed(super::legs::DIRECTIONS[super::legs::classify(c, f).0 as usize])),
         }
     }
 }
@@ -381,82 +400,13 @@ pub fn header_layout(
     target: &Target,
     overrides: &BTreeMap<String, String>,
     header_line: u64,
+    model: &std::sync::Arc<CallModel>,
 ) -> Result<Layout, LayoutError> {
     let hdr: Vec<String> = header.iter().map(|h| norm(h)).collect();
     let mut sources: Vec<Option<Src>> = vec![None; target.fields.len()];
     let idx = |name: &str| target.fields.iter().position(|f| f.name == name);
     if std::ptr::eq(target, &CDR) {
-        let h = |names: &[&str]| find(&hdr, names);
-        let col = |names: &[&str]| h(names).map(Src::Col);
-        let set = |sources: &mut Vec<Option<Src>>, field: &str, src: Vec<Option<Src>>| {
-            let v: Vec<Src> = src.into_iter().flatten().collect();
-            if let Some(i) = idx(field) {
-                sources[i] = match v.len() {
-                    0 => None,
-                    1 => v.into_iter().next(),
-                    _ => Some(Src::FirstOf(v)),
-                };
-            }
-        };
-        match format {
-            Format::Freepbx => {
-                set(&mut sources, "call_id", vec![col(&["uniqueid"])]);
-                set(
-                    &mut sources,
-                    "operator_id",
-                    vec![col(&["accountcode"]), col(&["cnum"]), h(&["channel"]).map(Src::Peer)],
-                );
-                set(&mut sources, "start_time", vec![col(&["calldate"])]);
-                set(&mut sources, "duration_s", vec![col(&["duration"])]);
-                set(&mut sources, "talk_s", vec![col(&["billsec"])]);
-                set(
-                    &mut sources,
-                    "caller_id",
-                    vec![col(&["outboundcnum"]), h(&["clid"]).map(Src::ClidNumber), col(&["src"])],
-                );
-                set(&mut sources, "callee", vec![col(&["dst"])]);
-                set(&mut sources, "disposition", vec![col(&["disposition"])]);
-                set(&mut sources, "trunk", vec![h(&["dstchannel"]).map(Src::Peer)]);
-            }
-            Format::Grandstream => {
-                set(&mut sources, "call_id", vec![col(&["uniqueid"])]);
-                set(&mut sources, "operator_id", vec![col(&["accountcode"]), col(&["callernumber"])]);
-                set(&mut sources, "start_time", vec![col(&["starttime"])]);
-                set(&mut sources, "answer_time", vec![col(&["answertime"])]);
-                set(&mut sources, "end_time", vec![col(&["endtime"])]);
-                set(&mut sources, "duration_s", vec![col(&["calltime"])]);
-                set(&mut sources, "talk_s", vec![col(&["talktime"])]);
-                set(
-                    &mut sources,
-                    "caller_id",
-                    vec![h(&["calleridnumber"]).map(Src::ClidNumber), col(&["callernumber"])],
-                );
-                set(&mut sources, "callee", vec![col(&["calleenumber"])]);
-                set(&mut sources, "disposition", vec![col(&["disposition"])]);
-                set(&mut sources, "trunk", vec![col(&["destinationtrunkname"]), col(&["sourcetrunkname"])]);
-            }
-            Format::Vicidial => {
-                set(&mut sources, "call_id", vec![col(&["uniqueid"])]);
-                set(&mut sources, "operator_id", vec![col(&["user"])]);
-                set(&mut sources, "start_time", vec![col(&["startepoch"]), col(&["calldate"])]);
-                set(&mut sources, "end_time", vec![col(&["endepoch"])]);
-                set(&mut sources, "talk_s", vec![col(&["talksec"]), col(&["lengthinsec"])]);
-                let code = h(&["phonecode"]);
-                let num = h(&["phonenumber"]);
-                let callee = match (code, num) {
-                    (Some(c), Some(n)) => Some(Src::Concat(c, n)),
-                    (None, Some(n)) => Some(Src::Col(n)),
-                    _ => None,
-                };
-                set(&mut sources, "callee", vec![col(&["phonenumberdialed"]), callee]);
-                set(&mut sources, "caller_id", vec![col(&["outboundcid", "callerid"])]);
-                set(&mut sources, "src_ip", vec![col(&["computerip"])]);
-                set(&mut sources, "campaign", vec![col(&["campaignid"])]);
-                set(&mut sources, "cli_group", vec![col(&["cidgroup", "cidgroupid"])]);
-                set(&mut sources, "disposition", vec![col(&["status"])]);
-            }
-            _ => {}
-        }
+        exporter_sources(format, &hdr, &mut sources, model);
     }
     // Generic aliases fill whatever the format did not set.
     for (i, f) in target.fields.iter().enumerate() {
@@ -490,8 +440,116 @@ pub fn header_layout(
     Ok(Layout { sources, min_fields: header.len(), max_fields: Some(header.len()), header_line: Some(header_line) })
 }
 
+/// The columns an exporter documents, mapped to canonical CDR fields (the rest are matched by
+/// their generic aliases).
+fn exporter_sources(format: Format, hdr: &[String], sources: &mut [Option<Src>], model: &std::sync::Arc<CallModel>) {
+    let idx = |name: &str| CDR.fields.iter().position(|f| f.name == name);
+    let h = |names: &[&str]| find(hdr, names);
+    let col = |names: &[&str]| h(names).map(Src::Col);
+    let set = |sources: &mut [Option<Src>], field: &str, src: Vec<Option<Src>>| {
+        let v: Vec<Src> = src.into_iter().flatten().collect();
+        if let Some(i) = idx(field) {
+            sources[i] = match v.len() {
+                0 => None,
+                1 => v.into_iter().next(),
+                _ => Some(Src::FirstOf(v)),
+            };
+        }
+    };
+    match format {
+        Format::Freepbx => {
+            let legs = std::sync::Arc::new(LegCols {
+                exporter: Exporter::Asterisk,
+                account: h(&["accountcode"]),
+                src: h(&["src"]),
+                dst: h(&["dst"]),
+                context: h(&["dcontext"]),
+                channel: h(&["channel"]),
+                dstchannel: h(&["dstchannel"]),
+                lastapp: h(&["lastapp"]),
+                peeraccount: h(&["peeraccount"]),
+                model: model.clone(),
+                ..Default::default()
+            });
+            set(sources, "leg_id", vec![col(&["uniqueid"])]);
+            set(sources, "call_key", vec![col(&["linkedid"]), col(&["uniqueid"])]);
+            set(sources, "sequence", vec![col(&["sequence"])]);
+            set(sources, "operator_id", vec![Some(Src::Seat(legs.clone()))]);
+            set(sources, "direction", vec![Some(Src::Direction(legs))]);
+            set(sources, "start_time", vec![col(&["calldate"])]);
+            set(sources, "duration_s", vec![col(&["duration"])]);
+            set(sources, "talk_s", vec![col(&["billsec"])]);
+            set(sources, "caller_id", vec![col(&["outboundcnum"]), h(&["clid"]).map(Src::ClidNumber), col(&["src"])]);
+            set(sources, "callee", vec![col(&["dst"])]);
+            set(sources, "disposition", vec![col(&["disposition"])]);
+            set(sources, "trunk", vec![h(&["dstchannel"]).map(Src::Peer)]);
+        }
+        Format::Grandstream => {
+            let legs = std::sync::Arc::new(LegCols {
+                exporter: Exporter::Asterisk,
+                account: h(&["accountcode"]),
+                src: h(&["callernumber", "src"]),
+                dst: h(&["calleenumber", "dst"]),
+                context: h(&["context", "dcontext"]),
+                channel: h(&["sourcechannel", "channel"]),
+                dstchannel: h(&["destchannel", "dstchannel"]),
+                lastapp: h(&["lastapp"]),
+                chan_ext: h(&["sourcechannelextension", "channelext", "chanext"]),
+                dst_ext: h(&["destchannelextension", "dstchannelext", "dstchanext"]),
+                answered_by: h(&["answeredby", "dstanswer"]),
+                action_type: h(&["actiontype"]),
+                src_trunk: h(&["sourcetrunkname", "srctrunkname"]),
+                dst_trunk: h(&["destinationtrunkname", "desttrunkname", "dsttrunkname"]),
+                model: model.clone(),
+                ..Default::default()
+            });
+            set(sources, "leg_id", vec![col(&["uniqueid"])]);
+            set(sources, "call_key", vec![col(&["session"]), col(&["uniqueid"])]);
+            set(sources, "operator_id", vec![Some(Src::Seat(legs.clone()))]);
+            set(sources, "direction", vec![Some(Src::Direction(legs))]);
+            set(sources, "start_time", vec![col(&["starttime"])]);
+            set(sources, "answer_time", vec![col(&["answertime"])]);
+            set(sources, "end_time", vec![col(&["endtime"])]);
+            set(sources, "duration_s", vec![col(&["calltime"])]);
+            set(sources, "talk_s", vec![col(&["talktime"])]);
+            set(sources, "caller_id", vec![h(&["calleridnumber"]).map(Src::ClidNumber), col(&["callernumber"])]);
+            set(sources, "callee", vec![col(&["calleenumber"])]);
+            set(sources, "disposition", vec![col(&["disposition"])]);
+            set(sources, "trunk", vec![col(&["destinationtrunkname"]), col(&["sourcetrunkname"])]);
+        }
+        Format::Vicidial => {
+            let legs = std::sync::Arc::new(LegCols {
+                exporter: Exporter::Vicidial,
+                account: h(&["user"]),
+                model: model.clone(),
+                ..Default::default()
+            });
+            set(sources, "leg_id", vec![col(&["uniqueid"])]);
+            set(sources, "operator_id", vec![Some(Src::Seat(legs.clone()))]);
+            set(sources, "direction", vec![Some(Src::Direction(legs))]);
+            set(sources, "start_time", vec![col(&["startepoch"]), col(&["calldate"])]);
+            set(sources, "end_time", vec![col(&["endepoch"])]);
+            set(sources, "talk_s", vec![col(&["talksec"]), col(&["lengthinsec"])]);
+            let code = h(&["phonecode"]);
+            let num = h(&["phonenumber"]);
+            let callee = match (code, num) {
+                (Some(c), Some(n)) => Some(Src::Concat(c, n)),
+                (None, Some(n)) => Some(Src::Col(n)),
+                _ => None,
+            };
+            set(sources, "callee", vec![col(&["phonenumberdialed"]), callee]);
+            set(sources, "caller_id", vec![col(&["outboundcid", "callerid"])]);
+            set(sources, "src_ip", vec![col(&["computerip"])]);
+            set(sources, "campaign", vec![col(&["campaignid"])]);
+            set(sources, "cli_group", vec![col(&["cidgroup", "cidgroupid"])]);
+            set(sources, "disposition", vec![col(&["status"])]);
+        }
+        _ => {}
+    }
+}
+
 /// Headerless layouts by position.
-pub fn positional_layout(format: Format) -> Layout {
+pub fn positional_layout(format: Format, model: &std::sync::Arc<CallModel>) -> Layout {
     let mut s: Vec<Option<Src>> = vec![None; CDR.fields.len()];
     let set = |s: &mut Vec<Option<Src>>, name: &str, src: Src| {
         let i = CDR.fields.iter().position(|f| f.name == name).expect("known field");
@@ -501,8 +559,25 @@ pub fn positional_layout(format: Format) -> Layout {
         Format::Asterisk => {
             // accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp, lastdata, start, answer,
             // end, duration, billsec, disposition, amaflags, [uniqueid, userfield, peeraccount, linkedid, sequence]
-            set(&mut s, "call_id", Src::Col(16));
-            set(&mut s, "operator_id", Src::FirstOf(vec![Src::Col(0), Src::Peer(5)]));
+            let legs = std::sync::Arc::new(LegCols {
+                exporter: Exporter::Asterisk,
+                account: Some(0),
+                src: Some(1),
+                dst: Some(2),
+                context: Some(3),
+                channel: Some(5),
+                dstchannel: Some(6),
+                lastapp: Some(7),
+                peeraccount: Some(18),
+                model: model.clone(),
+                ..Default::default()
+            });
+            set(&mut s, "leg_id", Src::Col(16));
+            // 21 columns: linkedid and sequence; fewer: the uniqueid is the call
+            set(&mut s, "call_key", Src::FirstOf(vec![Src::Col(19), Src::Col(16)]));
+            set(&mut s, "sequence", Src::Col(20));
+            set(&mut s, "operator_id", Src::Seat(legs.clone()));
+            set(&mut s, "direction", Src::Direction(legs));
             set(&mut s, "caller_id", Src::FirstOf(vec![Src::ClidNumber(4), Src::Col(1)]));
             set(&mut s, "callee", Src::Col(2));
             set(&mut s, "start_time", Src::Col(9));
@@ -517,7 +592,20 @@ pub fn positional_layout(format: Format) -> Layout {
         Format::Freeswitch => {
             // caller_id_name, caller_id_number, destination_number, context, start_stamp, answer_stamp,
             // end_stamp, duration, billsec, hangup_cause, uuid, bleg_uuid, accountcode, [read_codec, write_codec]
-            set(&mut s, "operator_id", Src::FirstOf(vec![Src::Col(12), Src::Col(0)]));
+            let legs = std::sync::Arc::new(LegCols {
+                exporter: Exporter::FreeSwitch,
+                account: Some(12),
+                src: Some(1),
+                dst: Some(2),
+                context: Some(3),
+                caller_name: Some(0),
+                model: model.clone(),
+                ..Default::default()
+            });
+            set(&mut s, "operator_id", Src::Seat(legs.clone()));
+            set(&mut s, "direction", Src::Direction(legs));
+            // an a-leg names its b-leg: both are the b-leg's call
+            set(&mut s, "call_key", Src::FirstOf(vec![Src::Col(11), Src::Col(10)]));
             set(&mut s, "caller_id", Src::Col(1));
             set(&mut s, "callee", Src::Col(2));
             set(&mut s, "start_time", Src::Col(4));
@@ -526,7 +614,7 @@ pub fn positional_layout(format: Format) -> Layout {
             set(&mut s, "duration_s", Src::Col(7));
             set(&mut s, "talk_s", Src::Col(8));
             set(&mut s, "disposition", Src::Col(9));
-            set(&mut s, "call_id", Src::Col(10));
+            set(&mut s, "leg_id", Src::Col(10));
             Layout { sources: s, min_fields: 13, max_fields: Some(15), header_line: None }
         }
         _ => unreachable!("{format:?} has a header"),
@@ -610,12 +698,14 @@ mod tests {
     #[test]
     fn missing_required_column_names_what_was_found() {
         let hdr: Vec<String> = ["agent", "callee"].iter().map(|s| s.to_string()).collect();
-        let e = header_layout(Format::Generic, &hdr, &CDR, &BTreeMap::new(), 1).unwrap_err().to_string();
+        let e = header_layout(Format::Generic, &hdr, &CDR, &BTreeMap::new(), 1, &Default::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("start_time") && e.contains("agent") && e.contains("calldate"), "{e}");
         let mut over = BTreeMap::new();
         over.insert("When".to_string(), "start_time".to_string());
         let hdr: Vec<String> = ["agent", "When"].iter().map(|s| s.to_string()).collect();
-        let l = header_layout(Format::Generic, &hdr, &CDR, &over, 1).unwrap();
+        let l = header_layout(Format::Generic, &hdr, &CDR, &over, 1, &Default::default()).unwrap();
         assert_eq!(l.sources[2], Some(Src::Col(1)));
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod format;
+pub mod legs;
 pub mod normalize;
 pub mod split;
 
@@ -49,6 +50,8 @@ pub struct LoadOptions {
     /// `scan --partitions`: each text file's line chunks and every line's part, learnt by the first
     /// part's pass and shared by the options of the later parts (see [`TextParts`]).
     pub text_parts: Arc<TextParts>,
+    /// How seats, trunks and directions are told apart (`[calls]`).
+    pub calls: Arc<legs::CallModel>,
 }
 
 /// What the first `--partitions` pass over a text file learnt: its line chunks and the part of every
@@ -145,6 +148,7 @@ impl Default for LoadOptions {
             coded: false,
             partition: None,
             text_parts: Arc::default(),
+            calls: Arc::default(),
         }
     }
 }
@@ -190,6 +194,8 @@ pub struct Loaded {
     /// With [`LoadOptions::coded`]: the caller IDs still being parsed; until
     /// [`crate::enrich::finish_callers`] the frame has no `caller_country`, `caller_valid`, `caller_num`.
     pub callers: Option<crate::enrich::PendingCallers>,
+    /// CDRs: legs, calls, directions, legs without a seat ([`legs::finish`]).
+    pub calls: legs::CallStats,
 }
 
 impl Loaded {
@@ -201,6 +207,7 @@ impl Loaded {
             rejects: Vec::new(),
             dicts: Default::default(),
             callers: None,
+            calls: Default::default(),
         }
     }
 
@@ -303,6 +310,8 @@ struct RawFile {
     early_rejects: Vec<Reject>,
     /// Decoded text, kept to quote rejected lines.
     text: Option<decode::Text>,
+    /// The seat is derived from the exporter's channels: a leg may have none ([`legs`]).
+    seatless_ok: bool,
 }
 
 fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: &PhoneParser) -> Result<Loaded> {
@@ -359,7 +368,10 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
     let t0 = std::time::Instant::now();
     let frame = dedupe(frame, target, &mut files)?;
     trace("dedupe", t0);
-    Ok(Loaded { frame, files, rejects, dicts, callers })
+    let (frame, calls) =
+        if std::ptr::eq(target, &CDR) { legs::finish(frame)? } else { (frame, legs::CallStats::default()) };
+    trace("calls", t0);
+    Ok(Loaded { frame, files, rejects, dicts, callers, calls })
 }
 
 fn empty_canonical(target: &'static Target, opts: &LoadOptions) -> Result<DataFrame> {
@@ -367,15 +379,21 @@ fn empty_canonical(target: &'static Target, opts: &LoadOptions) -> Result<DataFr
         target.fields.iter().map(|f| Column::full_null(f.name.into(), 0, &DataType::String)).collect();
     columns.push(Column::full_null("source_line".into(), 0, &DataType::UInt64));
     let raw = DataFrame::new(0, columns)?.lazy();
-    let mut typed = typed(raw, target, opts, &[]).drop(cols(["reject_code"])).collect()?;
+    let mut typed = typed(raw, target, opts, &[], false).drop(cols(["reject_code"])).collect()?;
     typed.with_column(Column::full_null("source_file".into(), 0, &DataType::String))?;
     typed.with_column(Column::full_null("__file".into(), 0, &DataType::UInt32))?;
     Ok(typed)
 }
 
-fn typed(raw: LazyFrame, target: &'static Target, opts: &LoadOptions, coded: &[normalize::Streamed]) -> LazyFrame {
+fn typed(
+    raw: LazyFrame,
+    target: &'static Target,
+    opts: &LoadOptions,
+    coded: &[normalize::Streamed],
+    seatless_ok: bool,
+) -> LazyFrame {
     if std::ptr::eq(target, &CDR) {
-        normalize::cdr(raw, opts.tz, opts.date_order, coded)
+        normalize::cdr(raw, opts.tz, opts.date_order, coded, seatless_ok)
     } else {
         normalize::joins(raw, opts.tz, opts.date_order)
     }
@@ -405,7 +423,7 @@ fn load_one(
     // The raw columns go into the plan by value and are freed as it replaces them; the rare rejected
     // row is quoted from the input read again.
     let input = std::mem::replace(&mut raw.frame, DataFrame::empty().lazy());
-    let mut plan = typed(input, target, opts, coded);
+    let mut plan = typed(input, target, opts, coded, raw.seatless_ok);
     if let (Some(_), None, true) = (opts.partition, raw.lines_in, std::ptr::eq(target, &CDR)) {
         plan = own_texts(plan)?;
     }
@@ -682,6 +700,7 @@ fn read_text(
             lines_in: Some(0),
             early_rejects: vec![],
             text: None,
+            seatless_ok: false,
         });
     };
     let (format, delim, has_header) = match opts.format {
@@ -693,10 +712,12 @@ fn read_text(
         let mut hdr = Vec::new();
         split_fields(first_line, delim, QuoteMode::Literal, &mut hdr);
         let hdr: Vec<String> = hdr.into_iter().map(|c| c.trim().to_string()).collect();
-        format::header_layout(format, &hdr, target, &opts.columns, first_line_no).with_context(|| file.clone())?
+        format::header_layout(format, &hdr, target, &opts.columns, first_line_no, &opts.calls)
+            .with_context(|| file.clone())?
     } else {
-        format::positional_layout(format)
+        format::positional_layout(format, &opts.calls)
     };
+    let seatless_ok = layout.sources.iter().any(|s| matches!(s, Some(format::Src::Seat(_))));
     layout.skip(target, &opts.skip);
     // Records are lines, so the text splits at line ends into chunks parsed in parallel.
     let t_split = std::time::Instant::now();
@@ -768,6 +789,7 @@ fn read_text(
         lines_in: Some(lines_in),
         early_rejects,
         text: Some(text),
+        seatless_ok,
     })
 }
 
@@ -987,8 +1009,8 @@ fn read_columnar(
     };
     let schema = anyhow::Context::with_context(lf.collect_schema(), || format!("{file}: cannot read schema"))?;
     let names: Vec<String> = schema.iter_names().filter(|n| n.as_str() != ROW).map(|n| n.to_string()).collect();
-    let mut layout =
-        format::header_layout(Format::Generic, &names, target, &opts.columns, 0).with_context(|| file.clone())?;
+    let mut layout = format::header_layout(Format::Generic, &names, target, &opts.columns, 0, &opts.calls)
+        .with_context(|| file.clone())?;
     layout.skip(target, &opts.skip);
     let mut exprs = Vec::new();
     let mut op = lit(NULL).cast(DataType::String);
@@ -1031,7 +1053,7 @@ fn read_columnar(
     // decodes row groups in parallel into reused buffers and only typed columns are kept (10 M
     // rows: the raw durations, end/answer times and disposition texts never exist whole).
     let frame = lf.select(exprs);
-    Ok(RawFile { lines_in: None, frame, format, encoding: None, early_rejects: vec![], text: None })
+    Ok(RawFile { lines_in: None, frame, format, encoding: None, early_rejects: vec![], text: None, seatless_ok: false })
 }
 
 /// Wall-clock microseconds in `tz` → UTC microseconds, in parallel slices, by the same rule as text
@@ -1045,55 +1067,59 @@ fn naive_to_utc(local: &Int64Chunked, tz: chrono_tz::Tz) -> Int64Chunked {
     crate::par::concat(local.name(), parts)
 }
 
-/// Drop repeated rows across all files (same call id, else same operator + start + callee; for joins
-/// the same group + member + time), keeping the first; count duplicates against the file they were in.
+/// Drop rows exported twice across all files, keeping the first; count duplicates against the file
+/// they were in. A CDR duplicate is the same leg again: the same leg id and sequence with the same
+/// content (seat, times, talk, numbers, disposition, direction), or the same content where the
+/// export has no leg id. Rows that only share a leg id are legs of their own: a Dial to two
+/// destinations, the `h` extension's row and Grandstream's forked legs share Asterisk's uniqueid.
+/// A join is the same group + member + time again.
 fn dedupe(frame: DataFrame, target: &'static Target, files: &mut [FileReport]) -> Result<DataFrame> {
     let before = count_by_file(&frame)?;
-    // The common case: every row has a call id. No duplicates when they are all distinct; otherwise
-    // the call id alone is the key (no string building).
-    if std::ptr::eq(target, &CDR) && frame.column("call_id")?.null_count() == 0 {
-        let out = if all_distinct(frame.column("call_id")?.str()?) {
-            frame
-        } else {
-            frame.lazy().unique_stable(Some(cols(["call_id"])), UniqueKeepStrategy::First).collect()?
-        };
-        let after = count_by_file(&out)?;
+    // The common case: every row has a leg id and they are all distinct: no duplicates possible.
+    if std::ptr::eq(target, &CDR)
+        && frame.column("leg_id")?.null_count() == 0
+        && all_distinct(frame.column("leg_id")?.str()?)
+    {
+        let after = count_by_file(&frame)?;
         set_counts(files, &before, &after);
-        return Ok(out);
+        return Ok(frame);
     }
-    let key = if std::ptr::eq(target, &CDR) {
-        when(col("call_id").is_not_null()).then(concat_str([lit("id|"), col("call_id")], "", false)).otherwise(
-            concat_str(
-                [
-                    col("operator_id"),
-                    col("start_time").cast(DataType::Int64).cast(DataType::String),
-                    // the E.164 form when the number parses (its key: "+" and the digits)
-                    coalesce(&[
-                        concat_str([lit("+"), col("callee_num").cast(DataType::String)], "", false),
-                        col("callee"),
-                        lit(""),
-                    ]),
-                ],
-                "|",
-                false,
-            ),
-        )
+    let key: Vec<Expr> = if std::ptr::eq(target, &CDR) {
+        let mut k: Vec<Expr> = [
+            "leg_id",
+            "sequence",
+            "operator_id",
+            "start_time",
+            "answer_time",
+            "end_time",
+            "talk_s",
+            "caller_id",
+            "disposition",
+            "direction",
+            "trunk",
+        ]
+        .iter()
+        .map(|c| col(*c))
+        .collect();
+        // the E.164 form when the number parses (`139 1234 5679` is `+8613912345679`)
+        k.push(
+            coalesce(&[
+                concat_str([lit("+"), col("callee_num").cast(DataType::String)], "", false),
+                col("callee"),
+                lit(""),
+            ])
+            .alias("__callee"),
+        );
+        k
     } else {
-        concat_str(
-            [
-                col("group_id"),
-                coalesce(&[col("member_e164"), col("member")]),
-                col("joined_at").cast(DataType::Int64).cast(DataType::String),
-            ],
-            "|",
-            false,
-        )
+        vec![col("group_id"), coalesce(&[col("member_e164"), col("member")]).alias("__member"), col("joined_at")]
     };
+    let names: Vec<PlSmallStr> = key.iter().enumerate().map(|(i, _)| PlSmallStr::from(format!("__k{i}"))).collect();
     let out = frame
         .lazy()
-        .with_column(key.alias("__key"))
-        .unique_stable(Some(cols(["__key"])), UniqueKeepStrategy::First)
-        .drop(cols(["__key"]))
+        .with_columns(key.into_iter().zip(&names).map(|(e, n)| e.alias(n.clone())).collect::<Vec<_>>())
+        .unique_stable(Some(cols(names.iter().cloned())), UniqueKeepStrategy::First)
+        .drop(cols(names))
         .collect()?;
     let after = count_by_file(&out)?;
     set_counts(files, &before, &after);

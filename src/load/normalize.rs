@@ -213,7 +213,7 @@ impl Ints {
 /// canonical disposition, and whether each raw field was present, returns a struct of
 /// `end_us, duration_c, talk_c, disposition_c` (a [`DISPOSITIONS`] code)`, answer_us, reject_code`. (A chain of when/then columns
 /// built ten intermediate 10 M-row columns for the reject code alone.)
-fn derived() -> Expr {
+fn derived(seatless_ok: bool) -> Expr {
     let fields = || {
         vec![
             Field::new("end_us".into(), DataType::Int64),
@@ -225,7 +225,7 @@ fn derived() -> Expr {
         ]
     };
     col("start_time__ts").map_many(
-        |c: &mut [Column]| {
+        move |c: &mut [Column]| {
             let n = c[0].len();
             let ints: Vec<Int64Chunked> =
                 c[..5].iter().map(|x| Ok(x.cast(&DataType::Int64)?.i64()?.clone())).collect::<PolarsResult<_>>()?;
@@ -318,7 +318,8 @@ fn derived() -> Expr {
                         if disp_c == "ANSWERED" || positive { a.or_else(|| Some(end_us? - talk? * US)) } else { None };
                     // the first reason that holds, in the order of CDR_REASONS
                     let m = |k: usize| miss[k].as_ref().is_some_and(|b| b.get_bit(i));
-                    let code = if m(0) {
+                    // a leg whose seat the exporter's columns derive may have none (an IVR leg)
+                    let code = if m(0) && !seatless_ok {
                         Some(0)
                     } else if m(1) {
                         Some(1)
@@ -396,7 +397,9 @@ fn derived() -> Expr {
 
 /// CDR raw text fields → canonical typed columns plus `reject_code`; the columns named in `coded`
 /// come out as codes into their dictionary ([`crate::coded::StreamDict`]) instead of text.
-pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder, coded: &[Streamed]) -> LazyFrame {
+/// `seatless_ok`: the operator is derived from the exporter's channels ([`super::legs`]), and a leg
+/// without a seat is kept (counted later), not rejected.
+pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder, coded: &[Streamed], seatless_ok: bool) -> LazyFrame {
     let text = |name: &'static str| match coded.iter().find(|(n, _)| *n == name) {
         Some((_, dict)) => dict.expr(name),
         None => col(name),
@@ -408,10 +411,10 @@ pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder, coded: &[Streamed]) -> Lazy
         secs("duration_s"),
         secs("talk_s"),
     ])
-    .with_column(derived().alias("__d"))
+    .with_column(derived(seatless_ok).alias("__d"))
     .unnest(cols(["__d"]), None)
     .select([
-        col("call_id"),
+        col("leg_id"),
         col("operator_id"),
         col("start_time__ts").cast(utc_datetime()).alias("start_time"),
         col("answer_us").cast(utc_datetime()).alias("answer_time"),
@@ -425,9 +428,48 @@ pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder, coded: &[Streamed]) -> Lazy
         col("campaign"),
         col("cli_group"),
         col("trunk"),
+        col("call_key"),
+        col("sequence"),
+        direction(),
         col("source_line"),
         col("reject_code"),
     ])
+}
+
+/// The `direction` words → [`super::legs::DIRECTIONS`] codes (`UInt32`); a file without the column
+/// is outbound (one constant, not a column of words), a word that is no direction is unknown.
+fn direction() -> Expr {
+    use super::legs::{OUTBOUND, UNKNOWN, direction_code};
+    col("direction")
+        .map(
+            |c: Column| {
+                let n = c.len();
+                if c.null_count() == n {
+                    return Ok(Column::new_scalar("direction".into(), Scalar::from(OUTBOUND), n));
+                }
+                let s = c.cast(&DataType::String)?;
+                let ca = s.str()?;
+                // a handful of distinct words: each looked up once
+                let mut seen: Vec<(String, u32)> = Vec::new();
+                let v: Vec<u32> = ca
+                    .iter()
+                    .map(|w| match w {
+                        None => OUTBOUND,
+                        Some(w) => match seen.iter().find(|(k, _)| k == w) {
+                            Some((_, c)) => *c,
+                            None => {
+                                let c = direction_code(w).unwrap_or(UNKNOWN);
+                                seen.push((w.to_string(), c));
+                                c
+                            }
+                        },
+                    })
+                    .collect();
+                Ok(UInt32Chunked::from_vec("direction".into(), v).into_column())
+            },
+            |_, _| Ok(Field::new("direction".into(), DataType::UInt32)),
+        )
+        .alias("direction")
 }
 
 /// Join-log raw text fields → typed columns plus `reject_code`.

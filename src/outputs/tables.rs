@@ -23,10 +23,23 @@ pub fn write_shifts(out: &Path, shifts: &DataFrame, tz: Tz, min_talk_s: i64, exc
             col("answered"),
             col("distinct_callees"),
             col("occupancy").round(3, RoundMode::HalfToEven),
+            col("calls_outbound"),
+            col("calls_inbound"),
+            col("calls_internal"),
+            hours("talk_outbound_s").alias("talk_outbound_h"),
+            hours("talk_inbound_s").alias("talk_inbound_h"),
+            hours("talk_internal_s").alias("talk_internal_h"),
+            hours("talk_sum_s").alias("talk_summed_h"),
+            col("peak_concurrent"),
             col("talk_s").gt_eq(lit(min_talk_s)).alias("flagged"),
         ])
         .collect()?;
     write_frame(&out.join("shifts.csv"), &mut shifts, excel)
+}
+
+/// Seconds as hours, 2 places.
+fn hours(name: &str) -> Expr {
+    (col(name).cast(DataType::Float64) / lit(3600.0)).round(2, RoundMode::HalfToEven)
 }
 
 /// A rule's table as `<name>.csv`, its `_us` columns as local times (`first_join_us` → `first_join`).

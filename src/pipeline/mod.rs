@@ -200,6 +200,7 @@ fn judge(states: &mut RuleStates, input: &AuditInput) -> Result<Vec<String>> {
 #[derive(Default)]
 struct Parts {
     files: Vec<FileReport>,
+    calls: crate::load::legs::CallStats,
     rejects: Vec<Reject>,
     shifts: Vec<DataFrame>,
     totals: Vec<DataFrame>,
@@ -219,6 +220,7 @@ impl Parts {
         self.totals.push(totals::operator_totals(&input)?);
         crate::diag::trace("operator totals", t);
         merge_files(&mut self.files, loaded.files);
+        self.calls.add(&loaded.calls);
         self.rejects.extend(loaded.rejects);
         if of == 1 {
             // the frame is read again for the dossiers, once the findings are known
@@ -254,7 +256,7 @@ impl Parts {
             anyhow::ensure!(self.rows > 0, "no shift in the inputs starts on {shown}; nothing written");
         }
         Ok(Judged {
-            loaded: Loaded { rejects: self.rejects, files: self.files, ..Loaded::empty() },
+            loaded: Loaded { rejects: self.rejects, files: self.files, calls: self.calls, ..Loaded::empty() },
             joins,
             shifts: crate::frame::concat_sorted(self.shifts, &["operator_id", "shift_start_us"])?,
             findings: Vec::new(),

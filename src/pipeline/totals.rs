@@ -16,11 +16,19 @@ const BASE_COLUMNS: &[Metric] = &[
     Metric { name: "answered_calls", dtype: DataType::Int64, places: 0 },
     Metric { name: "talk_h_total", dtype: DataType::Float64, places: 2 },
     Metric { name: "mean_daily_talk_h", dtype: DataType::Float64, places: 2 },
+    Metric { name: "calls_outbound", dtype: DataType::Int64, places: 0 },
+    Metric { name: "calls_inbound", dtype: DataType::Int64, places: 0 },
+    Metric { name: "calls_internal", dtype: DataType::Int64, places: 0 },
+    Metric { name: "talk_h_outbound", dtype: DataType::Float64, places: 2 },
+    Metric { name: "talk_h_inbound", dtype: DataType::Float64, places: 2 },
+    Metric { name: "talk_h_internal", dtype: DataType::Float64, places: 2 },
 ];
 
 /// One row per operator: activity, shift, spoofing and conversion metrics, risk and rules hit.
 /// Days active, calls, answered calls and talk hours per operator, each operator's contiguous row
-/// range walked in place (a group-by over every call hashed 10 M operator ids).
+/// range walked in place (a group-by over every call hashed 10 M operator ids). Talk is the sum of
+/// the shifts' talk (each the union of its calls' talk); calls and talk by direction are summed
+/// per call.
 pub(super) fn operator_totals(input: &AuditInput) -> Result<DataFrame> {
     use rayon::prelude::*;
     let cdr = &input.cdr;
@@ -28,18 +36,27 @@ pub(super) fn operator_totals(input: &AuditInput) -> Result<DataFrame> {
     let day = day.i32()?;
     let talk = crate::frame::col_i64(cdr, "talk_s")?;
     let answered = cdr.column("answered")?.bool()?;
+    let dir = cdr.column("direction")?.u32()?;
+    // the union talk of each operator's shifts
+    let mut union: HashMap<&str, i64> = HashMap::new();
+    let (sops, stalk) = (input.shifts.column("operator_id")?.str()?, input.shifts.column("talk_s")?.i64()?);
+    for (o, t) in sops.iter().zip(stalk.iter()) {
+        *union.entry(o.unwrap_or("")).or_default() += t.unwrap_or(0);
+    }
     // chunk tables built once (a slice of a many-chunk column per operator walked every chunk)
     use crate::frame::Chunks;
-    let (day, talk, answered) = (Chunks::new(day), Chunks::new(&talk), Chunks::new(answered));
-    let rows: Vec<(&str, i64, i64, i64, f64)> = input
+    let (day, talk, answered, dir) = (Chunks::new(day), Chunks::new(&talk), Chunks::new(answered), Chunks::new(dir));
+    type Row<'a> = (&'a str, i64, i64, i64, f64, [i64; 3], [f64; 3]);
+    let rows: Vec<Row> = input
         .op_rows
         .par_iter()
         .map(|(op, r)| {
-            let (mut day, mut talk, mut answered) = (day.rows(), talk.rows(), answered.rows());
+            let (mut day, mut talk, mut answered, mut dir) = (day.rows(), talk.rows(), answered.rows(), dir.rows());
             // the rows are in start order, so a day like the one before is not looked up again
             let mut days = std::collections::BTreeSet::new();
             let mut last = None;
-            let (mut answered_n, mut talk_s) = (0i64, 0i64);
+            let mut answered_n = 0i64;
+            let (mut dc, mut dt) = ([0i64; 3], [0i64; 3]);
             for i in r.clone() {
                 if let Some(d) = day.get(i)
                     && last != Some(d)
@@ -48,11 +65,19 @@ pub(super) fn operator_totals(input: &AuditInput) -> Result<DataFrame> {
                     last = Some(d);
                 }
                 answered_n += i64::from(answered.get(i) == Some(true));
-                talk_s += talk.get(i).unwrap_or(0);
+                let d = dir.get(i).unwrap_or(3) as usize;
+                if d < 3 {
+                    dc[d] += 1;
+                    dt[d] += talk.get(i).unwrap_or(0);
+                }
             }
-            (op.as_str(), days.len() as i64, r.len() as i64, answered_n, talk_s as f64 / 3600.0)
+            let talk_h = union.get(op.as_str()).copied().unwrap_or(0) as f64 / 3600.0;
+            let th = dt.map(|t| t as f64 / 3600.0);
+            (op.as_str(), days.len() as i64, r.len() as i64, answered_n, talk_h, dc, th)
         })
         .collect();
+    let dir_col = |name: &str, k: usize| Column::new(name.into(), rows.iter().map(|r| r.5[k]).collect::<Vec<_>>());
+    let dir_talk = |name: &str, k: usize| Column::new(name.into(), rows.iter().map(|r| r.6[k]).collect::<Vec<_>>());
     Ok(DataFrame::new(
         rows.len(),
         vec![
@@ -61,6 +86,12 @@ pub(super) fn operator_totals(input: &AuditInput) -> Result<DataFrame> {
             Column::new("calls".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
             Column::new("answered_calls".into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
             Column::new("talk_h_total".into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()),
+            dir_col("calls_outbound", 0),
+            dir_col("calls_inbound", 1),
+            dir_col("calls_internal", 2),
+            dir_talk("talk_h_outbound", 0),
+            dir_talk("talk_h_inbound", 1),
+            dir_talk("talk_h_internal", 2),
         ],
     )?)
 }

@@ -58,7 +58,7 @@ const CONSUMED: [&str; 9] = [
     "duration_s",
     "source_line",
     "__file",
-    "call_id",
+    "leg_id",
     "source_file",
     "disposition",
 ];
@@ -168,16 +168,16 @@ impl AuditInput {
 
 /// `ref`: the call id; `file:line` only when some row has none (building 10 M strings is not free).
 fn reference(cdr: &DataFrame) -> Result<Column> {
-    if cdr.column("call_id")?.null_count() == 0 {
-        return Ok(cdr.column("call_id")?.clone().with_name("ref".into()));
+    if cdr.column("leg_id")?.null_count() == 0 {
+        return Ok(cdr.column("leg_id")?.clone().with_name("ref".into()));
     }
     Ok(DataFrame::new(
         cdr.height(),
-        vec![cdr.column("call_id")?.clone(), cdr.column("source_file")?.clone(), cdr.column("source_line")?.clone()],
+        vec![cdr.column("leg_id")?.clone(), cdr.column("source_file")?.clone(), cdr.column("source_line")?.clone()],
     )?
     .lazy()
     .select([coalesce(&[
-        col("call_id"),
+        col("leg_id"),
         concat_str([col("source_file"), col("source_line").cast(DataType::String)], ":", false),
     ])
     .alias("ref")])

@@ -122,6 +122,9 @@ pub struct Conversions {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CallLine {
     pub time: String,
+    /// outbound, inbound, internal or unknown (docs/calls.md); empty in dossiers written before it.
+    #[serde(default)]
+    pub direction: String,
     pub callee: String,
     pub cli: String,
     pub ip: String,
@@ -361,6 +364,7 @@ fn first_calls(
                 "ip_country",
                 "ref",
                 "talk_s",
+                "direction",
             ])?
             .take(&IdxCa::from_vec("idx".into(), idx))?
     };
@@ -373,6 +377,7 @@ fn first_calls(
             input.dicts.column(&calls, "ip_country")?,
         );
         let talk = col_i64(&calls, "talk_s")?;
+        let dir = calls.column("direction")?.u32()?;
         let callee_num = calls.column("callee_num")?.u64()?;
         // E.164 from the number's key, else as written; under --redact the pseudonym in `callee`
         let callee_text = |i: usize| {
@@ -386,6 +391,7 @@ fn first_calls(
             if let Some(d) = o.get(i).and_then(|o| per_op.get_mut(o)) {
                 d.2.push(CallLine {
                     time: local(t.get(i).unwrap_or(0), tz),
+                    direction: crate::load::legs::DIRECTIONS[dir.get(i).unwrap_or(3).min(3) as usize].to_string(),
                     callee: callee_text(i),
                     cli: cli.get(i).unwrap_or("").to_string(),
                     ip: ip.get(i).unwrap_or("").to_string(),

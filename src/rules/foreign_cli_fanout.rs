@@ -1,5 +1,6 @@
 use super::{AuditInput, DayRule, Finding, Partials, RuleDoc, RuleOutput, RulesConfig, Severity};
 use crate::frame::{round, utc};
+use crate::load::legs::OUTBOUND;
 use anyhow::{Context, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -383,12 +384,14 @@ fn fanout_entries(input: &AuditInput) -> Result<Vec<(u64, i32, u64, u32)>> {
     let (cli_num, callee_num) = (df.column("caller_num")?.u64()?, df.column("callee_num")?.u64()?);
     let day = df.column("day")?.cast(&DataType::Int32)?;
     let day = day.i32()?;
+    let dir = df.column("direction")?.u32()?;
     let parts = crate::par::slices(df.height(), |off, len| {
         let (mut country, mut cli_num) = (Rows::new(country), Rows::new(cli_num));
         let (mut callee_num, mut day) = (Rows::new(callee_num), Rows::new(day));
+        let mut dir = Rows::new(dir);
         let mut v = Vec::new();
         for i in off..off + len {
-            if country.get(i).is_none_or(|c| Some(c) == home_cc) {
+            if country.get(i).is_none_or(|c| Some(c) == home_cc) || dir.get(i) != Some(OUTBOUND) {
                 continue;
             }
             let Some(callee) = callee_num.get(i).filter(|c| home_num.is_some_and(|h| h.matches(*c))) else {
@@ -523,16 +526,19 @@ fn fanout_groups(input: &AuditInput, min: i64) -> Result<Vec<FanoutGroup>> {
     let (cli_num, callee_num) = (df.column("caller_num")?.u64()?, df.column("callee_num")?.u64()?);
     let day = df.column("day")?.cast(&DataType::Int32)?;
     let day = day.i32()?;
+    let dir = df.column("direction")?.u32()?;
     // a missing number is NONE (E.164 keys stay below 10^15); UNSEEN: a caller slot on no entry
     // (slot, day, callee, row) per entry, and each slot's caller number (a function of its text)
     let parts: Vec<SlotEntries> = crate::par::slices(df.height(), |off, len| {
         let mut country = Rows::new(country);
         let (mut cli_num, mut callee_num, mut day) = (Rows::new(cli_num), Rows::new(callee_num), Rows::new(day));
         let mut caller = Rows::new(callers.codes);
+        let mut dir = Rows::new(dir);
         let mut nums = vec![UNSEEN; slots];
         let mut v = Vec::with_capacity(len / 2);
         for i in off..off + len {
-            let foreign = country.get(i).is_some_and(|c| Some(c) != home_cc);
+            // an inbound call's caller ID is the caller's own number
+            let foreign = country.get(i).is_some_and(|c| Some(c) != home_cc) && dir.get(i) == Some(OUTBOUND);
             if !foreign {
                 continue;
             }

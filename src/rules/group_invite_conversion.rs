@@ -17,11 +17,14 @@ pub struct ConversionConfig {
     pub min_conversions: u32,
     /// Converted ÷ answered distinct callees an operator needs for a finding. Default 0.02.
     pub min_conversion_rate: f64,
+    /// Count answered inbound calls too (default: outbound calls only; an inbound caller who later
+    /// joins a group was not pushed there by the operator's call).
+    pub include_inbound: bool,
 }
 
 impl Default for ConversionConfig {
     fn default() -> Self {
-        Self { conversion_window_minutes: 60, min_conversions: 3, min_conversion_rate: 0.02 }
+        Self { conversion_window_minutes: 60, min_conversions: 3, min_conversion_rate: 0.02, include_inbound: false }
     }
 }
 
@@ -40,6 +43,7 @@ pub const TOML: &str = r#"[rules.group_invite_conversion]
 conversion_window_minutes = 60 # a join between the answer and this long after the call counts
 min_conversions = 3            # converted callees needed for a finding
 min_conversion_rate = 0.02     # converted / answered distinct callees needed for a finding
+include_inbound = false        # count answered inbound calls too (default: outbound only)
 
 "#;
 
@@ -98,8 +102,8 @@ impl RuleDoc for GroupInviteConversion {
     fn defaults(&self, cfg: &RulesConfig) -> String {
         let c = &cfg.group_invite_conversion;
         format!(
-            "conversion_window_minutes = {}, min_conversions = {}, min_conversion_rate = {}",
-            c.conversion_window_minutes, c.min_conversions, c.min_conversion_rate
+            "conversion_window_minutes = {}, min_conversions = {}, min_conversion_rate = {}, include_inbound = {}",
+            c.conversion_window_minutes, c.min_conversions, c.min_conversion_rate, c.include_inbound
         )
     }
 }
@@ -126,7 +130,7 @@ struct ConversionPartials<'a> {
 impl Partials for ConversionPartials<'_> {
     fn add(&mut self, input: &AuditInput) -> Result<Vec<String>> {
         let t = std::time::Instant::now();
-        let (base, answered) = GroupInviteConversion.part(input)?;
+        let (base, answered) = GroupInviteConversion.part(input, self.cfg.group_invite_conversion.include_inbound)?;
         if self.tz.is_none() {
             self.tz = Some(input.tz);
             self.joins.clone_from(&input.joins);
@@ -218,13 +222,13 @@ impl GroupInviteConversion {
     /// What one part of the CDRs gives (`scan --partitions`; a whole frame is one part): per
     /// operator its answered distinct callees, and the answered calls to numbers in the join log
     /// (`operator_id`, `callee_num`, `answer_us`, `end_us`, `ref`) in frame order.
-    pub fn part(&self, input: &AuditInput) -> Result<(DataFrame, Option<DataFrame>)> {
+    pub fn part(&self, input: &AuditInput, include_inbound: bool) -> Result<(DataFrame, Option<DataFrame>)> {
         let members: Option<PlHashSet<u64>> = match &input.joins {
             Some(j) => Some(j.column("member_num")?.u64()?.iter().flatten().collect()),
             None => None,
         };
         // counted once: the findings and operators.csv both read it
-        let (base, idx) = answered_callees(input, members.as_ref())?;
+        let (base, idx) = answered_callees(input, members.as_ref(), include_inbound)?;
         if input.joins.is_none() {
             return Ok((base, None));
         }
@@ -419,22 +423,30 @@ fn tables(conv: DataFrame) -> Result<Vec<(&'static str, DataFrame)>> {
 /// (numbers that joined some group), in row order: only those can pair with a join, so the join
 /// reads them instead of a filter of the whole frame (which materialised millions of operator ids
 /// and call references that the join then dropped). Each operator's row range walked in parallel.
-fn answered_callees(input: &AuditInput, members: Option<&PlHashSet<u64>>) -> Result<(DataFrame, Vec<IdxSize>)> {
+fn answered_callees(
+    input: &AuditInput,
+    members: Option<&PlHashSet<u64>>,
+    include_inbound: bool,
+) -> Result<(DataFrame, Vec<IdxSize>)> {
     use crate::frame::Chunks;
+    use crate::load::legs::{INBOUND, OUTBOUND};
     use rayon::prelude::*;
     let cdr = &input.cdr;
     let (ans, num) = (cdr.column("answered")?.bool()?, cdr.column("callee_num")?.u64()?);
     let (ans, num) = (Chunks::new(ans), Chunks::new(num));
+    let dir = Chunks::new(cdr.column("direction")?.u32()?);
+    let counted = |d: Option<u32>| d == Some(OUTBOUND) || (include_inbound && d == Some(INBOUND));
     let per_op: Vec<(&str, i64, Vec<IdxSize>)> = crate::prepare::ranges_in_order(input)
         .into_par_iter()
         .filter_map(|(op, rows)| {
-            let (mut a, mut c) = (ans.rows(), num.rows());
+            let (mut a, mut c, mut d) = (ans.rows(), num.rows(), dir.rows());
             // an operator's answered callees, counted distinct by sorting (a hash set per operator
             // cost more than the sort of its thousand numbers)
             let mut seen: Vec<u64> = Vec::new();
             let mut to_members = Vec::new();
             for i in rows {
                 if a.get(i) == Some(true)
+                    && counted(d.get(i))
                     && let Some(n) = c.get(i)
                 {
                     seen.push(n);

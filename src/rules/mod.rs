@@ -16,6 +16,7 @@ pub mod group_invite_conversion;
 pub mod long_shift;
 pub mod long_shift_streak;
 pub mod repeat_spoofer;
+pub mod shared_seat;
 pub mod spoofed_foreign_cli;
 
 pub use crate::prepare::AuditInput;
@@ -328,6 +329,7 @@ impl Entry {
 /// Every rule, in report order (day rules run first, in parallel; cross-day rules after them).
 pub static REGISTRY: &[Entry] = &[
     Entry::Day(&long_shift::LongShift),
+    Entry::Day(&shared_seat::SharedSeat),
     Entry::Day(&spoofed_foreign_cli::SpoofedForeignCli),
     Entry::Day(&foreign_cli_fanout::ForeignCliFanout),
     Entry::Day(&group_invite_conversion::GroupInviteConversion),
@@ -341,6 +343,7 @@ pub static REGISTRY: &[Entry] = &[
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     pub long_shift: long_shift::LongShiftConfig,
+    pub shared_seat: shared_seat::SharedSeatConfig,
     pub spoofed_foreign_cli: spoofed_foreign_cli::SpoofConfig,
     pub foreign_cli_fanout: foreign_cli_fanout::FanoutConfig,
     pub group_invite_conversion: group_invite_conversion::ConversionConfig,
@@ -352,6 +355,7 @@ impl Default for RulesConfig {
     fn default() -> Self {
         Self {
             long_shift: Default::default(),
+            shared_seat: Default::default(),
             spoofed_foreign_cli: Default::default(),
             foreign_cli_fanout: Default::default(),
             group_invite_conversion: Default::default(),

@@ -223,6 +223,8 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &RulesConfig) -> Result<Ve
     let day = day.i32()?;
     let (start, end) = (df.column("start_us")?.i64()?, df.column("end_us")?.i64()?);
     let (num, valid) = (df.column("caller_num")?.u64()?, df.column("caller_valid")?.bool()?);
+    // the caller ID of an inbound call is the caller's own: only outbound legs show a chosen one
+    let dir = Chunks::new(df.column("direction")?.u32()?);
     // a set of a few values: the text is copied only when it is new
     let add = |set: &mut PlIndexSet<String>, v: &str| {
         if !set.contains(v) {
@@ -243,10 +245,11 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &RulesConfig) -> Result<Ve
             let mut trunk = trunk.as_ref().map(Chunks::rows);
             let (mut day, mut start, mut end) = (day.rows(), start.rows(), end.rows());
             let (mut num, mut valid) = (num.rows(), valid.rows());
+            let mut dir = dir.rows();
             let mut by_day: PlIndexMap<i32, DayGroup<'a>> = PlIndexMap::default();
             for i in rows {
                 let Some(cc) = country.get(i) else { continue };
-                if Some(cc) == home_cc {
+                if Some(cc) == home_cc || dir.get(i) != Some(crate::load::legs::OUTBOUND) {
                     continue;
                 }
                 // the first that holds: home IP, a domestic campaign, a domestic trunk

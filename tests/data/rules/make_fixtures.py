@@ -90,3 +90,26 @@ for k, (op, join_after, answered, n_join) in enumerate([
             joins.append("G-%d,%s,%s,qq," % (k, shape, utc(end + timedelta(minutes=join_after))))
 open("conversion.csv", "w").write("\n".join(rows) + "\n")
 open("conversion_joins.csv", "w").write("\n".join(joins) + "\n")
+
+# shared-seat: one seat in several answered calls at once
+rows = [H]
+for k in range(4):  # four people on seat 8001, each 15 calls of 10 min from 09:00 + k*7 min
+    r, _ = block("hit-shared-8001", "2026-03-02 09:%02d:00" % (k * 7), 15, 600, gap=60)
+    rows += r
+for k in range(2):  # two people for an hour: 40 min at two calls
+    r, _ = block("hit-shared-pair", "2026-03-02 14:%02d:00" % (k * 20), 6, 590, gap=0)
+    rows += r
+# one agent whose attended transfers overlap the next call by 30 s, 6 times (3 min at two calls)
+t = datetime.fromisoformat("2026-03-02 09:00:00")
+for i in range(40):
+    rows.append(row("ok-transfer-blips", t.isoformat(sep=" "), 300, callee=num("blip", i)))
+    t += timedelta(seconds=10 + 300 - (30 if i % 7 == 3 else -20))
+# a predictive dialer's overlapping unanswered attempts, one answered call at a time
+t = datetime.fromisoformat("2026-03-02 09:00:00")
+for i in range(60):
+    rows.append(row("ok-dialer-ringing", t.isoformat(sep=" "), 0, callee=num("ring", i), ring=40))
+    if i % 5 == 4:
+        rows.append(row("ok-dialer-ringing", (t + timedelta(seconds=45)).isoformat(sep=" "), 240, callee=num("ans", i)))
+        t += timedelta(seconds=300)
+    t += timedelta(seconds=10)
+open("shared_seat.csv", "w").write("\n".join(rows) + "\n")

@@ -1,0 +1,597 @@
+//! The call model: every row is a leg of a call. Per exporter, which internal seat a leg belongs to
+//! and which way the call went, from the columns each switch documents (docs/calls.md):
+//!
+//! - Asterisk `cdr_csv`, FreePBX and Grandstream UCM (Asterisk's columns): the channel and
+//!   destination channel are classified as a seat (an extension or SIP account), a trunk, a `Local/`
+//!   helper channel or a dialplan application; the destination context (`from-internal` vs
+//!   `from-trunk`, `from-pstn`, `ext-did…`, `public`) and Grandstream's trunk-name columns tell
+//!   inbound legs. Outbound and internal legs belong to the calling seat; inbound legs to the seat
+//!   that answered (Grandstream `Answered by` / `Dest Channel Extension`, else the destination
+//!   channel's peer). Application legs (queue, IVR, voicemail, conference, the `h` extension) have
+//!   no seat.
+//! - FreeSWITCH `mod_cdr_csv`: the context tells inbound (`public`); outbound legs belong to the
+//!   account code (else the calling extension), inbound legs to an internal destination number.
+//! - VICIdial: outbound legs of the agent `user`; the dialer's own users (`VDAD`, `VDCL`) are no seat.
+//! - Generic files, Parquet, NDJSON: the operator column as given, a `direction` column when there
+//!   is one, else outbound.
+//!
+//! After loading, [`finish`] counts legs, calls and directions, keeps the legs without a seat out of
+//! the per-operator frame (counted, not rejected) and makes the legs one seat has on one call into
+//! one call whose talk is the union of theirs.
+
+use super::format::channel_peer;
+use anyhow::Result;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Directions, in the order of their codes in the `direction` column (`UInt32`).
+pub const DIRECTIONS: [&str; 4] = ["outbound", "inbound", "internal", "unknown"];
+pub const OUTBOUND: u32 = 0;
+pub const INBOUND: u32 = 1;
+pub const INTERNAL: u32 = 2;
+pub const UNKNOWN: u32 = 3;
+
+/// A direction text as exports write it → its code (`None`: not a direction word).
+pub fn direction_code(text: &str) -> Option<u32> {
+    let t: String = text.trim().to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect();
+    Some(match t.as_str() {
+        "outbound" | "out" | "outgoing" | "o" | "dialout" | "呼出" | "外呼" | "去电" | "主叫" => OUTBOUND,
+        "inbound" | "in" | "incoming" | "i" | "呼入" | "来电" | "被叫" => INBOUND,
+        "internal" | "local" | "intern" | "extension" | "内部" | "内线" | "分机互拨" => INTERNAL,
+        "unknown" | "" => UNKNOWN,
+        _ => return None,
+    })
+}
+
+/// `[calls]`: how seats, trunks and inbound contexts are told apart.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallModel {
+    /// A channel peer or trunk name containing one of these (case-insensitive) is a trunk.
+    pub trunk_patterns: Vec<String>,
+    /// Internal numbers (extensions) have this many digits, inclusive. Default [2, 6].
+    pub internal_digits: [usize; 2],
+    /// A destination context starting with one of these (case-insensitive) marks an inbound leg.
+    pub inbound_contexts: Vec<String>,
+    /// Dialplan applications whose legs are not a seat's talk unless a seat answered them.
+    pub applications: Vec<String>,
+    /// Operator ids that are a dialer or a system user, never a seat (VICIdial's `VDAD`, `VDCL`).
+    pub system_users: Vec<String>,
+}
+
+impl Default for CallModel {
+    fn default() -> Self {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+        Self {
+            trunk_patterns: s(&["trunk", "gw", "gateway", "provider", "carrier", "pstn", "sbc", "itsp", "outbound"]),
+            internal_digits: [2, 6],
+            inbound_contexts: s(&[
+                "from-trunk",
+                "from-pstn",
+                "from-did",
+                "ext-did",
+                "from-external",
+                "public",
+                "incoming",
+                "inbound",
+            ]),
+            applications: s(&[
+                "queue",
+                "background",
+                "playback",
+                "voicemail",
+                "voicemailmain",
+                "confbridge",
+                "meetme",
+                "read",
+                "readexten",
+                "waitexten",
+                "ivr",
+                "hangup",
+                "echo",
+                "musiconhold",
+                "agi",
+                "directory",
+            ]),
+            system_users: s(&["VDAD", "VDCL"]),
+        }
+    }
+}
+
+/// The section as `config init` writes it.
+pub const TOML: &str = r#"[calls]
+# a channel peer or trunk name containing one of these (case-insensitive) is a trunk
+trunk_patterns = ["trunk", "gw", "gateway", "provider", "carrier", "pstn", "sbc", "itsp", "outbound"]
+internal_digits = [2, 6]    # extensions have this many digits
+# a destination context starting with one of these marks an inbound leg
+inbound_contexts = ["from-trunk", "from-pstn", "from-did", "ext-did", "from-external", "public", "incoming", "inbound"]
+# dialplan applications whose legs are no seat's talk unless a seat answered
+applications = ["queue", "background", "playback", "voicemail", "voicemailmain", "confbridge", "meetme", "read", "readexten", "waitexten", "ivr", "hangup", "echo", "musiconhold", "agi", "directory"]
+system_users = ["VDAD", "VDCL"]  # dialer users that are never a seat
+
+"#;
+
+impl CallModel {
+    pub fn validate(&self) -> Result<()> {
+        let [lo, hi] = self.internal_digits;
+        anyhow::ensure!(lo >= 1 && lo <= hi && hi <= 15, "calls.internal_digits must be [low, high] within 1..15");
+        Ok(())
+    }
+
+    /// An extension number: digits only (a leading `*` or `#` feature code aside), of the
+    /// configured length.
+    pub fn is_internal_number(&self, s: &str) -> bool {
+        let d = s.trim();
+        let [lo, hi] = self.internal_digits;
+        !d.is_empty() && d.len() >= lo && d.len() <= hi && d.bytes().all(|b| b.is_ascii_digit())
+    }
+
+    fn is_trunk_name(&self, s: &str) -> bool {
+        let l = s.to_ascii_lowercase();
+        self.trunk_patterns.iter().any(|p| !p.is_empty() && l.contains(&p.to_ascii_lowercase()))
+    }
+
+    fn is_inbound_context(&self, ctx: &str) -> bool {
+        let l = ctx.trim().to_ascii_lowercase();
+        self.inbound_contexts.iter().any(|p| !p.is_empty() && l.starts_with(&p.to_ascii_lowercase()))
+    }
+
+    fn is_application(&self, app: &str) -> bool {
+        let l = app.trim().to_ascii_lowercase();
+        self.applications.iter().any(|a| a.eq_ignore_ascii_case(&l))
+    }
+
+    pub fn is_system_user(&self, user: &str) -> bool {
+        self.system_users.iter().any(|u| u.eq_ignore_ascii_case(user.trim()))
+    }
+
+    /// What an Asterisk channel name is.
+    fn channel<'a>(&self, ch: Option<&'a str>) -> Chan<'a> {
+        let Some(ch) = ch.map(str::trim).filter(|c| !c.is_empty()) else { return Chan::None };
+        let Some((tech, rest)) = ch.split_once('/') else { return Chan::App };
+        let tech = tech.to_ascii_lowercase();
+        if tech == "local" {
+            // `Local/2001@from-queue-0000001;2`: the context it runs in
+            let ctx = rest.split_once('@').map_or("", |(_, c)| c);
+            return Chan::Local(ctx);
+        }
+        if matches!(tech.as_str(), "dahdi" | "zap" | "dgv" | "misdn") {
+            return Chan::Trunk; // FXO / PRI lines (Grandstream: DAHDI FXO ports)
+        }
+        // `SIP/trunk_1/13800001111` dials through a trunk
+        if rest.matches('/').count() >= 1 {
+            return Chan::Trunk;
+        }
+        let Some(peer) = channel_peer(ch) else { return Chan::None };
+        if self.is_trunk_name(peer) {
+            return Chan::Trunk;
+        }
+        if peer.bytes().all(|b| b.is_ascii_digit()) && !self.is_internal_number(peer) {
+            return Chan::Trunk; // a long number as the peer: a carrier account or an external party
+        }
+        Chan::Seat(peer)
+    }
+}
+
+/// One side of an Asterisk leg.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Chan<'a> {
+    None,
+    Seat(&'a str),
+    Trunk,
+    /// A `Local/` helper channel and the context it runs in.
+    Local(&'a str),
+    /// An application name in the channel column (Grandstream writes `Playback`, `Hangup`, …).
+    App,
+}
+
+/// Column positions of an Asterisk-like export (Asterisk, FreePBX, Grandstream) or of FreeSWITCH.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LegCols {
+    pub exporter: Exporter,
+    pub account: Option<usize>,
+    pub src: Option<usize>,
+    pub dst: Option<usize>,
+    pub context: Option<usize>,
+    pub channel: Option<usize>,
+    pub dstchannel: Option<usize>,
+    pub lastapp: Option<usize>,
+    pub peeraccount: Option<usize>,
+    /// Grandstream `Source Channel Extension`, `Dest Channel Extension`, `Answered by`,
+    /// `Action Type`, `Source Trunk Name`, `Destination Trunk Name`.
+    pub chan_ext: Option<usize>,
+    pub dst_ext: Option<usize>,
+    pub answered_by: Option<usize>,
+    pub action_type: Option<usize>,
+    pub src_trunk: Option<usize>,
+    pub dst_trunk: Option<usize>,
+    /// FreeSWITCH: caller_id_name (a last resort for the seat).
+    pub caller_name: Option<usize>,
+    pub model: std::sync::Arc<CallModel>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Exporter {
+    #[default]
+    Asterisk,
+    FreeSwitch,
+    Vicidial,
+}
+
+/// The seat and direction of one leg, from its fields.
+pub fn classify<'a>(c: &LegCols, f: &[Cow<'a, str>]) -> (u32, Option<Cow<'a, str>>) {
+    let get =
+        |i: Option<usize>| -> Option<&str> { i.and_then(|i| f.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty()) };
+    let own = |s: &str| Some(Cow::Owned(s.to_string()));
+    let m = &*c.model;
+    match c.exporter {
+        Exporter::Vicidial => {
+            let user = get(c.account);
+            (OUTBOUND, user.filter(|u| !m.is_system_user(u)).and_then(own))
+        }
+        Exporter::FreeSwitch => {
+            let (ctx, dst) = (get(c.context).unwrap_or(""), get(c.dst));
+            let (num, acct) = (get(c.src), get(c.account));
+            if m.is_inbound_context(ctx) {
+                // the internal extension the call reached, if any
+                let seat = dst.filter(|d| m.is_internal_number(d));
+                return (INBOUND, seat.and_then(own));
+            }
+            let dir = if dst.is_some_and(|d| m.is_internal_number(d)) { INTERNAL } else { OUTBOUND };
+            let seat = acct
+                .or(num.filter(|n| m.is_internal_number(n)))
+                .or(get(c.caller_name))
+                .filter(|s| !m.is_system_user(s));
+            (dir, seat.and_then(own))
+        }
+        Exporter::Asterisk => asterisk(c, f),
+    }
+}
+
+fn asterisk<'a>(c: &LegCols, f: &[Cow<'a, str>]) -> (u32, Option<Cow<'a, str>>) {
+    let get =
+        |i: Option<usize>| -> Option<&str> { i.and_then(|i| f.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty()) };
+    let own = |s: &str| Some(Cow::Owned(s.to_string()));
+    let m = &*c.model;
+    let (mut src, mut dst) = (m.channel(get(c.channel)), m.channel(get(c.dstchannel)));
+    // Grandstream names the trunks in columns of their own
+    if get(c.src_trunk).is_some() {
+        src = Chan::Trunk;
+    }
+    if get(c.dst_trunk).is_some() && !matches!(dst, Chan::Seat(_)) {
+        dst = Chan::Trunk;
+    }
+    let ctx = get(c.context).unwrap_or("");
+    let dst_num = get(c.dst).unwrap_or("");
+    let inbound_ctx = m.is_inbound_context(ctx);
+    let local_inbound = |lctx: &str| {
+        let l = lctx.to_ascii_lowercase();
+        l.contains("queue") || m.is_inbound_context(&l)
+    };
+    let dir = match src {
+        _ if inbound_ctx && src != Chan::Trunk && matches!(dst, Chan::Trunk) => UNKNOWN,
+        Chan::Trunk if dst == Chan::Trunk => UNKNOWN, // trunk to trunk
+        Chan::Trunk => INBOUND,
+        _ if inbound_ctx => INBOUND,
+        Chan::Local(lctx) if local_inbound(lctx) => INBOUND,
+        Chan::Seat(_) | Chan::Local(_) => match dst {
+            Chan::Trunk => OUTBOUND,
+            Chan::Seat(_) => INTERNAL,
+            _ if m.is_internal_number(dst_num) || dst_num.starts_with('*') => INTERNAL,
+            _ if dst_num.len() >= 7 || dst_num.starts_with('+') => OUTBOUND,
+            _ => UNKNOWN,
+        },
+        Chan::None | Chan::App => UNKNOWN,
+    };
+    // the `h` extension's row and application legs are no seat's talk
+    let app = get(c.lastapp).unwrap_or("");
+    let application = m.is_application(app) || dst_num == "h";
+    // Grandstream: IVR[6500] / QUEUE[6400] rows answered by the IVR or queue itself
+    let action_app = get(c.action_type).and_then(|a| {
+        let (kind, rest) = a.split_once('[')?;
+        let k = kind.trim().to_ascii_uppercase();
+        matches!(k.as_str(), "IVR" | "QUEUE" | "VM" | "VOICEMAIL" | "CONFERENCE" | "RINGGROUP" | "PAGE")
+            .then(|| rest.trim_end_matches(']').trim())
+    });
+    let answered_seat = || {
+        let named =
+            get(c.answered_by).or(get(c.dst_ext)).filter(|s| m.is_internal_number(s) || matches!(dst, Chan::Seat(_)));
+        let seat = match dst {
+            Chan::Seat(p) => get(c.peeraccount).or(named).or(Some(p)),
+            _ => named.filter(|_| !matches!(dst, Chan::Trunk)),
+        };
+        // the IVR or queue number answering is no seat
+        seat.filter(|s| Some(*s) != action_app && !m.is_system_user(s))
+    };
+    let seat = match dir {
+        INBOUND => answered_seat(),
+        OUTBOUND | INTERNAL => match src {
+            Chan::Seat(p) if !(application && !matches!(dst, Chan::Seat(_))) => {
+                get(c.account).or(get(c.chan_ext)).or(Some(p))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let seat = if dst_num == "h" { None } else { seat };
+    (dir, seat.filter(|s| !m.is_system_user(s)).and_then(own))
+}
+
+/// What the call model counted of the loaded legs (after duplicates).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct CallStats {
+    pub legs: u64,
+    pub calls: u64,
+    pub calls_outbound: u64,
+    pub calls_inbound: u64,
+    pub calls_internal: u64,
+    pub calls_unknown: u64,
+    /// Legs with no internal seat (IVR-only inbound, trunk to trunk, helper channels): kept out of
+    /// the per-operator rules, not rejected.
+    pub legs_without_operator: u64,
+    /// Legs one seat had on a call it already had a leg of, folded into that call.
+    pub legs_merged: u64,
+}
+
+impl CallStats {
+    pub fn add(&mut self, o: &CallStats) {
+        self.legs += o.legs;
+        self.calls += o.calls;
+        self.calls_outbound += o.calls_outbound;
+        self.calls_inbound += o.calls_inbound;
+        self.calls_internal += o.calls_internal;
+        self.calls_unknown += o.calls_unknown;
+        self.legs_without_operator += o.legs_without_operator;
+        self.legs_merged += o.legs_merged;
+    }
+}
+
+/// The call of a leg: its `call_key`, else its leg id, else the row itself.
+fn call_keys(frame: &DataFrame) -> Result<Vec<Option<String>>> {
+    let key = frame.column("call_key")?.str()?;
+    let leg = frame.column("leg_id")?.str()?;
+    Ok(key.iter().zip(leg.iter()).map(|(k, l)| k.or(l).map(str::to_string)).collect())
+}
+
+/// Counts legs, calls and their directions; drops the legs without a seat; folds each seat's legs
+/// of one call into one row (talk = the union of the legs' talk intervals, answer the earliest,
+/// end the latest; the other fields from the leg with the most talk). Drops `call_key` and
+/// `sequence`, which nothing after loading reads.
+pub fn finish(frame: DataFrame) -> Result<(DataFrame, CallStats)> {
+    let n = frame.height();
+    let mut st = CallStats { legs: n as u64, ..Default::default() };
+    let dir = frame.column("direction")?.u32()?.clone();
+    let ops = frame.column("operator_id")?.str()?.clone();
+    st.legs_without_operator = ops.null_count() as u64;
+    let multi_leg = frame.column("call_key")?.null_count() < n;
+    if !multi_leg {
+        // every leg is a call: counts by direction, no hashing (the common generic export)
+        let mut by = [0u64; 4];
+        for arr in dir.downcast_iter() {
+            for v in arr.values_iter() {
+                by[(*v as usize).min(3)] += 1;
+            }
+        }
+        set_dirs(&mut st, n as u64, by);
+        let frame = if st.legs_without_operator > 0 { frame.filter(&ops.is_not_null())? } else { frame };
+        return Ok((frame.drop_many(["call_key", "sequence"]), st));
+    }
+    // calls: a call is inbound when any leg is, else outbound, else internal, else unknown
+    let keys = call_keys(&frame)?;
+    let rank = |d: u32| match d {
+        INBOUND => 0,
+        OUTBOUND => 1,
+        INTERNAL => 2,
+        _ => 3,
+    };
+    let mut calls: HashMap<&str, u32> = HashMap::new();
+    let mut loose = [0u64; 4];
+    for (k, d) in keys.iter().zip(dir.iter()) {
+        let d = d.unwrap_or(UNKNOWN);
+        match k {
+            Some(k) => {
+                let e = calls.entry(k.as_str()).or_insert(d);
+                if rank(d) < rank(*e) {
+                    *e = d;
+                }
+            }
+            None => loose[d.min(3) as usize] += 1,
+        }
+    }
+    let mut by = loose;
+    for d in calls.values() {
+        by[(*d as usize).min(3)] += 1;
+    }
+    set_dirs(&mut st, calls.len() as u64 + loose.iter().sum::<u64>(), by);
+    let frame = merge(frame, &keys, &mut st)?;
+    Ok((frame.drop_many(["call_key", "sequence"]), st))
+}
+
+fn set_dirs(st: &mut CallStats, calls: u64, by: [u64; 4]) {
+    st.calls = calls;
+    st.calls_outbound = by[0];
+    st.calls_inbound = by[1];
+    st.calls_internal = by[2];
+    st.calls_unknown = by[3];
+}
+
+/// Seat legs only, each seat's legs of one call folded into one row.
+fn merge(frame: DataFrame, keys: &[Option<String>], st: &mut CallStats) -> Result<DataFrame> {
+    let ops = frame.column("operator_id")?.str()?.clone();
+    let talk = frame.column("talk_s")?.i64()?.clone();
+    let us = |name: &str| -> Result<Int64Chunked> { Ok(frame.column(name)?.to_physical_repr().i64()?.clone()) };
+    let (start, answer, end) = (us("start_time")?, us("answer_time")?, us("end_time")?);
+    // (seat, call) → its legs, in row order
+    let mut groups: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    let mut keep: Vec<IdxSize> = Vec::with_capacity(frame.height());
+    let mut order: Vec<(usize, Option<(&str, &str)>)> = Vec::new();
+    for (i, (o, k)) in ops.iter().zip(keys).enumerate() {
+        let Some(o) = o else { continue };
+        match k {
+            Some(k) => {
+                let g = groups.entry((o, k.as_str())).or_default();
+                if g.is_empty() {
+                    order.push((i, Some((o, k.as_str()))));
+                }
+                g.push(i);
+            }
+            None => order.push((i, None)),
+        }
+    }
+    // per kept row: the replaced talk, answer, start, end when legs were folded into it
+    let mut fixes: Vec<(usize, i64, Option<i64>, Option<i64>, Option<i64>)> = Vec::new();
+    for (first, g) in order {
+        let Some(g) = g.and_then(|g| groups.get(&g)) else {
+            keep.push(first as IdxSize);
+            continue;
+        };
+        if g.len() == 1 {
+            keep.push(first as IdxSize);
+            continue;
+        }
+        st.legs_merged += g.len() as u64 - 1;
+        let best = *g.iter().max_by_key(|&&i| (talk.get(i).unwrap_or(0), std::cmp::Reverse(i))).expect("a leg");
+        let mut iv: Vec<(i64, i64)> = g
+            .iter()
+            .filter_map(|&i| {
+                let t = talk.get(i).filter(|t| *t > 0)? * 1_000_000;
+                let a = answer.get(i).or_else(|| Some(end.get(i)? - t))?;
+                Some((a, a + t))
+            })
+            .collect();
+        let union = union_us(&mut iv) / 1_000_000;
+        let min = |c: &Int64Chunked| g.iter().filter_map(|&i| c.get(i)).min();
+        let max_end = g.iter().filter_map(|&i| end.get(i)).max();
+        fixes.push((keep.len(), union, min(&answer), min(&start), max_end));
+        keep.push(best as IdxSize);
+    }
+    let idx = IdxCa::from_vec("idx".into(), keep);
+    let mut out = frame.take(&idx)?;
+    if !fixes.is_empty() {
+        let mut talk: Vec<Option<i64>> = out.column("talk_s")?.i64()?.iter().collect();
+        let mut cols: Vec<Vec<Option<i64>>> = ["answer_time", "start_time", "end_time"]
+            .iter()
+            .map(|c| Ok(out.column(c)?.to_physical_repr().i64()?.iter().collect()))
+            .collect::<Result<_>>()?;
+        for (row, t, a, s, e) in fixes {
+            talk[row] = Some(t);
+            if a.is_some() {
+                cols[0][row] = a;
+            }
+            cols[1][row] = s.or(cols[1][row]);
+            cols[2][row] = e.or(cols[2][row]);
+        }
+        out.with_column(Column::new("talk_s".into(), talk))?;
+        for (name, v) in ["answer_time", "start_time", "end_time"].iter().zip(cols) {
+            let c = Int64Chunked::from_iter_options((*name).into(), v.into_iter())
+                .into_column()
+                .cast(&super::normalize::utc_datetime())?;
+            out.with_column(c)?;
+        }
+        // duration follows the folded start and end
+        let d = out
+            .clone()
+            .lazy()
+            .select([((col("end_time") - col("start_time")).dt().total_seconds(false)).alias("duration_s")])
+            .collect()?;
+        out.with_column(d.column("duration_s")?.cast(&DataType::Int64)?)?;
+    }
+    Ok(out)
+}
+
+/// The length (µs) of the union of intervals (sorted here).
+pub fn union_us(iv: &mut [(i64, i64)]) -> i64 {
+    iv.sort_unstable();
+    let (mut total, mut cur): (i64, Option<(i64, i64)>) = (0, None);
+    for &(a, b) in iv.iter() {
+        match cur {
+            Some((ca, cb)) if a <= cb => cur = Some((ca, cb.max(b))),
+            Some((ca, cb)) => {
+                total += cb - ca;
+                cur = Some((a, b));
+            }
+            None => cur = Some((a, b)),
+        }
+    }
+    total + cur.map_or(0, |(a, b)| b - a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols() -> LegCols {
+        LegCols {
+            exporter: Exporter::Asterisk,
+            account: Some(0),
+            src: Some(1),
+            dst: Some(2),
+            context: Some(3),
+            channel: Some(5),
+            dstchannel: Some(6),
+            lastapp: Some(7),
+            model: Default::default(),
+            ..Default::default()
+        }
+    }
+
+    fn leg(acct: &str, dst: &str, ctx: &str, ch: &str, dch: &str, app: &str) -> (u32, Option<String>) {
+        let f: Vec<Cow<str>> =
+            [acct, "", dst, ctx, "", ch, dch, app].iter().map(|s| Cow::Owned(s.to_string())).collect();
+        let (d, s) = classify(&cols(), &f);
+        (d, s.map(|s| s.into_owned()))
+    }
+
+    #[test]
+    fn asterisk_legs() {
+        let s = |x: &str| Some(x.to_string());
+        // outbound from a seat to a trunk
+        assert_eq!(leg("", "13912345678", "from-internal", "SIP/1001-0a", "SIP/gw-0b", "Dial"), (OUTBOUND, s("1001")));
+        // through a Local channel: the seat's leg, and the helper's leg to the trunk (no seat)
+        assert_eq!(
+            leg("", "13912345678", "from-internal", "SIP/2001-01", "Local/13912345678@out-0001;1", "Dial"),
+            (OUTBOUND, s("2001"))
+        );
+        assert_eq!(
+            leg("", "13912345678", "out", "Local/13912345678@out-0001;2", "SIP/trunk1-02", "Dial"),
+            (OUTBOUND, None)
+        );
+        // inbound through a queue: the queue leg has no seat, the agent's Local leg has
+        assert_eq!(
+            leg("", "6400", "ext-queues", "SIP/trunk1-03", "Local/2001@from-queue-0002;1", "Queue"),
+            (INBOUND, None)
+        );
+        assert_eq!(
+            leg("", "2001", "from-queue", "Local/2001@from-queue-0002;2", "SIP/2001-04", "Dial"),
+            (INBOUND, s("2001"))
+        );
+        // an IVR-only inbound call; the `h` row; internal
+        assert_eq!(leg("", "s", "from-pstn", "SIP/trunk1-05", "", "BackGround"), (INBOUND, None));
+        assert_eq!(leg("", "h", "from-internal", "SIP/1001-06", "", "Hangup"), (UNKNOWN, None));
+        assert_eq!(leg("", "1002", "from-internal", "SIP/1001-07", "SIP/1002-08", "Dial"), (INTERNAL, s("1001")));
+        // trunk to trunk
+        assert_eq!(leg("", "13912345678", "from-trunk", "SIP/trunk1-09", "SIP/trunk2-0a", "Dial"), (UNKNOWN, None));
+        // an account code names the seat
+        assert_eq!(
+            leg("agent7", "13912345678", "from-internal", "PJSIP/agent7-0a", "PJSIP/gw-0b", "Dial"),
+            (OUTBOUND, s("agent7"))
+        );
+    }
+
+    #[test]
+    fn unions() {
+        assert_eq!(union_us(&mut [(0, 10), (5, 15), (20, 30)]), 25);
+        assert_eq!(union_us(&mut [(20, 30), (0, 100)]), 100);
+        assert_eq!(union_us(&mut []), 0);
+    }
+
+    #[test]
+    fn direction_words() {
+        assert_eq!(direction_code("Outbound"), Some(OUTBOUND));
+        assert_eq!(direction_code("呼入"), Some(INBOUND));
+        assert_eq!(direction_code("internal"), Some(INTERNAL));
+        assert_eq!(direction_code("sideways"), None);
+    }
+}
