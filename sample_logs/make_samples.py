@@ -109,6 +109,13 @@ for i in range(5):
         ["SALE", "NA", "NI", "CALLBK", "B"][i], mobile(), 150 + i))
 w("vicidial_log.tsv", "\n".join(rows) + "\n", newline="\r\n")
 
+# 8-9. Multi-leg exports (the call model, docs/calls.md): an Asterisk 21-column export with a queue
+# call through Local channels and an outbound call through a Local channel, and a Grandstream
+# IVR -> queue -> agent call; the rows of tests/data/calls, where tests/calls.rs checks them
+for src, dst in [("asterisk_queue_local.csv", "asterisk_queue_Master.csv"),
+                 ("grandstream_ivr_queue.csv", "grandstream_ivr_queue.csv")]:
+    w(dst, open(os.path.join(HERE, "..", "tests", "data", "calls", src), encoding="utf-8").read())
+
 # (cdr/generated_crews_2days.csv.gz and joins/generated_joins.csv come from
 #   diversion-audit generate --operators 12 --days 2 --seed 7 --no-parquet --no-overlap --out DIR
 #   with cdr.csv gzipped; see README.md here.)

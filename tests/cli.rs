@@ -44,8 +44,13 @@ fn inspect_whole_sample_directory_with_joins_and_ip_table() {
         .stdout
         .clone();
     let v = json(&out);
-    assert_eq!(v["files"].as_array().unwrap().len(), 8);
+    assert_eq!(v["files"].as_array().unwrap().len(), 10);
     assert!(v["operators"].as_u64().unwrap() >= 8);
+    // the multi-leg samples: legs that are no seat's talk are counted, and calls are fewer than legs
+    let c = &v["calls"];
+    assert_eq!(c["legs_without_operator"], 4, "{c}");
+    assert_eq!(c["calls_inbound"], 2, "{c}");
+    assert!(c["calls"].as_u64().unwrap() < c["legs"].as_u64().unwrap(), "{c}");
     assert!(v["foreign_clis"].as_u64().unwrap() >= 5);
     assert!(v["invalid_foreign_clis"].as_u64().unwrap() >= 1);
     let ipc = &v["ip_countries"];

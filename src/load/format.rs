@@ -512,7 +512,11 @@ fn exporter_sources(format: Format, hdr: &[String], sources: &mut [Option<Src>],
             set(sources, "end_time", vec![col(&["endtime"])]);
             set(sources, "duration_s", vec![col(&["calltime"])]);
             set(sources, "talk_s", vec![col(&["talktime"])]);
-            set(sources, "caller_id", vec![h(&["calleridnumber"]).map(Src::ClidNumber), col(&["callernumber"])]);
+            set(
+                sources,
+                "caller_id",
+                vec![h(&["calleridnumber", "callerid"]).map(Src::ClidNumber), col(&["callernumber"])],
+            );
             set(sources, "callee", vec![col(&["calleenumber"])]);
             set(sources, "disposition", vec![col(&["disposition"])]);
             set(sources, "trunk", vec![col(&["destinationtrunkname"]), col(&["sourcetrunkname"])]);

@@ -357,9 +357,10 @@ fn call_keys(frame: &DataFrame) -> Result<Vec<Option<String>>> {
 
 /// Counts legs, calls and their directions; drops the legs without a seat; folds each seat's legs
 /// of one call into one row (talk = the union of the legs' talk intervals, answer the earliest,
-/// end the latest; the other fields from the leg with the most talk). Drops `call_key` and
+/// end the latest; the other fields from the leg that faces the callee, else the one with the most
+/// talk). Drops `call_key` and
 /// `sequence`, which nothing after loading reads.
-pub fn finish(frame: DataFrame) -> Result<(DataFrame, CallStats)> {
+pub fn finish(frame: DataFrame, model: &CallModel, dicts: &crate::coded::Dicts) -> Result<(DataFrame, CallStats)> {
     let n = frame.height();
     let mut st = CallStats { legs: n as u64, ..Default::default() };
     let dir = frame.column("direction")?.u32()?.clone();
@@ -405,7 +406,22 @@ pub fn finish(frame: DataFrame) -> Result<(DataFrame, CallStats)> {
         by[(*d as usize).min(3)] += 1;
     }
     set_dirs(&mut st, calls.len() as u64 + loose.iter().sum::<u64>(), by);
-    let frame = merge(frame, &keys, &mut st)?;
+    // a leg shows the callee a chosen caller ID when it is not the seat's own extension
+    let shown: Vec<bool> = {
+        let ops = frame.column("operator_id")?.str()?;
+        let text: Vec<Option<&str>> = match frame.column("caller_id")?.dtype() {
+            DataType::UInt32 => {
+                let c = dicts.column(&frame, "caller_id")?;
+                (0..n).map(|i| c.get(i)).collect()
+            }
+            _ => frame.column("caller_id")?.str()?.iter().collect(),
+        };
+        text.iter()
+            .zip(ops.iter())
+            .map(|(c, o)| c.is_some_and(|c| Some(c) != o && !model.is_internal_number(c)))
+            .collect()
+    };
+    let frame = merge(frame, &keys, &shown, &mut st)?;
     Ok((frame.drop_many(["call_key", "sequence"]), st))
 }
 
@@ -417,8 +433,9 @@ fn set_dirs(st: &mut CallStats, calls: u64, by: [u64; 4]) {
     st.calls_unknown = by[3];
 }
 
-/// Seat legs only, each seat's legs of one call folded into one row.
-fn merge(frame: DataFrame, keys: &[Option<String>], st: &mut CallStats) -> Result<DataFrame> {
+/// Seat legs only, each seat's legs of one call folded into one row (`shown`: per row, whether
+/// its caller ID is one shown to the callee rather than the seat's own number).
+fn merge(frame: DataFrame, keys: &[Option<String>], shown: &[bool], st: &mut CallStats) -> Result<DataFrame> {
     let ops = frame.column("operator_id")?.str()?.clone();
     let talk = frame.column("talk_s")?.i64()?.clone();
     let us = |name: &str| -> Result<Int64Chunked> { Ok(frame.column(name)?.to_physical_repr().i64()?.clone()) };
@@ -452,7 +469,15 @@ fn merge(frame: DataFrame, keys: &[Option<String>], st: &mut CallStats) -> Resul
             continue;
         }
         st.legs_merged += g.len() as u64 - 1;
-        let best = *g.iter().max_by_key(|&&i| (talk.get(i).unwrap_or(0), std::cmp::Reverse(i))).expect("a leg");
+        // the leg facing the callee (its caller ID is the one shown: a FreeSWITCH b-leg, not the
+        // a-leg with the extension's own number), then the answered one with the most talk
+        let best = *g
+            .iter()
+            .max_by_key(|&&i| {
+                let t = talk.get(i).unwrap_or(0);
+                (shown[i], t > 0, t, std::cmp::Reverse(i))
+            })
+            .expect("a leg");
         let mut iv: Vec<(i64, i64)> = g
             .iter()
             .filter_map(|&i| {

@@ -368,8 +368,11 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
     let t0 = std::time::Instant::now();
     let frame = dedupe(frame, target, &mut files)?;
     trace("dedupe", t0);
-    let (frame, calls) =
-        if std::ptr::eq(target, &CDR) { legs::finish(frame)? } else { (frame, legs::CallStats::default()) };
+    let (frame, calls) = if std::ptr::eq(target, &CDR) {
+        legs::finish(frame, &opts.calls, &dicts)?
+    } else {
+        (frame, legs::CallStats::default())
+    };
     trace("calls", t0);
     Ok(Loaded { frame, files, rejects, dicts, callers, calls })
 }

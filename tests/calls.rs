@@ -1,0 +1,100 @@
+//! The call model on fixtures written the way each exporter writes its rows (tests/data/calls,
+//! README there): legs, calls, duplicates, direction, the seat of each leg and talk per seat.
+
+use diversion_audit::enrich::phone::PhoneParser;
+use diversion_audit::load::{self, LoadOptions, Loaded, legs::DIRECTIONS};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn path(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/calls").join(p)
+}
+
+fn load(files: &[&str]) -> Loaded {
+    let phones = PhoneParser::new("CN").unwrap();
+    let paths: Vec<PathBuf> = files.iter().map(|f| path(f)).collect();
+    let l = load::load_cdrs(&paths, &LoadOptions::default(), &phones).unwrap();
+    assert_eq!(l.rows_rejected(), 0, "{:?}", l.rejects);
+    l
+}
+
+/// seat → (calls, talk seconds, directions of its calls)
+fn seats(l: &Loaded) -> BTreeMap<String, (usize, i64, Vec<&'static str>)> {
+    let f = &l.frame;
+    let ops = f.column("operator_id").unwrap().str().unwrap().clone();
+    let talk = f.column("talk_s").unwrap().i64().unwrap().clone();
+    let dir = f.column("direction").unwrap().u32().unwrap().clone();
+    let mut m: BTreeMap<String, (usize, i64, Vec<&'static str>)> = BTreeMap::new();
+    for i in 0..f.height() {
+        let e = m.entry(ops.get(i).expect("legs without a seat are not in the frame").to_string()).or_default();
+        e.0 += 1;
+        e.1 += talk.get(i).unwrap_or(0);
+        e.2.push(DIRECTIONS[dir.get(i).unwrap() as usize]);
+    }
+    m
+}
+
+fn seat(calls: usize, talk: i64, dirs: &[&'static str]) -> (usize, i64, Vec<&'static str>) {
+    (calls, talk, dirs.to_vec())
+}
+
+#[test]
+fn asterisk_dial_to_two_destinations_and_the_h_row_are_legs_not_duplicates() {
+    let l = load(&["asterisk_dial_two.csv"]);
+    assert_eq!(l.duplicates(), 0, "three legs share a uniqueid; none is a re-export");
+    let c = &l.calls;
+    assert_eq!((c.legs, c.calls, c.calls_inbound), (3, 1, 1));
+    assert_eq!(c.legs_without_operator, 1, "the h extension's row is no seat's talk");
+    let s = seats(&l);
+    assert_eq!(s["2001"], seat(1, 300, &["inbound"]));
+    assert_eq!(s["2002"], seat(1, 0, &["inbound"]));
+    assert_eq!(s.len(), 2, "the caller 13912345678 is never an operator: {s:?}");
+}
+
+#[test]
+fn a_queue_call_through_local_channels_counts_the_agent_once() {
+    let l = load(&["asterisk_queue_local.csv"]);
+    let c = &l.calls;
+    assert_eq!(l.duplicates(), 0);
+    assert_eq!((c.legs, c.calls, c.calls_inbound, c.calls_outbound), (5, 2, 1, 1));
+    // the trunk leg into Queue (its billsec includes the wait) and the Local;2 leg to the trunk
+    assert_eq!(c.legs_without_operator, 2);
+    let s = seats(&l);
+    assert_eq!(s["2001"], seat(2, 325 + 300, &["inbound", "outbound"]));
+    assert_eq!(s["2002"], seat(1, 0, &["inbound"]));
+    assert_eq!(s.len(), 2, "{s:?}");
+}
+
+#[test]
+fn one_leg_exported_twice_is_the_only_duplicate() {
+    let l = load(&["asterisk_queue_local.csv", "asterisk_queue_local_again.csv"]);
+    assert_eq!(l.duplicates(), 1);
+    assert_eq!(l.files[1].duplicates, 1, "counted against the file it was in again");
+    assert_eq!(l.rows_read() + l.duplicates(), 6, "rows in = read + rejected + duplicates");
+    assert_eq!(seats(&l)["2001"], seat(2, 625, &["inbound", "outbound"]));
+}
+
+#[test]
+fn grandstream_ivr_queue_agent_belongs_to_the_agent_who_answered() {
+    let l = load(&["grandstream_ivr_queue.csv"]);
+    assert_eq!(l.files[0].format, Some("grandstream"));
+    assert_eq!(l.duplicates(), 0, "four ForkCDR rows under one Unique ID are four legs");
+    let c = &l.calls;
+    assert_eq!((c.legs, c.calls, c.calls_inbound), (4, 1, 1));
+    assert_eq!(c.legs_without_operator, 2, "the IVR and the queue answering are no seat");
+    let s = seats(&l);
+    assert_eq!(s["1000"], seat(1, 240, &["inbound"]));
+    assert_eq!(s["1001"], seat(1, 0, &["inbound"]));
+    assert_eq!(s.len(), 2, "the caller, the IVR and the queue are no operator: {s:?}");
+}
+
+#[test]
+fn freeswitch_a_and_b_legs_are_one_call_with_the_shown_caller_id() {
+    let l = load(&["freeswitch_ab.csv"]);
+    let c = &l.calls;
+    assert_eq!((c.legs, c.calls, c.calls_outbound, c.legs_merged), (2, 1, 1, 1));
+    assert_eq!(seats(&l)["1001"], seat(1, 300, &["outbound"]), "talk once, not 600 s");
+    // the b-leg's caller ID is the one the callee saw
+    let cli = l.frame.column("caller_id").unwrap().str().unwrap().get(0).map(str::to_string);
+    assert_eq!(cli.as_deref(), Some("+447700900456"));
+}
