@@ -262,4 +262,17 @@ pub struct GenerateArgs {
     /// Skip the overlapping second export (a repeat of part of the last day, as desks receive it).
     #[arg(long)]
     pub no_overlap: bool,
+    /// How the CDRs are written: `generic` (one row a call, CSV and Parquet), `asterisk` (21-column
+    /// `cdr_csv` legs: Local channels, queues, `h` rows) or `grandstream` (UCM download, ForkCDR
+    /// legs with a Session). The PBX shapes add inbound queue agents and shared seats.
+    #[arg(long, value_enum, default_value_t = Shape::Generic)]
+    pub shape: Shape,
+}
+
+/// `generate --shape`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    Generic,
+    Asterisk,
+    Grandstream,
 }

@@ -63,6 +63,11 @@ fn a_queue_call_through_local_channels_counts_the_agent_once() {
     assert_eq!(s["2001"], seat(2, 325 + 300, &["inbound", "outbound"]));
     assert_eq!(s["2002"], seat(1, 0, &["inbound"]));
     assert_eq!(s.len(), 2, "{s:?}");
+    // the agent's outbound leg went out through the Local channel: its trunk is the call's
+    let f = &l.frame;
+    let dir = f.column("direction").unwrap().u32().unwrap().clone();
+    let out = (0..f.height()).find(|&i| dir.get(i) == Some(0)).unwrap();
+    assert_eq!(f.column("trunk").unwrap().str().unwrap().get(out), Some("carrier"));
 }
 
 #[test]

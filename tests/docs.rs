@@ -51,10 +51,11 @@ fn rules_page_is_the_explain_text() {
 
 #[test]
 fn every_flag_is_documented() {
-    let docs: String = ["README.md", "docs/batch.md", "docs/formats.md", "docs/schema.md", "docs/performance.md"]
-        .iter()
-        .map(|p| read(p))
-        .collect();
+    let docs: String =
+        ["README.md", "docs/batch.md", "docs/formats.md", "docs/schema.md", "docs/performance.md", "docs/calls.md"]
+            .iter()
+            .map(|p| read(p))
+            .collect();
     let cli = diversion_audit::cli::Cli::command();
     let mut missing = Vec::new();
     let mut n = 0;
@@ -83,6 +84,7 @@ fn readme_is_short_and_links_its_pages() {
     assert!(lines <= 250, "README.md has {lines} lines");
     for page in [
         "docs/formats.md",
+        "docs/calls.md",
         "docs/schema.md",
         "docs/rules.md",
         "docs/batch.md",
@@ -101,4 +103,13 @@ fn readme_is_short_and_links_its_pages() {
     for code in ["| 0 |", "| 1 |", "| 2 |", "| 75 |", "130"] {
         assert!(readme.contains(code), "{code}");
     }
+}
+
+/// docs/calls.md's `[calls]` block is the default the code has.
+#[test]
+fn calls_page_shows_the_default_call_model() {
+    let page = read("docs/calls.md");
+    let block = page.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("a toml block");
+    let cfg = diversion_audit::config::Config::from_toml(block).unwrap();
+    assert_eq!(cfg, diversion_audit::config::Config::default());
 }

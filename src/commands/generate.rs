@@ -12,15 +12,32 @@
 //! | `overseas-bpo` | 15 % | 5–7.5 h | foreign (PH, MY, IN) | the same foreign country | none |
 //! | `night-shift` | 15 % | 22:00–06:00, 4–6.5 h talk | home | home | a third have 1–2 coincidental joins |
 //!
+//! `--shape asterisk` or `grandstream` adds two populations that only a PBX export can show and
+//! writes every call as that switch writes its legs ([`pbx`]): `inbound-agent` (4 %: service
+//! agents answering a queue, 5–7 h, callers' own numbers, now and then a foreign one) and
+//! `shared-seat` (3 %: a department extension used by three to five people at once). Seats are
+//! extensions (2000…, shared 8000…); outbound calls go out through the domestic trunk
+//! `trunk-cn-unicom` (overseas teams through `trunk-ph-globe`), so spoofing is judged by trunk.
+//!
+//! Populations straddle the thresholds the way real centres do: a telemarketer who once talks
+//! 8 h in one shift, split days past 8 h with no 8 h shift, a service desk with three
+//! coincidental joins in a big list, an overseas team with a few calls from a home IP. The labels
+//! in `truth.json` are therefore not the population: each is whether what was written meets the
+//! rule's contract at its default thresholds ([`labels`]), with the measure as its reason.
+//!
 //! Files: `cdr.csv` (generic CSV, naive local times in Asia/Shanghai), `cdr.parquet` (the same rows),
 //! `cdr_overlap.csv` (the first six hours of the last day exported again, as overlapping daily exports
 //! do), `joins.csv` (join times in UTC, member numbers written four ways), `ip-country.csv`,
 //! `truth.json`. Rows are written as they are made: memory does not grow with `--rows`.
 //! Phone numbers are random digits in real number shapes; no record of a real person is used.
 
-use crate::cli::GenerateArgs;
+mod labels;
+mod pbx;
+
+use crate::cli::{GenerateArgs, Shape};
 use anyhow::{Context, Result};
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Duration, NaiveDateTime};
+use labels::{CallFact, Shared};
 use polars::prelude::*;
 use rand::rngs::Xoshiro256PlusPlus as ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -41,6 +58,8 @@ pub enum Population {
     ServiceDesk,
     OverseasBpo,
     NightShift,
+    InboundAgent,
+    SharedSeat,
 }
 
 /// Ground truth for one operator.
@@ -49,13 +68,22 @@ pub struct Truth {
     pub operator_id: String,
     pub population: Population,
     pub crew: Option<String>,
-    /// At least one shift with ≥ 8 h of talk.
+    /// At least one shift with ≥ 8 h of wall-clock talk (the union of its calls' talk).
     pub long_shift: bool,
-    /// Showed foreign caller IDs while calling from home.
+    /// At least 15 min of two or more answered calls at once in a shift.
+    pub shared_seat: bool,
+    /// ≥ 5 outbound calls in a local day showing a foreign caller ID from home soil (a home IP;
+    /// in PBX shapes the domestic trunk).
     pub spoofed_foreign_cli: bool,
-    /// Callees joined chat groups after its calls (≥ 3, at a rate ≥ 2 %).
+    /// Used a foreign caller ID that reached ≥ 50 distinct home callees in a local day.
+    pub foreign_cli_fanout: bool,
+    /// ≥ 3 answered outbound callees joined a group within 60 min, at a rate ≥ 2 %.
     pub group_invite_conversion: bool,
+    /// Why each label is what it is: the measure behind it.
+    pub reasons: std::collections::BTreeMap<&'static str, String>,
     pub coincidental_joins: u32,
+    /// People working the seat (more than one: a shared seat).
+    pub people: u32,
 }
 
 #[derive(Serialize)]
@@ -93,8 +121,12 @@ struct Crew {
 }
 
 struct Operator {
+    idx: usize,
     id: String,
     pop: Population,
+    people: u32,
+    /// A home IP for the calls an overseas team makes from home soil.
+    home_ip: String,
     crew: Option<usize>,
     ip: String,
     clis: Vec<String>,
@@ -105,6 +137,7 @@ struct Operator {
 
 /// CSV + Parquet sinks for CDR rows.
 struct CdrSink {
+    shape: Shape,
     csv: BufWriter<File>,
     overlap: Option<BufWriter<File>>,
     parquet: Option<(polars::io::parquet::write::BatchedWriter<File>, Batch)>,
@@ -192,41 +225,82 @@ struct Call<'a> {
     start: NaiveDateTime,
     talk: i64,
     ring: i64,
-    cli: &'a str,
+    cli: std::borrow::Cow<'a, str>,
     callee: String,
     ip: Option<&'a str>,
     disposition: &'static str,
+    /// PBX shapes: an inbound queue call (`callee` is the queue, `cli` the caller).
+    inbound: bool,
+    wait: i64,
+    other_agent: Option<String>,
+    ivr: bool,
+    via_local: bool,
+    h_row: bool,
+    trunk: &'static str,
 }
 
+/// Trunks of the PBX shapes: home traffic, an overseas team's own, and the inbound carrier.
+const DOMESTIC_TRUNK: &str = "trunk-cn-unicom";
+const OVERSEAS_TRUNK: &str = "trunk-ph-globe";
+const INBOUND_TRUNK: &str = "trunk-cn-telecom";
+
 impl CdrSink {
+    /// One call as the shape writes it: a generic row, or a PBX's legs.
+    fn text(&self, c: &Call<'_>) -> String {
+        let answer = (c.talk > 0).then(|| c.start + Duration::seconds(c.ring));
+        let end = c.start + Duration::seconds(c.ring + c.talk);
+        let fmt = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+        let pc = || pbx::PbxCall {
+            id: c.id,
+            seat: &c.op.id,
+            inbound: c.inbound,
+            start: c.start,
+            ring: c.ring,
+            talk: c.talk,
+            wait: c.wait,
+            cli: &c.cli,
+            callee: &c.callee,
+            trunk: c.trunk,
+            other_agent: c.other_agent.as_deref(),
+            ivr: c.ivr,
+            via_local: c.via_local,
+            h_row: c.h_row,
+            disposition: c.disposition,
+        };
+        match self.shape {
+            Shape::Asterisk => pbx::asterisk(&pc()),
+            Shape::Grandstream => pbx::grandstream(&pc()),
+            Shape::Generic => format!(
+                "C{:010},{},{},{},{},{},{},{},{},{},{},{}\n",
+                c.id,
+                c.op.id,
+                fmt(c.start),
+                answer.map(fmt).unwrap_or_default(),
+                fmt(end),
+                c.ring + c.talk,
+                c.talk,
+                c.cli,
+                c.callee,
+                c.ip.unwrap_or(""),
+                c.disposition,
+                c.op.campaign
+            ),
+        }
+    }
+
     fn write(&mut self, c: &Call<'_>) -> Result<()> {
-        let answered = c.talk > 0;
-        let answer = answered.then(|| c.start + Duration::seconds(c.ring));
+        let answer = (c.talk > 0).then(|| c.start + Duration::seconds(c.ring));
         let end = c.start + Duration::seconds(c.ring + c.talk);
         let duration = c.ring + c.talk;
-        let fmt = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
-        let line = format!(
-            "C{:010},{},{},{},{},{},{},{},{},{},{},{}\n",
-            c.id,
-            c.op.id,
-            fmt(c.start),
-            answer.map(fmt).unwrap_or_default(),
-            fmt(end),
-            duration,
-            c.talk,
-            c.cli,
-            c.callee,
-            c.ip.unwrap_or(""),
-            c.disposition,
-            c.op.campaign
-        );
-        self.csv.write_all(line.as_bytes())?;
+        let text = self.text(c);
+        self.csv.write_all(text.as_bytes())?;
+        let legs = text.lines().count() as u64;
         if let Some(o) = self.overlap.as_mut()
             && c.start >= self.overlap_from
             && c.start < self.overlap_to
         {
-            o.write_all(line.as_bytes())?;
-            self.overlap_rows += 1;
+            o.write_all(text.as_bytes())?;
+            self.overlap_rows += legs;
         }
         if let Some((w, b)) = self.parquet.as_mut() {
             b.call_id.push(format!("C{:010}", c.id));
@@ -246,7 +320,7 @@ impl CdrSink {
                 w.write_batch(&df)?;
             }
         }
-        self.rows += 1;
+        self.rows += legs;
         Ok(())
     }
 
@@ -366,29 +440,42 @@ fn bpo_cli(rng: &mut ChaCha8Rng, cc: &str) -> String {
     }
 }
 
-fn population_of(i: usize, n: usize) -> Population {
+fn population_of(i: usize, n: usize, pbx: bool) -> Population {
     let f = (i as f64 + 0.5) / n as f64;
-    match f {
-        f if f < 0.16 => Population::Diversion,
-        f if f < 0.22 => Population::DiversionParttime,
-        f if f < 0.27 => Population::DiversionDomestic,
-        f if f < 0.55 => Population::Telemarketer,
-        f if f < 0.70 => Population::ServiceDesk,
-        f if f < 0.85 => Population::OverseasBpo,
-        _ => Population::NightShift,
-    }
+    // the PBX shapes make room for inbound queue agents and shared seats
+    let cuts: [f64; 8] = if pbx {
+        [0.16, 0.22, 0.27, 0.50, 0.62, 0.74, 0.84, 0.96]
+    } else {
+        [0.16, 0.22, 0.27, 0.55, 0.70, 0.85, 1.1, 1.1]
+    };
+    let pops = [
+        Population::Diversion,
+        Population::DiversionParttime,
+        Population::DiversionDomestic,
+        Population::Telemarketer,
+        Population::ServiceDesk,
+        Population::OverseasBpo,
+        Population::NightShift,
+        Population::InboundAgent,
+    ];
+    pops.iter().zip(cuts).find(|(_, c)| f < *c).map_or(Population::SharedSeat, |(p, _)| *p)
 }
 
 /// The operators of every population, their crews (diversion operators only) and the truth labels.
-fn population(operators: usize, rng: &mut ChaCha8Rng) -> (Vec<Crew>, Vec<Operator>, Vec<Truth>) {
+fn population(operators: usize, rng: &mut ChaCha8Rng, pbx: bool) -> (Vec<Crew>, Vec<Operator>, Vec<Truth>) {
     // Crews of 5–8 diversion operators share caller-ID pools, groups and lead lists.
     let mut crews: Vec<Crew> = Vec::new();
     let mut ops: Vec<Operator> = Vec::with_capacity(operators);
     let mut truth: Vec<Truth> = Vec::with_capacity(operators);
     let mut crew_fill = 0usize;
     for i in 0..operators {
-        let pop = population_of(i, operators);
-        let id = format!("op{:05}", i + 1);
+        let pop = population_of(i, operators, pbx);
+        // a PBX names seats by extension
+        let id = match (pbx, pop) {
+            (false, _) => format!("op{:05}", i + 1),
+            (true, Population::SharedSeat) => format!("{}", 8000 + i),
+            (true, _) => format!("{}", 2000 + i),
+        };
         let diversion =
             matches!(pop, Population::Diversion | Population::DiversionParttime | Population::DiversionDomestic);
         let crew = if diversion {
@@ -451,19 +538,27 @@ fn population(operators: usize, rng: &mut ChaCha8Rng) -> (Vec<Crew>, Vec<Operato
         };
         let coincidental = if matches!(pop, Population::Telemarketer | Population::NightShift) && i % 3 == 0 {
             1 + (i % 2) as u32
+        } else if pop == Population::ServiceDesk && i % 10 == 5 {
+            3 // a big list: three coincidental joins stay under the rate
         } else {
             0
         };
+        let people = if pop == Population::SharedSeat { 3 + (i % 3) as u32 } else { 1 };
         truth.push(Truth {
             operator_id: id.clone(),
             population: pop,
             crew: crew.map(|c| crews[c].name.clone()),
-            long_shift: matches!(pop, Population::Diversion | Population::DiversionDomestic),
-            spoofed_foreign_cli: matches!(pop, Population::Diversion | Population::DiversionParttime),
-            group_invite_conversion: diversion,
+            long_shift: false,
+            shared_seat: false,
+            spoofed_foreign_cli: false,
+            foreign_cli_fanout: false,
+            group_invite_conversion: false,
+            reasons: Default::default(),
             coincidental_joins: coincidental,
+            people,
         });
-        ops.push(Operator { id, pop, crew, ip, clis, campaign, leads_base, coincidental });
+        let home_ip = ip_in(rng, "CN", false);
+        ops.push(Operator { idx: i, id, pop, people, home_ip, crew, ip, clis, campaign, leads_base, coincidental });
     }
 
     (crews, ops, truth)
@@ -477,13 +572,21 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     } else {
         args.operators
     };
+    let pbx = args.shape != Shape::Generic;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let (crews, ops, truth) = population(operators, &mut rng);
+    let (crews, ops, mut truth) = population(operators, &mut rng, pbx);
     let last_day = args.start_date + Duration::days(args.days.saturating_sub(1) as i64);
+    let (name, overlap_name, header) = match args.shape {
+        Shape::Generic => ("cdr.csv", "cdr_overlap.csv", CSV_HEADER),
+        Shape::Asterisk => ("asterisk_Master.csv", "asterisk_overlap.csv", ""),
+        Shape::Grandstream => ("grandstream_cdr.csv", "grandstream_overlap.csv", pbx::GRANDSTREAM_HEADER),
+    };
     let mut sink = CdrSink {
-        csv: BufWriter::with_capacity(1 << 20, File::create(out.join("cdr.csv"))?),
-        overlap: if args.no_overlap { None } else { Some(BufWriter::new(File::create(out.join("cdr_overlap.csv"))?)) },
-        parquet: if args.no_parquet {
+        shape: args.shape,
+        csv: BufWriter::with_capacity(1 << 20, File::create(out.join(name))?),
+        overlap: if args.no_overlap { None } else { Some(BufWriter::new(File::create(out.join(overlap_name))?)) },
+        // a PBX writes legs: the one-row-a-call Parquet copy is the generic shape's
+        parquet: if args.no_parquet || pbx {
             None
         } else {
             let w = ParquetWriter::new(File::create(out.join("cdr.parquet"))?).batched(&cdr_schema())?;
@@ -494,16 +597,20 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         overlap_from: last_day.and_hms_opt(0, 0, 0).unwrap(),
         overlap_to: last_day.and_hms_opt(6, 0, 0).unwrap(),
     };
-    sink.csv.write_all(CSV_HEADER.as_bytes())?;
+    sink.csv.write_all(header.as_bytes())?;
     if let Some(o) = sink.overlap.as_mut() {
-        o.write_all(CSV_HEADER.as_bytes())?;
+        o.write_all(header.as_bytes())?;
     }
     let mut joins = BufWriter::new(File::create(out.join("joins.csv"))?);
     writeln!(joins, "group_id,member,joined_at,platform,inviter")?;
     let mut next_id: u64 = 1;
+    let mut shared = Shared::default();
+    let inbound: Vec<&str> = ops.iter().filter(|o| o.pop == Population::InboundAgent).map(|o| o.id.as_str()).collect();
     for (i, op) in ops.iter().enumerate() {
         let mut r = ChaCha8Rng::seed_from_u64(args.seed ^ ((i as u64 + 1) << 20));
-        generate_operator(op, &crews, args.start_date, args.days, &mut r, &mut next_id, &mut sink, &mut joins)?;
+        let mut w = Writer { sink: &mut sink, joins: &mut joins, shared: &mut shared, next_id: &mut next_id };
+        let mut facts = generate_operator(op, &crews, args, &inbound, &mut r, &mut w)?;
+        label_shifts(&mut truth[i], &mut facts);
     }
     // Background group growth: members nobody in the CDRs called.
     let mut r = ChaCha8Rng::seed_from_u64(args.seed ^ 0xB0B);
@@ -512,16 +619,12 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             let t = args.start_date.and_hms_opt(0, 0, 0).unwrap()
                 + Duration::seconds(r.random_range(0..86_400 * args.days as i64));
             let m = cn_mobile(&mut r);
-            write_join(
-                &mut joins,
-                &c.groups[r.random_range(0..c.groups.len())],
-                &join_number_form(&mut r, &m),
-                t,
-                &mut r,
-            )?;
+            let g = &c.groups[r.random_range(0..c.groups.len())];
+            write_join(&mut joins, &mut shared, g, &m, t, &mut r)?;
         }
     }
     joins.flush()?;
+    label_shared(&mut truth, &shared);
     let (rows, overlap_rows) = sink.finish()?;
     crate::outputs::write_atomic(&out.join("ip-country.csv"), |w| {
         writeln!(w, "network,country")?;
@@ -548,125 +651,319 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_join(w: &mut impl Write, group: &str, member: &str, local: NaiveDateTime, rng: &mut ChaCha8Rng) -> Result<()> {
+/// The shift, shared-seat and spoofing labels of one seat, from its calls as written.
+fn label_shifts(t: &mut Truth, facts: &mut [CallFact]) {
+    let m = labels::shifts(facts);
+    t.long_shift = m.longest_union_s >= labels::LONG_SHIFT_S;
+    t.reasons.insert(
+        "long-shift",
+        format!(
+            "longest shift {:.2} h of wall-clock talk (>= {} h)",
+            m.longest_union_s as f64 / 3600.0,
+            labels::LONG_SHIFT_S / 3600
+        ),
+    );
+    t.shared_seat = m.shared;
+    t.reasons.insert(
+        "shared-seat",
+        format!("{} person(s); most time at two or more calls in a shift {} min", t.people, m.most_concurrent_s / 60),
+    );
+    let best = m.spoofed_days.iter().map(|d| d.1).max().unwrap_or(0);
+    t.spoofed_foreign_cli = best >= labels::SPOOF_MIN_CALLS;
+    t.reasons.insert(
+        "spoofed-foreign-cli",
+        format!("most foreign-CLI calls from home soil in a day: {best} (>= {})", labels::SPOOF_MIN_CALLS),
+    );
+}
+
+/// The labels that need every seat's calls and the whole join log.
+fn label_shared(truth: &mut [Truth], shared: &Shared) {
+    let fan = shared.fanout_seats();
+    for (i, t) in truth.iter_mut().enumerate() {
+        let reach = fan.get(&i).copied();
+        t.foreign_cli_fanout = reach.is_some();
+        t.reasons.insert(
+            "foreign-cli-fanout",
+            match reach {
+                Some(n) => format!("used a foreign caller ID that reached {n} home callees in a day"),
+                None => {
+                    format!("no foreign caller ID of its reached {} home callees in a day", labels::FANOUT_MIN_CALLEES)
+                }
+            },
+        );
+        let (answered, converted) = shared.conversions(i);
+        t.group_invite_conversion = labels::converts(answered, converted);
+        t.reasons.insert(
+            "group-invite-conversion",
+            format!("{converted} of {answered} answered outbound callees joined within 60 min"),
+        );
+    }
+}
+
+/// Where generated calls and joins go.
+struct Writer<'a, W: Write> {
+    sink: &'a mut CdrSink,
+    joins: &'a mut W,
+    shared: &'a mut Shared,
+    next_id: &'a mut u64,
+}
+
+fn write_join(
+    w: &mut impl Write,
+    shared: &mut Shared,
+    group: &str,
+    national: &str,
+    local: NaiveDateTime,
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
     // the join log is kept in UTC; the CDRs are local (UTC+8)
     let utc = local - Duration::hours(8);
     let platform = ["qq", "wechat", "telegram"][rng.random_range(0..3)];
+    let member = join_number_form(rng, national);
     writeln!(w, "{group},{member},{},{platform},", utc.format("%Y-%m-%dT%H:%M:%SZ"))?;
+    if let Ok(k) = national.parse::<u64>() {
+        shared.joins.entry(k).or_default().push(local.and_utc().timestamp());
+    }
     Ok(())
 }
 
-/// One operator's calls over all days.
-#[allow(clippy::too_many_arguments)]
+/// One day's plan of a person: (start hour, talk target hours, mean talk seconds, answer rate,
+/// lunch (hour, minutes)).
+type DayPlan = (f64, f64, f64, f64, Option<(f64, i64)>);
+
+fn day_plan(op: &Operator, crew: Option<&Crew>, d: u32, person: u32, r: &mut ChaCha8Rng) -> DayPlan {
+    match op.pop {
+        Population::Diversion | Population::DiversionDomestic => {
+            let night = crew.is_some_and(|c| c.night);
+            let s = if night { r.random_range(19.5..21.5) } else { r.random_range(7.5..9.5) };
+            (s, r.random_range(8.15..9.9), r.random_range(150.0..200.0), 0.62, None)
+        }
+        Population::DiversionParttime => (r.random_range(9.0..13.0), r.random_range(4.0..6.5), 170.0, 0.6, None),
+        // a telemarketer who once talks past 8 h in one shift (a true long shift, not diversion)
+        Population::Telemarketer if op.idx % 10 == 7 && d == 1 => (8.0, r.random_range(8.1..8.6), 140.0, 0.45, None),
+        // split days: a long lunch over the shift break, past 8 h a day but not a shift
+        Population::Telemarketer if op.idx % 10 == 3 => {
+            (7.5, r.random_range(8.2..8.8), 140.0, 0.45, Some((12.0, r.random_range(130..160))))
+        }
+        Population::Telemarketer => {
+            let near_miss = op.idx % 10 == 6 && d.is_multiple_of(2);
+            let target = if near_miss { r.random_range(7.0..7.6) } else { r.random_range(3.0..6.5) };
+            let lunch =
+                if r.random_bool(0.4) { (12.0, r.random_range(125..170)) } else { (12.0, r.random_range(50..100)) };
+            (r.random_range(8.5..9.5), target, 140.0, 0.45, Some(lunch))
+        }
+        Population::ServiceDesk => (r.random_range(8.0..10.0), r.random_range(2.0..4.0), 90.0, 0.7, Some((12.5, 60))),
+        Population::OverseasBpo => (r.random_range(6.0..10.0), r.random_range(5.0..7.5), 200.0, 0.55, Some((12.5, 45))),
+        Population::NightShift => (r.random_range(21.5..22.5), r.random_range(4.0..6.5), 160.0, 0.5, None),
+        Population::InboundAgent => (r.random_range(8.0..9.5), r.random_range(5.0..7.0), 240.0, 0.97, Some((12.5, 60))),
+        // the people of a shared seat start a little apart and each talks 2.5–4.5 h
+        Population::SharedSeat => (
+            8.5 + 0.4 * person as f64 + r.random_range(0.0..0.3),
+            r.random_range(2.5..4.5),
+            150.0,
+            0.5,
+            Some((12.0, 60)),
+        ),
+    }
+}
+
+/// One operator's calls over all days, written in start order; returns them as facts.
 fn generate_operator(
     op: &Operator,
     crews: &[Crew],
-    start_date: NaiveDate,
-    days: u32,
+    args: &GenerateArgs,
+    inbound_seats: &[&str],
     r: &mut ChaCha8Rng,
-    next_id: &mut u64,
-    sink: &mut CdrSink,
-    joins: &mut impl Write,
-) -> Result<()> {
+    w: &mut Writer<'_, impl Write>,
+) -> Result<Vec<CallFact>> {
     let crew = op.crew.map(|c| &crews[c]);
     let mut lead_idx: u64 = r.random_range(0..5_000);
     let mut coincidental_left = op.coincidental;
     let conv_rate = if crew.is_some() { r.random_range(0.03..0.10) } else { 0.0 };
-    for d in 0..days {
-        let day = start_date + Duration::days(d as i64);
-        // (start hour, talk target hours, mean talk seconds, answer rate, lunch gap minutes)
-        let (start_h, target_h, mean_talk, p_answer, lunch): (f64, f64, f64, f64, Option<(f64, i64)>) = match op.pop {
-            Population::Diversion | Population::DiversionDomestic => {
-                let night = crew.is_some_and(|c| c.night);
-                let s = if night { r.random_range(19.5..21.5) } else { r.random_range(7.5..9.5) };
-                (s, r.random_range(8.15..9.9), r.random_range(150.0..200.0), 0.62, None)
-            }
-            Population::DiversionParttime => (r.random_range(9.0..13.0), r.random_range(4.0..6.5), 170.0, 0.6, None),
-            Population::Telemarketer => {
-                let near_miss = op.id.ends_with('7') && d % 2 == 0;
-                let target = if near_miss { r.random_range(7.0..7.6) } else { r.random_range(3.0..6.5) };
-                let lunch =
-                    if r.random_bool(0.4) { (12.0, r.random_range(125..170)) } else { (12.0, r.random_range(50..100)) };
-                (r.random_range(8.5..9.5), target, 140.0, 0.45, Some(lunch))
-            }
-            Population::ServiceDesk => {
-                (r.random_range(8.0..10.0), r.random_range(2.0..4.0), 90.0, 0.7, Some((12.5, 60)))
-            }
-            Population::OverseasBpo => {
-                (r.random_range(6.0..10.0), r.random_range(5.0..7.5), 200.0, 0.55, Some((12.5, 45)))
-            }
-            Population::NightShift => (r.random_range(21.5..22.5), r.random_range(4.0..6.5), 160.0, 0.5, None),
-        };
+    let pbx = args.shape != Shape::Generic;
+    let mut facts = Vec::new();
+    for d in 0..args.days {
+        let day = args.start_date + Duration::days(d as i64);
         if crew.is_some() && r.random_bool(0.08) {
             continue; // a day off
         }
-        let mut t = day.and_hms_opt(0, 0, 0).unwrap() + Duration::seconds((start_h * 3600.0) as i64);
-        let target = (target_h * 3600.0) as i64;
-        let mut talk_total: i64 = 0;
-        let mut lunch_done = lunch.is_none();
-        let mut next_break = t + Duration::minutes(r.random_range(80..140));
-        while talk_total < target {
-            if !lunch_done {
-                let (h, mins) = lunch.unwrap();
-                if t >= day.and_hms_opt(0, 0, 0).unwrap() + Duration::seconds((h * 3600.0) as i64) {
-                    t += Duration::minutes(mins);
-                    lunch_done = true;
-                }
-            }
-            if t >= next_break {
-                t += Duration::minutes(r.random_range(8..35));
-                next_break = t + Duration::minutes(r.random_range(80..140));
-            }
-            let answered = r.random_bool(p_answer);
-            let ring = if answered { r.random_range(4..20) } else { r.random_range(15..45) };
-            let mut talk =
-                if answered { ((mean_talk * (-(1.0f64 - r.random::<f64>()).ln())).max(8.0)) as i64 } else { 0 };
-            talk = talk.min(1800);
-            // near misses and short-shift populations never cross the 8 h mark by the last call
-            if op.pop != Population::Diversion
-                && op.pop != Population::DiversionDomestic
-                && talk_total + talk >= 8 * 3600 - 300
-            {
-                break;
-            }
-            let national = lead(op.leads_base, lead_idx);
-            lead_idx += 1 + r.random_range(0..3);
-            let disposition = if answered {
-                "ANSWERED"
-            } else if r.random_bool(0.8) {
-                "NO ANSWER"
-            } else {
-                "BUSY"
-            };
-            let cli = &op.clis[r.random_range(0..op.clis.len())];
-            let ip = (!r.random_bool(0.01)).then_some(op.ip.as_str());
-            let callee = cdr_number_form(r, &national);
-            let call = Call { id: *next_id, op, start: t, talk, ring, cli, callee, ip, disposition };
-            *next_id += 1;
-            sink.write(&call)?;
-            let end = t + Duration::seconds(ring + talk);
-            if answered {
-                talk_total += talk;
-                if let Some(c) = crew {
-                    if r.random_bool(conv_rate) {
-                        let when = end + Duration::seconds(r.random_range(60..45 * 60));
-                        let g = &c.groups[r.random_range(0..c.groups.len())];
-                        write_join(joins, g, &join_number_form(r, &national), when, r)?;
+        // an overseas team that made a few calls from a home IP: 6 on its first day (a finding), or 3
+        let mut from_home = match (op.pop, d) {
+            (Population::OverseasBpo, 0) if op.idx.is_multiple_of(6) => 6,
+            (Population::OverseasBpo, 0) if op.idx % 6 == 3 => 3,
+            _ => 0,
+        };
+        let mut calls: Vec<Call> = Vec::new();
+        for person in 0..op.people {
+            let (start_h, target_h, mean_talk, p_answer, lunch) = day_plan(op, crew, d, person, r);
+            let mut t = day.and_hms_opt(0, 0, 0).unwrap() + Duration::seconds((start_h * 3600.0) as i64);
+            let target = (target_h * 3600.0) as i64;
+            let mut talk_total: i64 = 0;
+            let mut lunch_done = lunch.is_none();
+            let mut next_break = t + Duration::minutes(r.random_range(80..140));
+            while talk_total < target {
+                if !lunch_done {
+                    let (h, mins) = lunch.unwrap();
+                    if t >= day.and_hms_opt(0, 0, 0).unwrap() + Duration::seconds((h * 3600.0) as i64) {
+                        t += Duration::minutes(mins);
+                        lunch_done = true;
                     }
-                } else if coincidental_left > 0 && talk > 60 && r.random_bool(0.01) {
-                    coincidental_left -= 1;
-                    let when = end + Duration::seconds(r.random_range(300..50 * 60));
-                    write_join(
-                        joins,
-                        &format!("L{:03}", r.random_range(1..40)),
-                        &join_number_form(r, &national),
-                        when,
-                        r,
-                    )?;
                 }
+                if t >= next_break {
+                    t += Duration::minutes(r.random_range(8..35));
+                    next_break = t + Duration::minutes(r.random_range(80..140));
+                }
+                let answered = r.random_bool(p_answer);
+                let ring = if answered { r.random_range(4..20) } else { r.random_range(15..45) };
+                let talk =
+                    if answered { ((mean_talk * (-(1.0f64 - r.random::<f64>()).ln())).max(8.0)) as i64 } else { 0 };
+                let talk = talk.min(1800);
+                let disposition = if answered {
+                    "ANSWERED"
+                } else if r.random_bool(0.8) {
+                    "NO ANSWER"
+                } else {
+                    "BUSY"
+                };
+                let mut call = Call {
+                    id: 0,
+                    op,
+                    start: t,
+                    talk,
+                    ring,
+                    cli: std::borrow::Cow::Borrowed(op.clis[r.random_range(0..op.clis.len())].as_str()),
+                    callee: String::new(),
+                    ip: (!r.random_bool(0.01)).then_some(op.ip.as_str()),
+                    disposition,
+                    inbound: false,
+                    wait: 0,
+                    other_agent: None,
+                    ivr: false,
+                    via_local: pbx && r.random_bool(0.4),
+                    h_row: pbx && r.random_bool(0.1),
+                    trunk: if op.pop == Population::OverseasBpo { OVERSEAS_TRUNK } else { DOMESTIC_TRUNK },
+                };
+                if op.pop == Population::InboundAgent {
+                    // a caller from the queue, now and then a foreign one; another agent rang first
+                    call.inbound = true;
+                    call.callee = "6400".into();
+                    call.trunk = INBOUND_TRUNK;
+                    call.wait = r.random_range(5..90);
+                    call.ivr = r.random_bool(0.5);
+                    call.other_agent =
+                        r.random_bool(0.3).then(|| inbound_seats[r.random_range(0..inbound_seats.len())].to_string());
+                    call.via_local = false;
+                    call.h_row = false;
+                } else {
+                    let national = lead(op.leads_base, lead_idx);
+                    lead_idx += 1 + r.random_range(0..3);
+                    call.callee = cdr_number_form(r, &national);
+                }
+                if from_home > 0 && talk > 0 {
+                    from_home -= 1;
+                    call.ip = Some(op.home_ip.as_str());
+                    call.trunk = DOMESTIC_TRUNK;
+                }
+                let end = t + Duration::seconds(ring + talk);
+                talk_total += talk;
+                calls.push(call);
+                t = end + Duration::seconds(r.random_range(5..40));
             }
-            t = end + Duration::seconds(r.random_range(5..40));
         }
+        calls.sort_by_key(|c| c.start);
+        for c in calls.iter_mut() {
+            c.id = *w.next_id;
+            *w.next_id += 1;
+            if c.inbound {
+                c.cli = std::borrow::Cow::Owned(inbound_caller(r, &mut lead_idx, op.leads_base));
+            }
+        }
+        for c in &calls {
+            w.sink.write(c)?;
+            facts.push(record(op, c, pbx, w.shared));
+            conversions(crew, c, conv_rate, &mut coincidental_left, r, w)?;
+        }
+    }
+    Ok(facts)
+}
+
+/// A caller of an inbound agent: a home mobile, one in fifty a foreign number (a customer abroad).
+fn inbound_caller(r: &mut ChaCha8Rng, idx: &mut u64, base: u64) -> String {
+    *idx += 1;
+    if r.random_bool(0.02) { format!("+447700900{:03}", r.random_range(0..1000u32)) } else { lead(base, *idx) }
+}
+
+/// A written call as a fact for the labels; answered outbound calls and foreign caller IDs are
+/// kept for the cross-seat labels.
+fn record(op: &Operator, c: &Call<'_>, pbx: bool, shared: &mut Shared) -> CallFact {
+    let s = c.start.and_utc().timestamp();
+    let answer = (c.talk > 0).then_some(s + c.ring);
+    let end = s + c.ring + c.talk;
+    let outbound = !c.inbound;
+    let foreign = outbound && is_foreign(&c.cli);
+    // home soil: a home IP (a home population's own, or the one an overseas team used), or in a
+    // PBX export, which has no IPs, the domestic trunk
+    let home = if pbx {
+        c.trunk == DOMESTIC_TRUNK
+    } else {
+        c.ip.is_some_and(|ip| ip == op.home_ip || (op.pop != Population::OverseasBpo && ip == op.ip))
+    };
+    let day = chrono::Datelike::num_days_from_ce(&c.start.date());
+    if outbound {
+        let callee: u64 = national_of(&c.callee).parse().unwrap_or(0);
+        if foreign {
+            let e = shared.fanout.entry((e164_text(&c.cli), day)).or_default();
+            e.0.insert(callee);
+            e.1.insert(op.idx);
+        }
+        if c.talk > 0 {
+            shared.answered.entry(op.idx).or_default().push((callee, answer.unwrap_or(end), end));
+        }
+    }
+    CallFact { start: s, answer, end, talk: c.talk, spoofed: foreign && home, day }
+}
+
+/// A caller ID that is not a home number.
+fn is_foreign(cli: &str) -> bool {
+    let t = cli.trim();
+    (t.starts_with('+') && !t.starts_with("+86")) || (t.starts_with("00") && !t.starts_with("0086"))
+}
+
+/// `0044…` and `+44…` as one key.
+fn e164_text(cli: &str) -> String {
+    cli.strip_prefix("00").map_or_else(|| cli.to_string(), |r| format!("+{r}"))
+}
+
+/// A home number as the CDR writes it, back to its national digits.
+fn national_of(n: &str) -> &str {
+    n.strip_prefix("+86").or_else(|| n.strip_prefix("86").filter(|r| r.len() == 11)).unwrap_or(n)
+}
+
+/// The joins after one call: a crew's conversions, a legitimate list's coincidences.
+fn conversions(
+    crew: Option<&Crew>,
+    c: &Call<'_>,
+    conv_rate: f64,
+    coincidental_left: &mut u32,
+    r: &mut ChaCha8Rng,
+    w: &mut Writer<'_, impl Write>,
+) -> Result<()> {
+    if c.talk == 0 || c.inbound {
+        return Ok(());
+    }
+    let end = c.start + Duration::seconds(c.ring + c.talk);
+    let national = national_of(&c.callee).to_string();
+    if let Some(cr) = crew {
+        if r.random_bool(conv_rate) {
+            let when = end + Duration::seconds(r.random_range(60..45 * 60));
+            let g = &cr.groups[r.random_range(0..cr.groups.len())];
+            write_join(w.joins, w.shared, g, &national, when, r)?;
+        }
+    } else if *coincidental_left > 0 && c.talk > 60 && r.random_bool(0.01) {
+        *coincidental_left -= 1;
+        let when = end + Duration::seconds(r.random_range(300..50 * 60));
+        let g = format!("L{:03}", r.random_range(1..40));
+        write_join(w.joins, w.shared, &g, &national, when, r)?;
     }
     Ok(())
 }
@@ -677,7 +974,7 @@ mod tests {
 
     #[test]
     fn populations_cover_every_label() {
-        let pops: Vec<Population> = (0..150).map(|i| population_of(i, 150)).collect();
+        let pops: Vec<Population> = (0..150).map(|i| population_of(i, 150, true)).collect();
         for p in [
             Population::Diversion,
             Population::DiversionParttime,
@@ -686,6 +983,8 @@ mod tests {
             Population::ServiceDesk,
             Population::OverseasBpo,
             Population::NightShift,
+            Population::InboundAgent,
+            Population::SharedSeat,
         ] {
             assert!(pops.contains(&p), "{p:?} missing");
         }

@@ -269,6 +269,7 @@ fn run_json(plan: &ScanPlan, judged: &Judged, operators: &DataFrame, exit: Exit)
             "join_rows_read": joins.as_ref().map(|j| j.rows_read()),
             "join_rows_rejected": joins.as_ref().map(|j| j.rows_rejected()),
         },
+        "calls": loaded.calls,
         "operators": operators.height(),
         "shifts": judged.shifts.height(),
         "config": plan.setup.config,

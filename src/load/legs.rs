@@ -308,7 +308,7 @@ fn asterisk<'a>(c: &LegCols, f: &[Cow<'a, str>]) -> (u32, Option<Cow<'a, str>>) 
     let seat = match dir {
         INBOUND => answered_seat(),
         OUTBOUND | INTERNAL => match src {
-            Chan::Seat(p) if !(application && !matches!(dst, Chan::Seat(_))) => {
+            Chan::Seat(p) if !application || matches!(dst, Chan::Seat(_)) => {
                 get(c.account).or(get(c.chan_ext)).or(Some(p))
             }
             _ => None,
@@ -333,18 +333,63 @@ pub struct CallStats {
     pub legs_without_operator: u64,
     /// Legs one seat had on a call it already had a leg of, folded into that call.
     pub legs_merged: u64,
+    /// Each call key's (64-bit hash) direction so far: `--partitions` reads a call's seat legs and
+    /// its seatless legs in different parts, and counts it once by merging these.
+    #[serde(skip)]
+    keyed: HashMap<u64, u32>,
+    /// Calls by direction of legs without a call key (each its own call).
+    #[serde(skip)]
+    loose: [u64; 4],
+}
+
+/// A call is inbound when any leg is, else outbound, else internal, else unknown.
+fn rank(d: u32) -> u8 {
+    match d {
+        INBOUND => 0,
+        OUTBOUND => 1,
+        INTERNAL => 2,
+        _ => 3,
+    }
+}
+
+/// FNV-1a of a call key: stable across runs, parts and builds.
+fn key_hash(k: &str) -> u64 {
+    k.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 impl CallStats {
+    /// Another part's legs and calls added to these (a call seen in both counts once).
     pub fn add(&mut self, o: &CallStats) {
         self.legs += o.legs;
-        self.calls += o.calls;
-        self.calls_outbound += o.calls_outbound;
-        self.calls_inbound += o.calls_inbound;
-        self.calls_internal += o.calls_internal;
-        self.calls_unknown += o.calls_unknown;
         self.legs_without_operator += o.legs_without_operator;
         self.legs_merged += o.legs_merged;
+        for (k, d) in &o.keyed {
+            self.note(*k, *d);
+        }
+        for (a, b) in self.loose.iter_mut().zip(o.loose) {
+            *a += b;
+        }
+        self.settle();
+    }
+
+    fn note(&mut self, k: u64, d: u32) {
+        let e = self.keyed.entry(k).or_insert(d);
+        if rank(d) < rank(*e) {
+            *e = d;
+        }
+    }
+
+    /// `calls` and its directions from the keyed calls and the loose legs.
+    fn settle(&mut self) {
+        let mut by = self.loose;
+        for d in self.keyed.values() {
+            by[(*d as usize).min(3)] += 1;
+        }
+        self.calls = by.iter().sum();
+        self.calls_outbound = by[0];
+        self.calls_inbound = by[1];
+        self.calls_internal = by[2];
+        self.calls_unknown = by[3];
     }
 }
 
@@ -369,43 +414,24 @@ pub fn finish(frame: DataFrame, model: &CallModel, dicts: &crate::coded::Dicts) 
     let multi_leg = frame.column("call_key")?.null_count() < n;
     if !multi_leg {
         // every leg is a call: counts by direction, no hashing (the common generic export)
-        let mut by = [0u64; 4];
         for arr in dir.downcast_iter() {
             for v in arr.values_iter() {
-                by[(*v as usize).min(3)] += 1;
+                st.loose[(*v as usize).min(3)] += 1;
             }
         }
-        set_dirs(&mut st, n as u64, by);
+        st.settle();
         let frame = if st.legs_without_operator > 0 { frame.filter(&ops.is_not_null())? } else { frame };
         return Ok((frame.drop_many(["call_key", "sequence"]), st));
     }
-    // calls: a call is inbound when any leg is, else outbound, else internal, else unknown
     let keys = call_keys(&frame)?;
-    let rank = |d: u32| match d {
-        INBOUND => 0,
-        OUTBOUND => 1,
-        INTERNAL => 2,
-        _ => 3,
-    };
-    let mut calls: HashMap<&str, u32> = HashMap::new();
-    let mut loose = [0u64; 4];
     for (k, d) in keys.iter().zip(dir.iter()) {
         let d = d.unwrap_or(UNKNOWN);
         match k {
-            Some(k) => {
-                let e = calls.entry(k.as_str()).or_insert(d);
-                if rank(d) < rank(*e) {
-                    *e = d;
-                }
-            }
-            None => loose[d.min(3) as usize] += 1,
+            Some(k) => st.note(key_hash(k), d),
+            None => st.loose[d.min(3) as usize] += 1,
         }
     }
-    let mut by = loose;
-    for d in calls.values() {
-        by[(*d as usize).min(3)] += 1;
-    }
-    set_dirs(&mut st, calls.len() as u64 + loose.iter().sum::<u64>(), by);
+    st.settle();
     // a leg shows the callee a chosen caller ID when it is not the seat's own extension
     let shown: Vec<bool> = {
         let ops = frame.column("operator_id")?.str()?;
@@ -421,17 +447,47 @@ pub fn finish(frame: DataFrame, model: &CallModel, dicts: &crate::coded::Dicts) 
             .map(|(c, o)| c.is_some_and(|c| Some(c) != o && !model.is_internal_number(c)))
             .collect()
     };
+    let mut frame = frame;
+    call_trunks(&mut frame, &keys)?;
     let frame = merge(frame, &keys, &shown, &mut st)?;
     Ok((frame.drop_many(["call_key", "sequence"]), st))
 }
 
-fn set_dirs(st: &mut CallStats, calls: u64, by: [u64; 4]) {
-    st.calls = calls;
-    st.calls_outbound = by[0];
-    st.calls_inbound = by[1];
-    st.calls_internal = by[2];
-    st.calls_unknown = by[3];
+/// A seat's outbound leg that reached the trunk through a helper channel (`SIP/2001 → Local/…;1`)
+/// names the helper as its trunk; the call's trunk is on its seatless leg (`Local/…;2 →
+/// SIP/trunk`). The seat's outbound legs take that trunk, so a domestic trunk is seen whichever
+/// way the dialplan routed the call.
+fn call_trunks(frame: &mut DataFrame, keys: &[Option<String>]) -> Result<()> {
+    let Ok(t) = frame.column("trunk") else { return Ok(()) };
+    if t.null_count() == t.len() {
+        return Ok(());
+    }
+    let trunk = t.str()?.clone();
+    let ops = frame.column("operator_id")?.str()?.clone();
+    let dir = frame.column("direction")?.u32()?.clone();
+    let mut of_call: HashMap<&str, &str> = HashMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        if let (None, Some(OUTBOUND), Some(k), Some(t)) = (ops.get(i), dir.get(i), k.as_deref(), trunk.get(i)) {
+            of_call.entry(k).or_insert(t);
+        }
+    }
+    if of_call.is_empty() {
+        return Ok(());
+    }
+    let new: StringChunked = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match (ops.get(i), dir.get(i), k.as_deref().and_then(|k| of_call.get(k))) {
+            (Some(_), Some(OUTBOUND), Some(t)) => Some(*t),
+            _ => trunk.get(i),
+        })
+        .collect();
+    frame.with_column(new.with_name("trunk".into()).into_column())?;
+    Ok(())
 }
+
+/// A folded call's row in the kept frame, and its talk (the union), answer, start and end.
+type Fix = (usize, i64, Option<i64>, Option<i64>, Option<i64>);
 
 /// Seat legs only, each seat's legs of one call folded into one row (`shown`: per row, whether
 /// its caller ID is one shown to the callee rather than the seat's own number).
@@ -458,7 +514,7 @@ fn merge(frame: DataFrame, keys: &[Option<String>], shown: &[bool], st: &mut Cal
         }
     }
     // per kept row: the replaced talk, answer, start, end when legs were folded into it
-    let mut fixes: Vec<(usize, i64, Option<i64>, Option<i64>, Option<i64>)> = Vec::new();
+    let mut fixes: Vec<Fix> = Vec::new();
     for (first, g) in order {
         let Some(g) = g.and_then(|g| groups.get(&g)) else {
             keep.push(first as IdxSize);
