@@ -103,3 +103,43 @@ fn freeswitch_a_and_b_legs_are_one_call_with_the_shown_caller_id() {
     let cli = l.frame.column("caller_id").unwrap().str().unwrap().get(0).map(str::to_string);
     assert_eq!(cli.as_deref(), Some("+447700900456"));
 }
+
+/// A generic export's `direction` column: a foreign caller calling in is not spoofing, the same
+/// calls placed outbound are; without the column every row is outbound.
+#[test]
+fn generic_direction_column_keeps_inbound_callers_out_of_the_outbound_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("call_id,operator_id,start_time,billsec,caller_id,callee,src_ip,direction\n");
+    for i in 0..6 {
+        let t = format!("2026-03-02 09:{:02}:00", i * 5);
+        csv += &format!("in{i},agent-in,{t},120,+447700900{i:03},4001,36.112.0.1,呼入\n");
+        csv += &format!("out{i},agent-out,{t},120,+447700900{i:03},1391234{i:04},36.112.0.1,outbound\n");
+    }
+    let p = dir.path().join("cdr.csv");
+    std::fs::write(&p, csv).unwrap();
+    let out = dir.path().join("out");
+    assert_cmd::Command::cargo_bin("diversion-audit")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("scan")
+        .arg(&p)
+        .args(["--ip-country", "sample_logs/ip-country.csv", "--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let findings = std::fs::read_to_string(out.join("findings.jsonl")).unwrap();
+    let spoofed: Vec<String> = findings
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|f| f["rule"] == "spoofed-foreign-cli")
+        .map(|f| f["operator_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(spoofed, ["agent-out"]);
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!((run["calls"]["calls_inbound"].as_u64(), run["calls"]["calls_outbound"].as_u64()), (Some(6), Some(6)));
+    let ops = std::fs::read_to_string(out.join("operators.csv")).unwrap();
+    let header: Vec<&str> = ops.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "calls_inbound").unwrap();
+    let row = ops.lines().find(|l| l.starts_with("agent-in,")).unwrap();
+    assert_eq!(row.split(',').nth(col), Some("6"));
+}

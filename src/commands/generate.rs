@@ -46,7 +46,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 
 /// Average CDR rows per operator-day, measured on the default mix (used to size `--rows`).
-const ROWS_PER_OPERATOR_DAY: f64 = 241.0;
+const ROWS_PER_OPERATOR_DAY: f64 = 248.5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -312,6 +312,22 @@ struct RawFile {
     text: Option<decode::Text>,
     /// The seat is derived from the exporter's channels: a leg may have none ([`legs`]).
     seatless_ok: bool,
+    /// [`normalize::PASS_THROUGH`] fields the file lacks: added after typing as constants.
+    absent: Vec<&'static str>,
+}
+
+/// The [`normalize::PASS_THROUGH`] fields a layout reads nothing into.
+fn absent_of(layout: &Layout, target: &'static Target) -> Vec<&'static str> {
+    if !std::ptr::eq(target, &CDR) {
+        return Vec::new();
+    }
+    target
+        .fields
+        .iter()
+        .zip(&layout.sources)
+        .filter(|(f, s)| s.is_none() && normalize::PASS_THROUGH.contains(&f.name))
+        .map(|(f, _)| f.name)
+        .collect()
 }
 
 fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: &PhoneParser) -> Result<Loaded> {
@@ -382,7 +398,7 @@ fn empty_canonical(target: &'static Target, opts: &LoadOptions) -> Result<DataFr
         target.fields.iter().map(|f| Column::full_null(f.name.into(), 0, &DataType::String)).collect();
     columns.push(Column::full_null("source_line".into(), 0, &DataType::UInt64));
     let raw = DataFrame::new(0, columns)?.lazy();
-    let mut typed = typed(raw, target, opts, &[], false).drop(cols(["reject_code"])).collect()?;
+    let mut typed = typed(raw, target, opts, &[], false, &[]).drop(cols(["reject_code"])).collect()?;
     typed.with_column(Column::full_null("source_file".into(), 0, &DataType::String))?;
     typed.with_column(Column::full_null("__file".into(), 0, &DataType::UInt32))?;
     Ok(typed)
@@ -394,9 +410,10 @@ fn typed(
     opts: &LoadOptions,
     coded: &[normalize::Streamed],
     seatless_ok: bool,
+    absent: &[&'static str],
 ) -> LazyFrame {
     if std::ptr::eq(target, &CDR) {
-        normalize::cdr(raw, opts.tz, opts.date_order, coded, seatless_ok)
+        normalize::cdr(raw, opts.tz, opts.date_order, coded, seatless_ok, absent)
     } else {
         normalize::joins(raw, opts.tz, opts.date_order)
     }
@@ -426,7 +443,7 @@ fn load_one(
     // The raw columns go into the plan by value and are freed as it replaces them; the rare rejected
     // row is quoted from the input read again.
     let input = std::mem::replace(&mut raw.frame, DataFrame::empty().lazy());
-    let mut plan = typed(input, target, opts, coded, raw.seatless_ok);
+    let mut plan = typed(input, target, opts, coded, raw.seatless_ok, &raw.absent);
     if let (Some(_), None, true) = (opts.partition, raw.lines_in, std::ptr::eq(target, &CDR)) {
         plan = own_texts(plan)?;
     }
@@ -439,6 +456,7 @@ fn load_one(
         // one (10 M Parquet rows: 1.5 s -> 0.6 s, a third of the page faults)
         anyhow::Context::with_context(collect_streaming(plan), || format!("{file}: cannot read"))?
     };
+    let all = normalize::fill_absent(all, &raw.absent)?;
     trace("typed", t0);
     // every row read is typed or rejected: a columnar file's row count is known here
     let lines_in = raw.lines_in.unwrap_or(all.height() as u64);
@@ -704,6 +722,7 @@ fn read_text(
             early_rejects: vec![],
             text: None,
             seatless_ok: false,
+            absent: Vec::new(),
         });
     };
     let (format, delim, has_header) = match opts.format {
@@ -721,6 +740,7 @@ fn read_text(
         format::positional_layout(format, &opts.calls)
     };
     let seatless_ok = layout.sources.iter().any(|s| matches!(s, Some(format::Src::Seat(_))));
+    let absent = absent_of(&layout, target);
     layout.skip(target, &opts.skip);
     // Records are lines, so the text splits at line ends into chunks parsed in parallel.
     let t_split = std::time::Instant::now();
@@ -745,7 +765,7 @@ fn read_text(
             })
         }
     };
-    let lines = Lines { layout: &layout, delim, target, file: &file, opts, part };
+    let lines = Lines { layout: &layout, delim, target, file: &file, opts, part, absent: &absent };
     let parts: Vec<ChunkOut> = chunks
         .par_iter()
         .enumerate()
@@ -783,7 +803,7 @@ fn read_text(
     }
     let frame = match frame {
         Some(f) => f,
-        None => raw_frame(target, vec![None; target.fields.len()], vec![])?,
+        None => raw_frame_without(target, vec![None; target.fields.len()], vec![], &absent)?,
     };
     Ok(RawFile {
         frame: frame.lazy(),
@@ -793,6 +813,7 @@ fn read_text(
         early_rejects,
         text: Some(text),
         seatless_ok,
+        absent,
     })
 }
 
@@ -813,6 +834,8 @@ struct Lines<'a> {
     opts: &'a LoadOptions,
     /// `scan --partitions`: the part whose rows are kept (CDRs only).
     part: Option<Partition>,
+    /// Fields left out of the raw columns ([`absent_of`]).
+    absent: &'a [&'static str],
 }
 
 /// `scan --partitions`: the part of each line a chunk will meet, known or to be recorded.
@@ -835,7 +858,7 @@ fn too_long_message(file: &str, line: u64, len: usize) -> String {
 
 /// Split the lines of one chunk (whose first line is number `first_line`) into raw text columns.
 fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result<ChunkOut> {
-    let Lines { layout, delim, target, file, opts, part } = *how;
+    let Lines { layout, delim, target, file, opts, part, absent } = *how;
     let (tz, order) = (opts.tz, opts.date_order);
     // rows estimated from the text (about 100 bytes a line); a part keeps about 1/N of them
     let parts = part.map_or(1, |p| p.of.max(1) as usize);
@@ -918,7 +941,7 @@ fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result
         anyhow::bail!("{file}: changed while it was read in parts (lines {first_line}..): read it again");
     }
     let cols: Vec<Option<Column>> = builders.into_iter().map(|b| b.map(RawBuilder::finish)).collect();
-    Ok(ChunkOut { frame: raw_frame(target, cols, lines)?, lines_in, early_rejects, part_ids: recorded })
+    Ok(ChunkOut { frame: raw_frame_without(target, cols, lines, absent)?, lines_in, early_rejects, part_ids: recorded })
 }
 
 /// One raw column of a text chunk. Timestamps and durations are parsed as the line is split
@@ -975,10 +998,21 @@ fn fits(layout: &Layout, fields: &[Cow<str>]) -> bool {
 }
 
 fn raw_frame(target: &'static Target, cols: Vec<Option<Column>>, lines: Vec<u64>) -> Result<DataFrame> {
+    raw_frame_without(target, cols, lines, &[])
+}
+
+/// Raw columns of a chunk, a field the file lacks null, the `absent` ones left out.
+fn raw_frame_without(
+    target: &'static Target,
+    cols: Vec<Option<Column>>,
+    lines: Vec<u64>,
+    absent: &[&'static str],
+) -> Result<DataFrame> {
     let h = lines.len();
     let mut out: Vec<Column> = cols
         .into_iter()
         .zip(target.fields)
+        .filter(|(_, f)| !absent.contains(&f.name))
         .map(|(c, f)| c.unwrap_or_else(|| Column::full_null(f.name.into(), h, &DataType::String)))
         .collect();
     out.push(UInt64Chunked::from_vec("source_line".into(), lines).into_column());
@@ -1015,10 +1049,14 @@ fn read_columnar(
     let mut layout = format::header_layout(Format::Generic, &names, target, &opts.columns, 0, &opts.calls)
         .with_context(|| file.clone())?;
     layout.skip(target, &opts.skip);
+    let absent = absent_of(&layout, target);
     let mut exprs = Vec::new();
     let mut op = lit(NULL).cast(DataType::String);
     let tz = opts.tz;
     for (src, f) in layout.sources.iter().zip(target.fields) {
+        if absent.contains(&f.name) {
+            continue;
+        }
         let e = match src {
             Some(format::Src::Col(i)) => {
                 let name = names[*i].as_str();
@@ -1056,7 +1094,16 @@ fn read_columnar(
     // decodes row groups in parallel into reused buffers and only typed columns are kept (10 M
     // rows: the raw durations, end/answer times and disposition texts never exist whole).
     let frame = lf.select(exprs);
-    Ok(RawFile { lines_in: None, frame, format, encoding: None, early_rejects: vec![], text: None, seatless_ok: false })
+    Ok(RawFile {
+        lines_in: None,
+        frame,
+        format,
+        encoding: None,
+        early_rejects: vec![],
+        text: None,
+        seatless_ok: false,
+        absent,
+    })
 }
 
 /// Wall-clock microseconds in `tz` → UTC microseconds, in parallel slices, by the same rule as text

@@ -399,7 +399,18 @@ fn derived(seatless_ok: bool) -> Expr {
 /// come out as codes into their dictionary ([`crate::coded::StreamDict`]) instead of text.
 /// `seatless_ok`: the operator is derived from the exporter's channels ([`super::legs`]), and a leg
 /// without a seat is kept (counted later), not rejected.
-pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder, coded: &[Streamed], seatless_ok: bool) -> LazyFrame {
+///
+/// `absent`: fields of [`PASS_THROUGH`] the file does not have; they are not carried through the
+/// plan (the streaming engine wrote a null text column of 10 M views for each) and
+/// [`fill_absent`] adds them after it as constants.
+pub fn cdr(
+    raw: LazyFrame,
+    tz: Tz,
+    order: DateOrder,
+    coded: &[Streamed],
+    seatless_ok: bool,
+    absent: &[&'static str],
+) -> LazyFrame {
     let text = |name: &'static str| match coded.iter().find(|(n, _)| *n == name) {
         Some((_, dict)) => dict.expr(name),
         None => col(name),
@@ -413,27 +424,75 @@ pub fn cdr(raw: LazyFrame, tz: Tz, order: DateOrder, coded: &[Streamed], seatles
     ])
     .with_column(derived(seatless_ok).alias("__d"))
     .unnest(cols(["__d"]), None)
-    .select([
-        col("leg_id"),
-        col("operator_id"),
-        col("start_time__ts").cast(utc_datetime()).alias("start_time"),
-        col("answer_us").cast(utc_datetime()).alias("answer_time"),
-        col("end_us").cast(utc_datetime()).alias("end_time"),
-        col("duration_c").alias("duration_s"),
-        col("talk_c").alias("talk_s"),
-        text("caller_id"),
-        col("callee"),
-        text("src_ip"),
-        col("disposition_c").alias("disposition"),
-        col("campaign"),
-        col("cli_group"),
-        col("trunk"),
-        col("call_key"),
-        col("sequence"),
-        direction(),
-        col("source_line"),
-        col("reject_code"),
-    ])
+    .select(
+        CDR_COLUMNS
+            .iter()
+            .chain(["reject_code"].iter())
+            .filter(|c| !absent.contains(c))
+            .map(|c| match *c {
+                "start_time" => col("start_time__ts").cast(utc_datetime()).alias("start_time"),
+                "answer_time" => col("answer_us").cast(utc_datetime()).alias("answer_time"),
+                "end_time" => col("end_us").cast(utc_datetime()).alias("end_time"),
+                "duration_s" => col("duration_c").alias("duration_s"),
+                "talk_s" => col("talk_c").alias("talk_s"),
+                "caller_id" | "src_ip" => text(c),
+                "disposition" => col("disposition_c").alias("disposition"),
+                "direction" => direction(),
+                _ => col(*c),
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Optional text fields carried through typing unchanged (and `direction`, typed from its words):
+/// a file without one gets a constant instead ([`fill_absent`]).
+pub const PASS_THROUGH: [&str; 6] = ["campaign", "cli_group", "trunk", "call_key", "sequence", "direction"];
+
+/// The typed CDR columns in order (what [`cdr`] selects but `reject_code`).
+const CDR_COLUMNS: [&str; 18] = [
+    "leg_id",
+    "operator_id",
+    "start_time",
+    "answer_time",
+    "end_time",
+    "duration_s",
+    "talk_s",
+    "caller_id",
+    "callee",
+    "src_ip",
+    "disposition",
+    "campaign",
+    "cli_group",
+    "trunk",
+    "call_key",
+    "sequence",
+    "direction",
+    "source_line",
+];
+
+/// The fields a file lacks, added as constants (null text; `direction` outbound) in their place;
+/// the columns after the typed ones (`source_file`, `__file`) keep their place at the end.
+pub fn fill_absent(df: DataFrame, absent: &[&'static str]) -> PolarsResult<DataFrame> {
+    if absent.is_empty() {
+        return Ok(df);
+    }
+    let h = df.height();
+    let mut df = df;
+    for a in absent {
+        let c = if *a == "direction" {
+            Column::new_scalar("direction".into(), Scalar::from(super::legs::OUTBOUND), h)
+        } else {
+            Column::full_null((*a).into(), h, &DataType::String)
+        };
+        df.with_column(c)?;
+    }
+    let mut order: Vec<PlSmallStr> = CDR_COLUMNS.iter().map(|c| PlSmallStr::from(*c)).collect();
+    for n in df.get_column_names_owned() {
+        if !order.contains(&n) {
+            order.push(n);
+        }
+    }
+    df.select(order)
 }
 
 /// The `direction` words → [`super::legs::DIRECTIONS`] codes (`UInt32`); a file without the column
