@@ -171,6 +171,9 @@ impl CallModel {
         if peer.bytes().all(|b| b.is_ascii_digit()) && !self.is_internal_number(peer) {
             return Chan::Trunk; // a long number as the peer: a carrier account or an external party
         }
+        if peer.parse::<std::net::IpAddr>().is_ok() {
+            return Chan::Trunk; // a peer by address (`SIP/203.0.113.5-0000002b`): a provider
+        }
         Chan::Seat(peer)
     }
 }
@@ -265,6 +268,17 @@ fn asterisk<'a>(c: &LegCols, f: &[Cow<'a, str>]) -> (u32, Option<Cow<'a, str>>) 
     }
     let ctx = get(c.context).unwrap_or("");
     let dst_num = get(c.dst).unwrap_or("");
+    // a named peer reached by dialling an outside number is a provider whose name matched no
+    // pattern (`SIP/voipms-0000002b` for 13912345678), not a colleague
+    let external = |n: &str| n.starts_with('+') || (n.len() >= 7 && n.bytes().all(|b| b.is_ascii_digit()));
+    if let Chan::Seat(p) = dst
+        && !m.is_internal_number(p)
+        && external(dst_num)
+        && get(c.answered_by).is_none()
+        && get(c.dst_ext).is_none()
+    {
+        dst = Chan::Trunk;
+    }
     let inbound_ctx = m.is_inbound_context(ctx);
     let local_inbound = |lctx: &str| {
         let l = lctx.to_ascii_lowercase();
@@ -280,7 +294,7 @@ fn asterisk<'a>(c: &LegCols, f: &[Cow<'a, str>]) -> (u32, Option<Cow<'a, str>>) 
             Chan::Trunk => OUTBOUND,
             Chan::Seat(_) => INTERNAL,
             _ if m.is_internal_number(dst_num) || dst_num.starts_with('*') => INTERNAL,
-            _ if dst_num.len() >= 7 || dst_num.starts_with('+') => OUTBOUND,
+            _ if external(dst_num) => OUTBOUND,
             _ => UNKNOWN,
         },
         Chan::None | Chan::App => UNKNOWN,
@@ -659,6 +673,17 @@ mod tests {
             leg("agent7", "13912345678", "from-internal", "PJSIP/agent7-0a", "PJSIP/gw-0b", "Dial"),
             (OUTBOUND, s("agent7"))
         );
+        // providers named without a pattern, or by address, are trunks; a colleague is not
+        assert_eq!(
+            leg("", "13912345678", "from-internal", "SIP/2001-01", "SIP/voipms-02", "Dial"),
+            (OUTBOUND, s("2001"))
+        );
+        assert_eq!(
+            leg("", "13912345678", "from-internal", "SIP/2001-01", "SIP/203.0.113.5-02", "Dial"),
+            (OUTBOUND, s("2001"))
+        );
+        assert_eq!(leg("", "2002", "from-internal", "SIP/2001-01", "SIP/2002-02", "Dial"), (INTERNAL, s("2001")));
+        assert_eq!(leg("", "13912345678", "from-pstn", "SIP/voipms-03", "SIP/2001-04", "Dial"), (INBOUND, s("2001")));
     }
 
     #[test]
