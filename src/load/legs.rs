@@ -24,7 +24,6 @@ use anyhow::Result;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// Directions, in the order of their codes in the `direction` column (`UInt32`).
 pub const DIRECTIONS: [&str; 4] = ["outbound", "inbound", "internal", "unknown"];
@@ -129,18 +128,19 @@ impl CallModel {
     }
 
     fn is_trunk_name(&self, s: &str) -> bool {
-        let l = s.to_ascii_lowercase();
-        self.trunk_patterns.iter().any(|p| !p.is_empty() && l.contains(&p.to_ascii_lowercase()))
+        self.trunk_patterns.iter().any(|p| contains_ci(s, p))
     }
 
     fn is_inbound_context(&self, ctx: &str) -> bool {
-        let l = ctx.trim().to_ascii_lowercase();
-        self.inbound_contexts.iter().any(|p| !p.is_empty() && l.starts_with(&p.to_ascii_lowercase()))
+        let l = ctx.trim().as_bytes();
+        self.inbound_contexts
+            .iter()
+            .any(|p| !p.is_empty() && l.len() >= p.len() && l[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
     }
 
     fn is_application(&self, app: &str) -> bool {
-        let l = app.trim().to_ascii_lowercase();
-        self.applications.iter().any(|a| a.eq_ignore_ascii_case(&l))
+        let l = app.trim();
+        self.applications.iter().any(|a| a.eq_ignore_ascii_case(l))
     }
 
     pub fn is_system_user(&self, user: &str) -> bool {
@@ -151,13 +151,12 @@ impl CallModel {
     fn channel<'a>(&self, ch: Option<&'a str>) -> Chan<'a> {
         let Some(ch) = ch.map(str::trim).filter(|c| !c.is_empty()) else { return Chan::None };
         let Some((tech, rest)) = ch.split_once('/') else { return Chan::App };
-        let tech = tech.to_ascii_lowercase();
-        if tech == "local" {
+        if tech.eq_ignore_ascii_case("local") {
             // `Local/2001@from-queue-0000001;2`: the context it runs in
             let ctx = rest.split_once('@').map_or("", |(_, c)| c);
             return Chan::Local(ctx);
         }
-        if matches!(tech.as_str(), "dahdi" | "zap" | "dgv" | "misdn") {
+        if ["dahdi", "zap", "dgv", "misdn"].iter().any(|t| tech.eq_ignore_ascii_case(t)) {
             return Chan::Trunk; // FXO / PRI lines (Grandstream: DAHDI FXO ports)
         }
         // `SIP/trunk_1/13800001111` dials through a trunk
@@ -176,6 +175,13 @@ impl CallModel {
         }
         Chan::Seat(peer)
     }
+}
+
+/// Whether `hay` contains `needle`, ASCII case ignored, without allocating (this runs for every
+/// channel of every leg).
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    !n.is_empty() && h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// One side of an Asterisk leg.
@@ -280,10 +286,7 @@ fn asterisk<'a>(c: &LegCols, f: &[Cow<'a, str>]) -> (u32, Option<Cow<'a, str>>) 
         dst = Chan::Trunk;
     }
     let inbound_ctx = m.is_inbound_context(ctx);
-    let local_inbound = |lctx: &str| {
-        let l = lctx.to_ascii_lowercase();
-        l.contains("queue") || m.is_inbound_context(&l)
-    };
+    let local_inbound = |lctx: &str| contains_ci(lctx, "queue") || m.is_inbound_context(lctx);
     let dir = match src {
         _ if inbound_ctx && src != Chan::Trunk && matches!(dst, Chan::Trunk) => UNKNOWN,
         Chan::Trunk if dst == Chan::Trunk => UNKNOWN, // trunk to trunk
@@ -347,10 +350,10 @@ pub struct CallStats {
     pub legs_without_operator: u64,
     /// Legs one seat had on a call it already had a leg of, folded into that call.
     pub legs_merged: u64,
-    /// Each call key's (64-bit hash) direction so far: `--partitions` reads a call's seat legs and
-    /// its seatless legs in different parts, and counts it once by merging these.
+    /// (call key hash, direction) of each call seen, sorted: `--partitions` reads a call's seat legs
+    /// and its seatless legs in different parts, and counts it once by merging these.
     #[serde(skip)]
-    keyed: HashMap<u64, u32>,
+    keyed: Vec<(u64, u32)>,
     /// Calls by direction of legs without a call key (each its own call).
     #[serde(skip)]
     loose: [u64; 4],
@@ -373,12 +376,14 @@ fn key_hash(k: &str) -> u64 {
 
 impl CallStats {
     /// Another part's legs and calls added to these (a call seen in both counts once).
-    pub fn add(&mut self, o: &CallStats) {
+    pub fn add(&mut self, mut o: CallStats) {
         self.legs += o.legs;
         self.legs_without_operator += o.legs_without_operator;
         self.legs_merged += o.legs_merged;
-        for (k, d) in &o.keyed {
-            self.note(*k, *d);
+        if self.keyed.is_empty() {
+            self.keyed = std::mem::take(&mut o.keyed);
+        } else {
+            self.keyed.append(&mut o.keyed);
         }
         for (a, b) in self.loose.iter_mut().zip(o.loose) {
             *a += b;
@@ -386,17 +391,14 @@ impl CallStats {
         self.settle();
     }
 
-    fn note(&mut self, k: u64, d: u32) {
-        let e = self.keyed.entry(k).or_insert(d);
-        if rank(d) < rank(*e) {
-            *e = d;
-        }
-    }
-
-    /// `calls` and its directions from the keyed calls and the loose legs.
+    /// `calls` and its directions from the keyed calls (one per key: inbound over outbound over
+    /// internal over unknown) and the loose legs.
     fn settle(&mut self) {
+        use rayon::prelude::*;
+        self.keyed.par_sort_unstable_by_key(|&(k, d)| (k, rank(d)));
+        self.keyed.dedup_by_key(|p| p.0);
         let mut by = self.loose;
-        for d in self.keyed.values() {
+        for (_, d) in &self.keyed {
             by[(*d as usize).min(3)] += 1;
         }
         self.calls = by.iter().sum();
@@ -407,18 +409,23 @@ impl CallStats {
     }
 }
 
-/// The call of a leg: its `call_key`, else its leg id, else the row itself.
-fn call_keys(frame: &DataFrame) -> Result<Vec<Option<String>>> {
+/// Each leg's call as a 64-bit hash: its `call_key`, else its leg id; `None`: the row alone. Hashed
+/// in parallel slices from the columns in place (4.5 M Asterisk legs: building a String per key
+/// and grouping them in a hash map of vectors took 6 s).
+fn call_hashes(frame: &DataFrame) -> Result<Vec<Option<u64>>> {
     let key = frame.column("call_key")?.str()?;
     let leg = frame.column("leg_id")?.str()?;
-    Ok(key.iter().zip(leg.iter()).map(|(k, l)| k.or(l).map(str::to_string)).collect())
+    let parts = crate::par::slices(frame.height(), |off, len| {
+        let (k, l) = (key.slice(off as i64, len), leg.slice(off as i64, len));
+        k.iter().zip(l.iter()).map(|(k, l)| k.or(l).map(key_hash)).collect::<Vec<_>>()
+    });
+    Ok(parts.concat())
 }
 
 /// Counts legs, calls and their directions; drops the legs without a seat; folds each seat's legs
 /// of one call into one row (talk = the union of the legs' talk intervals, answer the earliest,
 /// end the latest; the other fields from the leg that faces the callee, else the one with the most
-/// talk). Drops `call_key` and
-/// `sequence`, which nothing after loading reads.
+/// talk). Drops `call_key` and `sequence`, which nothing after loading reads.
 pub fn finish(frame: DataFrame, model: &CallModel, dicts: &crate::coded::Dicts) -> Result<(DataFrame, CallStats)> {
     let n = frame.height();
     let mut st = CallStats { legs: n as u64, ..Default::default() };
@@ -437,33 +444,23 @@ pub fn finish(frame: DataFrame, model: &CallModel, dicts: &crate::coded::Dicts) 
         let frame = if st.legs_without_operator > 0 { frame.filter(&ops.is_not_null())? } else { frame };
         return Ok((frame.drop_many(["call_key", "sequence"]), st));
     }
-    let keys = call_keys(&frame)?;
+    let t0 = std::time::Instant::now();
+    let keys = call_hashes(&frame)?;
+    crate::diag::trace("calls: keys", t0);
     for (k, d) in keys.iter().zip(dir.iter()) {
         let d = d.unwrap_or(UNKNOWN);
         match k {
-            Some(k) => st.note(key_hash(k), d),
+            Some(k) => st.keyed.push((*k, d)),
             None => st.loose[d.min(3) as usize] += 1,
         }
     }
     st.settle();
-    // a leg shows the callee a chosen caller ID when it is not the seat's own extension
-    let shown: Vec<bool> = {
-        let ops = frame.column("operator_id")?.str()?;
-        let text: Vec<Option<&str>> = match frame.column("caller_id")?.dtype() {
-            DataType::UInt32 => {
-                let c = dicts.column(&frame, "caller_id")?;
-                (0..n).map(|i| c.get(i)).collect()
-            }
-            _ => frame.column("caller_id")?.str()?.iter().collect(),
-        };
-        text.iter()
-            .zip(ops.iter())
-            .map(|(c, o)| c.is_some_and(|c| Some(c) != o && !model.is_internal_number(c)))
-            .collect()
-    };
+    crate::diag::trace("calls: counted", t0);
     let mut frame = frame;
     call_trunks(&mut frame, &keys)?;
-    let frame = merge(frame, &keys, &shown, &mut st)?;
+    crate::diag::trace("calls: trunks", t0);
+    let frame = merge(frame, &keys, model, dicts, &mut st)?;
+    crate::diag::trace("calls: merged", t0);
     Ok((frame.drop_many(["call_key", "sequence"]), st))
 }
 
@@ -471,129 +468,186 @@ pub fn finish(frame: DataFrame, model: &CallModel, dicts: &crate::coded::Dicts) 
 /// names the helper as its trunk; the call's trunk is on its seatless leg (`Local/…;2 →
 /// SIP/trunk`). The seat's outbound legs take that trunk, so a domestic trunk is seen whichever
 /// way the dialplan routed the call.
-fn call_trunks(frame: &mut DataFrame, keys: &[Option<String>]) -> Result<()> {
+fn call_trunks(frame: &mut DataFrame, keys: &[Option<u64>]) -> Result<()> {
+    use rayon::prelude::*;
     let Ok(t) = frame.column("trunk") else { return Ok(()) };
     if t.null_count() == t.len() {
         return Ok(());
     }
-    let trunk = t.str()?.clone();
-    let ops = frame.column("operator_id")?.str()?.clone();
-    let dir = frame.column("direction")?.u32()?.clone();
-    let mut of_call: HashMap<&str, &str> = HashMap::new();
-    for (i, k) in keys.iter().enumerate() {
-        if let (None, Some(OUTBOUND), Some(k), Some(t)) = (ops.get(i), dir.get(i), k.as_deref(), trunk.get(i)) {
-            of_call.entry(k).or_insert(t);
-        }
-    }
-    if of_call.is_empty() {
-        return Ok(());
-    }
-    let new: StringChunked = keys
+    // one piece each: `get` on a many-chunk column walks the chunk list for every row
+    let trunk = t.str()?.rechunk().into_owned();
+    let ops = frame.column("operator_id")?.str()?.rechunk().into_owned();
+    let dir = frame.column("direction")?.u32()?.rechunk().into_owned();
+    // the outbound legs of calls, grouped by sorting their call hashes
+    let mut pairs: Vec<(u64, u32)> = keys
         .iter()
         .enumerate()
-        .map(|(i, k)| match (ops.get(i), dir.get(i), k.as_deref().and_then(|k| of_call.get(k))) {
-            (Some(_), Some(OUTBOUND), Some(t)) => Some(*t),
-            _ => trunk.get(i),
-        })
+        .filter_map(|(i, k)| Some((k.filter(|_| dir.get(i) == Some(OUTBOUND))?, i as u32)))
         .collect();
+    pairs.par_sort_unstable();
+    let mut changes: Vec<(usize, usize)> = Vec::new();
+    let mut a = 0;
+    while a < pairs.len() {
+        let mut b = a + 1;
+        while b < pairs.len() && pairs[b].0 == pairs[a].0 {
+            b += 1;
+        }
+        let run = &pairs[a..b];
+        let from = run.iter().map(|p| p.1 as usize).find(|&i| ops.get(i).is_none() && trunk.get(i).is_some());
+        if let (true, Some(f)) = (run.len() > 1, from) {
+            changes.extend(run.iter().map(|p| p.1 as usize).filter(|&i| ops.get(i).is_some()).map(|i| (i, f)));
+        }
+        a = b;
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut src: Vec<usize> = (0..trunk.len()).collect();
+    for (i, f) in changes {
+        src[i] = f;
+    }
+    let new: StringChunked = src.iter().map(|&i| trunk.get(i)).collect();
     frame.with_column(new.with_name("trunk".into()).into_column())?;
     Ok(())
 }
 
-/// A folded call's row in the kept frame, and its talk (the union), answer, start and end.
+/// A folded call: the row kept, and its talk (the union), answer, start and end.
 type Fix = (usize, i64, Option<i64>, Option<i64>, Option<i64>);
 
-/// Seat legs only, each seat's legs of one call folded into one row (`shown`: per row, whether
-/// its caller ID is one shown to the callee rather than the seat's own number).
-fn merge(frame: DataFrame, keys: &[Option<String>], shown: &[bool], st: &mut CallStats) -> Result<DataFrame> {
-    let ops = frame.column("operator_id")?.str()?.clone();
-    let talk = frame.column("talk_s")?.i64()?.clone();
-    let us = |name: &str| -> Result<Int64Chunked> { Ok(frame.column(name)?.to_physical_repr().i64()?.clone()) };
+/// Seat legs only, each seat's legs of one call folded into one row. The legs of one seat and call
+/// are found by sorting (seat, call) hashes, not by a hash map of vectors.
+fn merge(
+    frame: DataFrame,
+    keys: &[Option<u64>],
+    model: &CallModel,
+    dicts: &crate::coded::Dicts,
+    st: &mut CallStats,
+) -> Result<DataFrame> {
+    use rayon::prelude::*;
+    let n = frame.height();
+    // one piece each: `get` on a many-chunk column walks the chunk list for every row
+    let ops = frame.column("operator_id")?.str()?.rechunk().into_owned();
+    // (seat and call hash, row) of every seat leg of a call
+    let mut pairs: Vec<(u64, u32)> = (0..n)
+        .filter_map(|i| {
+            let o = ops.get(i)?;
+            let k = keys[i]?;
+            Some((k ^ key_hash(o).rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15), i as u32))
+        })
+        .collect();
+    pairs.par_sort_unstable();
+    let mut keep: Vec<bool> = (0..n).map(|i| ops.get(i).is_some()).collect();
+    let talk = frame.column("talk_s")?.i64()?.rechunk().into_owned();
+    let us = |name: &str| -> Result<Int64Chunked> {
+        Ok(frame.column(name)?.to_physical_repr().i64()?.rechunk().into_owned())
+    };
     let (start, answer, end) = (us("start_time")?, us("answer_time")?, us("end_time")?);
-    // (seat, call) → its legs, in row order
-    let mut groups: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    let mut keep: Vec<IdxSize> = Vec::with_capacity(frame.height());
-    let mut order: Vec<(usize, Option<(&str, &str)>)> = Vec::new();
-    for (i, (o, k)) in ops.iter().zip(keys).enumerate() {
-        let Some(o) = o else { continue };
-        match k {
-            Some(k) => {
-                let g = groups.entry((o, k.as_str())).or_default();
-                if g.is_empty() {
-                    order.push((i, Some((o, k.as_str()))));
-                }
-                g.push(i);
-            }
-            None => order.push((i, None)),
-        }
-    }
-    // per kept row: the replaced talk, answer, start, end when legs were folded into it
-    let mut fixes: Vec<Fix> = Vec::new();
-    for (first, g) in order {
-        let Some(g) = g.and_then(|g| groups.get(&g)) else {
-            keep.push(first as IdxSize);
-            continue;
+    // a leg shows the callee a chosen caller ID when it is not the seat's own extension
+    let coded = (frame.column("caller_id")?.dtype() == &DataType::UInt32).then(|| dicts.column(&frame, "caller_id"));
+    let coded = coded.transpose()?;
+    let plain = if coded.is_none() { Some(frame.column("caller_id")?.str()?.clone()) } else { None };
+    let shown = |i: usize| {
+        let c = match (&coded, &plain) {
+            (Some(c), _) => c.get(i),
+            (None, Some(p)) => p.get(i),
+            _ => None,
         };
-        if g.len() == 1 {
-            keep.push(first as IdxSize);
-            continue;
+        c.is_some_and(|c| Some(c) != ops.get(i) && !model.is_internal_number(c))
+    };
+    let mut fixes: Vec<Fix> = Vec::new();
+    let mut a = 0;
+    while a < pairs.len() {
+        let mut b = a + 1;
+        while b < pairs.len() && pairs[b].0 == pairs[a].0 {
+            b += 1;
         }
-        st.legs_merged += g.len() as u64 - 1;
-        // the leg facing the callee (its caller ID is the one shown: a FreeSWITCH b-leg, not the
-        // a-leg with the extension's own number), then the answered one with the most talk
-        let best = *g
-            .iter()
-            .max_by_key(|&&i| {
-                let t = talk.get(i).unwrap_or(0);
-                (shown[i], t > 0, t, std::cmp::Reverse(i))
-            })
-            .expect("a leg");
-        let mut iv: Vec<(i64, i64)> = g
-            .iter()
-            .filter_map(|&i| {
-                let t = talk.get(i).filter(|t| *t > 0)? * 1_000_000;
-                let a = answer.get(i).or_else(|| Some(end.get(i)? - t))?;
-                Some((a, a + t))
-            })
-            .collect();
-        let union = union_us(&mut iv) / 1_000_000;
-        let min = |c: &Int64Chunked| g.iter().filter_map(|&i| c.get(i)).min();
-        let max_end = g.iter().filter_map(|&i| end.get(i)).max();
-        fixes.push((keep.len(), union, min(&answer), min(&start), max_end));
-        keep.push(best as IdxSize);
-    }
-    let idx = IdxCa::from_vec("idx".into(), keep);
-    let mut out = frame.take(&idx)?;
-    if !fixes.is_empty() {
-        let mut talk: Vec<Option<i64>> = out.column("talk_s")?.i64()?.iter().collect();
-        let mut cols: Vec<Vec<Option<i64>>> = ["answer_time", "start_time", "end_time"]
-            .iter()
-            .map(|c| Ok(out.column(c)?.to_physical_repr().i64()?.iter().collect()))
-            .collect::<Result<_>>()?;
-        for (row, t, a, s, e) in fixes {
-            talk[row] = Some(t);
-            if a.is_some() {
-                cols[0][row] = a;
+        if b - a > 1 {
+            let g: Vec<usize> = pairs[a..b].iter().map(|p| p.1 as usize).collect();
+            st.legs_merged += g.len() as u64 - 1;
+            // the leg facing the callee (its caller ID is the one shown: a FreeSWITCH b-leg, not
+            // the a-leg with the extension's own number), then the answered one with the most talk
+            let best = *g
+                .iter()
+                .max_by_key(|&&i| {
+                    let t = talk.get(i).unwrap_or(0);
+                    (shown(i), t > 0, t, std::cmp::Reverse(i))
+                })
+                .expect("a leg");
+            let mut iv: Vec<(i64, i64)> = g
+                .iter()
+                .filter_map(|&i| {
+                    let t = talk.get(i).filter(|t| *t > 0)? * 1_000_000;
+                    let a = answer.get(i).or_else(|| Some(end.get(i)? - t))?;
+                    Some((a, a + t))
+                })
+                .collect();
+            let union = union_us(&mut iv) / 1_000_000;
+            let min = |c: &Int64Chunked| g.iter().filter_map(|&i| c.get(i)).min();
+            let max_end = g.iter().filter_map(|&i| end.get(i)).max();
+            for &i in &g {
+                keep[i] = i == best;
             }
-            cols[1][row] = s.or(cols[1][row]);
-            cols[2][row] = e.or(cols[2][row]);
+            fixes.push((best, union, min(&answer), min(&start), max_end));
         }
-        out.with_column(Column::new("talk_s".into(), talk))?;
-        for (name, v) in ["answer_time", "start_time", "end_time"].iter().zip(cols) {
-            let c = Int64Chunked::from_iter_options((*name).into(), v.into_iter())
-                .into_column()
-                .cast(&super::normalize::utc_datetime())?;
-            out.with_column(c)?;
-        }
-        // duration follows the folded start and end
-        let d = out
-            .clone()
-            .lazy()
-            .select([((col("end_time") - col("start_time")).dt().total_seconds(false)).alias("duration_s")])
-            .collect()?;
-        out.with_column(d.column("duration_s")?.cast(&DataType::Int64)?)?;
+        a = b;
     }
+    let mask: BooleanChunked = keep.iter().copied().collect();
+    let mut out = if keep.iter().all(|k| *k) { frame.clone() } else { frame.filter(&mask)? };
+    if fixes.is_empty() {
+        return Ok(out);
+    }
+    // each kept row's place in the filtered frame
+    let mut place = vec![0usize; n];
+    let mut p = 0;
+    for (i, k) in keep.iter().enumerate() {
+        place[i] = p;
+        p += usize::from(*k);
+    }
+    let fixes: Vec<Fix> = fixes.into_iter().map(|(row, t, a, st_, e)| (place[row], t, a, st_, e)).collect();
+    let talk: Vec<(usize, Option<i64>)> = fixes.iter().map(|f| (f.0, Some(f.1))).collect();
+    let answer: Vec<(usize, Option<i64>)> = fixes.iter().filter(|f| f.2.is_some()).map(|f| (f.0, f.2)).collect();
+    let start: Vec<(usize, Option<i64>)> = fixes.iter().filter(|f| f.3.is_some()).map(|f| (f.0, f.3)).collect();
+    let end: Vec<(usize, Option<i64>)> = fixes.iter().filter(|f| f.4.is_some()).map(|f| (f.0, f.4)).collect();
+    let dt = super::normalize::utc_datetime();
+    let c = patch(out.column("talk_s")?, &talk, &DataType::Int64)?;
+    out.with_column(c)?;
+    for (name, v) in [("answer_time", &answer), ("start_time", &start), ("end_time", &end)] {
+        let c = patch(out.column(name)?, v, &dt)?;
+        out.with_column(c)?;
+    }
+    // duration follows the folded start and end
+    let (s0, e0) = (out.column("start_time")?.to_physical_repr(), out.column("end_time")?.to_physical_repr());
+    let (s0, e0) = (s0.i64()?.rechunk(), e0.i64()?.rechunk());
+    let dur: Vec<(usize, Option<i64>)> =
+        fixes.iter().map(|f| (f.0, Some((e0.get(f.0).unwrap_or(0) - s0.get(f.0).unwrap_or(0)) / 1_000_000))).collect();
+    let c = patch(out.column("duration_s")?, &dur, &DataType::Int64)?;
+    out.with_column(c)?;
     Ok(out)
+}
+
+/// A copy of an integer (or datetime) column with some rows replaced; copied as one slice when it
+/// has no nulls (the rows folded are few, the column millions long).
+fn patch(c: &Column, rows: &[(usize, Option<i64>)], dtype: &DataType) -> Result<Column> {
+    let phys = c.to_physical_repr();
+    let ca = phys.i64()?.rechunk();
+    let name = c.name().clone();
+    let out = match ca.cont_slice() {
+        Ok(sl) if rows.iter().all(|r| r.1.is_some()) => {
+            let mut v = sl.to_vec();
+            for (i, x) in rows {
+                v[*i] = x.unwrap_or_default();
+            }
+            Int64Chunked::from_vec(name, v)
+        }
+        _ => {
+            let mut v: Vec<Option<i64>> = ca.iter().collect();
+            for (i, x) in rows {
+                v[*i] = *x;
+            }
+            Int64Chunked::from_iter_options(name, v.into_iter())
+        }
+    };
+    Ok(out.into_column().cast(dtype)?)
 }
 
 /// The length (µs) of the union of intervals (sorted here).

@@ -220,7 +220,7 @@ impl Parts {
         self.totals.push(totals::operator_totals(&input)?);
         crate::diag::trace("operator totals", t);
         merge_files(&mut self.files, loaded.files);
-        self.calls.add(&loaded.calls);
+        self.calls.add(loaded.calls);
         self.rejects.extend(loaded.rejects);
         if of == 1 {
             // the frame is read again for the dossiers, once the findings are known
