@@ -62,6 +62,21 @@ pub enum Population {
     SharedSeat,
 }
 
+impl Population {
+    /// Every population, in the order of [`population_of`]'s shares.
+    const ALL: [Population; 9] = [
+        Population::Diversion,
+        Population::DiversionParttime,
+        Population::DiversionDomestic,
+        Population::Telemarketer,
+        Population::ServiceDesk,
+        Population::OverseasBpo,
+        Population::NightShift,
+        Population::InboundAgent,
+        Population::SharedSeat,
+    ];
+}
+
 /// Ground truth for one operator.
 #[derive(Clone, Debug, Serialize)]
 pub struct Truth {
@@ -448,17 +463,7 @@ fn population_of(i: usize, n: usize, pbx: bool) -> Population {
     } else {
         [0.16, 0.22, 0.27, 0.55, 0.70, 0.85, 1.1, 1.1]
     };
-    let pops = [
-        Population::Diversion,
-        Population::DiversionParttime,
-        Population::DiversionDomestic,
-        Population::Telemarketer,
-        Population::ServiceDesk,
-        Population::OverseasBpo,
-        Population::NightShift,
-        Population::InboundAgent,
-    ];
-    pops.iter().zip(cuts).find(|(_, c)| f < *c).map_or(Population::SharedSeat, |(p, _)| *p)
+    Population::ALL.iter().zip(cuts).find(|(_, c)| f < *c).map_or(Population::SharedSeat, |(p, _)| *p)
 }
 
 /// The operators of every population, their crews (diversion operators only) and the truth labels.
@@ -679,6 +684,7 @@ fn label_shifts(t: &mut Truth, facts: &mut [CallFact]) {
 /// The labels that need every seat's calls and the whole join log.
 fn label_shared(truth: &mut [Truth], shared: &Shared) {
     let fan = shared.fanout_seats();
+    let conversions = shared.conversions();
     for (i, t) in truth.iter_mut().enumerate() {
         let reach = fan.get(&i).copied();
         t.foreign_cli_fanout = reach.is_some();
@@ -691,7 +697,7 @@ fn label_shared(truth: &mut [Truth], shared: &Shared) {
                 }
             },
         );
-        let (answered, converted) = shared.conversions(i);
+        let (answered, converted) = conversions.get(&i).copied().unwrap_or((0, 0));
         t.group_invite_conversion = labels::converts(answered, converted);
         t.reasons.insert(
             "group-invite-conversion",
@@ -975,17 +981,7 @@ mod tests {
     #[test]
     fn populations_cover_every_label() {
         let pops: Vec<Population> = (0..150).map(|i| population_of(i, 150, true)).collect();
-        for p in [
-            Population::Diversion,
-            Population::DiversionParttime,
-            Population::DiversionDomestic,
-            Population::Telemarketer,
-            Population::ServiceDesk,
-            Population::OverseasBpo,
-            Population::NightShift,
-            Population::InboundAgent,
-            Population::SharedSeat,
-        ] {
+        for p in Population::ALL {
             assert!(pops.contains(&p), "{p:?} missing");
         }
     }

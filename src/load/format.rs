@@ -563,19 +563,7 @@ pub fn positional_layout(format: Format, model: &std::sync::Arc<CallModel>) -> L
         Format::Asterisk => {
             // accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp, lastdata, start, answer,
             // end, duration, billsec, disposition, amaflags, [uniqueid, userfield, peeraccount, linkedid, sequence]
-            let legs = std::sync::Arc::new(LegCols {
-                exporter: Exporter::Asterisk,
-                account: Some(0),
-                src: Some(1),
-                dst: Some(2),
-                context: Some(3),
-                channel: Some(5),
-                dstchannel: Some(6),
-                lastapp: Some(7),
-                peeraccount: Some(18),
-                model: model.clone(),
-                ..Default::default()
-            });
+            let legs = std::sync::Arc::new(LegCols::asterisk_positional(model.clone()));
             set(&mut s, "leg_id", Src::Col(16));
             // 21 columns: linkedid and sequence; fewer: the uniqueid is the call
             set(&mut s, "call_key", Src::FirstOf(vec![Src::Col(19), Src::Col(16)]));

@@ -221,6 +221,26 @@ pub struct LegCols {
     pub model: std::sync::Arc<CallModel>,
 }
 
+impl LegCols {
+    /// Asterisk `cdr_csv` by position: accountcode, src, dst, dcontext, clid, channel, dstchannel,
+    /// lastapp, …, peeraccount (field 19 of 21).
+    pub fn asterisk_positional(model: std::sync::Arc<CallModel>) -> Self {
+        LegCols {
+            exporter: Exporter::Asterisk,
+            account: Some(0),
+            src: Some(1),
+            dst: Some(2),
+            context: Some(3),
+            channel: Some(5),
+            dstchannel: Some(6),
+            lastapp: Some(7),
+            peeraccount: Some(18),
+            model,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Exporter {
     #[default]
@@ -672,18 +692,7 @@ mod tests {
     use super::*;
 
     fn cols() -> LegCols {
-        LegCols {
-            exporter: Exporter::Asterisk,
-            account: Some(0),
-            src: Some(1),
-            dst: Some(2),
-            context: Some(3),
-            channel: Some(5),
-            dstchannel: Some(6),
-            lastapp: Some(7),
-            model: Default::default(),
-            ..Default::default()
-        }
+        LegCols::asterisk_positional(Default::default())
     }
 
     fn leg(acct: &str, dst: &str, ctx: &str, ch: &str, dch: &str, app: &str) -> (u32, Option<String>) {

@@ -119,22 +119,42 @@ impl Shared {
         out
     }
 
-    /// A seat's answered distinct callees and those who joined a group within the window.
-    pub fn conversions(&self, seat: usize) -> (usize, usize) {
-        let Some(calls) = self.answered.get(&seat) else { return (0, 0) };
-        let mut callees: Vec<u64> = calls.iter().map(|c| c.0).collect();
-        callees.sort_unstable();
-        callees.dedup();
-        let mut converted: Vec<u64> = calls
+    /// Per seat: its answered distinct callees, and the callees credited to it. As
+    /// `group-invite-conversion` credits them: each join goes to the qualifying call (answered,
+    /// outbound, joined between its answer and the window after its end) that ended last, whoever
+    /// made it.
+    pub fn conversions(&self) -> HashMap<usize, (usize, usize)> {
+        let mut by_callee: HashMap<u64, Vec<(i64, i64, usize)>> = HashMap::new();
+        for (seat, calls) in &self.answered {
+            for &(m, a, e) in calls {
+                by_callee.entry(m).or_default().push((a, e, *seat));
+            }
+        }
+        let mut credited: HashMap<usize, Vec<u64>> = HashMap::new();
+        for (m, times) in &self.joins {
+            let Some(calls) = by_callee.get(m) else { continue };
+            for t in times {
+                let best = calls
+                    .iter()
+                    .filter(|(a, e, _)| *t >= *a && *t <= *e + CONVERSION_WINDOW_S)
+                    .max_by_key(|(_, e, _)| *e);
+                if let Some((_, _, seat)) = best {
+                    credited.entry(*seat).or_default().push(*m);
+                }
+            }
+        }
+        self.answered
             .iter()
-            .filter(|(m, a, e)| {
-                self.joins.get(m).is_some_and(|ts| ts.iter().any(|t| *t >= *a && *t <= *e + CONVERSION_WINDOW_S))
+            .map(|(seat, calls)| {
+                let mut callees: Vec<u64> = calls.iter().map(|c| c.0).collect();
+                callees.sort_unstable();
+                callees.dedup();
+                let mut conv = credited.remove(seat).unwrap_or_default();
+                conv.sort_unstable();
+                conv.dedup();
+                (*seat, (callees.len(), conv.len()))
             })
-            .map(|c| c.0)
-            .collect();
-        converted.sort_unstable();
-        converted.dedup();
-        (callees.len(), converted.len())
+            .collect()
     }
 }
 

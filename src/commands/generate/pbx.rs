@@ -63,6 +63,18 @@ impl Times {
     }
 }
 
+/// A call's Asterisk unique ids and channel suffixes, made from its number.
+struct AstIds(u64);
+
+impl AstIds {
+    fn uid(&self, k: u64) -> String {
+        format!("{}.{}", 1_772_000_000 + self.0 / 100, self.0 * 4 + k)
+    }
+    fn ch(&self, k: u64) -> String {
+        format!("{:08x}", (self.0 * 4 + k) & 0xffff_ffff)
+    }
+}
+
 /// One Asterisk 21-column row.
 #[allow(clippy::too_many_arguments)]
 fn ast_row(
@@ -94,93 +106,58 @@ pub fn asterisk(c: &PbxCall) -> String {
 }
 
 fn asterisk_outbound(c: &PbxCall) -> String {
-    let base = 1_772_000_000 + c.id / 100;
-    let uid = |k: u64| format!("{base}.{}", c.id * 4 + k);
-    let ch = |k: u64| format!("{:08x}", (c.id * 4 + k) & 0xffff_ffff);
-    let seq = c.id * 4;
-    let disp = c.disposition;
-    {
-        let clid = format!("\"Agent {}\" <{}>", c.seat, c.cli);
-        let t = Times::new(c.start, c.ring, c.talk);
-        let me = format!("SIP/{}-{}", c.seat, ch(0));
-        let trunk = format!("SIP/{}-{}", c.trunk, ch(1));
-        let mut out = if c.via_local {
-            let local = format!("Local/{}@outbound-allroutes-{}", c.callee, ch(2));
-            let data = format!("SIP/{}/{},300", c.trunk, c.callee);
-            ast_row(
-                c.seat,
-                c.callee,
-                "from-internal",
-                &clid,
-                &me,
-                &format!("{local};1"),
-                "Dial",
-                "Local/out,300",
-                &t,
-                disp,
-                &uid(0),
-                &uid(0),
-                seq,
-            ) + &ast_row(
-                c.seat,
-                c.callee,
-                "outbound-allroutes",
-                &clid,
-                &format!("{local};2"),
-                &trunk,
-                "Dial",
-                &data,
-                &t,
-                disp,
-                &uid(1),
-                &uid(0),
-                seq + 1,
-            )
-        } else {
-            let data = format!("SIP/{}/{},60", c.trunk, c.callee);
-            ast_row(
-                c.seat,
-                c.callee,
-                "from-internal",
-                &clid,
-                &me,
-                &trunk,
-                "Dial",
-                &data,
-                &t,
-                disp,
-                &uid(0),
-                &uid(0),
-                seq,
-            )
-        };
-        if c.h_row {
-            out += &ast_row(
-                c.seat,
-                "h",
-                "from-internal",
-                &clid,
-                &me,
-                "",
-                "Hangup",
-                "",
-                &t,
-                disp,
-                &uid(0),
-                &uid(0),
-                seq + 2,
-            );
-        }
-        out
+    let ids = AstIds(c.id);
+    let (uid, ch, seq, disp) = (|k| ids.uid(k), |k| ids.ch(k), c.id * 4, c.disposition);
+    let clid = format!("\"Agent {}\" <{}>", c.seat, c.cli);
+    let t = Times::new(c.start, c.ring, c.talk);
+    let me = format!("SIP/{}-{}", c.seat, ch(0));
+    let trunk = format!("SIP/{}-{}", c.trunk, ch(1));
+    let mut out = if c.via_local {
+        let local = format!("Local/{}@outbound-allroutes-{}", c.callee, ch(2));
+        let data = format!("SIP/{}/{},300", c.trunk, c.callee);
+        ast_row(
+            c.seat,
+            c.callee,
+            "from-internal",
+            &clid,
+            &me,
+            &format!("{local};1"),
+            "Dial",
+            "Local/out,300",
+            &t,
+            disp,
+            &uid(0),
+            &uid(0),
+            seq,
+        ) + &ast_row(
+            c.seat,
+            c.callee,
+            "outbound-allroutes",
+            &clid,
+            &format!("{local};2"),
+            &trunk,
+            "Dial",
+            &data,
+            &t,
+            disp,
+            &uid(1),
+            &uid(0),
+            seq + 1,
+        )
+    } else {
+        let data = format!("SIP/{}/{},60", c.trunk, c.callee);
+        ast_row(c.seat, c.callee, "from-internal", &clid, &me, &trunk, "Dial", &data, &t, disp, &uid(0), &uid(0), seq)
+    };
+    if c.h_row {
+        out +=
+            &ast_row(c.seat, "h", "from-internal", &clid, &me, "", "Hangup", "", &t, disp, &uid(0), &uid(0), seq + 2);
     }
+    out
 }
 
 fn asterisk_inbound(c: &PbxCall) -> String {
-    let base = 1_772_000_000 + c.id / 100;
-    let uid = |k: u64| format!("{base}.{}", c.id * 4 + k);
-    let ch = |k: u64| format!("{:08x}", (c.id * 4 + k) & 0xffff_ffff);
-    let seq = c.id * 4;
-    let disp = c.disposition;
+    let ids = AstIds(c.id);
+    let (uid, ch, seq, disp) = (|k| ids.uid(k), |k| ids.ch(k), c.id * 4, c.disposition);
     // the trunk leg is answered by the queue at once and lasts until the agent hangs up
     let clid = format!("\"{}\" <{}>", c.cli, c.cli);
     let trunk = format!("SIP/{}-{}", c.trunk, ch(0));
