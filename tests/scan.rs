@@ -133,6 +133,19 @@ fn pbx_exports_precision_and_recall() {
         let c = &run["calls"];
         assert!(c["legs_without_operator"].as_u64().unwrap() > 0 && c["calls_inbound"].as_u64().unwrap() > 0, "{c}");
         assert!(run["rows"]["duplicates"].as_u64().unwrap() > 0, "the overlapping export's legs are duplicates");
+        // in operator parts: a call's seatless trunk leg (first part) still gives its seat's
+        // Local-routed leg the trunk, and the calls are counted once
+        let parts = dir.path().join("parts");
+        common::scan_generated(&data, &files, &parts)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--partitions", "3", "--quiet"])
+            .assert()
+            .success();
+        for f in ["findings.jsonl", "run.json", "operators.csv", "shifts.csv"] {
+            let read = |d: &std::path::Path| std::fs::read(d.join(f)).unwrap();
+            assert!(read(&out) == read(&parts), "{shape}: {f} differs between a whole and a 3-part scan");
+        }
     }
 }
 

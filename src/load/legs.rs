@@ -446,7 +446,12 @@ fn call_hashes(frame: &DataFrame) -> Result<Vec<Option<u64>>> {
 /// of one call into one row (talk = the union of the legs' talk intervals, answer the earliest,
 /// end the latest; the other fields from the leg that faces the callee, else the one with the most
 /// talk). Drops `call_key` and `sequence`, which nothing after loading reads.
-pub fn finish(frame: DataFrame, model: &CallModel, dicts: &crate::coded::Dicts) -> Result<(DataFrame, CallStats)> {
+pub fn finish(
+    frame: DataFrame,
+    model: &CallModel,
+    dicts: &crate::coded::Dicts,
+    trunks: &CallTrunks,
+) -> Result<(DataFrame, CallStats)> {
     let n = frame.height();
     let mut st = CallStats { legs: n as u64, ..Default::default() };
     let dir = frame.column("direction")?.u32()?.clone();
@@ -477,7 +482,7 @@ pub fn finish(frame: DataFrame, model: &CallModel, dicts: &crate::coded::Dicts) 
     st.settle();
     crate::diag::trace("calls: counted", t0);
     let mut frame = frame;
-    call_trunks(&mut frame, &keys)?;
+    call_trunks(&mut frame, &keys, trunks)?;
     crate::diag::trace("calls: trunks", t0);
     let frame = merge(frame, &keys, model, dicts, &mut st)?;
     crate::diag::trace("calls: merged", t0);
@@ -488,8 +493,7 @@ pub fn finish(frame: DataFrame, model: &CallModel, dicts: &crate::coded::Dicts) 
 /// names the helper as its trunk; the call's trunk is on its seatless leg (`Local/…;2 →
 /// SIP/trunk`). The seat's outbound legs take that trunk, so a domestic trunk is seen whichever
 /// way the dialplan routed the call.
-fn call_trunks(frame: &mut DataFrame, keys: &[Option<u64>]) -> Result<()> {
-    use rayon::prelude::*;
+fn call_trunks(frame: &mut DataFrame, keys: &[Option<u64>], shared: &CallTrunks) -> Result<()> {
     let Ok(t) = frame.column("trunk") else { return Ok(()) };
     if t.null_count() == t.len() {
         return Ok(());
@@ -498,38 +502,44 @@ fn call_trunks(frame: &mut DataFrame, keys: &[Option<u64>]) -> Result<()> {
     let trunk = t.str()?.rechunk().into_owned();
     let ops = frame.column("operator_id")?.str()?.rechunk().into_owned();
     let dir = frame.column("direction")?.u32()?.rechunk().into_owned();
-    // the outbound legs of calls, grouped by sorting their call hashes
-    let mut pairs: Vec<(u64, u32)> = keys
+    let outbound = |i: usize| dir.get(i) == Some(OUTBOUND);
+    let mut guard = shared.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (of_call, names) = &mut *guard;
+    // the trunk legs (seatless, outbound) of calls, first one per call, trunk names interned
+    for (i, k) in keys.iter().enumerate() {
+        if let (None, true, Some(k), Some(t)) = (ops.get(i), outbound(i), k, trunk.get(i)) {
+            of_call.entry(*k).or_insert_with(|| match names.iter().position(|n| n == t) {
+                Some(p) => p as u32,
+                None => {
+                    names.push(t.to_string());
+                    (names.len() - 1) as u32
+                }
+            });
+        }
+    }
+    let changes: Vec<(usize, u32)> = keys
         .iter()
         .enumerate()
-        .filter_map(|(i, k)| Some((k.filter(|_| dir.get(i) == Some(OUTBOUND))?, i as u32)))
+        .filter(|(i, _)| ops.get(*i).is_some() && outbound(*i))
+        .filter_map(|(i, k)| Some((i, *of_call.get(&(*k)?)?)))
         .collect();
-    pairs.par_sort_unstable();
-    let mut changes: Vec<(usize, usize)> = Vec::new();
-    let mut a = 0;
-    while a < pairs.len() {
-        let mut b = a + 1;
-        while b < pairs.len() && pairs[b].0 == pairs[a].0 {
-            b += 1;
-        }
-        let run = &pairs[a..b];
-        let from = run.iter().map(|p| p.1 as usize).find(|&i| ops.get(i).is_none() && trunk.get(i).is_some());
-        if let (true, Some(f)) = (run.len() > 1, from) {
-            changes.extend(run.iter().map(|p| p.1 as usize).filter(|&i| ops.get(i).is_some()).map(|i| (i, f)));
-        }
-        a = b;
-    }
     if changes.is_empty() {
         return Ok(());
     }
-    let mut src: Vec<usize> = (0..trunk.len()).collect();
-    for (i, f) in changes {
-        src[i] = f;
+    let mut new: Vec<Option<&str>> = trunk.iter().collect();
+    for (i, t) in changes {
+        new[i] = Some(names[t as usize].as_str());
     }
-    let new: StringChunked = src.iter().map(|&i| trunk.get(i)).collect();
+    let new: StringChunked = new.into_iter().collect();
     frame.with_column(new.with_name("trunk".into()).into_column())?;
     Ok(())
 }
+
+/// The trunks of calls' trunk legs (seatless, outbound) by call hash. A `--partitions` scan reads
+/// every seatless leg in its first part, so the later parts' seat legs find their call's trunk
+/// here; the parts share one through [`super::LoadOptions`].
+#[derive(Debug, Default)]
+pub struct CallTrunks(std::sync::Mutex<(std::collections::HashMap<u64, u32>, Vec<String>)>);
 
 /// A folded call: the row kept, and its talk (the union), answer, start and end.
 type Fix = (usize, i64, Option<i64>, Option<i64>, Option<i64>);

@@ -52,6 +52,8 @@ pub struct LoadOptions {
     pub text_parts: Arc<TextParts>,
     /// How seats, trunks and directions are told apart (`[calls]`).
     pub calls: Arc<legs::CallModel>,
+    /// `scan --partitions`: the trunks of calls read in an earlier part ([`legs::CallTrunks`]).
+    pub call_trunks: Arc<legs::CallTrunks>,
 }
 
 /// What the first `--partitions` pass over a text file learnt: its line chunks and the part of every
@@ -149,6 +151,7 @@ impl Default for LoadOptions {
             partition: None,
             text_parts: Arc::default(),
             calls: Arc::default(),
+            call_trunks: Arc::default(),
         }
     }
 }
@@ -385,7 +388,7 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
     let frame = dedupe(frame, target, &mut files)?;
     trace("dedupe", t0);
     let (frame, calls) = if std::ptr::eq(target, &CDR) {
-        legs::finish(frame, &opts.calls, &dicts)?
+        legs::finish(frame, &opts.calls, &dicts, &opts.call_trunks)?
     } else {
         (frame, legs::CallStats::default())
     };
