@@ -143,3 +143,22 @@ fn generic_direction_column_keeps_inbound_callers_out_of_the_outbound_rules() {
     let row = ops.lines().find(|l| l.starts_with("agent-in,")).unwrap();
     assert_eq!(row.split(',').nth(col), Some("6"));
 }
+
+#[test]
+fn freepbx_inbound_outbound_and_internal_belong_to_the_extension() {
+    let l = load(&["freepbx_directions.csv"]);
+    assert_eq!(l.files[0].format, Some("freepbx"));
+    let c = &l.calls;
+    assert_eq!((c.calls_inbound, c.calls_outbound, c.calls_internal, c.legs_without_operator), (1, 1, 1, 0));
+    let s = seats(&l);
+    assert_eq!(s["2001"], seat(3, 190 + 120 + 60, &["inbound", "outbound", "internal"]));
+    assert_eq!(s.len(), 1, "the caller in cnum is no operator, nor the called colleague: {s:?}");
+}
+
+#[test]
+fn vicidial_dialer_rows_have_no_seat() {
+    let l = load(&["vicidial_dialer.tsv"]);
+    assert_eq!(l.files[0].format, Some("vicidial"));
+    assert_eq!(l.calls.legs_without_operator, 1, "VDAD is the dialer, not an agent");
+    assert_eq!(seats(&l)["vdagent4"], seat(1, 180, &["outbound"]));
+}
