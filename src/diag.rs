@@ -16,8 +16,9 @@ pub fn release<T>(v: T) {
 }
 
 /// For the fault and batch tests only: with `DIVERSION_AUDIT_TEST_PAUSE=FILE`, at the point named by
-/// `DIVERSION_AUDIT_TEST_PAUSE_AT` (`listed`: inputs listed, lock held; `staged`: every output
-/// written to the staging directory, not yet published; default `listed`), create FILE and wait
+/// `DIVERSION_AUDIT_TEST_PAUSE_AT` (`listed`: inputs listed, lock held; `mapped`: a text input
+/// mapped into memory, not yet split; `staged`: every output written to the staging directory, not
+/// yet published; default `listed`), create FILE and wait
 /// (up to 60 s) until it is removed, so a test can delete an input or kill the run right there.
 pub fn test_pause(point: &str) {
     let Some(marker) = std::env::var_os("DIVERSION_AUDIT_TEST_PAUSE") else { return };

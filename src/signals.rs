@@ -1,5 +1,10 @@
 //! SIGINT / SIGTERM: remove this run's temporaries and locks, then exit 130 / 143.
 //!
+//! SIGBUS: an input read through a memory map was truncated or replaced under the reader (a live
+//! `Master.csv` rotated with `copytruncate`). The faulting thread cannot go on, and a handler may do
+//! almost nothing, so it writes one byte to a pipe and waits; a watcher thread then cleans up as
+//! for SIGINT, says which file ([`reading`]) in one line and exits 2.
+//!
 //! Whatever a run creates that must not outlive it (the staging directory, lock files) is registered
 //! here. Moving finished outputs into place happens under [`publishing`], so a signal never cuts a
 //! publish in half: it waits for the renames, then cleans up and exits.
@@ -9,6 +14,64 @@ use std::sync::Mutex;
 
 static CLEANUP: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static PUBLISH: Mutex<()> = Mutex::new(());
+/// The input last mapped into memory, named when a SIGBUS says it changed.
+static READING: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The write end of the SIGBUS pipe (-1 until installed).
+static BUS_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// `path` is read through a memory map from now on: a SIGBUS names it.
+pub fn reading(path: &Path) {
+    *READING.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.to_path_buf());
+}
+
+extern "C" fn on_sigbus(_: libc::c_int) {
+    let fd = BUS_PIPE.load(std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: write(2), pause(2) and _exit(2) are async-signal-safe; the buffer is a local byte.
+    unsafe {
+        if fd < 0 {
+            libc::_exit(2);
+        }
+        let b = 1u8;
+        libc::write(fd, (&b as *const u8).cast(), 1);
+        // this thread stays here; the watcher ends the process
+        loop {
+            libc::pause();
+        }
+    }
+}
+
+/// The SIGBUS handler and its watcher thread.
+fn install_sigbus() {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe(2) into a two-element array; the handler is installed after the pipe exists.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return;
+    }
+    BUS_PIPE.store(fds[1], std::sync::atomic::Ordering::SeqCst);
+    let read_fd = fds[0];
+    std::thread::spawn(move || {
+        let mut b = 0u8;
+        // SAFETY: a blocking one-byte read from the pipe's read end, owned by this thread
+        let n = unsafe { libc::read(read_fd, (&mut b as *mut u8).cast(), 1) };
+        if n != 1 {
+            return;
+        }
+        let paths = CLEANUP.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for p in paths.iter().rev() {
+            remove(p);
+        }
+        let file = READING.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let file = file.map_or_else(|| "an input".to_string(), |f| f.display().to_string());
+        crate::log::error(&format!(
+            "{file}: truncated or replaced while it was read (rotated with copytruncate?); nothing published, earlier outputs left as they were"
+        ));
+        std::process::exit(2);
+    });
+    // SAFETY: installing a plain handler for SIGBUS; it only calls async-signal-safe functions.
+    unsafe {
+        libc::signal(libc::SIGBUS, on_sigbus as *const () as libc::sighandler_t);
+    }
+}
 
 /// Remove `path` (file or directory) if the process is interrupted.
 pub fn register(path: &Path) {
@@ -42,6 +105,7 @@ pub fn install() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    install_sigbus();
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
         return; // keep the default dispositions: the run is still killable, just without cleanup
     };

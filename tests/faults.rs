@@ -90,6 +90,36 @@ fn file_vanishes_between_listing_and_reading() {
     check(&o, &out, &before, &["gone.csv", "no longer exists"]);
 }
 
+/// A live export truncated under the reader (logrotate's `copytruncate`) while it is mapped: one
+/// line naming the file, exit 2, earlier outputs untouched; never a SIGBUS (exit 135).
+#[test]
+fn file_truncated_while_it_is_read() {
+    let d = tempfile::tempdir().unwrap();
+    let (out, before) = previous_audit(d.path());
+    let p = d.path().join("Master-live.csv");
+    std::fs::copy(root().join(GOOD), &p).unwrap();
+    let marker = d.path().join("pause");
+    let child = Std::new(assert_cmd::cargo::cargo_bin("diversion-audit"))
+        .args(["scan", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&p)
+        .env("DIVERSION_AUDIT_TEST_PAUSE", &marker)
+        .env("DIVERSION_AUDIT_TEST_PAUSE_AT", "mapped")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(t.elapsed().as_secs() < 60, "the run never mapped its input");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap();
+    std::fs::remove_file(&marker).unwrap();
+    let o = child.wait_with_output().unwrap();
+    check(&o, &out, &before, &["Master-live.csv", "truncated or replaced while it was read"]);
+}
+
 #[test]
 fn unreadable_file() {
     let d = tempfile::tempdir().unwrap();

@@ -101,6 +101,8 @@ pub fn map_utf8(path: &Path, known_utf8: bool) -> Option<Text> {
     if len <= BIG_FILE as u64 {
         opts.populate();
     }
+    // a SIGBUS from here on names this file (it was truncated under the map)
+    crate::signals::reading(path);
     // SAFETY: read-only map of an input file; see the note on [`Text`] about files truncated meanwhile
     let map = unsafe { opts.map(&file) }.ok()?;
     if compression_of(&map) != Compression::None || map.starts_with(&[0xEF, 0xBB, 0xBF]) {

@@ -657,6 +657,9 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
         .then(|| decode::map_utf8(path, known_utf8))
         .flatten()
         .filter(|t| !starts_json(t.as_bytes()));
+    if mapped.is_some() {
+        crate::diag::test_pause("mapped");
+    }
     if let (Some(st), Some(_), false) = (stamp, &mapped, known_utf8) {
         opts.text_parts.utf8.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(st);
     }
