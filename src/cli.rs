@@ -79,6 +79,10 @@ pub struct LoadArgs {
     /// An input with no data rows (empty, or a header only) is a warning instead of an error.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Read an input most of whose rows are rejected instead of stopping on it
+    /// [config: input.max_reject_share; default 0.5].
+    #[arg(long)]
+    pub allow_rejects: bool,
 }
 
 #[derive(Subcommand, Debug)]

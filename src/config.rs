@@ -35,6 +35,9 @@ pub struct InputConfig {
     pub date_order: DateOrderName,
     /// Force an encoding (`utf-8`, `gb18030`, …) instead of detecting it. Default: detect.
     pub encoding: Option<Encoding>,
+    /// An input with more than this share of its rows rejected is an error (the wrong format, or a
+    /// broken export); `--allow-rejects` reads it anyway. Default 0.5.
+    pub max_reject_share: f64,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -61,6 +64,7 @@ impl Default for InputConfig {
             home_region: "CN".into(),
             date_order: DateOrderName::MonthFirst,
             encoding: None,
+            max_reject_share: 0.5,
         }
     }
 }
@@ -73,6 +77,7 @@ tz = "Asia/Shanghai"        # IANA zone of timestamps written without an offset
 home_region = "CN"          # ISO 3166 alpha-2: numbers of this region are "home"
 date_order = "month-first"  # year-last dates like 01/02/2026: "month-first" or "day-first"
 # encoding = "gb18030"      # force an encoding instead of detecting it
+max_reject_share = 0.5      # an input with more of its rows rejected is an error (--allow-rejects reads it)
 
 "#;
 
@@ -104,6 +109,10 @@ impl Config {
     /// and `[columns]` are checked where phone numbers and fields are known: `setup`.)
     pub fn validate(&self) -> Result<()> {
         self.tz()?;
+        anyhow::ensure!(
+            self.input.max_reject_share > 0.0 && self.input.max_reject_share <= 1.0,
+            "input.max_reject_share must be in (0, 1]"
+        );
         self.calls.validate()?;
         self.rules.validate()
     }

@@ -75,6 +75,7 @@ pub fn resolve(args: &LoadArgs) -> Result<Setup> {
         format: args.format,
         columns: config.columns.clone(),
         allow_empty: args.allow_empty,
+        max_reject_share: (!args.allow_rejects).then_some(config.input.max_reject_share),
         skip: Vec::new(),
         coded: false,
         calls: std::sync::Arc::new(config.calls.clone()),

@@ -387,6 +387,7 @@ fn partitioned_scans_publish_the_same_bytes_as_a_whole_scan() {
                 "scan",
                 "sample_logs/cdr",
                 "tests/data/bad_rows.csv",
+                "--allow-rejects",
                 "--joins",
                 "sample_logs/joins",
                 "--ip-country",

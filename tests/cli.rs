@@ -64,9 +64,18 @@ fn inspect_whole_sample_directory_with_joins_and_ip_table() {
 fn rejected_csv_holds_exactly_the_bad_rows() {
     let dir = tempfile::tempdir().unwrap();
     let rej = dir.path().join("rejected.csv");
+    // 6 of its 9 rows rejected: an error naming the file, the format, the top reason and a line
     bin()
         .arg("inspect")
         .arg(root().join("tests/data/bad_rows.csv"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("bad_rows.csv: 6 of 9 rows rejected (67 %) reading it as generic"))
+        .stderr(predicates::str::contains("--allow-rejects"));
+    bin()
+        .arg("inspect")
+        .arg(root().join("tests/data/bad_rows.csv"))
+        .arg("--allow-rejects")
         .arg("--rejected")
         .arg(&rej)
         .assert()
@@ -82,10 +91,25 @@ fn rejected_csv_holds_exactly_the_bad_rows() {
     bin()
         .arg("inspect")
         .arg(root().join("tests/data/bad_rows.csv"))
-        .arg("--strict")
+        .args(["--strict", "--allow-rejects"])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("bad_rows.csv:3: missing operator_id"));
+}
+
+/// A file read in the wrong format (forced here; misdetection ends the same way) is not a quiet
+/// day: the scan stops, exit 2, naming the file, the format and the reason.
+#[test]
+fn a_file_read_in_the_wrong_format_stops_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    bin()
+        .args(["scan", "sample_logs/cdr/generic_utf8.csv", "--format", "asterisk", "--quiet", "--out"])
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("generic_utf8.csv: 8 of 8 rows rejected (100 %) reading it as asterisk"))
+        .stderr(predicates::str::contains("too few columns"));
+    assert!(!dir.path().join("out/run.json").exists(), "nothing published");
 }
 
 #[test]

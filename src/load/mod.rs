@@ -39,6 +39,9 @@ pub struct LoadOptions {
     pub columns: BTreeMap<String, String>,
     /// An input with no data rows is a warning, not an error.
     pub allow_empty: bool,
+    /// A file with more than this share of its rows rejected is an error ([`mostly_rejected`]);
+    /// None: no limit (the library default; the commands take `input.max_reject_share`).
+    pub max_reject_share: Option<f64>,
     /// Canonical fields read as missing even when the input has them: `scan` leaves out the ones
     /// no enabled rule or report reads (a 10 M-row campaign column is ~0.3 GB of text).
     pub skip: Vec<&'static str>,
@@ -146,6 +149,7 @@ impl Default for LoadOptions {
             format: None,
             columns: BTreeMap::new(),
             allow_empty: false,
+            max_reject_share: None,
             skip: Vec::new(),
             coded: false,
             partition: None,
@@ -226,6 +230,31 @@ impl Loaded {
     pub fn failed_files(&self) -> usize {
         self.files.iter().filter(|f| f.error.is_some()).count()
     }
+}
+
+/// The error for a file most of whose rows were rejected (more than `max_share`): the wrong format
+/// or a broken export must not pass as a quiet day. Names the file, the format it was read as, the
+/// most common reason and the first rejected line.
+pub fn mostly_rejected(f: &FileReport, first: Option<&Reject>, max_share: Option<f64>) -> Option<String> {
+    let share = max_share?;
+    if f.lines_in == 0 || f.error.is_some() {
+        return None;
+    }
+    let r = f.rows_rejected as f64 / f.lines_in as f64;
+    if r <= share {
+        return None;
+    }
+    let top = f.reject_reasons.iter().max_by_key(|(_, n)| **n).map_or("?", |(k, _)| k.as_str());
+    let sample =
+        first.map(|r| format!("; line {}: {}", r.line, r.raw.chars().take(80).collect::<String>())).unwrap_or_default();
+    Some(format!(
+        "{}: {} of {} rows rejected ({:.0} %) reading it as {}, mostly \"{top}\"{sample}; the wrong --format or a broken export (--allow-rejects reads it anyway)",
+        f.path,
+        f.rows_rejected,
+        f.lines_in,
+        r * 100.0,
+        f.format.unwrap_or("?")
+    ))
 }
 
 /// The `--strict` error line: how many rows were rejected and where the first one is.
@@ -491,6 +520,12 @@ fn load_one(
         *report.reject_reasons.entry(r.reason.clone()).or_default() += 1;
     }
     report.rows_rejected = file_rejects.len() as u64;
+    // (a part of a file holds a share of its rows: `scan --partitions` judges the file by all its parts)
+    if opts.partition.is_none()
+        && let Some(e) = mostly_rejected(report, file_rejects.first(), opts.max_reject_share)
+    {
+        anyhow::bail!("{e}");
+    }
     debug_assert_eq!(early + bad.height(), file_rejects.len());
     rejects.extend(file_rejects);
     let time_col = if std::ptr::eq(target, &CDR) { "start_time" } else { "joined_at" };

@@ -240,6 +240,13 @@ impl Parts {
     fn merged(mut self, plan: &ScanPlan, joins: Option<Loaded>, stage_times: BTreeMap<String, f64>) -> Result<Judged> {
         if plan.partitions > 1 {
             self.files_without_rows(plan.setup.load.allow_empty);
+            // a file's share of rejected rows, judged over all its parts
+            for f in &mut self.files {
+                let first = self.rejects.iter().filter(|r| r.file == f.path).min_by_key(|r| r.line);
+                if let Some(e) = load::mostly_rejected(f, first, plan.setup.load.max_reject_share) {
+                    f.error = Some(e);
+                }
+            }
             fail_on_unreadable(&self.files)?;
             // rejected rows in input order: by file, then line
             let order: BTreeMap<&str, usize> =
