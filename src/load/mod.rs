@@ -947,8 +947,10 @@ fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result
             }
         }
         let fit = fits(layout, &fields);
+        // the record's seat and direction, classified once for both fields (and the part)
+        let mut leg: Option<format::LegOf> = None;
         if let (Some(part), None) = (part, known) {
-            let op = if fit { op_src.and_then(|src| src.eval(&fields)) } else { None };
+            let op = if fit { op_src.and_then(|src| src.eval_leg(&fields, &mut leg)) } else { None };
             let id = Partition::of_operator(op.as_deref(), part.of);
             if let Some(r) = recorded.as_mut() {
                 r.push(id as u8);
@@ -969,7 +971,7 @@ fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result
         }
         for (b, src) in builders.iter_mut().zip(&layout.sources) {
             if let (Some(b), Some(src)) = (b.as_mut(), src) {
-                b.push(src.eval(&fields).as_deref(), tz, order);
+                b.push(src.eval_leg(&fields, &mut leg).as_deref(), tz, order);
             }
         }
         lines.push(n);
