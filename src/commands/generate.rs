@@ -242,6 +242,8 @@ struct Call<'a> {
     ring: i64,
     cli: std::borrow::Cow<'a, str>,
     callee: String,
+    /// The callee's national number (outbound calls), as the lead list holds it.
+    national: String,
     ip: Option<&'a str>,
     disposition: &'static str,
     /// PBX shapes: an inbound queue call (`callee` is the queue, `cli` the caller).
@@ -610,10 +612,12 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     writeln!(joins, "group_id,member,joined_at,platform,inviter")?;
     let mut next_id: u64 = 1;
     let mut shared = Shared::default();
+    let mut clis = Clis::new()?;
     let inbound: Vec<&str> = ops.iter().filter(|o| o.pop == Population::InboundAgent).map(|o| o.id.as_str()).collect();
     for (i, op) in ops.iter().enumerate() {
         let mut r = ChaCha8Rng::seed_from_u64(args.seed ^ ((i as u64 + 1) << 20));
-        let mut w = Writer { sink: &mut sink, joins: &mut joins, shared: &mut shared, next_id: &mut next_id };
+        let mut w =
+            Writer { sink: &mut sink, clis: &mut clis, joins: &mut joins, shared: &mut shared, next_id: &mut next_id };
         let mut facts = generate_operator(op, &crews, args, &inbound, &mut r, &mut w)?;
         label_shifts(&mut truth[i], &mut facts);
     }
@@ -709,6 +713,7 @@ fn label_shared(truth: &mut [Truth], shared: &Shared) {
 /// Where generated calls and joins go.
 struct Writer<'a, W: Write> {
     sink: &'a mut CdrSink,
+    clis: &'a mut Clis,
     joins: &'a mut W,
     shared: &'a mut Shared,
     next_id: &'a mut u64,
@@ -839,6 +844,7 @@ fn generate_operator(
                     ring,
                     cli: std::borrow::Cow::Borrowed(op.clis[r.random_range(0..op.clis.len())].as_str()),
                     callee: String::new(),
+                    national: String::new(),
                     ip: (!r.random_bool(0.01)).then_some(op.ip.as_str()),
                     disposition,
                     inbound: false,
@@ -864,6 +870,7 @@ fn generate_operator(
                     let national = lead(op.leads_base, lead_idx);
                     lead_idx += 1 + r.random_range(0..3);
                     call.callee = cdr_number_form(r, &national);
+                    call.national = national;
                 }
                 if from_home > 0 && talk > 0 {
                     from_home -= 1;
@@ -886,7 +893,7 @@ fn generate_operator(
         }
         for c in &calls {
             w.sink.write(c)?;
-            facts.push(record(op, c, pbx, w.shared));
+            facts.push(record(op, c, pbx, w.shared, w.clis));
             conversions(crew, c, conv_rate, &mut coincidental_left, r, w)?;
         }
     }
@@ -901,12 +908,12 @@ fn inbound_caller(r: &mut ChaCha8Rng, idx: &mut u64, base: u64) -> String {
 
 /// A written call as a fact for the labels; answered outbound calls and foreign caller IDs are
 /// kept for the cross-seat labels.
-fn record(op: &Operator, c: &Call<'_>, pbx: bool, shared: &mut Shared) -> CallFact {
+fn record(op: &Operator, c: &Call<'_>, pbx: bool, shared: &mut Shared, clis: &mut Clis) -> CallFact {
     let s = c.start.and_utc().timestamp();
     let answer = (c.talk > 0).then_some(s + c.ring);
     let end = s + c.ring + c.talk;
     let outbound = !c.inbound;
-    let foreign = outbound && is_foreign(&c.cli);
+    let foreign = if outbound { clis.foreign(&c.cli) } else { None };
     // home soil: a home IP (a home population's own, or the one an overseas team used), or in a
     // PBX export, which has no IPs, the domestic trunk
     let home = if pbx {
@@ -916,9 +923,9 @@ fn record(op: &Operator, c: &Call<'_>, pbx: bool, shared: &mut Shared) -> CallFa
     };
     let day = chrono::Datelike::num_days_from_ce(&c.start.date());
     if outbound {
-        let callee: u64 = national_of(&c.callee).parse().unwrap_or(0);
-        if foreign {
-            let e = shared.fanout.entry((e164_text(&c.cli), day)).or_default();
+        let callee: u64 = c.national.parse().unwrap_or(0);
+        if let Some(key) = foreign.clone() {
+            let e = shared.fanout.entry((key, day)).or_default();
             e.0.insert(callee);
             e.1.insert(op.idx);
         }
@@ -926,23 +933,33 @@ fn record(op: &Operator, c: &Call<'_>, pbx: bool, shared: &mut Shared) -> CallFa
             shared.answered.entry(op.idx).or_default().push((callee, answer.unwrap_or(end), end));
         }
     }
-    CallFact { start: s, answer, end, talk: c.talk, spoofed: foreign && home, day }
+    CallFact { start: s, answer, end, talk: c.talk, spoofed: foreign.is_some() && home, day }
 }
 
-/// A caller ID that is not a home number.
-fn is_foreign(cli: &str) -> bool {
-    let t = cli.trim();
-    (t.starts_with('+') && !t.starts_with("+86")) || (t.starts_with("00") && !t.starts_with("0086"))
+/// Caller IDs read as the audit reads them (the project's phone parser), each text once: the
+/// E.164 form of a foreign one (a region other than home), None for a home or unreadable one.
+struct Clis {
+    phones: crate::enrich::phone::PhoneParser,
+    seen: std::collections::HashMap<String, Option<String>>,
 }
 
-/// `0044…` and `+44…` as one key.
-fn e164_text(cli: &str) -> String {
-    cli.strip_prefix("00").map_or_else(|| cli.to_string(), |r| format!("+{r}"))
-}
+impl Clis {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            phones: crate::enrich::phone::PhoneParser::new("CN").map_err(anyhow::Error::msg)?,
+            seen: Default::default(),
+        })
+    }
 
-/// A home number as the CDR writes it, back to its national digits.
-fn national_of(n: &str) -> &str {
-    n.strip_prefix("+86").or_else(|| n.strip_prefix("86").filter(|r| r.len() == 11)).unwrap_or(n)
+    fn foreign(&mut self, cli: &str) -> Option<String> {
+        if let Some(f) = self.seen.get(cli) {
+            return f.clone();
+        }
+        let p = self.phones.parse(cli, false);
+        let f = p.country.filter(|c| c != "CN").and(p.e164);
+        self.seen.insert(cli.to_string(), f.clone());
+        f
+    }
 }
 
 /// The joins after one call: a crew's conversions, a legitimate list's coincidences.
@@ -958,7 +975,7 @@ fn conversions(
         return Ok(());
     }
     let end = c.start + Duration::seconds(c.ring + c.talk);
-    let national = national_of(&c.callee).to_string();
+    let national = c.national.clone();
     if let Some(cr) = crew {
         if r.random_bool(conv_rate) {
             let when = end + Duration::seconds(r.random_range(60..45 * 60));
