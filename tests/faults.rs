@@ -51,6 +51,26 @@ fn scan_out(inputs: &[&Path], out: &Path) -> std::process::Output {
     bin().arg("scan").args(inputs).arg("--quiet").arg("--out").arg(out).output().unwrap()
 }
 
+/// A scan of `inputs` into `out`, paused at the test hook `at` (its marker file exists on return).
+fn paused_scan(out: &Path, inputs: &[&Path], marker: &Path, at: &str) -> std::process::Child {
+    let child = Std::new(assert_cmd::cargo::cargo_bin("diversion-audit"))
+        .args(["scan", "--quiet", "--out"])
+        .arg(out)
+        .args(inputs)
+        .env("DIVERSION_AUDIT_TEST_PAUSE", marker)
+        .env("DIVERSION_AUDIT_TEST_PAUSE_AT", at)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(t.elapsed().as_secs() < 60, "the run never reached {at}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child
+}
+
 #[test]
 fn truncated_gzip() {
     let d = tempfile::tempdir().unwrap();
@@ -69,21 +89,7 @@ fn file_vanishes_between_listing_and_reading() {
     let p = d.path().join("gone.csv");
     std::fs::copy(root().join(GOOD), &p).unwrap();
     let marker = d.path().join("pause");
-    let child = Std::new(assert_cmd::cargo::cargo_bin("diversion-audit"))
-        .args(["scan", "--quiet", "--out"])
-        .arg(&out)
-        .arg(root().join(GOOD))
-        .arg(&p)
-        .env("DIVERSION_AUDIT_TEST_PAUSE", &marker)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = std::time::Instant::now();
-    while !marker.exists() {
-        assert!(t.elapsed().as_secs() < 60);
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let child = paused_scan(&out, &[&root().join(GOOD), &p], &marker, "listed");
     std::fs::remove_file(&p).unwrap();
     std::fs::remove_file(&marker).unwrap();
     let o = child.wait_with_output().unwrap();
@@ -99,21 +105,7 @@ fn file_truncated_while_it_is_read() {
     let p = d.path().join("Master-live.csv");
     std::fs::copy(root().join(GOOD), &p).unwrap();
     let marker = d.path().join("pause");
-    let child = Std::new(assert_cmd::cargo::cargo_bin("diversion-audit"))
-        .args(["scan", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&p)
-        .env("DIVERSION_AUDIT_TEST_PAUSE", &marker)
-        .env("DIVERSION_AUDIT_TEST_PAUSE_AT", "mapped")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = std::time::Instant::now();
-    while !marker.exists() {
-        assert!(t.elapsed().as_secs() < 60, "the run never mapped its input");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let child = paused_scan(&out, &[&p], &marker, "mapped");
     std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap();
     std::fs::remove_file(&marker).unwrap();
     let o = child.wait_with_output().unwrap();
