@@ -24,7 +24,6 @@ struct Shift {
     start: i64,
     end: i64,
     talk: i64,
-    talk_sum: i64,
     calls: u32,
     answered: u32,
     callees: u32,
@@ -40,13 +39,16 @@ struct Shift {
 /// One shift's talk intervals (µs): union, peak concurrency and when, time at two or more. The
 /// common shift has no overlap and is summed as it is walked; only a shift where an interval
 /// starts before the earlier ones ended is measured here.
-fn overlap_of(iv: &mut [(i64, i64)]) -> (i64, u32, i64, i64) {
-    let union = crate::load::legs::union_us(iv);
+fn overlap_of(iv: &[(i64, i64)]) -> (i64, u32, i64, i64) {
     let mut ev: Vec<(i64, i32)> = iv.iter().flat_map(|&(a, b)| [(a, 1), (b, -1)]).collect();
     // ends before starts at one instant: back-to-back calls are not concurrent
     ev.sort_unstable();
-    let (mut level, mut peak, mut peak_at, mut at2, mut since) = (0i32, 0i32, 0i64, 0i64, 0i64);
+    let (mut level, mut peak, mut peak_at) = (0i32, 0i32, 0i64);
+    let (mut union, mut at2, mut since) = (0i64, 0i64, 0i64);
     for (t, d) in ev {
+        if level >= 1 {
+            union += t - since;
+        }
         if level >= 2 {
             at2 += t - since;
         }
@@ -131,7 +133,6 @@ pub fn cut(cdr: &mut DataFrame, break_us: i64, tz: Tz) -> Result<DataFrame> {
                 let d = (dir.get(i).unwrap_or(3) as usize).min(3);
                 sh.dir_calls[d] += 1;
                 sh.dir_talk[d] += t;
-                sh.talk_sum += t;
                 if t > 0 {
                     let a = answer.get(i).unwrap_or(e - t * 1_000_000);
                     let b = a + t * 1_000_000;
@@ -186,7 +187,7 @@ fn table(all: &[Shift], ops: &StringChunked, tz: Tz) -> Result<DataFrame> {
             Column::new("shift_start_us".into(), all.iter().map(|s| s.start).collect::<Vec<_>>()),
             Column::new("shift_end_us".into(), all.iter().map(|s| s.end).collect::<Vec<_>>()),
             Column::new("talk_s".into(), all.iter().map(|s| s.talk).collect::<Vec<_>>()),
-            Column::new("talk_sum_s".into(), all.iter().map(|s| s.talk_sum).collect::<Vec<_>>()),
+            Column::new("talk_sum_s".into(), all.iter().map(|s| s.dir_talk.iter().sum::<i64>()).collect::<Vec<_>>()),
             Column::new("peak_concurrent".into(), all.iter().map(|s| s.peak).collect::<Vec<_>>()),
             Column::new("peak_at_us".into(), all.iter().map(|s| s.peak_at).collect::<Vec<_>>()),
             Column::new("concurrent_s".into(), all.iter().map(|s| s.concurrent).collect::<Vec<_>>()),

@@ -75,7 +75,8 @@ pub fn shifts(calls: &mut [CallFact]) -> ShiftMeasures {
     m
 }
 
-/// The union of intervals and the time spent at two or more at once.
+/// The union of intervals and the time spent at two or more at once. (Written here again on
+/// purpose, not taken from `prepare::shifts`: the truth must not share the code it scores.)
 fn union_and_concurrency(iv: Vec<(i64, i64)>) -> (i64, i64) {
     let mut ev: Vec<(i64, i32)> = iv.iter().flat_map(|&(a, b)| [(a, 1), (b, -1)]).collect();
     ev.sort_unstable();
