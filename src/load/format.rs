@@ -6,6 +6,7 @@ use super::split::{QuoteMode, split_fields};
 use crate::time::{DateOrder, parse_timestamp};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Not;
 
 /// Input formats (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -23,6 +24,18 @@ pub enum Format {
     Grandstream,
     /// VICIdial Export Calls Report or `vicidial_log` dump, with header (usually tab-separated).
     Vicidial,
+    /// Cisco CUCM CDR flat files (CDR and CMR records), 123 to 133 columns, header optional.
+    Cucm,
+    /// 3CX: the CDR service's CSV (header optional) or the Call History export.
+    #[value(name = "3cx")]
+    #[serde(rename = "3cx")]
+    ThreeCx,
+    /// Kamailio / OpenSIPS `acc`: the table (CSV/TSV) or syslog `ACC:` lines; INVITE and BYE paired.
+    Kamailio,
+    /// MySQL/MariaDB or PostgreSQL dump of a CDR table (`INSERT`, `COPY … FROM stdin`).
+    Sql,
+    /// Carrier 话单: a subscriber's calls (本机号码, 对方号码, 呼叫类型, …); no operator.
+    Carrier,
     /// Apache Parquet, columns matched like `generic`.
     Parquet,
     /// Newline-delimited JSON, keys matched like `generic`.
@@ -38,6 +51,11 @@ impl Format {
             Format::Freepbx => "freepbx",
             Format::Grandstream => "grandstream",
             Format::Vicidial => "vicidial",
+            Format::Cucm => "cucm",
+            Format::ThreeCx => "3cx",
+            Format::Kamailio => "kamailio",
+            Format::Sql => "sql",
+            Format::Carrier => "carrier",
             Format::Parquet => "parquet",
             Format::Ndjson => "ndjson",
         }
@@ -283,15 +301,100 @@ pub enum Src {
     Seat(std::sync::Arc<LegCols>),
     /// The direction of the leg ([`super::legs::classify`]), as its word.
     Direction(std::sync::Arc<LegCols>),
+    /// Epoch seconds where `0` means never (CUCM `dateTimeConnect`).
+    Epoch(usize),
+    /// CUCM's IPv4: a signed 32-bit integer in reversed byte order (`-1139627840` →
+    /// `192.168.18.188`); a dotted or IPv6 text is itself.
+    CiscoIp(usize),
+    /// A date column and a time column; a time value that has its own date is itself.
+    DateTime(usize, usize),
+    /// A number without 3CX's `Ext.` prefix or a trailing name: `Ext.2001 Li Na` → `2001`.
+    Number(usize),
+    /// The sum of `HH:MM:SS` (or seconds) columns, in seconds (3CX Ringing + Talking).
+    Seconds(Vec<usize>),
+    /// A carrier record's direction from the subscriber's call type: placed is `outbound`.
+    CarrierDirection(usize),
+    /// A carrier record's calling (`calling`) or called party, from the subscriber's own number,
+    /// the other party and the call type (主叫 / 被叫 / 呼转, 1 / 2 / 3, MOC / MTC).
+    Party {
+        own: usize,
+        other: usize,
+        kind: usize,
+        calling: bool,
+    },
+}
+
+/// Values that mean "empty": CUCM's `\ `, SQL's `NULL` and PostgreSQL's `\N`.
+pub fn is_null_token(t: &str) -> bool {
+    match t.len() {
+        1 => t == "\\",
+        2 => t == "\\N",
+        4 => t.eq_ignore_ascii_case("null"),
+        _ => false,
+    }
+}
+
+/// Whether a carrier call type says the subscriber placed the call (主叫, 1, MOC, 呼出).
+pub fn subscriber_called(kind: &str) -> Option<bool> {
+    let k = kind.trim();
+    Some(match k {
+        "主叫" | "1" | "01" | "呼出" | "拨出" | "去电" => true,
+        "被叫" | "2" | "02" | "呼入" | "来电" | "呼转" | "3" | "03" | "前转" | "转接" => false,
+        _ if k.eq_ignore_ascii_case("moc") || k.eq_ignore_ascii_case("outgoing") || k.eq_ignore_ascii_case("mo") => {
+            true
+        }
+        _ if k.eq_ignore_ascii_case("mtc")
+            || k.eq_ignore_ascii_case("incoming")
+            || k.eq_ignore_ascii_case("mt")
+            || k.eq_ignore_ascii_case("forwarded")
+            || k.eq_ignore_ascii_case("cfw") =>
+        {
+            false
+        }
+        _ => return None,
+    })
+}
+
+/// `-1139627840` → `192.168.18.188` (Cisco: the integer's bytes, least significant first).
+pub fn cisco_ipv4(v: &str) -> Option<String> {
+    let t = v.trim();
+    if t.is_empty() || t == "0" {
+        return None;
+    }
+    if t.contains(['.', ':']) {
+        return Some(t.to_string());
+    }
+    let n: i64 = t.parse().ok()?;
+    if !(i64::from(i32::MIN)..=i64::from(u32::MAX)).contains(&n) {
+        return None;
+    }
+    let b = (n as u32).to_le_bytes();
+    Some(format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3]))
+}
+
+/// `Ext.2001 Li Na` → `2001`; `+63 917 123 4567 (Maria)` → `+63 917 123 4567`; `2001` → `2001`.
+pub fn bare_number(v: &str) -> Option<&str> {
+    let t = v.trim();
+    let t = t
+        .strip_prefix("Ext.")
+        .or_else(|| t.strip_prefix("ext."))
+        .or_else(|| t.strip_prefix("EXT."))
+        .map_or(t, str::trim_start);
+    let end = t
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '*' | '#')))
+        .map_or(t.len(), |(i, _)| i);
+    let n = t[..end].trim();
+    if n.bytes().any(|b| b.is_ascii_digit()) { Some(n) } else { (!t.is_empty()).then_some(t) }
 }
 
 impl Src {
     pub fn eval<'a>(&self, f: &[Cow<'a, str>]) -> Option<Cow<'a, str>> {
-        let get = |i: usize| f.get(i).map(|s| trim(s)).filter(|s| !s.is_empty());
+        let get = |i: usize| f.get(i).map(|s| trim(s)).filter(|s| !s.is_empty() && !is_null_token(s));
         match self {
             Src::Col(i) => f.get(*i).and_then(|s| {
                 let t = trim(s);
-                if t.is_empty() {
+                if t.is_empty() || is_null_token(t) {
                     None
                 } else if t.len() == s.len() {
                     Some(s.clone())
@@ -315,6 +418,30 @@ impl Src {
             },
             Src::FirstOf(v) => v.iter().find_map(|s| s.eval(f)),
             Src::Seat(_) | Src::Direction(_) => self.eval_leg(f, &mut None),
+            Src::Epoch(i) => {
+                get(*i).filter(|v| v.trim_start_matches('0').is_empty().not()).map(|v| Cow::Owned(v.to_string()))
+            }
+            Src::CiscoIp(i) => get(*i).and_then(cisco_ipv4).map(Cow::Owned),
+            Src::DateTime(d, t) => match (get(*d), get(*t)) {
+                (_, Some(t)) if t.contains(['-', '/', '.']) && t.len() > 10 => Some(Cow::Owned(t.to_string())),
+                (Some(d), Some(t)) => Some(Cow::Owned(format!("{d} {t}"))),
+                _ => None,
+            },
+            Src::Number(i) => get(*i).and_then(bare_number).map(|s| Cow::Owned(s.to_string())),
+            Src::Seconds(cols) => {
+                let v: Vec<i64> =
+                    cols.iter().filter_map(|c| get(*c)).filter_map(super::normalize::parse_seconds).collect();
+                (!v.is_empty()).then(|| Cow::Owned(v.iter().sum::<i64>().to_string()))
+            }
+            Src::CarrierDirection(k) => {
+                let placed = subscriber_called(get(*k)?)?;
+                Some(Cow::Borrowed(if placed { "outbound" } else { "inbound" }))
+            }
+            Src::Party { own, other, kind, calling } => {
+                let placed = subscriber_called(get(*kind)?)?;
+                let col = if placed == *calling { *own } else { *other };
+                get(col).map(|s| Cow::Owned(s.to_string()))
+            }
         }
     }
 
@@ -377,9 +504,95 @@ pub struct Layout {
     pub max_fields: Option<usize>,
     /// The header line (1-based) when there is one.
     pub header_line: Option<u64>,
+    /// Records of the file that are not calls, counted apart ([`Layout::not_a_call`]).
+    pub rows: RowKinds,
+}
+
+/// Which records of a file are calls.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum RowKinds {
+    #[default]
+    All,
+    /// CUCM `cdrRecordType` at this column: 1 is a call's record, 2 a CMR (call quality), 0 a start.
+    Cucm(usize),
+    /// A SIP method or record-type column: INVITE / CALL rows are calls; REGISTER, MESSAGE,
+    /// OPTIONS and the like are not.
+    Method(usize),
+}
+
+/// Why a record is not a call: counted under this reason, neither read nor rejected.
+pub type NotACall = &'static str;
+
+pub const TYPE_ROW: NotACall = "type row (column types under the header)";
+pub const TOTALS_ROW: NotACall = "totals row";
+pub const CMR_ROW: NotACall = "CMR record (call quality, not a call)";
+pub const START_ROW: NotACall = "CUCM start record (the end record has the call)";
+pub const NON_CALL_SIP: NotACall = "non-call SIP rows (REGISTER, MESSAGE, OPTIONS, …)";
+
+/// SQL column types as CUCM writes them in the row under its header (`INTEGER,VARCHAR(50),…`).
+fn is_type_word(f: &str) -> bool {
+    let u = f.trim().trim_matches('"').to_ascii_uppercase();
+    let base = u.split('(').next().unwrap_or("");
+    [
+        "INTEGER",
+        "INT",
+        "BIGINT",
+        "SMALLINT",
+        "TINYINT",
+        "VARCHAR",
+        "NVARCHAR",
+        "CHAR",
+        "TEXT",
+        "UNIQUEIDENTIFIER",
+        "DATETIME",
+        "TIMESTAMP",
+        "DATE",
+        "TIME",
+        "BOOLEAN",
+        "DECIMAL",
+        "NUMERIC",
+        "FLOAT",
+        "DOUBLE",
+        "STRING",
+    ]
+    .contains(&base)
 }
 
 impl Layout {
+    /// Why record `n` (1-based line) with these fields is not a call, if it is not.
+    pub fn not_a_call(&self, n: u64, fields: &[Cow<str>]) -> Option<NotACall> {
+        if let Some(h) = self.header_line
+            && n <= h + 2
+            && fields.len() > 1
+            && fields.iter().all(|f| is_type_word(f))
+        {
+            return Some(TYPE_ROW);
+        }
+        if let Some(first) = fields.iter().map(|f| f.trim()).find(|f| !f.is_empty())
+            && matches!(first.as_bytes().first(), Some(b'T' | b't' | 0xe5 | 0xe6))
+            && ["totals", "total", "合计", "总计"].iter().any(|t| first.eq_ignore_ascii_case(t))
+            && self.header_line.is_some()
+        {
+            return Some(TOTALS_ROW);
+        }
+        match self.rows {
+            RowKinds::All => None,
+            RowKinds::Cucm(i) => match fields.get(i).map(|f| f.trim()) {
+                Some("2") => Some(CMR_ROW),
+                Some("0") => Some(START_ROW),
+                _ => None,
+            },
+            RowKinds::Method(i) => {
+                let m = fields.get(i).map_or("", |f| f.trim());
+                let call = m.is_empty()
+                    || ["invite", "call", "bye", "ack", "cancel", "呼叫", "通话"]
+                        .iter()
+                        .any(|c| m.eq_ignore_ascii_case(c));
+                (!call).then_some(NON_CALL_SIP)
+            }
+        }
+    }
+
     /// Read the named canonical fields as missing (the record width checks are unchanged).
     pub fn skip(&mut self, target: &Target, fields: &[&str]) {
         for (src, f) in self.sources.iter_mut().zip(target.fields) {
@@ -401,8 +614,14 @@ pub enum LayoutError {
         "missing required {what} column(s) {missing:?}; columns found: {found:?}; accepted names for them: {expected}"
     )]
     MissingColumns { what: &'static str, missing: Vec<&'static str>, found: Vec<String>, expected: String },
-    #[error("cannot tell the format: the first line has {fields} fields and no recognised header (use --format)")]
-    Unrecognised { fields: usize },
+    #[error(
+        "cannot tell the format: the first line has {fields} fields and no recognised header; nearest: {near} (name one with --format; `inspect --formats` lists them)"
+    )]
+    Unrecognised { fields: usize, near: String },
+    #[error(
+        "cannot tell the format: the header fits {candidates} as well; name it with --format {pick} (or the other)"
+    )]
+    Ambiguous { candidates: String, pick: &'static str },
 }
 
 fn find(hdr: &[String], names: &[&str]) -> Option<usize> {
@@ -421,8 +640,11 @@ pub fn header_layout(
     let hdr: Vec<String> = header.iter().map(|h| norm(h)).collect();
     let mut sources: Vec<Option<Src>> = vec![None; target.fields.len()];
     let idx = |name: &str| target.fields.iter().position(|f| f.name == name);
+    let mut rows = RowKinds::All;
     if std::ptr::eq(target, &CDR) {
         exporter_sources(format, &hdr, &mut sources, model);
+        rows = switch_sources(format, &hdr, &mut sources, model);
+        layout_quirks(format, &hdr, &mut sources, &mut rows);
     }
     // Generic aliases fill whatever the format did not set.
     for (i, f) in target.fields.iter().enumerate() {
@@ -441,8 +663,14 @@ pub fn header_layout(
             sources[i] = Some(Src::Col(p));
         }
     }
-    let missing: Vec<&'static str> =
-        target.fields.iter().zip(&sources).filter(|(f, s)| f.required && s.is_none()).map(|(f, _)| f.name).collect();
+    let missing: Vec<&'static str> = target
+        .fields
+        .iter()
+        .zip(&sources)
+        .filter(|(f, s)| f.required && s.is_none())
+        .filter(|(f, _)| !(format == Format::Carrier && f.name == "operator_id"))
+        .map(|(f, _)| f.name)
+        .collect();
     if !missing.is_empty() {
         let expected = target
             .fields
@@ -453,7 +681,13 @@ pub fn header_layout(
             .join("; ");
         return Err(LayoutError::MissingColumns { what: target.what, missing, found: header.to_vec(), expected });
     }
-    Ok(Layout { sources, min_fields: header.len(), max_fields: Some(header.len()), header_line: Some(header_line) })
+    Ok(Layout {
+        sources,
+        min_fields: header.len(),
+        max_fields: Some(header.len()),
+        header_line: Some(header_line),
+        rows,
+    })
 }
 
 /// The columns an exporter documents, mapped to canonical CDR fields (the rest are matched by
@@ -568,8 +802,384 @@ fn exporter_sources(format: Format, hdr: &[String], sources: &mut [Option<Src>],
     }
 }
 
+/// Set `field` to the first of `src` that the header has (several: the first non-empty per row).
+fn set_field(sources: &mut [Option<Src>], field: &str, src: Vec<Option<Src>>) {
+    let v: Vec<Src> = src.into_iter().flatten().collect();
+    if let Some(i) = CDR.fields.iter().position(|f| f.name == field) {
+        sources[i] = match v.len() {
+            0 => None,
+            1 => v.into_iter().next(),
+            _ => Some(Src::FirstOf(v)),
+        };
+    }
+}
+
+/// The columns of the switches added with issue 23 (CUCM, 3CX, SIP accounting, carrier 话单),
+/// and which of their records are calls.
+fn switch_sources(
+    format: Format,
+    hdr: &[String],
+    sources: &mut [Option<Src>],
+    model: &std::sync::Arc<CallModel>,
+) -> RowKinds {
+    let h = |names: &[&str]| find(hdr, names);
+    let col = |names: &[&str]| h(names).map(Src::Col);
+    let legs = |cols: LegCols| {
+        let c = std::sync::Arc::new(LegCols { model: model.clone(), ..cols });
+        (Some(Src::Seat(c.clone())), Some(Src::Direction(c)))
+    };
+    match format {
+        Format::Cucm => {
+            let (seat, dir) = legs(LegCols {
+                exporter: Exporter::Cucm,
+                src: h(&["callingpartynumber"]),
+                dst: h(&["finalcalledpartynumber"]),
+                channel: h(&["origdevicename"]),
+                dstchannel: h(&["destdevicename"]),
+                ..Default::default()
+            });
+            set_field(sources, "operator_id", vec![seat]);
+            set_field(sources, "direction", vec![dir]);
+            set_field(sources, "leg_id", vec![col(&["pkid"])]);
+            set_field(sources, "call_key", vec![col(&["globalcallidcallid"])]);
+            set_field(sources, "start_time", vec![h(&["datetimeorigination"]).map(Src::Epoch)]);
+            set_field(sources, "answer_time", vec![h(&["datetimeconnect"]).map(Src::Epoch)]);
+            set_field(sources, "end_time", vec![h(&["datetimedisconnect"]).map(Src::Epoch)]);
+            set_field(sources, "talk_s", vec![col(&["duration"])]);
+            set_field(sources, "caller_id", vec![col(&["outpulsedcallingpartynumber"]), col(&["callingpartynumber"])]);
+            set_field(sources, "callee", vec![col(&["outpulsedcalledpartynumber"]), col(&["finalcalledpartynumber"])]);
+            set_field(
+                sources,
+                "src_ip",
+                vec![h(&["origipv4v6addr"]).map(Src::CiscoIp), h(&["origipaddr"]).map(Src::CiscoIp)],
+            );
+            set_field(sources, "disposition", vec![]);
+            h(&["cdrrecordtype"]).map_or(RowKinds::All, RowKinds::Cucm)
+        }
+        Format::ThreeCx if h(&["historyid", "fromtype"]).is_some() => {
+            let (seat, dir) = legs(LegCols {
+                exporter: Exporter::ThreeCx,
+                src: h(&["fromdn"]),
+                dst: h(&["todn"]),
+                src_kind: h(&["fromtype"]),
+                dst_kind: h(&["totype"]),
+                final_dst: h(&["finaldn"]),
+                final_kind: h(&["finaltype"]),
+                ..Default::default()
+            });
+            set_field(sources, "operator_id", vec![seat]);
+            set_field(sources, "direction", vec![dir]);
+            set_field(sources, "leg_id", vec![col(&["historyid"])]);
+            set_field(sources, "call_key", vec![col(&["callid"])]);
+            set_field(sources, "start_time", vec![col(&["timestart"])]);
+            set_field(sources, "answer_time", vec![col(&["timeanswered"])]);
+            set_field(sources, "end_time", vec![col(&["timeend"])]);
+            set_field(sources, "duration_s", vec![]);
+            set_field(sources, "caller_id", vec![h(&["fromno"]).map(Src::Number)]);
+            set_field(sources, "callee", vec![h(&["tono"]).map(Src::Number), col(&["dialno"])]);
+            set_field(sources, "disposition", vec![col(&["reasonterminated"])]);
+            RowKinds::All
+        }
+        Format::ThreeCx => {
+            let (seat, dir) = legs(LegCols {
+                exporter: Exporter::ThreeCxHistory,
+                src: h(&["callerid", "from"]),
+                dst: h(&["destination", "to"]),
+                ..Default::default()
+            });
+            set_field(sources, "operator_id", vec![seat]);
+            set_field(sources, "direction", vec![dir]);
+            set_field(sources, "start_time", vec![col(&["calltime", "starttime", "date"])]);
+            set_field(sources, "talk_s", vec![col(&["talking"])]);
+            let parts: Vec<usize> = [h(&["ringing"]), h(&["talking"])].into_iter().flatten().collect();
+            set_field(sources, "duration_s", vec![(!parts.is_empty()).then_some(Src::Seconds(parts))]);
+            set_field(sources, "caller_id", vec![h(&["callerid", "from"]).map(Src::Number)]);
+            set_field(sources, "callee", vec![h(&["destination", "to"]).map(Src::Number)]);
+            set_field(sources, "disposition", vec![col(&["status"])]);
+            RowKinds::All
+        }
+        Format::Kamailio => {
+            let (seat, dir) = legs(LegCols {
+                exporter: Exporter::Sip,
+                account: h(&["authuser", "acctuser", "username"]),
+                src: h(&["srcuser", "fromuser"]),
+                dst: h(&["dstouser", "dstuser", "touser", "ruser"]),
+                ..Default::default()
+            });
+            set_field(sources, "operator_id", vec![seat]);
+            set_field(sources, "direction", vec![dir]);
+            set_field(sources, "leg_id", vec![col(&["callid"])]);
+            set_field(sources, "call_key", vec![col(&["callid"])]);
+            set_field(sources, "caller_id", vec![col(&["srcuser", "fromuser"])]);
+            set_field(sources, "callee", vec![col(&["dstouser", "dstuser", "touser", "ruser"])]);
+            set_field(sources, "src_ip", vec![col(&["srcip"])]);
+            RowKinds::All
+        }
+        Format::Carrier => carrier_sources(hdr, sources),
+        _ => RowKinds::All,
+    }
+}
+
+/// Carrier 话单: the subscriber's own number, the other party and who called whom. No operator.
+fn carrier_sources(hdr: &[String], sources: &mut [Option<Src>]) -> RowKinds {
+    let h = |names: &[&str]| find(hdr, names);
+    let col = |names: &[&str]| h(names).map(Src::Col);
+    let own = h(&["本机号码", "本端号码", "用户号码", "计费号码", "msisdn", "ownnumber", "servednumber", "subscriber"]);
+    let other = h(&["对方号码", "对端号码", "othernumber", "otherparty", "partynumber", "peernumber"]);
+    let kind = h(&["呼叫类型", "话单类型", "calltype", "callkind", "direction"]);
+    set_field(sources, "operator_id", vec![]);
+    if let (Some(own), Some(other), Some(kind)) = (own, other, kind) {
+        set_field(sources, "caller_id", vec![Some(Src::Party { own, other, kind, calling: true })]);
+        set_field(sources, "callee", vec![Some(Src::Party { own, other, kind, calling: false })]);
+        set_field(sources, "direction", vec![Some(Src::CarrierDirection(kind))]);
+    }
+    set_field(sources, "start_time", vec![col(&["开始时间", "通话开始时间", "起始时间", "starttime", "begintime"])]);
+    set_field(sources, "end_time", vec![col(&["结束时间", "通话结束时间", "endtime"])]);
+    set_field(sources, "talk_s", vec![col(&["通话时长", "时长", "duration", "talktime"])]);
+    set_field(sources, "leg_id", vec![col(&["话单id", "流水号", "recordid", "id"])]);
+    RowKinds::All
+}
+
+/// Quirks of any header layout: a date and a time in columns of their own, a record-type or SIP
+/// method column whose non-call rows are counted apart.
+fn layout_quirks(format: Format, hdr: &[String], sources: &mut [Option<Src>], rows: &mut RowKinds) {
+    let idx = |name: &str| CDR.fields.iter().position(|f| f.name == name).expect("a CDR field");
+    let date = find(hdr, &["date", "日期", "通话日期", "呼叫日期", "calldateonly"]);
+    if let Some(d) = date {
+        let time = find(hdr, &["time", "时间", "starttime", "开始时间", "calltime", "起始时间"]);
+        let (s, e) = (idx("start_time"), idx("end_time"));
+        match (&sources[s], time) {
+            (None, Some(t)) => sources[s] = Some(Src::DateTime(d, t)),
+            (Some(Src::Col(t)), _) if *t != d => sources[s] = Some(Src::DateTime(d, *t)),
+            _ => {}
+        }
+        if let Some(Src::Col(t)) = sources[e] {
+            sources[e] = Some(Src::DateTime(d, t));
+        }
+    }
+    if matches!(format, Format::Generic | Format::Grandstream | Format::Freepbx)
+        && let Some(m) = find(hdr, &["method", "sipmethod", "recordtype", "eventtype", "requestmethod", "记录类型"])
+    {
+        *rows = RowKinds::Method(m);
+    }
+}
+
+/// CUCM CDR columns in file order: release 11.x writes the first 129, 12.5 and later 133; older
+/// releases fewer. Every column this tool reads is among the first 82, so a header-less file of
+/// any of these widths is read by position.
+pub const CUCM_COLUMNS: [&str; 133] = [
+    "cdrRecordType",
+    "globalCallID_callManagerId",
+    "globalCallID_callId",
+    "origLegCallIdentifier",
+    "dateTimeOrigination",
+    "origNodeId",
+    "origSpan",
+    "origIpAddr",
+    "callingPartyNumber",
+    "callingPartyUnicodeLoginUserID",
+    "origCause_location",
+    "origCause_value",
+    "origPrecedenceLevel",
+    "origMediaTransportAddress_IP",
+    "origMediaTransportAddress_Port",
+    "origMediaCap_payloadCapability",
+    "origMediaCap_maxFramesPerPacket",
+    "origMediaCap_g723BitRate",
+    "origVideoCap_Codec",
+    "origVideoCap_Bandwidth",
+    "origVideoCap_Resolution",
+    "origVideoTransportAddress_IP",
+    "origVideoTransportAddress_Port",
+    "origRSVPAudioStat",
+    "origRSVPVideoStat",
+    "destLegCallIdentifier",
+    "destNodeId",
+    "destSpan",
+    "destIpAddr",
+    "originalCalledPartyNumber",
+    "finalCalledPartyNumber",
+    "finalCalledPartyUnicodeLoginUserID",
+    "destCause_location",
+    "destCause_value",
+    "destPrecedenceLevel",
+    "destMediaTransportAddress_IP",
+    "destMediaTransportAddress_Port",
+    "destMediaCap_payloadCapability",
+    "destMediaCap_maxFramesPerPacket",
+    "destMediaCap_g723BitRate",
+    "destVideoCap_Codec",
+    "destVideoCap_Bandwidth",
+    "destVideoCap_Resolution",
+    "destVideoTransportAddress_IP",
+    "destVideoTransportAddress_Port",
+    "destRSVPAudioStat",
+    "destRSVPVideoStat",
+    "dateTimeConnect",
+    "dateTimeDisconnect",
+    "lastRedirectDn",
+    "pkid",
+    "originalCalledPartyNumberPartition",
+    "callingPartyNumberPartition",
+    "finalCalledPartyNumberPartition",
+    "lastRedirectDnPartition",
+    "duration",
+    "origDeviceName",
+    "destDeviceName",
+    "origCallTerminationOnBehalfOf",
+    "destCallTerminationOnBehalfOf",
+    "origCalledPartyRedirectOnBehalfOf",
+    "lastRedirectRedirectOnBehalfOf",
+    "origCalledPartyRedirectReason",
+    "lastRedirectRedirectReason",
+    "destConversationID",
+    "globalCallId_ClusterId",
+    "joinOnBehalfOf",
+    "Comment",
+    "authCodeDescription",
+    "authorizationLevel",
+    "clientMatterCode",
+    "origDTMFMethod",
+    "destDTMFMethod",
+    "callSecuredStatus",
+    "origConversationID",
+    "origMediaCap_Bandwidth",
+    "destMediaCap_Bandwidth",
+    "authorizationCodeValue",
+    "outpulsedCallingPartyNumber",
+    "outpulsedCalledPartyNumber",
+    "origIpv4v6Addr",
+    "destIpv4v6Addr",
+    "origVideoCap_Codec_Channel2",
+    "origVideoCap_Bandwidth_Channel2",
+    "origVideoCap_Resolution_Channel2",
+    "origVideoTransportAddress_IP_Channel2",
+    "origVideoTransportAddress_Port_Channel2",
+    "origVideoChannel_Role_Channel2",
+    "destVideoCap_Codec_Channel2",
+    "destVideoCap_Bandwidth_Channel2",
+    "destVideoCap_Resolution_Channel2",
+    "destVideoTransportAddress_IP_Channel2",
+    "destVideoTransportAddress_Port_Channel2",
+    "destVideoChannel_Role_Channel2",
+    "IncomingProtocolID",
+    "IncomingProtocolCallRef",
+    "OutgoingProtocolID",
+    "OutgoingProtocolCallRef",
+    "currentRoutingReason",
+    "origRoutingReason",
+    "lastRedirectingRoutingReason",
+    "huntPilotDN",
+    "huntPilotPartition",
+    "calledPartyPatternUsage",
+    "wasCallQueued",
+    "totalWaitTimeInQueue",
+    "callingPartyNumber_uri",
+    "originalCalledPartyNumber_uri",
+    "finalCalledPartyNumber_uri",
+    "lastRedirectDn_uri",
+    "incomingICID",
+    "incomingOrigIOI",
+    "incomingTermIOI",
+    "outgoingICID",
+    "outgoingOrigIOI",
+    "outgoingTermIOI",
+    "outpulsedOriginalCalledPartyNumber",
+    "outpulsedLastRedirectingNumber",
+    "mobileCallingPartyNumber",
+    "finalMobileCalledPartyNumber",
+    "origMobileDeviceName",
+    "destMobileDeviceName",
+    "origMobileCallDuration",
+    "destMobileCallDuration",
+    "mobileCallType",
+    "originalCalledPartyPattern",
+    "finalCalledPartyPattern",
+    "lastRedirectingPartyPattern",
+    "huntPilotPattern",
+    "origDeviceType",
+    "destDeviceType",
+    "origDeviceSessionID",
+    "destDeviceSessionID",
+];
+
+/// FreePBX's `asteriskcdrdb.cdr` table columns in order (a table saved without its header).
+pub const FREEPBX_COLUMNS: [&str; 26] = [
+    "calldate",
+    "clid",
+    "src",
+    "dst",
+    "dcontext",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "accountcode",
+    "uniqueid",
+    "userfield",
+    "did",
+    "recordingfile",
+    "cnum",
+    "cnam",
+    "outbound_cnum",
+    "outbound_cnam",
+    "dst_cnam",
+    "linkedid",
+    "peeraccount",
+    "sequence",
+];
+
+/// The 3CX CDR service's default output fields, in order (a header-less file is read by these).
+pub const THREECX_COLUMNS: [&str; 27] = [
+    "historyid",
+    "callid",
+    "duration",
+    "time-start",
+    "time-answered",
+    "time-end",
+    "reason-terminated",
+    "from-no",
+    "to-no",
+    "from-dn",
+    "to-dn",
+    "dial-no",
+    "reason-changed",
+    "final-number",
+    "final-dn",
+    "bill-code",
+    "bill-rate",
+    "bill-cost",
+    "bill-name",
+    "chain",
+    "from-type",
+    "to-type",
+    "final-type",
+    "from-dispname",
+    "to-dispname",
+    "final-dispname",
+    "missed-queue-calls",
+];
+
 /// Headerless layouts by position.
 pub fn positional_layout(format: Format, model: &std::sync::Arc<CallModel>) -> Layout {
+    let by_names = |names: &[&str], min: usize, max: usize| {
+        let header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut l = header_layout(format, &header, &CDR, &BTreeMap::new(), 0, model)
+            .expect("a switch's documented columns have the required fields");
+        (l.header_line, l.min_fields, l.max_fields) = (None, min, Some(max));
+        l
+    };
+    match format {
+        // every column read is among the first 82; CMR records are 19 to 30 columns wide
+        Format::Cucm => return by_names(&CUCM_COLUMNS, 82, 140),
+        Format::ThreeCx => return by_names(&THREECX_COLUMNS, 23, 30),
+        Format::Freepbx => return by_names(&FREEPBX_COLUMNS, 16, 26),
+        _ => {}
+    }
     let mut s: Vec<Option<Src>> = vec![None; CDR.fields.len()];
     let set = |s: &mut Vec<Option<Src>>, name: &str, src: Src| {
         let i = CDR.fields.iter().position(|f| f.name == name).expect("known field");
@@ -595,7 +1205,7 @@ pub fn positional_layout(format: Format, model: &std::sync::Arc<CallModel>) -> L
             set(&mut s, "talk_s", Src::Col(13));
             set(&mut s, "disposition", Src::Col(14));
             set(&mut s, "trunk", Src::Peer(6));
-            Layout { sources: s, min_fields: 16, max_fields: Some(21), header_line: None }
+            Layout { sources: s, min_fields: 16, max_fields: Some(21), header_line: None, rows: RowKinds::All }
         }
         Format::Freeswitch => {
             // caller_id_name, caller_id_number, destination_number, context, start_stamp, answer_stamp,
@@ -623,51 +1233,223 @@ pub fn positional_layout(format: Format, model: &std::sync::Arc<CallModel>) -> L
             set(&mut s, "talk_s", Src::Col(8));
             set(&mut s, "disposition", Src::Col(9));
             set(&mut s, "leg_id", Src::Col(10));
-            Layout { sources: s, min_fields: 13, max_fields: Some(15), header_line: None }
+            Layout { sources: s, min_fields: 13, max_fields: Some(15), header_line: None, rows: RowKinds::All }
         }
         _ => unreachable!("{format:?} has a header"),
     }
 }
 
-/// Which format a text file is, from its first non-blank line.
-pub fn sniff(first_line: &str, target: &Target) -> Result<(Format, u8, bool), LayoutError> {
+/// What detection made of a text file's first line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sniffed {
+    pub format: Format,
+    pub delim: u8,
+    pub header: bool,
+    /// How well the line fits the format, 0 to 1: the share of its signature columns the header
+    /// has, or of the positions checked in a header-less record.
+    pub confidence: f32,
+}
+
+/// The columns that mark each switch's header (normalised with [`norm`]).
+const SIGNATURES: &[(Format, &[&str])] = &[
+    (
+        Format::Grandstream,
+        &[
+            "callernumber",
+            "calleenumber",
+            "sourcechannel",
+            "destchannel",
+            "starttime",
+            "answertime",
+            "endtime",
+            "calltime",
+            "talktime",
+            "actiontype",
+            "session",
+        ],
+    ),
+    (
+        Format::Freepbx,
+        &[
+            "calldate",
+            "clid",
+            "src",
+            "dst",
+            "dcontext",
+            "channel",
+            "dstchannel",
+            "lastapp",
+            "lastdata",
+            "billsec",
+            "disposition",
+            "uniqueid",
+        ],
+    ),
+    (
+        Format::Vicidial,
+        &[
+            "user",
+            "phonenumber",
+            "lengthinsec",
+            "campaignid",
+            "status",
+            "calldate",
+            "uniqueid",
+            "leadid",
+            "listid",
+            "phonecode",
+        ],
+    ),
+    (
+        Format::Cucm,
+        &[
+            "cdrrecordtype",
+            "globalcallidcallmanagerid",
+            "globalcallidcallid",
+            "datetimeorigination",
+            "callingpartynumber",
+            "finalcalledpartynumber",
+            "origdevicename",
+            "destdevicename",
+            "datetimeconnect",
+            "datetimedisconnect",
+        ],
+    ),
+    (
+        Format::ThreeCx,
+        &[
+            "historyid",
+            "callid",
+            "timestart",
+            "timeanswered",
+            "timeend",
+            "fromno",
+            "tono",
+            "fromdn",
+            "todn",
+            "fromtype",
+            "totype",
+            "finaltype",
+        ],
+    ),
+    (Format::ThreeCx, &["calltime", "callerid", "destination", "status", "ringing", "talking"]),
+    (Format::Kamailio, &["method", "fromtag", "totag", "callid", "sipcode", "sipreason", "time"]),
+    (
+        Format::Carrier,
+        &["本机号码", "对方号码", "呼叫类型", "通话时长", "开始时间", "imei", "imsi", "lac", "第三方号码", "漫游地"],
+    ),
+    (Format::Carrier, &["msisdn", "otherparty", "calltype", "duration", "starttime", "imei", "imsi", "lac", "cellid"]),
+];
+
+/// A header-less line's format by its width and where its timestamps sit.
+fn sniff_positional(fields: &[Cow<str>]) -> Option<Sniffed> {
+    let looks_time =
+        |i: usize| fields.get(i).is_some_and(|f| parse_timestamp(f, chrono_tz::UTC, DateOrder::MonthFirst).is_some());
+    let is_int = |i: usize| {
+        fields.get(i).is_some_and(|f| !f.is_empty() && f.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit()))
+    };
+    let n = fields.len();
+    let at = |format, confidence| Some(Sniffed { format, delim: b',', header: false, confidence });
+    if (16..=21).contains(&n) && looks_time(9) {
+        return at(Format::Asterisk, 0.9);
+    }
+    if (16..=26).contains(&n) && looks_time(0) && fields.get(5).is_some_and(|c| c.contains('/') || c.is_empty()) {
+        return at(Format::Freepbx, 0.8);
+    }
+    if (13..=15).contains(&n) && looks_time(4) {
+        return at(Format::Freeswitch, 0.9);
+    }
+    let record_type = fields.first().map(|f| f.trim());
+    if n >= 82 && matches!(record_type, Some("0" | "1")) && is_int(2) && is_int(4) {
+        return at(Format::Cucm, 0.9);
+    }
+    if (19..=30).contains(&n) && record_type == Some("2") && is_int(2) && is_int(3) {
+        return at(Format::Cucm, 0.6); // a CMR file
+    }
+    if (23..=30).contains(&n) && is_int(0) && looks_time(3) {
+        return at(Format::ThreeCx, 0.8);
+    }
+    None
+}
+
+/// Which format a text file is, from its first non-blank line: each switch's signature columns
+/// are scored; a header matching none well is `generic` when its columns are known by alias.
+pub fn sniff(first_line: &str, target: &Target) -> Result<Sniffed, LayoutError> {
     let delim = super::split::sniff_delimiter(first_line);
     let mut fields = Vec::new();
     split_fields(first_line, delim, QuoteMode::Literal, &mut fields);
     let hdr: Vec<String> = fields.iter().map(|f| norm(f)).collect();
-    let known = |names: &[&str]| names.iter().all(|n| hdr.iter().any(|h| h == n));
     let alias_hits = hdr
         .iter()
         .filter(|h| target.fields.iter().any(|f| norm(f.name) == **h || f.aliases.contains(&h.as_str())))
         .count();
+    let generic = |confidence| Sniffed { format: Format::Generic, delim, header: true, confidence };
     if !std::ptr::eq(target, &CDR) {
-        return Ok((Format::Generic, delim, true));
+        return Ok(generic(1.0));
     }
-    if known(&["callernumber", "calleenumber"]) {
-        return Ok((Format::Grandstream, delim, true));
+    if first_line.contains("ACC: ") || is_sql_start(first_line) {
+        let format = if is_sql_start(first_line) { Format::Sql } else { Format::Kamailio };
+        return Ok(Sniffed { format, delim, header: false, confidence: 1.0 });
     }
-    if known(&["calldate", "clid", "dcontext"]) {
-        return Ok((Format::Freepbx, delim, true));
+    let mut scores: Vec<(Format, f32, usize)> = Vec::new();
+    for (format, sig) in SIGNATURES {
+        let hits = sig.iter().filter(|c| hdr.iter().any(|h| h == *c)).count();
+        let score = hits as f32 / sig.len() as f32;
+        match scores.iter_mut().find(|(f, ..)| f == format) {
+            Some(s) if s.1 >= score => {}
+            Some(s) => *s = (*format, score, hits),
+            None => scores.push((*format, score, hits)),
+        }
     }
-    if known(&["user"])
-        && (known(&["phonenumber"]) || known(&["phonenumberdialed"]))
-        && (known(&["lengthinsec"]) || known(&["startepoch"]) || known(&["calldate"]))
-    {
-        return Ok((Format::Vicidial, delim, true));
+    scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let strong: Vec<&(Format, f32, usize)> = scores.iter().filter(|(_, s, h)| *s >= 0.5 && *h >= 3).collect();
+    match strong.as_slice() {
+        [a, b, ..] if a.1 - b.1 < 0.15 => {
+            return Err(LayoutError::Ambiguous {
+                candidates: format!("{} ({:.0} %) or {} ({:.0} %)", a.0.name(), a.1 * 100.0, b.0.name(), b.1 * 100.0),
+                pick: a.0.name(),
+            });
+        }
+        [a, ..] => return Ok(Sniffed { format: a.0, delim, header: true, confidence: a.1 }),
+        [] => {}
     }
     if alias_hits >= 2 {
-        return Ok((Format::Generic, delim, true));
+        return Ok(generic(alias_hits as f32 / hdr.len().max(1) as f32));
     }
-    let looks_time =
-        |i: usize| fields.get(i).is_some_and(|f| parse_timestamp(f, chrono_tz::UTC, DateOrder::MonthFirst).is_some());
-    let n = fields.len();
-    if (16..=21).contains(&n) && looks_time(9) {
-        return Ok((Format::Asterisk, b',', false));
+    if let Some(s) = sniff_positional(&fields) {
+        return Ok(s);
     }
-    if (13..=15).contains(&n) && looks_time(4) {
-        return Ok((Format::Freeswitch, b',', false));
-    }
-    Err(LayoutError::Unrecognised { fields: n })
+    let near: Vec<String> = scores
+        .iter()
+        .filter(|(_, s, h)| *s > 0.0 && *h >= 2)
+        .take(2)
+        .map(|(f, s, _)| format!("{} ({:.0} % of its columns)", f.name(), s * 100.0))
+        .collect();
+    Err(LayoutError::Unrecognised {
+        fields: fields.len(),
+        near: if near.is_empty() { "none".into() } else { near.join(", ") },
+    })
+}
+
+/// The first line of a MySQL/MariaDB or PostgreSQL dump.
+pub fn is_sql_start(line: &str) -> bool {
+    let t = line.trim_start().to_ascii_uppercase();
+    [
+        "-- MYSQL DUMP",
+        "-- MARIADB DUMP",
+        "-- POSTGRESQL DATABASE DUMP",
+        "/*!",
+        "INSERT INTO",
+        "CREATE TABLE",
+        "COPY ",
+        "SET ",
+        "DROP TABLE",
+        "LOCK TABLES",
+        "USE `",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
+        || t == "--"
 }
 
 #[cfg(test)]
@@ -688,19 +1470,40 @@ mod tests {
     }
 
     #[test]
+    fn cisco_ip_integers_are_their_bytes_reversed() {
+        // Cisco's documented example: -1139627840 is 0xBC12A8C0, read C0 A8 12 BC
+        assert_eq!(cisco_ipv4("-1139627840").as_deref(), Some("192.168.18.188"));
+        assert_eq!(cisco_ipv4("352430272").as_deref(), Some("192.168.1.21"));
+        assert_eq!(cisco_ipv4("2001:db8::10").as_deref(), Some("2001:db8::10"));
+        assert_eq!(cisco_ipv4("0"), None);
+        assert_eq!(bare_number("Ext.2001 Li Na"), Some("2001"));
+        assert_eq!(bare_number("+63 917 123 4567 (Maria)"), Some("+63 917 123 4567"));
+        assert!(is_null_token("NULL") && is_null_token("\\N") && is_null_token("\\") && !is_null_token("N"));
+    }
+
+    #[test]
     fn sniffs_formats() {
         let t = &CDR;
-        assert_eq!(sniff("operator_id,start_time,callee", t).unwrap().0, Format::Generic);
-        assert_eq!(sniff("坐席工号,开始时间,被叫号码,通话时长", t).unwrap().0, Format::Generic);
-        assert_eq!(sniff("calldate,clid,src,dst,dcontext,channel", t).unwrap().0, Format::Freepbx);
-        assert_eq!(sniff("Account Code,Caller Number,Callee Number,Context", t).unwrap().0, Format::Grandstream);
+        let f = |l: &str| sniff(l, t).unwrap().format;
+        assert_eq!(f("operator_id,start_time,callee"), Format::Generic);
+        assert_eq!(f("坐席工号,开始时间,被叫号码,通话时长"), Format::Generic);
+        assert_eq!(f("calldate,clid,src,dst,dcontext,channel"), Format::Freepbx);
+        assert_eq!(
+            f("Account Code,Caller Number,Callee Number,Context,Source Channel,Dest Channel,Start Time,Answer Time"),
+            Format::Grandstream
+        );
+        // a SIP proxy's transaction CSV with caller and callee number columns is no Grandstream export
+        assert_eq!(f("Date,Time,Method,Caller Number,Callee Number,Agent,Status"), Format::Generic);
         let v = sniff("call_date\tphone_number\tstatus\tuser\tcampaign_id\tlength_in_sec", t).unwrap();
-        assert_eq!((v.0, v.1), (Format::Vicidial, b'\t'));
+        assert_eq!((v.format, v.delim), (Format::Vicidial, b'\t'));
+        assert!(v.confidence >= 0.5 && v.confidence <= 1.0, "{v:?}");
         let ast = "\"\",\"1001\",\"8613812345678\",\"from-internal\",\"\"\"Bob\"\" <1001>\",\"SIP/1001-0000000a\",\"SIP/trunk-0000000b\",\"Dial\",\"SIP/trunk/8613812345678\",\"2026-03-02 08:01:00\",\"2026-03-02 08:01:05\",\"2026-03-02 08:03:05\",125,120,\"ANSWERED\",\"DOCUMENTATION\"";
-        assert_eq!(sniff(ast, t).unwrap().0, Format::Asterisk);
+        assert_eq!(f(ast), Format::Asterisk);
         let fs = "\"Bob\",\"1001\",\"13812345678\",\"default\",\"2026-03-02 08:01:00\",\"2026-03-02 08:01:05\",\"2026-03-02 08:03:05\",\"125\",\"120\",\"NORMAL_CLEARING\",\"uuid-1\",\"\",\"1001\"";
-        assert_eq!(sniff(fs, t).unwrap().0, Format::Freeswitch);
-        assert!(matches!(sniff("a,b,c", t), Err(LayoutError::Unrecognised { fields: 3 })));
+        assert_eq!(f(fs), Format::Freeswitch);
+        assert!(matches!(sniff("a,b,c", t), Err(LayoutError::Unrecognised { fields: 3, .. })));
+        let e = sniff("foo,method,from_tag,to_tag,bar", t).unwrap_err().to_string();
+        assert!(e.contains("nearest") && e.contains("--format"), "{e}");
     }
 
     #[test]

@@ -218,6 +218,11 @@ pub struct LegCols {
     pub dst_trunk: Option<usize>,
     /// FreeSWITCH: caller_id_name (a last resort for the seat).
     pub caller_name: Option<usize>,
+    /// 3CX `from_type`, `to_type`, `final_dn`, `final_type` (Extension, Line, Queue, IVR, …).
+    pub src_kind: Option<usize>,
+    pub dst_kind: Option<usize>,
+    pub final_dst: Option<usize>,
+    pub final_kind: Option<usize>,
     pub model: std::sync::Arc<CallModel>,
 }
 
@@ -247,12 +252,23 @@ pub enum Exporter {
     Asterisk,
     FreeSwitch,
     Vicidial,
+    /// Cisco CUCM: calling / final called number and the originating / destination device names
+    /// (`channel`, `dstchannel`).
+    Cucm,
+    /// 3CX CDR service: `from_dn`, `to_dn`, `final_dn` and their types.
+    ThreeCx,
+    /// 3CX Call History export: `Caller ID` and `Destination`, extensions written `Ext.2001`.
+    ThreeCxHistory,
+    /// A SIP proxy's accounting (Kamailio / OpenSIPS `acc`): From user, request user, and an
+    /// authenticated user when the table has one (`account`).
+    Sip,
 }
 
 /// The seat and direction of one leg, from its fields.
 pub fn classify<'a>(c: &LegCols, f: &[Cow<'a, str>]) -> (u32, Option<Cow<'a, str>>) {
-    let get =
-        |i: Option<usize>| -> Option<&str> { i.and_then(|i| f.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty()) };
+    let get = |i: Option<usize>| -> Option<&str> {
+        i.and_then(|i| f.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty() && !super::format::is_null_token(s))
+    };
     let own = |s: &str| Some(Cow::Owned(s.to_string()));
     let m = &*c.model;
     match c.exporter {
@@ -276,7 +292,112 @@ pub fn classify<'a>(c: &LegCols, f: &[Cow<'a, str>]) -> (u32, Option<Cow<'a, str
             (dir, seat.and_then(own))
         }
         Exporter::Asterisk => asterisk(c, f),
+        Exporter::Cucm => cucm(c, get),
+        Exporter::ThreeCx => three_cx(c, get),
+        Exporter::ThreeCxHistory => {
+            let ext = |i: Option<usize>| {
+                let v = get(i)?;
+                let n = super::format::bare_number(v)?;
+                (v.len() >= 4 && v[..4].eq_ignore_ascii_case("ext.") || m.is_internal_number(n)).then_some(n)
+            };
+            let (from, to) = (ext(c.src), ext(c.dst));
+            match (from, to) {
+                (Some(f), Some(_)) => (INTERNAL, own(f)),
+                (Some(f), None) => (if get(c.dst).is_some() { OUTBOUND } else { UNKNOWN }, own(f)),
+                (None, Some(t)) => (INBOUND, own(t)),
+                (None, None) => (UNKNOWN, None),
+            }
+        }
+        Exporter::Sip => {
+            let external = |n: &str| {
+                let d = n.trim_start_matches('+');
+                !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && !m.is_internal_number(n)
+            };
+            let (src, dst) = (get(c.src), get(c.dst));
+            let account = get(c.account).filter(|a| !m.is_system_user(a));
+            // the caller is a local account when it authenticated, or its From user is no outside number
+            let src_local = account.is_some() || src.is_some_and(|s| !external(s));
+            let dst_local = dst.is_some_and(|d| !external(d));
+            match (src_local, dst_local) {
+                (true, false) => (OUTBOUND, account.or(src).and_then(own)),
+                (true, true) => (INTERNAL, account.or(src).and_then(own)),
+                (false, true) => (INBOUND, dst.and_then(own)),
+                (false, false) => (UNKNOWN, None),
+            }
+        }
     }
+}
+
+/// A CUCM device: a phone (`SEP…` and the soft clients) is a seat, a gateway or trunk is the outside.
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Phone,
+    Outside,
+    Other,
+}
+
+fn cucm_side(m: &CallModel, device: Option<&str>, number: Option<&str>) -> Side {
+    let dev = device.unwrap_or("");
+    let prefixed = |p: &str| dev.len() > p.len() && dev[..p.len()].eq_ignore_ascii_case(p);
+    if ["SEP", "CSF", "BOT", "TCT", "TAB", "ATA", "CIPC", "AN"].iter().any(|p| prefixed(p)) {
+        return Side::Phone;
+    }
+    if !dev.is_empty() && m.is_trunk_name(dev) {
+        return Side::Outside;
+    }
+    match number {
+        Some(n) if m.is_internal_number(n) => Side::Phone,
+        Some(n) if n.starts_with('+') || (n.len() >= 7 && n.bytes().all(|b| b.is_ascii_digit())) => Side::Outside,
+        _ => Side::Other,
+    }
+}
+
+fn cucm<'f, 'a>(c: &LegCols, get: impl Fn(Option<usize>) -> Option<&'f str>) -> (u32, Option<Cow<'a, str>>) {
+    let m = &*c.model;
+    let (calling, called) = (get(c.src), get(c.dst));
+    let from = cucm_side(m, get(c.channel), calling);
+    let to = cucm_side(m, get(c.dstchannel), called);
+    let b = |s: Option<&str>| s.map(|s| Cow::Owned(s.to_string()));
+    match (from, to) {
+        (Side::Phone, Side::Outside) => (OUTBOUND, b(calling)),
+        (Side::Phone, Side::Phone) => (INTERNAL, b(calling)),
+        (Side::Phone, Side::Other) => (UNKNOWN, b(calling)),
+        (Side::Outside, Side::Phone) => (INBOUND, b(called)),
+        (Side::Other, Side::Phone) => (INTERNAL, b(called)),
+        _ => (UNKNOWN, None),
+    }
+}
+
+fn three_cx<'f, 'a>(c: &LegCols, get: impl Fn(Option<usize>) -> Option<&'f str>) -> (u32, Option<Cow<'a, str>>) {
+    let m = &*c.model;
+    let is = |i: Option<usize>, what: &str| get(i).is_some_and(|k| k.eq_ignore_ascii_case(what));
+    let b = |s: Option<&str>| s.and_then(super::format::bare_number).map(|s| Cow::Owned(s.to_string()));
+    let from_ext = is(c.src_kind, "extension");
+    let outside = |k: Option<usize>| is(k, "line") || is(k, "external") || is(k, "trunk");
+    let final_ext = is(c.final_kind, "extension");
+    let to_ext = is(c.dst_kind, "extension");
+    if from_ext {
+        let dir = if outside(c.dst_kind) || outside(c.final_kind) {
+            OUTBOUND
+        } else if to_ext || final_ext {
+            INTERNAL
+        } else {
+            UNKNOWN
+        };
+        return (dir, b(get(c.src)).filter(|s| !m.is_system_user(s)));
+    }
+    if outside(c.src_kind) {
+        // the extension that took the call: the final one when it was passed on
+        let seat = if final_ext {
+            b(get(c.final_dst))
+        } else if to_ext {
+            b(get(c.dst))
+        } else {
+            None
+        };
+        return (INBOUND, seat);
+    }
+    (UNKNOWN, None)
 }
 
 fn asterisk<'a>(c: &LegCols, f: &[Cow<'a, str>]) -> (u32, Option<Cow<'a, str>>) {
@@ -370,6 +491,10 @@ pub struct CallStats {
     pub legs_without_operator: u64,
     /// Legs one seat had on a call it already had a leg of, folded into that call.
     pub legs_merged: u64,
+    /// Records of a subscriber's own calls (a carrier's 话单): calls with no operator, judged by
+    /// the rules that need none (foreign-cli-fanout, group-invite-conversion). Not in `legs`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub subscriber_records: u64,
     /// (call key hash, direction) of each call seen, sorted: `--partitions` reads a call's seat legs
     /// and its seatless legs in different parts, and counts it once by merging these.
     #[serde(skip)]
@@ -394,12 +519,28 @@ fn key_hash(k: &str) -> u64 {
     k.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl CallStats {
+    /// A carrier's records: each a call of its own, in the subscriber's direction.
+    pub fn add_subscriber_records(&mut self, sub: &DataFrame) -> Result<()> {
+        self.subscriber_records += sub.height() as u64;
+        let dir = sub.column("direction")?.u32()?;
+        for d in dir.iter() {
+            self.loose[d.unwrap_or(UNKNOWN).min(3) as usize] += 1;
+        }
+        self.settle();
+        Ok(())
+    }
+
     /// Another part's legs and calls added to these (a call seen in both counts once).
     pub fn add(&mut self, mut o: CallStats) {
         self.legs += o.legs;
         self.legs_without_operator += o.legs_without_operator;
         self.legs_merged += o.legs_merged;
+        self.subscriber_records += o.subscriber_records;
         if self.keyed.is_empty() {
             self.keyed = std::mem::take(&mut o.keyed);
         } else {

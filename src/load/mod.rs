@@ -9,6 +9,7 @@ pub mod decode;
 pub mod format;
 pub mod legs;
 pub mod normalize;
+pub mod records;
 pub mod split;
 
 use crate::diag::trace;
@@ -173,6 +174,13 @@ pub struct FileReport {
     pub rows_rejected: u64,
     pub duplicates: u64,
     pub reject_reasons: BTreeMap<String, u64>,
+    /// Records that are no calls (a type or totals row, CMR records, REGISTER and MESSAGE rows),
+    /// by why: neither read nor rejected.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_calls: BTreeMap<String, u64>,
+    /// How well the file fit the format it was read as, 0 to 1 (detection; 1 when forced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
     /// Earliest and latest start (CDR) or join time, UTC, RFC 3339.
     pub first_time: Option<String>,
     pub last_time: Option<String>,
@@ -203,6 +211,9 @@ pub struct Loaded {
     pub callers: Option<crate::enrich::PendingCallers>,
     /// CDRs: legs, calls, directions, legs without a seat ([`legs::finish`]).
     pub calls: legs::CallStats,
+    /// Files of subscriber records (a carrier's 话单): their rows are at the end of `frame`, with no
+    /// operator; `scan` judges them apart ([`split_files`]).
+    pub subscriber_files: Vec<u32>,
 }
 
 impl Loaded {
@@ -215,6 +226,7 @@ impl Loaded {
             dicts: Default::default(),
             callers: None,
             calls: Default::default(),
+            subscriber_files: Vec::new(),
         }
     }
 
@@ -346,6 +358,12 @@ struct RawFile {
     seatless_ok: bool,
     /// [`normalize::PASS_THROUGH`] fields the file lacks: added after typing as constants.
     absent: Vec<&'static str>,
+    /// Records that are no calls, by why (type and totals rows, CMR records, REGISTER, …).
+    not_calls: BTreeMap<&'static str, u64>,
+    /// How well the file fit its detected format ([`format::Sniffed::confidence`]).
+    confidence: Option<f32>,
+    /// What the reader says of the file (a dump: which tables it read).
+    note: Option<String>,
 }
 
 /// The [`normalize::PASS_THROUGH`] fields a layout reads nothing into.
@@ -416,13 +434,35 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
     let t0 = std::time::Instant::now();
     let frame = dedupe(frame, target, &mut files)?;
     trace("dedupe", t0);
+    // a carrier's 话单 has no seat: its records skip the call model and are kept whole, after the rest
+    let subscriber_files: Vec<u32> =
+        (0..files.len() as u32).filter(|&i| files[i as usize].format == Some(Format::Carrier.name())).collect();
     let (frame, calls) = if std::ptr::eq(target, &CDR) {
-        legs::finish(frame, &opts.calls, &dicts, &opts.call_trunks)?
+        let (frame, subscribers) = split_files(frame, &subscriber_files)?;
+        let (mut frame, mut calls) = legs::finish(frame, &opts.calls, &dicts, &opts.call_trunks)?;
+        if let Some(sub) = subscribers {
+            calls.add_subscriber_records(&sub)?;
+            frame.vstack_mut(&sub.drop_many(["call_key", "sequence"]))?;
+        }
+        (frame, calls)
     } else {
         (frame, legs::CallStats::default())
     };
     trace("calls", t0);
-    Ok(Loaded { frame, files, rejects, dicts, callers, calls })
+    Ok(Loaded { frame, files, rejects, dicts, callers, calls, subscriber_files })
+}
+
+/// The rows of `files` (by `__file` index) apart from the others; None when there are none.
+pub fn split_files(frame: DataFrame, files: &[u32]) -> Result<(DataFrame, Option<DataFrame>)> {
+    if files.is_empty() || frame.height() == 0 {
+        return Ok((frame, None));
+    }
+    let idx = frame.column("__file")?.u32()?;
+    let mask: BooleanChunked = idx.iter().map(|i| Some(i.is_some_and(|i| files.contains(&i)))).collect();
+    if !mask.any() {
+        return Ok((frame, None));
+    }
+    Ok((frame.filter(&!&mask)?, Some(frame.filter(&mask)?)))
 }
 
 fn empty_canonical(target: &'static Target, opts: &LoadOptions) -> Result<DataFrame> {
@@ -470,6 +510,11 @@ fn load_one(
     let had_text = raw.text.take().is_some();
     report.format = Some(raw.format.name());
     report.encoding = raw.encoding.map(Encoding::name);
+    report.confidence = raw.confidence.map(|c| (c * 100.0).round() / 100.0);
+    report.not_calls = raw.not_calls.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    if let Some(n) = raw.note.take() {
+        report.warnings.push(format!("{file}: {n}"));
+    }
     let early = raw.early_rejects.len();
     let t0 = std::time::Instant::now();
     // The raw columns go into the plan by value and are freed as it replaces them; the rare rejected
@@ -494,7 +539,10 @@ fn load_one(
     let lines_in = raw.lines_in.unwrap_or(all.height() as u64);
     report.lines_in = lines_in;
     // (a part of a file may hold no rows: `scan --partitions` judges the file by all its parts)
-    if lines_in == 0 && opts.partition.is_none() {
+    if lines_in == 0 && opts.partition.is_none() && !report.not_calls.is_empty() {
+        let n: u64 = report.not_calls.values().sum();
+        report.warnings.push(format!("{file}: no calls, only {n} record(s) that are not calls"));
+    } else if lines_in == 0 && opts.partition.is_none() {
         let what = if matches!(raw.format, Format::Parquet | Format::Ndjson) {
             "no rows"
         } else {
@@ -764,13 +812,27 @@ fn read_text(
             text: None,
             seatless_ok: false,
             absent: Vec::new(),
+            not_calls: BTreeMap::new(),
+            confidence: None,
+            note: None,
         });
     };
-    let (format, delim, has_header) = match opts.format {
-        Some(f @ (Format::Asterisk | Format::Freeswitch)) => (f, b',', false),
-        Some(f) => (f, split::sniff_delimiter(first_line), true),
+    let sniffed = match opts.format {
+        Some(f @ (Format::Asterisk | Format::Freeswitch)) => {
+            format::Sniffed { format: f, delim: b',', header: false, confidence: 1.0 }
+        }
+        Some(f) => {
+            // a forced CUCM, 3CX or FreePBX file may still come without its header
+            let own = format::sniff(first_line, target).ok().filter(|s| s.format == f);
+            let header = own.as_ref().is_none_or(|s| s.header);
+            format::Sniffed { format: f, delim: split::sniff_delimiter(first_line), header, confidence: 1.0 }
+        }
         None => format::sniff(first_line, target).with_context(|| file.clone())?,
     };
+    let (format, delim, has_header) = (sniffed.format, sniffed.delim, sniffed.header);
+    if std::ptr::eq(target, &CDR) && (matches!(format, Format::Sql) || (format == Format::Kamailio)) {
+        return read_records(path, text, enc, opts, target, sniffed);
+    }
     let mut layout: Layout = if has_header {
         let mut hdr = Vec::new();
         split_fields(first_line, delim, QuoteMode::Literal, &mut hdr);
@@ -780,7 +842,9 @@ fn read_text(
     } else {
         format::positional_layout(format, &opts.calls)
     };
-    let seatless_ok = layout.sources.iter().any(|s| matches!(s, Some(format::Src::Seat(_))));
+    // a seat derived from a switch's channels may be missing; a carrier's 话单 has none at all
+    let seatless_ok =
+        format == Format::Carrier || layout.sources.iter().any(|s| matches!(s, Some(format::Src::Seat(_))));
     let absent = absent_of(&layout, target);
     layout.skip(target, &opts.skip);
     // Records are lines, so the text splits at line ends into chunks parsed in parallel.
@@ -824,14 +888,29 @@ fn read_text(
         })
         .collect::<Result<_>>()?;
     trace("split", t_split);
+    let (mut raw, ids) = gather(parts, target, &absent)?;
+    if let (Some(p), true) = (part, record) {
+        opts.text_parts.put(&file, TextPartMap { len: text.len(), of: p.of, chunks, ids });
+    }
+    (raw.format, raw.encoding, raw.text, raw.seatless_ok, raw.confidence) =
+        (format, Some(enc), Some(text), seatless_ok, Some(sniffed.confidence));
+    Ok(raw)
+}
+
+/// The chunks' raw columns, counts and rejects as one file's, and the part of each line.
+fn gather(parts: Vec<ChunkOut>, target: &'static Target, absent: &[&'static str]) -> Result<(RawFile, Vec<Vec<u8>>)> {
     let mut lines_in = 0;
     let mut early_rejects = Vec::new();
+    let mut not_calls = BTreeMap::new();
     let mut frame: Option<DataFrame> = None;
     let mut ids = Vec::new();
     for p in parts {
         ids.extend(p.part_ids);
         lines_in += p.lines_in;
         early_rejects.extend(p.early_rejects);
+        for (k, v) in p.not_calls {
+            *not_calls.entry(k).or_default() += v;
+        }
         match frame.as_mut() {
             None => frame = Some(p.frame),
             Some(f) => {
@@ -839,29 +918,101 @@ fn read_text(
             }
         }
     }
-    if let (Some(p), true) = (part, record) {
-        opts.text_parts.put(&file, TextPartMap { len: text.len(), of: p.of, chunks, ids });
-    }
     let frame = match frame {
         Some(f) => f,
-        None => raw_frame_without(target, vec![None; target.fields.len()], vec![], &absent)?,
+        None => raw_frame_without(target, vec![None; target.fields.len()], vec![], absent)?,
     };
-    Ok(RawFile {
+    let raw = RawFile {
         frame: frame.lazy(),
-        format,
-        encoding: Some(enc),
+        format: Format::Generic,
+        encoding: None,
         lines_in: Some(lines_in),
         early_rejects,
-        text: Some(text),
-        seatless_ok,
-        absent,
-    })
+        text: None,
+        seatless_ok: false,
+        absent: absent.to_vec(),
+        not_calls,
+        confidence: None,
+        note: None,
+    };
+    Ok((raw, ids))
+}
+
+/// SQL dumps and SIP accounting: the file's records are gathered whole first (a dump's rows, SIP
+/// transactions paired into calls, [`records`]) and then go through the same columns.
+fn read_records(
+    path: &Path,
+    text: decode::Text,
+    enc: Encoding,
+    opts: &LoadOptions,
+    target: &'static Target,
+    sniffed: format::Sniffed,
+) -> Result<RawFile> {
+    let file = path.display().to_string();
+    let tables = records::read(&text, sniffed.format, sniffed.delim).with_context(|| file.clone())?;
+    let mut outs = Vec::new();
+    let mut seatless_ok = false;
+    let mut used = Vec::new();
+    let mut not_calls: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for t in &tables {
+        for (k, v) in &t.not_calls {
+            *not_calls.entry(k).or_default() += v;
+        }
+        let layout = t.format.and_then(|f| {
+            format::header_layout(f, &t.header, target, &opts.columns, 0, &opts.calls).ok().map(|mut l| {
+                l.header_line = None;
+                l
+            })
+        });
+        let Some(mut layout) = layout else {
+            skipped.push(t.name.clone());
+            continue;
+        };
+        used.push(format!("{} ({}, {} rows)", t.name, t.format.map_or("?", Format::name), t.rows.len()));
+        seatless_ok |= layout.sources.iter().any(|s| matches!(s, Some(format::Src::Seat(_))));
+        layout.skip(target, &opts.skip);
+        let lines =
+            Lines { layout: &layout, delim: b',', target, file: &file, opts, part: opts.partition, absent: &[] };
+        let mut sink = RowSink::new(&lines, t.rows.len(), false);
+        let mut fields: Vec<Cow<str>> = Vec::new();
+        for r in &t.rows {
+            fields.clear();
+            fields.extend(r.fields.iter().map(|f| Cow::Borrowed(f.as_str())));
+            sink.push(r.line, &r.fields.join(","), &fields, false);
+        }
+        let mut out = sink.finish()?;
+        for (k, v) in std::mem::take(&mut out.not_calls) {
+            *not_calls.entry(k).or_default() += v;
+        }
+        outs.push(out);
+    }
+    anyhow::ensure!(
+        !used.is_empty() || tables.iter().all(|t| t.rows.is_empty() && t.not_calls.is_empty()),
+        "{file}: read as {}: no table of CDRs in it (tables: {}); name the columns with [columns] or --format",
+        sniffed.format.name(),
+        if skipped.is_empty() { "none".to_string() } else { skipped.join(", ") }
+    );
+    let (mut raw, _) = gather(outs, target, &[])?;
+    raw.not_calls = not_calls;
+    raw.note = (sniffed.format == Format::Sql).then(|| {
+        let mut n = format!("tables read: {}", if used.is_empty() { "none".into() } else { used.join("; ") });
+        if !skipped.is_empty() {
+            n += &format!("; not CDRs, left out: {}", skipped.join(", "));
+        }
+        n
+    });
+    (raw.format, raw.encoding, raw.text, raw.seatless_ok, raw.confidence) =
+        (sniffed.format, Some(enc), Some(text), seatless_ok, Some(sniffed.confidence));
+    Ok(raw)
 }
 
 struct ChunkOut {
     frame: DataFrame,
     lines_in: u64,
     early_rejects: Vec<Reject>,
+    /// Records that are no calls, by why ([`format::Layout::not_a_call`]).
+    not_calls: BTreeMap<&'static str, u64>,
     /// The part of each line split (when recording, see [`TextParts`]).
     part_ids: Option<Vec<u8>>,
 }
@@ -897,27 +1048,127 @@ fn too_long_message(file: &str, line: u64, len: usize) -> String {
     )
 }
 
+/// Where a text file's records go as they are split: raw columns, rejects, records that are no
+/// calls, and (`scan --partitions`) each record's part. Lines of a chunk and rows of a dump or of
+/// paired SIP transactions go through the same one.
+struct RowSink<'a> {
+    how: &'a Lines<'a>,
+    builders: Vec<Option<RawBuilder>>,
+    lines: Vec<u64>,
+    early_rejects: Vec<Reject>,
+    not_calls: BTreeMap<&'static str, u64>,
+    lines_in: u64,
+    op_src: Option<&'a format::Src>,
+    recorded: Option<Vec<u8>>,
+}
+
+impl<'a> RowSink<'a> {
+    fn new(how: &'a Lines<'a>, est: usize, record: bool) -> Self {
+        let parts = how.part.map_or(1, |p| p.of.max(1) as usize);
+        let builders = how
+            .layout
+            .sources
+            .iter()
+            .zip(how.target.fields)
+            .map(|(s, f)| s.as_ref().map(|_| RawBuilder::new(f.name, est)))
+            .collect();
+        let op_src =
+            how.target.fields.iter().position(|f| f.name == "operator_id").and_then(|i| how.layout.sources[i].as_ref());
+        RowSink {
+            how,
+            builders,
+            lines: Vec::with_capacity(est),
+            early_rejects: Vec::new(),
+            not_calls: BTreeMap::new(),
+            lines_in: 0,
+            op_src,
+            recorded: record.then(|| Vec::with_capacity(est * parts)),
+        }
+    }
+
+    /// One record: line `n` (quoted as `line` if rejected), split into `fields`. `known`: its part
+    /// was learnt by an earlier pass (and is this pass's).
+    fn push(&mut self, n: u64, line: &str, fields: &[Cow<str>], known: bool) {
+        let Lines { layout, file, opts, part, .. } = *self.how;
+        if let Some(why) = layout.not_a_call(n, fields) {
+            // counted once, by the first part
+            if let (Some(p), false) = (part, known) {
+                if let Some(r) = self.recorded.as_mut() {
+                    r.push(0);
+                }
+                if p.index != 0 {
+                    return;
+                }
+            }
+            *self.not_calls.entry(why).or_default() += 1;
+            return;
+        }
+        let fit = fits(layout, fields);
+        // the record's seat and direction, classified once for both fields (and the part)
+        let mut leg: Option<format::LegOf> = None;
+        if let (Some(part), false) = (part, known) {
+            let op = if fit { self.op_src.and_then(|src| src.eval_leg(fields, &mut leg)) } else { None };
+            let id = Partition::of_operator(op.as_deref(), part.of);
+            if let Some(r) = self.recorded.as_mut() {
+                r.push(id as u8);
+            }
+            if id != part.index {
+                return;
+            }
+        }
+        self.lines_in += 1;
+        if !fit {
+            let reason = if fields.len() < layout.min_fields {
+                format!("too few columns ({} of {})", fields.len(), layout.min_fields)
+            } else {
+                format!("too many columns ({} of {})", fields.len(), layout.max_fields.unwrap_or(0))
+            };
+            self.early_rejects.push(Reject { file: file.to_string(), line: n, reason, raw: quote(line) });
+            return;
+        }
+        for (b, src) in self.builders.iter_mut().zip(&layout.sources) {
+            if let (Some(b), Some(src)) = (b.as_mut(), src) {
+                b.push(src.eval_leg(fields, &mut leg).as_deref(), opts.tz, opts.date_order);
+            }
+        }
+        self.lines.push(n);
+    }
+
+    fn finish(self) -> Result<ChunkOut> {
+        let cols: Vec<Option<Column>> = self.builders.into_iter().map(|b| b.map(RawBuilder::finish)).collect();
+        Ok(ChunkOut {
+            frame: raw_frame_without(self.how.target, cols, self.lines, self.how.absent)?,
+            lines_in: self.lines_in,
+            early_rejects: self.early_rejects,
+            not_calls: self.not_calls,
+            part_ids: self.recorded,
+        })
+    }
+}
+
+/// A rejected record as quoted in `rejects.csv`: a dump's line of a thousand rows is cut short.
+fn quote(line: &str) -> String {
+    const MAX: usize = 2000;
+    if line.len() <= MAX {
+        return line.to_string();
+    }
+    let mut end = MAX;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &line[..end], line.len())
+}
+
 /// Split the lines of one chunk (whose first line is number `first_line`) into raw text columns.
 fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result<ChunkOut> {
-    let Lines { layout, delim, target, file, opts, part, absent } = *how;
-    let (tz, order) = (opts.tz, opts.date_order);
+    let Lines { layout, delim, file, part, .. } = *how;
     // rows estimated from the text (about 100 bytes a line); a part keeps about 1/N of them
     let parts = part.map_or(1, |p| p.of.max(1) as usize);
     let est = text.len() / 100 / parts + 16;
-    let mut builders: Vec<Option<RawBuilder>> = layout
-        .sources
-        .iter()
-        .zip(target.fields)
-        .map(|(s, f)| s.as_ref().map(|_| RawBuilder::new(f.name, est)))
-        .collect();
-    let mut lines: Vec<u64> = Vec::with_capacity(est);
-    let mut early_rejects = Vec::new();
+    let mut sink = RowSink::new(how, est, matches!(ids, PartIds::Record));
     let mut fields: Vec<Cow<str>> = Vec::with_capacity(32);
     let mut lenient: Vec<Cow<str>> = Vec::with_capacity(32);
-    let mut lines_in = 0u64;
     let mut too_long: Option<(u64, usize)> = None;
-    let op_src = target.fields.iter().position(|f| f.name == "operator_id").and_then(|i| layout.sources[i].as_ref());
-    let mut recorded = matches!(ids, PartIds::Record).then(|| Vec::with_capacity(est * parts));
     let (known, mut next) = (if let PartIds::Known(k) = ids { Some(k) } else { None }, 0usize);
     split::for_each_line_from(text, first_line, |n, _, line| {
         if Some(n) == layout.header_line || too_long.is_some() {
@@ -946,35 +1197,7 @@ fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result
                 std::mem::swap(&mut fields, &mut lenient);
             }
         }
-        let fit = fits(layout, &fields);
-        // the record's seat and direction, classified once for both fields (and the part)
-        let mut leg: Option<format::LegOf> = None;
-        if let (Some(part), None) = (part, known) {
-            let op = if fit { op_src.and_then(|src| src.eval_leg(&fields, &mut leg)) } else { None };
-            let id = Partition::of_operator(op.as_deref(), part.of);
-            if let Some(r) = recorded.as_mut() {
-                r.push(id as u8);
-            }
-            if id != part.index {
-                return;
-            }
-        }
-        lines_in += 1;
-        if !fit {
-            let reason = if fields.len() < layout.min_fields {
-                format!("too few columns ({} of {})", fields.len(), layout.min_fields)
-            } else {
-                format!("too many columns ({} of {})", fields.len(), layout.max_fields.unwrap_or(0))
-            };
-            early_rejects.push(Reject { file: file.to_string(), line: n, reason, raw: line.to_string() });
-            return;
-        }
-        for (b, src) in builders.iter_mut().zip(&layout.sources) {
-            if let (Some(b), Some(src)) = (b.as_mut(), src) {
-                b.push(src.eval_leg(&fields, &mut leg).as_deref(), tz, order);
-            }
-        }
-        lines.push(n);
+        sink.push(n, line, &fields, known.is_some());
     });
     if let Some((n, len)) = too_long {
         anyhow::bail!("{}", too_long_message(file, n, len));
@@ -983,8 +1206,7 @@ fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result
         // the text changed under the same length between passes: its parts are not known
         anyhow::bail!("{file}: changed while it was read in parts (lines {first_line}..): read it again");
     }
-    let cols: Vec<Option<Column>> = builders.into_iter().map(|b| b.map(RawBuilder::finish)).collect();
-    Ok(ChunkOut { frame: raw_frame_without(target, cols, lines, absent)?, lines_in, early_rejects, part_ids: recorded })
+    sink.finish()
 }
 
 /// One raw column of a text chunk. Timestamps and durations are parsed as the line is split
@@ -1146,6 +1368,9 @@ fn read_columnar(
         text: None,
         seatless_ok: false,
         absent,
+        not_calls: BTreeMap::new(),
+        confidence: Some(1.0),
+        note: None,
     })
 }
 
@@ -1445,7 +1670,13 @@ mod tests {
 
     #[test]
     fn fits_accepts_trailing_empty_fields_only_with_header() {
-        let l = Layout { sources: vec![], min_fields: 2, max_fields: Some(2), header_line: Some(1) };
+        let l = Layout {
+            sources: vec![],
+            min_fields: 2,
+            max_fields: Some(2),
+            header_line: Some(1),
+            rows: Default::default(),
+        };
         let f = |v: &[&'static str]| v.iter().map(|s| Cow::Borrowed(*s)).collect::<Vec<_>>();
         assert!(fits(&l, &f(&["a", "b"])));
         assert!(fits(&l, &f(&["a", "b", ""])));

@@ -89,7 +89,9 @@ impl Partials for FanoutPartials<'_> {
         let min = self.cfg.foreign_cli_fanout.fanout_min_callees as i64;
         self.home.clone_from(&input.home_region);
         if self.parts == 1 {
-            self.whole = Some(self.rule.findings(fanout_groups(input, min)?, &input.home_region, min));
+            // (a carrier's subscriber records come as a second input, judged on their own)
+            let found = self.rule.findings(fanout_groups(input, min)?, &input.home_region, min);
+            self.whole.get_or_insert_with(Vec::new).extend(found);
         } else {
             let spill = match &mut self.spill {
                 Some(s) => s,

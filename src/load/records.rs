@@ -1,0 +1,545 @@
+//! Inputs whose records are gathered whole before they become rows: database dumps (MySQL /
+//! MariaDB `INSERT`, PostgreSQL `COPY … FROM stdin` and `INSERT`) and SIP accounting (Kamailio /
+//! OpenSIPS `acc`, as a table or as syslog `ACC:` lines), whose INVITE and BYE transactions are
+//! paired into one call each.
+//!
+//! The statements of a dump are lexed with `sqlparser`'s tokenizer (its MySQL dialect reads
+//! backslash escapes, its PostgreSQL one doubled quotes); `COPY` data is tab-separated text with
+//! `\N` for NULL, read here.
+
+use super::format::{self, Format, NON_CALL_SIP, NotACall, norm};
+use super::split::{QuoteMode, for_each_line, split_fields};
+use anyhow::{Context, Result, bail};
+use sqlparser::tokenizer::{Token, Tokenizer};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+/// One record: the line it was read from and its fields (a NULL is empty).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub line: u64,
+    pub fields: Vec<String>,
+}
+
+/// A table of records with named columns: a dump's table, an `acc` CSV, or the calls paired from
+/// SIP transactions.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    pub name: String,
+    pub header: Vec<String>,
+    pub rows: Vec<Record>,
+    /// The format its columns are read as (None: not a CDR table).
+    pub format: Option<Format>,
+    pub not_calls: BTreeMap<NotACall, u64>,
+}
+
+pub const AUTH_CHALLENGE: NotACall = "SIP authentication challenges (401/407) with no call after them";
+pub const ORPHAN_BYE: NotACall = "BYE without its INVITE (the call began before this file)";
+pub const IN_DIALOG: NotACall = "SIP rows of a call already counted (BYE, ACK, CANCEL, re-INVITE)";
+
+/// The tables of a dump or the paired calls of SIP accounting.
+pub fn read(text: &str, format: Format, delim: u8) -> Result<Vec<Table>> {
+    match format {
+        Format::Sql => {
+            let mut tables = read_dump(text)?;
+            for t in &mut tables {
+                let line = t.header.join(",");
+                t.format = format::sniff(&line, &format::CDR).ok().map(|s| s.format);
+                if t.format == Some(Format::Kamailio) {
+                    *t = pair(std::mem::take(t));
+                }
+            }
+            Ok(tables)
+        }
+        Format::Kamailio => {
+            let table = if text.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| l.contains("ACC: ")) {
+                read_syslog(text)
+            } else {
+                read_csv(text, delim)
+            };
+            Ok(vec![pair(table)])
+        }
+        _ => bail!("{} is not read as records", format.name()),
+    }
+}
+
+/// A delimited file with a header line.
+fn read_csv(text: &str, delim: u8) -> Table {
+    let mut t = Table { name: "acc".into(), ..Default::default() };
+    let mut fields: Vec<Cow<str>> = Vec::new();
+    for_each_line(text, |n, _, line| {
+        if line.trim().is_empty() {
+            return;
+        }
+        split_fields(line, delim, QuoteMode::Literal, &mut fields);
+        let v: Vec<String> = fields.iter().map(|f| f.trim().to_string()).collect();
+        if t.header.is_empty() {
+            t.header = v;
+        } else {
+            t.rows.push(Record { line: n, fields: v });
+        }
+    });
+    t
+}
+
+/// Kamailio's syslog lines: `… ACC: transaction answered: timestamp=…;method=INVITE;…;call_id=…`.
+fn read_syslog(text: &str) -> Table {
+    // the names the acc table gives the same values
+    fn rename(k: &str) -> &str {
+        match k {
+            "call_id" => "callid",
+            "code" => "sip_code",
+            "reason" => "sip_reason",
+            "timestamp" => "time",
+            other => other,
+        }
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut rows: Vec<(u64, HashMap<usize, String>)> = Vec::new();
+    for_each_line(text, |n, _, line| {
+        let Some(at) = line.find("ACC: ") else { return };
+        let rest = &line[at + 5..];
+        let kv = rest.split_once(": ").map_or(rest, |(_, kv)| kv);
+        let mut row = HashMap::new();
+        for pair in kv.split(';') {
+            let Some((k, v)) = pair.split_once('=') else { continue };
+            let k = rename(k.trim());
+            let i = names.iter().position(|x| x == k).unwrap_or_else(|| {
+                names.push(k.to_string());
+                names.len() - 1
+            });
+            row.insert(i, v.trim().to_string());
+        }
+        if !row.is_empty() {
+            rows.push((n, row));
+        }
+    });
+    let width = names.len();
+    let rows = rows
+        .into_iter()
+        .map(|(line, mut row)| Record {
+            line,
+            fields: (0..width).map(|i| row.remove(&i).unwrap_or_default()).collect(),
+        })
+        .collect();
+    Table { name: "acc (syslog)".into(), header: names, rows, ..Default::default() }
+}
+
+/// The columns of the calls [`pair`] makes (read with the `kamailio` layout).
+pub const PAIRED: [&str; 14] = [
+    "callid",
+    "src_user",
+    "src_domain",
+    "src_ip",
+    "dst_ouser",
+    "dst_user",
+    "dst_domain",
+    "auth_user",
+    "start_time",
+    "answer_time",
+    "end_time",
+    "sip_code",
+    "sip_reason",
+    "disposition",
+];
+
+/// SIP transactions → calls: per Call-ID, the answered INVITE (else the last failed one) gives the
+/// start, answer and parties; the BYE gives the end. REGISTER, MESSAGE, OPTIONS and the like are no
+/// calls and are counted apart; so are BYEs whose INVITE is not in the file.
+pub fn pair(t: Table) -> Table {
+    let hdr: Vec<String> = t.header.iter().map(|h| norm(h)).collect();
+    let at = |names: &[&str]| names.iter().find_map(|n| hdr.iter().position(|h| h == n));
+    let (method, callid, code, time) =
+        (at(&["method", "sipmethod"]), at(&["callid"]), at(&["sipcode", "code"]), at(&["time", "timestamp"]));
+    let reason = at(&["sipreason", "reason"]);
+    let cols: Vec<Option<usize>> = [
+        at(&["srcuser", "fromuser"]),
+        at(&["srcdomain", "fromdomain"]),
+        at(&["srcip"]),
+        at(&["dstouser", "touser"]),
+        at(&["dstuser", "ruser"]),
+        at(&["dstdomain"]),
+        at(&["authuser", "acctuser", "username"]),
+    ]
+    .into();
+    let mut out = Table { name: t.name.clone(), header: PAIRED.iter().map(|s| s.to_string()).collect(), ..t };
+    out.format = Some(Format::Kamailio);
+    let get = |r: &Record, i: Option<usize>| i.and_then(|i| r.fields.get(i)).map_or("", |s| s.as_str()).to_string();
+    #[derive(Default)]
+    struct Call {
+        ok: Option<usize>,
+        failed: Option<usize>,
+        challenges: u64,
+        bye: Option<usize>,
+        extra: u64,
+    }
+    let mut calls: Vec<(String, Call)> = Vec::new();
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    let rows = std::mem::take(&mut out.rows);
+    for (i, r) in rows.iter().enumerate() {
+        let m = get(r, method).to_ascii_uppercase();
+        if !matches!(m.as_str(), "INVITE" | "BYE" | "ACK" | "CANCEL" | "PRACK" | "UPDATE" | "CALL" | "") {
+            *out.not_calls.entry(NON_CALL_SIP).or_default() += 1;
+            continue;
+        }
+        let id = get(r, callid);
+        let k = *by_id.entry(id.clone()).or_insert_with(|| {
+            calls.push((id, Call::default()));
+            calls.len() - 1
+        });
+        let c = &mut calls[k].1;
+        let code: u32 = get(r, code).parse().unwrap_or(0);
+        match m.as_str() {
+            "INVITE" | "CALL" | "" if (200..300).contains(&code) && c.ok.is_none() => c.ok = Some(i),
+            "INVITE" | "CALL" | "" if code == 401 || code == 407 => c.challenges += 1,
+            "INVITE" | "CALL" | "" if c.ok.is_none() && code >= 300 => {
+                // a retried INVITE that failed again: the last failure stands for the call
+                c.extra += u64::from(c.failed.is_some());
+                c.failed = Some(i);
+            }
+            "BYE" if c.bye.is_none() => c.bye = Some(i),
+            _ => c.extra += 1,
+        }
+    }
+    for (_, c) in calls {
+        let Some(inv) = c.ok.or(c.failed) else {
+            let why = if c.challenges > 0 { AUTH_CHALLENGE } else { ORPHAN_BYE };
+            *out.not_calls.entry(why).or_default() += c.challenges + c.extra + u64::from(c.bye.is_some());
+            continue;
+        };
+        let r = &rows[inv];
+        let answered = c.ok.is_some();
+        let code: u32 = get(r, code).parse().unwrap_or(0);
+        let disposition = match code {
+            200..=299 => "ANSWERED",
+            486 | 600 => "BUSY",
+            408 | 480 | 487 => "NO ANSWER",
+            _ => "FAILED",
+        };
+        let t0 = get(r, time);
+        let mut fields: Vec<String> = vec![get(r, callid)];
+        fields.extend(cols.iter().map(|i| get(r, *i)));
+        if fields[4].is_empty() {
+            fields[4] = fields[5].clone(); // no To user logged: the request user
+        }
+        let end = match (answered, c.bye) {
+            (true, Some(b)) => get(&rows[b], time),
+            (true, None) => String::new(),
+            (false, _) => t0.clone(),
+        };
+        fields.extend([
+            t0.clone(),
+            if answered { t0 } else { String::new() },
+            end,
+            code.to_string(),
+            get(r, reason),
+            disposition.to_string(),
+        ]);
+        let folded =
+            c.extra + c.challenges + u64::from(c.bye.is_some()) + u64::from(c.ok.is_some() && c.failed.is_some());
+        if folded > 0 {
+            *out.not_calls.entry(IN_DIALOG).or_default() += folded;
+        }
+        out.rows.push(Record { line: r.line, fields });
+    }
+    out.rows.sort_by_key(|r| r.line);
+    out
+}
+
+/// Which SQL a dump is written in.
+#[derive(Clone, Copy, PartialEq)]
+enum Dialect {
+    MySql,
+    Postgres,
+}
+
+/// The tables of a MySQL/MariaDB or PostgreSQL dump with their rows.
+fn read_dump(text: &str) -> Result<Vec<Table>> {
+    let pg = text.contains("PostgreSQL database dump") || text.lines().any(|l| l.starts_with("COPY "));
+    let dialect = if pg { Dialect::Postgres } else { Dialect::MySql };
+    let mut tables: Vec<Table> = Vec::new();
+    let mut stmt = String::new();
+    let mut stmt_line = 0u64;
+    let mut copy: Option<usize> = None;
+    let mut err: Option<anyhow::Error> = None;
+    for_each_line(text, |n, _, line| {
+        if err.is_some() {
+            return;
+        }
+        if let Some(t) = copy {
+            if line == "\\." {
+                copy = None;
+            } else {
+                let fields = line.split('\t').map(unescape_copy).collect();
+                tables[t].rows.push(Record { line: n, fields });
+            }
+            return;
+        }
+        let l = line.trim();
+        if stmt.is_empty() && (l.is_empty() || l.starts_with("--") || l.starts_with('#')) {
+            return;
+        }
+        if stmt.is_empty() {
+            stmt_line = n;
+        } else {
+            stmt.push('\n');
+        }
+        stmt.push_str(line);
+        if !l.ends_with(';') {
+            return;
+        }
+        let s = std::mem::take(&mut stmt);
+        match statement(&s, stmt_line, dialect, &mut tables) {
+            Ok(c) => copy = c,
+            Err(e) => err = Some(e.context(format!("line {stmt_line}"))),
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if !stmt.trim().is_empty() && !stmt.trim_start().starts_with("/*") {
+        bail!("line {stmt_line}: a statement without its closing `;` (a dump cut short?)");
+    }
+    Ok(tables)
+}
+
+/// PostgreSQL `COPY` text: `\N` is NULL, backslash escapes.
+fn unescape_copy(f: &str) -> String {
+    if f == "\\N" {
+        return String::new();
+    }
+    if !f.contains('\\') {
+        return f.to_string();
+    }
+    let mut out = String::with_capacity(f.len());
+    let mut it = f.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(o) => out.push(o),
+            None => {}
+        }
+    }
+    out
+}
+
+fn table_index(tables: &mut Vec<Table>, name: &str) -> usize {
+    let bare = name.rsplit('.').next().unwrap_or(name).to_string();
+    tables.iter().position(|t| t.name == bare).unwrap_or_else(|| {
+        tables.push(Table { name: bare, ..Default::default() });
+        tables.len() - 1
+    })
+}
+
+/// One statement of a dump: `CREATE TABLE` names a table's columns, `INSERT` adds rows, `COPY`
+/// starts a block of rows (returned: the table they go to). Anything else is passed over.
+fn statement(s: &str, line: u64, dialect: Dialect, tables: &mut Vec<Table>) -> Result<Option<usize>> {
+    let head: String = s.trim_start().chars().take(12).collect::<String>().to_ascii_uppercase();
+    let wanted = ["CREATE TABLE", "INSERT INTO ", "INSERT IGNOR", "REPLACE INTO", "COPY "];
+    if !wanted.iter().any(|w| head.starts_with(w)) {
+        return Ok(None);
+    }
+    let tokens = match dialect {
+        Dialect::MySql => Tokenizer::new(&sqlparser::dialect::MySqlDialect {}, s).tokenize(),
+        Dialect::Postgres => Tokenizer::new(&sqlparser::dialect::PostgreSqlDialect {}, s).tokenize(),
+    }
+    .map_err(|e| anyhow::anyhow!("cannot read the statement: {e}"))?;
+    let toks: Vec<&Token> = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).collect();
+    let word = |t: &Token| if let Token::Word(w) = t { Some(w.value.clone()) } else { None };
+    let upper = |i: usize| toks.get(i).and_then(|t| word(t)).map(|w| w.to_ascii_uppercase()).unwrap_or_default();
+    // the (possibly schema-qualified) name starting at token i, and the token after it
+    let name_at = |mut i: usize| {
+        let mut name = String::new();
+        while let Some(w) = toks.get(i).and_then(|t| word(t)) {
+            name.push_str(&w);
+            if toks.get(i + 1) == Some(&&Token::Period) {
+                name.push('.');
+                i += 2;
+            } else {
+                return (name, i + 1);
+            }
+        }
+        (name, i)
+    };
+    match upper(0).as_str() {
+        "CREATE" => {
+            let mut i = 2;
+            if upper(2) == "IF" {
+                i = 5;
+            }
+            let (name, mut i) = name_at(i);
+            let t = table_index(tables, &name);
+            let mut cols = Vec::new();
+            let mut depth = 0;
+            let mut expect_name = false;
+            while let Some(tok) = toks.get(i) {
+                match tok {
+                    Token::LParen => {
+                        depth += 1;
+                        expect_name = depth == 1;
+                    }
+                    Token::RParen => depth -= 1,
+                    Token::Comma if depth == 1 => expect_name = true,
+                    Token::Word(w) if expect_name => {
+                        let u = w.value.to_ascii_uppercase();
+                        let constraint = w.quote_style.is_none()
+                            && [
+                                "PRIMARY",
+                                "KEY",
+                                "UNIQUE",
+                                "INDEX",
+                                "CONSTRAINT",
+                                "FOREIGN",
+                                "FULLTEXT",
+                                "CHECK",
+                                "SPATIAL",
+                            ]
+                            .contains(&u.as_str());
+                        if !constraint {
+                            cols.push(w.value.clone());
+                        }
+                        expect_name = false;
+                    }
+                    _ => expect_name = false,
+                }
+                i += 1;
+            }
+            tables[t].header = cols;
+            Ok(None)
+        }
+        "COPY" => {
+            let (name, i) = name_at(1);
+            let t = table_index(tables, &name);
+            let cols = column_list(&toks, i);
+            if !cols.is_empty() {
+                tables[t].header = cols;
+            }
+            let from_stdin = s.to_ascii_uppercase().contains("FROM STDIN");
+            Ok(from_stdin.then_some(t))
+        }
+        _ => {
+            // INSERT [IGNORE] INTO name [(cols)] VALUES (…), (…);
+            let mut i = 1;
+            while !matches!(upper(i).as_str(), "INTO" | "") {
+                i += 1;
+            }
+            let (name, i) = name_at(i + 1);
+            let t = table_index(tables, &name);
+            let cols = column_list(&toks, i);
+            if !cols.is_empty() {
+                tables[t].header = cols;
+            }
+            let Some(v) = (i..toks.len()).find(|&k| upper(k) == "VALUES") else {
+                bail!("INSERT into {name} without VALUES");
+            };
+            for fields in tuples(&toks[v + 1..]).with_context(|| format!("INSERT into {name}"))? {
+                tables[t].rows.push(Record { line, fields });
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// `(a, b, c)` at token `i`: the names; else none.
+fn column_list(toks: &[&Token], i: usize) -> Vec<String> {
+    let mut cols = Vec::new();
+    if toks.get(i) != Some(&&Token::LParen) {
+        return cols;
+    }
+    for t in &toks[i + 1..] {
+        match t {
+            Token::Word(w) => cols.push(w.value.clone()),
+            Token::DoubleQuotedString(s) => cols.push(s.clone()),
+            Token::RParen => break,
+            _ => {}
+        }
+    }
+    cols
+}
+
+/// The value tuples of an INSERT: text as written (escapes resolved), NULL as empty.
+fn tuples(toks: &[&Token]) -> Result<Vec<Vec<String>>> {
+    let mut out = Vec::new();
+    let mut row: Vec<String> = Vec::new();
+    let mut depth = 0;
+    let mut neg = false;
+    for t in toks {
+        match t {
+            Token::LParen => {
+                depth += 1;
+                if depth == 1 {
+                    row = Vec::new();
+                }
+            }
+            Token::RParen => {
+                depth -= 1;
+                if depth == 0 {
+                    out.push(std::mem::take(&mut row));
+                }
+            }
+            Token::Minus => neg = true,
+            Token::Comma | Token::SemiColon | Token::EOF => {}
+            _ if depth == 0 => {}
+            Token::Number(n, _) => row.push(if std::mem::take(&mut neg) { format!("-{n}") } else { n.clone() }),
+            Token::SingleQuotedString(s)
+            | Token::DoubleQuotedString(s)
+            | Token::EscapedStringLiteral(s)
+            | Token::NationalStringLiteral(s) => row.push(s.clone()),
+            Token::Word(w) if w.value.eq_ignore_ascii_case("null") => row.push(String::new()),
+            Token::Word(w) => row.push(w.value.clone()),
+            other => bail!("unexpected {other} in VALUES"),
+        }
+    }
+    anyhow::ensure!(depth == 0, "VALUES with an unclosed tuple");
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_insert_with_escapes_and_nulls() {
+        let dump = "-- MySQL dump 10.13\nCREATE TABLE `cdr` (\n  `calldate` datetime NOT NULL,\n  `clid` varchar(80) NOT NULL DEFAULT '',\n  `src` varchar(80),\n  PRIMARY KEY (`calldate`)\n) ENGINE=InnoDB;\nINSERT INTO `cdr` VALUES ('2026-03-02 08:01:00','\\\"Li\\\" <2001>',NULL),('2026-03-02 08:02:00','O\\'Brien <2002>','2002');\n";
+        let t = read(dump, Format::Sql, b',').unwrap();
+        assert_eq!(t[0].header, ["calldate", "clid", "src"]);
+        assert_eq!(t[0].rows.len(), 2);
+        assert_eq!(t[0].rows[0].fields, ["2026-03-02 08:01:00", "\"Li\" <2001>", ""]);
+        assert_eq!(t[0].rows[1].fields[1], "O'Brien <2002>");
+        assert_eq!(t[0].rows[1].line, 8);
+    }
+
+    #[test]
+    fn postgres_copy_and_doubled_quotes() {
+        let dump = "--\n-- PostgreSQL database dump\n--\nCOPY public.cdr (calldate, src, dst) FROM stdin;\n2026-03-02 08:01:00\t2001\t\\N\n\\.\nINSERT INTO public.cdr (calldate, src, dst) VALUES ('2026-03-02 09:00:00', 'O''Neil', '139');\n";
+        let t = read(dump, Format::Sql, b',').unwrap();
+        assert_eq!(t[0].header, ["calldate", "src", "dst"]);
+        assert_eq!(t[0].rows[0].fields, ["2026-03-02 08:01:00", "2001", ""]);
+        assert_eq!(t[0].rows[1].fields[1], "O'Neil");
+    }
+
+    #[test]
+    fn sip_transactions_pair_into_calls() {
+        let csv = "method,from_tag,to_tag,callid,sip_code,sip_reason,time,src_user,src_domain,src_ip,dst_ouser,dst_user,dst_domain\n\
+REGISTER,a,,r1,200,OK,2026-03-02 08:00:00,op1,farm.example,203.0.113.9,,op1,farm.example\n\
+INVITE,a,b,c1,200,OK,2026-03-02 08:01:05,op1,farm.example,203.0.113.9,13812345678,13812345678,farm.example\n\
+BYE,a,b,c1,200,OK,2026-03-02 08:03:05,op1,farm.example,203.0.113.9,13812345678,13812345678,farm.example\n\
+INVITE,c,,c2,486,Busy Here,2026-03-02 08:04:00,op1,farm.example,203.0.113.9,13912345678,13912345678,farm.example\n";
+        let t = read(csv, Format::Kamailio, b',').unwrap().remove(0);
+        assert_eq!(t.rows.len(), 2);
+        let f = &t.rows[0].fields;
+        assert_eq!(
+            (f[8].as_str(), f[9].as_str(), f[10].as_str()),
+            ("2026-03-02 08:01:05", "2026-03-02 08:01:05", "2026-03-02 08:03:05")
+        );
+        assert_eq!(t.rows[1].fields[13], "BUSY");
+        assert_eq!(t.not_calls[NON_CALL_SIP], 1);
+        assert_eq!(t.not_calls[IN_DIALOG], 1);
+    }
+}
