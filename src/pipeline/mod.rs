@@ -160,16 +160,27 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
             _ => (format!("part {} of {of}: ", index + 1), Some(Partition { index, of })),
         };
         pb.set_message(format!("{say}loading CDRs"));
-        let (loaded, input) = stage::prepare(&cx, part, pb)?;
+        let stage::Prepared { loaded, input, subscribers } = stage::prepare(&cx, part, pb)?;
         pb.set_message(format!("{say}rules"));
         let t = Instant::now();
         let named = judge(&mut states, &input)?;
+        if let Some(sub) = &subscribers {
+            judge_subscribers(&mut states, sub)?;
+        }
         cx.lap("rules", t);
         parts.add(loaded, input, named, plan.partitions, plan.redactor.is_some())?;
     }
     let stage_times = cx.times.into_inner();
     let joins = cx.joins.into_inner().flatten();
     let mut judged = parts.merged(plan, joins, stage_times)?;
+    let mut notes = notes;
+    let subs = judged.loaded.calls.subscriber_records;
+    if subs > 0 {
+        notes.push(format!(
+            "{subs} record(s) of subscribers' own calls (a carrier's 话单) have no operator: {} judge them with the calling number in the operator's place; the operator rules do not",
+            SUBSCRIBER_RULES.join(" and ")
+        ));
+    }
     judged.notes = notes;
     judged.finish_rules(states)?;
     let t = Instant::now();
@@ -194,6 +205,20 @@ fn judge(states: &mut RuleStates, input: &AuditInput) -> Result<Vec<String>> {
     named.sort_unstable();
     named.dedup();
     Ok(named)
+}
+
+/// The day rules that need no operator: they judge a carrier's subscriber records too.
+pub const SUBSCRIBER_RULES: [&str; 2] = ["foreign-cli-fanout", "group-invite-conversion"];
+
+/// A carrier's subscriber records through the rules that need no operator. Whom they name has no
+/// dossier material: the calling number is no operator.
+fn judge_subscribers(states: &mut RuleStates, input: &AuditInput) -> Result<()> {
+    for (id, secs, p) in states.iter_mut().filter(|(id, ..)| SUBSCRIBER_RULES.contains(id)) {
+        let t = Instant::now();
+        p.add(input).with_context(|| format!("rule {id} failed on subscriber records"))?;
+        *secs += t.elapsed().as_secs_f64();
+    }
+    Ok(())
 }
 
 /// What the partitions left, so far.

@@ -9,8 +9,16 @@ use indicatif::ProgressBar;
 use polars::prelude::*;
 use std::time::Instant;
 
+/// What one partition gives the rules: the operators' calls, and a carrier's subscriber records
+/// when the inputs have some ([`subscribers`]).
+pub(super) struct Prepared {
+    pub loaded: Loaded,
+    pub input: AuditInput,
+    pub subscribers: Option<AuditInput>,
+}
+
 /// Load and prepare the rows of `part` (None: every row).
-pub(super) fn prepare(cx: &Context, part: Option<Partition>, pb: &ProgressBar) -> Result<(Loaded, AuditInput)> {
+pub(super) fn prepare(cx: &Context, part: Option<Partition>, pb: &ProgressBar) -> Result<Prepared> {
     let t = Instant::now();
     let opts = load::LoadOptions { partition: part, ..cx.load.clone() };
     let mut loaded = load::load_cdrs(cx.paths, &opts, &cx.plan.setup.phones)?;
@@ -43,7 +51,40 @@ pub(super) fn prepare(cx: &Context, part: Option<Partition>, pb: &ProgressBar) -
     }
     cx.lap("callers", t);
     let t = Instant::now();
-    let input = AuditInput::prepare_days(cdr, dicts, joins.map(|j| j.frame.clone()), cx.prepare_options()?)?;
+    let (cdr, sub) = load::split_files(cdr, &loaded.subscriber_files)?;
+    let join_frame = || joins.map(|j| j.frame.clone());
+    let subscribers = match sub {
+        Some(sub) => Some(subscribers(sub, &dicts, join_frame(), cx.prepare_options()?)?),
+        None => None,
+    };
+    let input = AuditInput::prepare_days(cdr, dicts, join_frame(), cx.prepare_options()?)?;
     cx.lap("prepare", t);
-    Ok((loaded, input))
+    Ok(Prepared { loaded, input, subscribers })
+}
+
+/// A carrier's records as an audit input of their own: the calling number stands where an
+/// operator would, and every call is outbound from it (the victim's 话单 shows who called; the
+/// subscriber's own calls out are the subscriber's). Only the rules that need no operator read it.
+fn subscribers(
+    mut sub: DataFrame,
+    dicts: &crate::coded::Dicts,
+    joins: Option<DataFrame>,
+    opts: &crate::prepare::PrepareOptions,
+) -> Result<AuditInput> {
+    // the number in E.164 (`+44…` and `0044…` are one caller), else as written
+    let raw: Vec<Option<String>> = if sub.column("caller_id")?.dtype() == &DataType::UInt32 {
+        let c = dicts.column(&sub, "caller_id")?;
+        (0..sub.height()).map(|i| c.get(i).map(str::to_string)).collect()
+    } else {
+        sub.column("caller_id")?.str()?.iter().map(|s| s.map(str::to_string)).collect()
+    };
+    let nums = sub.column("caller_num")?.u64()?;
+    let callers: StringChunked =
+        raw.into_iter().zip(nums.iter()).map(|(r, n)| n.map(|n| format!("+{n}")).or(r)).collect();
+    let h = sub.height();
+    sub.with_column(callers.with_name("operator_id".into()).into_column())?;
+    sub.with_column(UInt32Chunked::full("direction".into(), crate::load::legs::OUTBOUND, h).into_column())?;
+    let known = sub.column("operator_id")?.is_not_null();
+    let sub = sub.filter(&known)?;
+    AuditInput::prepare_days(sub, dicts.clone(), joins, opts)
 }
