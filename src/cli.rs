@@ -267,8 +267,10 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub no_overlap: bool,
     /// How the CDRs are written: `generic` (one row a call, CSV and Parquet), `asterisk` (21-column
-    /// `cdr_csv` legs: Local channels, queues, `h` rows) or `grandstream` (UCM download, ForkCDR
-    /// legs with a Session). The PBX shapes add inbound queue agents and shared seats.
+    /// `cdr_csv` legs: Local channels, queues, `h` rows), `grandstream` (UCM download, ForkCDR
+    /// legs with a Session), `cucm` (CDR flat file: phone to trunk, queue CTI route point),
+    /// `3cx` (CDR service records) or `kamailio` (acc syslog lines: INVITE, BYE, REGISTER). The
+    /// PBX shapes add inbound queue agents and shared seats.
     #[arg(long, value_enum, default_value_t = Shape::Generic)]
     pub shape: Shape,
 }
@@ -279,4 +281,11 @@ pub enum Shape {
     Generic,
     Asterisk,
     Grandstream,
+    /// Cisco CUCM CDR flat file (129 columns, header and type row).
+    Cucm,
+    /// 3CX CDR service output (no header, a BOM).
+    #[value(name = "3cx")]
+    ThreeCx,
+    /// Kamailio acc syslog lines (INVITE / BYE / REGISTER).
+    Kamailio,
 }

@@ -113,6 +113,27 @@ fn file_truncated_while_it_is_read() {
 }
 
 #[test]
+fn file_appended_to_while_it_is_read_is_read_to_its_length_and_the_run_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("Master-live.csv");
+    std::fs::copy(root().join(GOOD), &p).unwrap();
+    let lines = std::fs::read_to_string(&p).unwrap().lines().filter(|l| !l.trim().is_empty()).count() - 1;
+    let out = d.path().join("out");
+    let marker = d.path().join("pause");
+    let child = paused_scan(&out, &[&p], &marker, "mapped");
+    let last = std::fs::read_to_string(&p).unwrap().lines().last().unwrap().to_string();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+    std::io::Write::write_all(&mut f, format!("{last}\n{last}\n").as_bytes()).unwrap();
+    std::fs::remove_file(&marker).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("Master-live.csv: grew by") && err.contains("read up to its length when opened"), "{err}");
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["inputs"][0]["lines_in"], lines as u64, "the rows appended are for the next run");
+}
+
+#[test]
 fn unreadable_file() {
     let d = tempfile::tempdir().unwrap();
     let (out, before) = previous_audit(d.path());

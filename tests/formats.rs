@@ -324,3 +324,21 @@ fn inspect_reports_the_detection_confidence_and_the_records_that_are_no_calls() 
     assert!(f["confidence"].as_f64().unwrap() > 0.5, "{f}");
     assert_eq!(f["not_calls"]["CMR record (call quality, not a call)"], 1, "{f}");
 }
+
+#[test]
+fn a_file_detected_as_one_switch_but_written_by_another_stops_the_scan() {
+    // FreePBX's header, but the rows of another export (cut to five fields): detected, then refused
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("misread.csv");
+    let mut text = String::from("calldate,clid,src,dst,dcontext,channel,dstchannel,lastapp,billsec,disposition\n");
+    for i in 0..10 {
+        text += &format!("2026-03-02 08:0{i}:00,2001,138123456{i:02},ANSWERED,60\n");
+    }
+    std::fs::write(&f, text).unwrap();
+    let out = tmp.path().join("out");
+    let o = common::bin().args(["scan", "--quiet", "--out"]).arg(&out).arg(&f).assert().code(2).get_output().clone();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("misread.csv: 10 of 10 rows rejected (100 %) reading it as freepbx"), "{e}");
+    assert!(e.contains("too few columns") && e.contains("line 2:"), "{e}");
+    assert!(!out.join("run.json").exists(), "nothing published");
+}

@@ -103,6 +103,9 @@ fn pbx_exports_precision_and_recall() {
     for (shape, files) in [
         ("asterisk", ["asterisk_Master.csv", "asterisk_overlap.csv"]),
         ("grandstream", ["grandstream_cdr.csv", "grandstream_overlap.csv"]),
+        ("cucm", ["cucm_cdr.csv", "cucm_overlap.csv"]),
+        ("3cx", ["3cx_cdr.csv", "3cx_overlap.csv"]),
+        ("kamailio", ["kamailio_acc.log", "kamailio_overlap.log"]),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let data =
@@ -111,8 +114,14 @@ fn pbx_exports_precision_and_recall() {
         std::fs::write(&cfg, "[rules.spoofed_foreign_cli]\ndomestic_trunks = [\"trunk-cn-unicom\"]\n").unwrap();
         let out = dir.path().join("out");
         common::scan_generated(&data, &files, &out).arg("--config").arg(&cfg).assert().success();
-        let rules =
-            ["long-shift", "spoofed-foreign-cli", "group-invite-conversion", "shared-seat", "foreign-cli-fanout"];
+        let mut rules =
+            vec!["long-shift", "spoofed-foreign-cli", "group-invite-conversion", "shared-seat", "foreign-cli-fanout"];
+        if shape == "3cx" {
+            // 3CX's CDR names the extension, not the caller ID the line presented: the caller-ID
+            // rules have nothing to judge (docs/formats.md), and must not guess
+            rules.retain(|r| !r.contains("cli"));
+            assert!(flagged(&out, "spoofed-foreign-cli").is_empty() && flagged(&out, "foreign-cli-fanout").is_empty());
+        }
         let report = score(&data, &out, &rules, 0.98);
         eprintln!("{shape}:\n{}", report.join("\n"));
         // shared seats exactly, and several of them
@@ -131,7 +140,11 @@ fn pbx_exports_precision_and_recall() {
         let run: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
         let c = &run["calls"];
-        assert!(c["legs_without_operator"].as_u64().unwrap() > 0 && c["calls_inbound"].as_u64().unwrap() > 0, "{c}");
+        assert!(c["calls_inbound"].as_u64().unwrap() > 0, "{c}");
+        // the multi-leg exports' queue and trunk legs are no seat's (3CX and SIP accounting write
+        // one record a call)
+        let seatless = c["legs_without_operator"].as_u64().unwrap();
+        assert_eq!(seatless > 0, !matches!(shape, "3cx" | "kamailio"), "{shape}: {c}");
         assert!(run["rows"]["duplicates"].as_u64().unwrap() > 0, "the overlapping export's legs are duplicates");
         // in operator parts: a call's seatless trunk leg (first part) still gives its seat's
         // Local-routed leg the trunk, and the calls are counted once

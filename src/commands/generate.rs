@@ -283,10 +283,14 @@ impl CdrSink {
             via_local: c.via_local,
             h_row: c.h_row,
             disposition: c.disposition,
+            ip: c.ip,
         };
         match self.shape {
             Shape::Asterisk => pbx::asterisk(&pc()),
             Shape::Grandstream => pbx::grandstream(&pc()),
+            Shape::Cucm => pbx::cucm(&pc()),
+            Shape::ThreeCx => pbx::three_cx(&pc()),
+            Shape::Kamailio => pbx::kamailio(&pc()),
             Shape::Generic => format!(
                 "C{:010},{},{},{},{},{},{},{},{},{},{},{}\n",
                 c.id,
@@ -584,9 +588,12 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     let (crews, ops, mut truth) = population(operators, &mut rng, pbx);
     let last_day = args.start_date + Duration::days(args.days.saturating_sub(1) as i64);
     let (name, overlap_name, header) = match args.shape {
-        Shape::Generic => ("cdr.csv", "cdr_overlap.csv", CSV_HEADER),
-        Shape::Asterisk => ("asterisk_Master.csv", "asterisk_overlap.csv", ""),
-        Shape::Grandstream => ("grandstream_cdr.csv", "grandstream_overlap.csv", pbx::GRANDSTREAM_HEADER),
+        Shape::Generic => ("cdr.csv", "cdr_overlap.csv", CSV_HEADER.to_string()),
+        Shape::Asterisk => ("asterisk_Master.csv", "asterisk_overlap.csv", String::new()),
+        Shape::Grandstream => ("grandstream_cdr.csv", "grandstream_overlap.csv", pbx::GRANDSTREAM_HEADER.into()),
+        Shape::Cucm => ("cucm_cdr.csv", "cucm_overlap.csv", pbx::cucm_header()),
+        Shape::ThreeCx => ("3cx_cdr.csv", "3cx_overlap.csv", pbx::THREECX_START.into()),
+        Shape::Kamailio => ("kamailio_acc.log", "kamailio_overlap.log", String::new()),
     };
     let mut sink = CdrSink {
         shape: args.shape,

@@ -184,15 +184,16 @@ fn print_table(out: &mut dyn Write, r: &InspectReport) -> Result<()> {
     let file_rows = |out: &mut dyn Write, files: &[FileReport]| -> Result<()> {
         writeln!(
             out,
-            "{:<44} {:<11} {:<9} {:>10} {:>8} {:>6}  time range (UTC)",
-            "file", "format", "encoding", "rows", "rejected", "dups"
+            "{:<44} {:<11} {:>4} {:<9} {:>10} {:>8} {:>6}  time range (UTC)",
+            "file", "format", "fit", "encoding", "rows", "rejected", "dups"
         )?;
         for f in files {
             writeln!(
                 out,
-                "{:<44} {:<11} {:<9} {:>10} {:>8} {:>6}  {} .. {}{}",
+                "{:<44} {:<11} {:>4} {:<9} {:>10} {:>8} {:>6}  {} .. {}{}",
                 f.path,
                 f.format.unwrap_or("-"),
+                f.confidence.map_or("-".to_string(), |c| format!("{:.0}%", c * 100.0)),
                 f.encoding.unwrap_or("-"),
                 f.rows_read,
                 f.rows_rejected,
@@ -214,7 +215,23 @@ fn print_table(out: &mut dyn Write, r: &InspectReport) -> Result<()> {
     for (k, v) in &r.reject_reasons {
         writeln!(out, "  rejected: {v} × {k}")?;
     }
+    let mut not_calls: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in &r.files {
+        for (k, v) in &f.not_calls {
+            *not_calls.entry(k.as_str()).or_default() += v;
+        }
+    }
+    for (k, v) in not_calls {
+        writeln!(out, "  not calls: {v} × {k}")?;
+    }
     let c = &r.calls;
+    if c.subscriber_records > 0 {
+        writeln!(
+            out,
+            "subscriber records (carrier 话单, no operator) {}: the operator rules skip them",
+            c.subscriber_records
+        )?;
+    }
     writeln!(
         out,
         "legs {} · calls {} (outbound {} · inbound {} · internal {} · unknown {}) · legs without an operator {} · legs folded into their seat's call {}",

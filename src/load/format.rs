@@ -62,6 +62,12 @@ impl Format {
     }
 }
 
+/// The `--format` values, as a list for messages.
+pub fn format_names() -> String {
+    use clap::ValueEnum;
+    Format::value_variants().iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+}
+
 /// One canonical raw field: its name and the header aliases that mean it (normalised with [`norm`]).
 pub struct FieldSpec {
     pub name: &'static str,
@@ -615,7 +621,8 @@ pub enum LayoutError {
     )]
     MissingColumns { what: &'static str, missing: Vec<&'static str>, found: Vec<String>, expected: String },
     #[error(
-        "cannot tell the format: the first line has {fields} fields and no recognised header; nearest: {near} (name one with --format; `inspect --formats` lists them)"
+        "cannot tell the format: the first line has {fields} fields and no recognised header; nearest: {near} (name one with --format: {})",
+        format_names()
     )]
     Unrecognised { fields: usize, near: String },
     #[error(
@@ -854,6 +861,8 @@ fn switch_sources(
                 vec![h(&["origipv4v6addr"]).map(Src::CiscoIp), h(&["origipaddr"]).map(Src::CiscoIp)],
             );
             set_field(sources, "disposition", vec![]);
+            // an outbound call's destination device is the gateway or trunk it left by
+            set_field(sources, "trunk", vec![col(&["destdevicename"])]);
             h(&["cdrrecordtype"]).map_or(RowKinds::All, RowKinds::Cucm)
         }
         Format::ThreeCx if h(&["historyid", "fromtype"]).is_some() => {
@@ -878,6 +887,8 @@ fn switch_sources(
             set_field(sources, "caller_id", vec![h(&["fromno"]).map(Src::Number)]);
             set_field(sources, "callee", vec![h(&["tono"]).map(Src::Number), col(&["dialno"])]);
             set_field(sources, "disposition", vec![col(&["reasonterminated"])]);
+            // the line's display name is the trunk an outbound call left by
+            set_field(sources, "trunk", vec![col(&["todispname"])]);
             RowKinds::All
         }
         Format::ThreeCx => {
@@ -903,7 +914,9 @@ fn switch_sources(
                 exporter: Exporter::Sip,
                 account: h(&["authuser", "acctuser", "username"]),
                 src: h(&["srcuser", "fromuser"]),
-                dst: h(&["dstouser", "dstuser", "touser", "ruser"]),
+                // the request user is whom the call reached (a queue's agent); the To user is
+                // the number dialled (the callee)
+                dst: h(&["dstuser", "ruser", "dstouser", "touser"]),
                 ..Default::default()
             });
             set_field(sources, "operator_id", vec![seat]);
@@ -913,6 +926,8 @@ fn switch_sources(
             set_field(sources, "caller_id", vec![col(&["srcuser", "fromuser"])]);
             set_field(sources, "callee", vec![col(&["dstouser", "dstuser", "touser", "ruser"])]);
             set_field(sources, "src_ip", vec![col(&["srcip"])]);
+            // an outbound request's domain is the gateway it was routed to
+            set_field(sources, "trunk", vec![col(&["dstdomain"])]);
             RowKinds::All
         }
         Format::Carrier => carrier_sources(hdr, sources),
@@ -1504,6 +1519,10 @@ mod tests {
         assert!(matches!(sniff("a,b,c", t), Err(LayoutError::Unrecognised { fields: 3, .. })));
         let e = sniff("foo,method,from_tag,to_tag,bar", t).unwrap_err().to_string();
         assert!(e.contains("nearest") && e.contains("--format"), "{e}");
+        // a header with two switches' columns is said to be both, not read as either
+        let two = "Caller Number,Callee Number,Source Channel,Dest Channel,Start Time,Answer Time,calldate,clid,src,dst,dcontext,channel,dstchannel";
+        let e = sniff(two, t).unwrap_err().to_string();
+        assert!(e.contains("freepbx") && e.contains("grandstream") && e.contains("--format"), "{e}");
     }
 
     #[test]

@@ -346,8 +346,10 @@ fn cucm_side(m: &CallModel, device: Option<&str>, number: Option<&str>) -> Side 
         return Side::Outside;
     }
     match number {
-        Some(n) if m.is_internal_number(n) => Side::Phone,
         Some(n) if n.starts_with('+') || (n.len() >= 7 && n.bytes().all(|b| b.is_ascii_digit())) => Side::Outside,
+        // a named device that is no phone (a CTI route point, voicemail or conference port) is
+        // no seat, whatever its number; only a record without device names goes by the number
+        Some(n) if dev.is_empty() && m.is_internal_number(n) => Side::Phone,
         _ => Side::Other,
     }
 }

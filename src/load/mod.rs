@@ -180,7 +180,7 @@ pub struct FileReport {
     pub not_calls: BTreeMap<String, u64>,
     /// How well the file fit the format it was read as, 0 to 1 (detection; 1 when forced).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub confidence: Option<f32>,
+    pub confidence: Option<f64>,
     /// Earliest and latest start (CDR) or join time, UTC, RFC 3339.
     pub first_time: Option<String>,
     pub last_time: Option<String>,
@@ -503,6 +503,7 @@ fn load_one(
 ) -> Result<Option<DataFrame>> {
     let file = path.display().to_string();
     let t_read = std::time::Instant::now();
+    let len_at_open = std::fs::metadata(path).map(|m| m.len()).ok();
     let mut raw = read_raw(path, opts, target)?;
     trace("read and split", t_read);
     // The decoded text is needed again only to quote rows the typing step rejects, which is rare:
@@ -510,7 +511,7 @@ fn load_one(
     let had_text = raw.text.take().is_some();
     report.format = Some(raw.format.name());
     report.encoding = raw.encoding.map(Encoding::name);
-    report.confidence = raw.confidence.map(|c| (c * 100.0).round() / 100.0);
+    report.confidence = raw.confidence.map(|c| (f64::from(c) * 100.0).round() / 100.0);
     report.not_calls = raw.not_calls.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     if let Some(n) = raw.note.take() {
         report.warnings.push(format!("{file}: {n}"));
@@ -535,6 +536,15 @@ fn load_one(
     };
     let all = normalize::fill_absent(all, &raw.absent)?;
     trace("typed", t0);
+    // a live file still being appended to (Master.csv mid-shift) is read up to the length it had
+    if let (Some(a), Ok(m)) = (len_at_open, std::fs::metadata(path))
+        && m.len() > a
+    {
+        report.warnings.push(format!(
+            "{file}: grew by {} bytes while it was read (still being written?): read up to its length when opened ({a} bytes); the rest is for the next run",
+            m.len() - a
+        ));
+    }
     // every row read is typed or rejected: a columnar file's row count is known here
     let lines_in = raw.lines_in.unwrap_or(all.height() as u64);
     report.lines_in = lines_in;

@@ -32,6 +32,8 @@ pub struct PbxCall<'a> {
     /// Outbound: the dialplan's `h` extension wrote a row of its own.
     pub h_row: bool,
     pub disposition: &'static str,
+    /// The seat's address (the SIP shapes' origin).
+    pub ip: Option<&'a str>,
 }
 
 pub const GRANDSTREAM_HEADER: &str = "Account Code,Caller Number,Callee Number,Context,Caller ID,Source Channel,Dest. Channel,Last app.,Last data,Start Time,Answer Time,End Time,Call Time,Talk Time,Disposition,AMA Flags,Unique ID,Log Userfield,Source Channel Extension,Dest Channel Extension,Service,Session,Action Owner,Action Type,Source Trunk Name,Destination Trunk Name,Answered by\n";
@@ -339,4 +341,203 @@ pub fn grandstream(c: &PbxCall) -> String {
     let answered = if c.talk > 0 { c.seat } else { "" };
     let r = Gs { dch: &me, disp: c.disposition, dst_ext: c.seat, answered_by: answered, ..base };
     out + &r.row(&Times::new(t0, c.ring, c.talk))
+}
+
+/// Shanghai wall time → epoch seconds (the generator's naive times are Asia/Shanghai, UTC+8, no DST).
+fn epoch(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp() - 8 * 3600
+}
+
+/// Cisco's IPv4 integer: the address's bytes read least significant first, as a signed 32-bit
+/// number (192.168.18.188 → -1139627840).
+fn cisco_int(ip: &str) -> Option<i32> {
+    let v4: std::net::Ipv4Addr = ip.parse().ok()?;
+    Some(i32::from_le_bytes(v4.octets()))
+}
+
+/// A CUCM flat file's header and type rows (release 11.x: 129 columns).
+pub fn cucm_header() -> String {
+    let cols = &crate::load::format::CUCM_COLUMNS[..129];
+    let names: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
+    let types: Vec<&str> = cols
+        .iter()
+        .map(|c| match *c {
+            "pkid" => "UNIQUEIDENTIFIER",
+            c if c.contains("Number") || c.contains("DeviceName") || c.contains("v4v6") || c.contains("Partition") => {
+                "VARCHAR(50)"
+            }
+            _ => "INTEGER",
+        })
+        .collect();
+    format!("{}\r\n{}\r\n", names.join(","), types.join(","))
+}
+
+/// One CUCM CDR record: these columns set, the rest empty or 0; texts quoted as CUCM quotes them.
+fn cucm_record(set: &[(&str, String)]) -> String {
+    let cols = &crate::load::format::CUCM_COLUMNS[..129];
+    let mut row: Vec<String> = cols
+        .iter()
+        .map(|c| match *c {
+            "cdrRecordType" | "globalCallID_callManagerId" | "origNodeId" | "destNodeId" => "1".to_string(),
+            c if c.contains("Number") || c.contains("DeviceName") || c.contains("v4v6") || c == "pkid" => {
+                "\"\"".to_string()
+            }
+            _ => "0".to_string(),
+        })
+        .collect();
+    for (k, v) in set {
+        let i = cols.iter().position(|c| c == k).expect("a CUCM column");
+        row[i] = if row[i].starts_with('"') { format!("\"{v}\"") } else { v.clone() };
+    }
+    row.join(",") + "\r\n"
+}
+
+/// The call as CUCM writes it: outbound, one record from the seat's phone (`SEP…`) to the trunk
+/// with the outpulsed caller ID; inbound, the trunk's record into the queue's CTI route point
+/// (the wait, no seat) and the record of the call redirected to the agent's phone.
+pub fn cucm(c: &PbxCall) -> String {
+    let phone = format!("SEP00AA{:0>8}", c.seat);
+    let t = Times::new(c.start, c.ring, c.talk);
+    let origin = c.ip.and_then(cisco_int).map_or("0".into(), |v| v.to_string());
+    let v6 = c.ip.filter(|ip| ip.contains(':')).unwrap_or("").to_string();
+    let connect = |t: &Times| t.answer.map_or("0".into(), |a| epoch(a).to_string());
+    let common = |leg: u64, t: &Times| {
+        vec![
+            ("globalCallID_callId", (c.id % 1_000_000_000).to_string()),
+            ("origLegCallIdentifier", (c.id * 4 + leg).to_string()),
+            ("destLegCallIdentifier", (c.id * 4 + leg + 1).to_string()),
+            ("dateTimeOrigination", epoch(t.start).to_string()),
+            ("dateTimeConnect", connect(t)),
+            ("dateTimeDisconnect", epoch(t.end).to_string()),
+            ("duration", t.answer.map_or(0, |a| (t.end - a).num_seconds()).to_string()),
+            ("pkid", format!("{:08x}-{:04x}-4000-8000-{:012x}", c.id & 0xffff_ffff, leg, c.id)),
+            ("destCause_value", "16".into()),
+        ]
+    };
+    if !c.inbound {
+        let mut f = common(0, &t);
+        f.extend([
+            ("callingPartyNumber", c.seat.to_string()),
+            ("originalCalledPartyNumber", c.callee.to_string()),
+            ("finalCalledPartyNumber", c.callee.to_string()),
+            ("outpulsedCallingPartyNumber", c.cli.to_string()),
+            ("outpulsedCalledPartyNumber", c.callee.to_string()),
+            ("origDeviceName", phone),
+            ("destDeviceName", c.trunk.to_string()),
+            ("origIpAddr", origin),
+            ("origIpv4v6Addr", v6),
+        ]);
+        return cucm_record(&f);
+    }
+    let queued = Times { start: c.start, answer: Some(c.start), end: secs(c.start, c.wait) };
+    let mut q = common(0, &queued);
+    q.extend([
+        ("callingPartyNumber", c.cli.to_string()),
+        ("originalCalledPartyNumber", c.callee.to_string()),
+        ("finalCalledPartyNumber", c.callee.to_string()),
+        ("origDeviceName", c.trunk.to_string()),
+        ("destDeviceName", format!("CTI_RP_{}", c.callee)),
+    ]);
+    let agent = Times::new(secs(c.start, c.wait), c.ring, c.talk);
+    let mut a = common(2, &agent);
+    a.extend([
+        ("callingPartyNumber", c.cli.to_string()),
+        ("originalCalledPartyNumber", c.callee.to_string()),
+        ("finalCalledPartyNumber", c.seat.to_string()),
+        ("lastRedirectDn", c.callee.to_string()),
+        ("huntPilotDN", c.callee.to_string()),
+        ("origDeviceName", c.trunk.to_string()),
+        ("destDeviceName", phone),
+    ]);
+    cucm_record(&q) + &cucm_record(&a)
+}
+
+/// 3CX writes a file of its CDR service with a BOM and no header.
+pub const THREECX_START: &str = "\u{feff}";
+
+/// The call as the 3CX CDR service writes it (its default fields, one record a call): outbound from
+/// the extension to the line; inbound from the line to the queue, taken by the agent (`final_dn`).
+pub fn three_cx(c: &PbxCall) -> String {
+    let f3 = |t: NaiveDateTime| t.format("%Y/%m/%d %H:%M:%S").to_string();
+    let hms = |s: i64| format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+    let (start, ring) = if c.inbound { (c.start, c.wait + c.ring) } else { (c.start, c.ring) };
+    let t = Times::new(start, ring, c.talk);
+    let answered = t.answer.map(f3).unwrap_or_default();
+    let reason = if c.talk > 0 { "TerminatedBySrc" } else { "TerminatedByDst" };
+    let id = c.id % 1_000_000_000;
+    let (callid, dur) = (format!("00000190{:08X}_{}", c.id & 0xffff_ffff, c.id % 7), hms(c.talk));
+    if !c.inbound {
+        format!(
+            "{id},{callid},{dur},{},{answered},{},{reason},Ext.{seat},{callee},{seat},10000,{callee},,{callee},10000,,,,,Ext.{seat};10000;{callee},Extension,Line,Line,Agent {seat},{trunk},{trunk},\r\n",
+            f3(t.start),
+            f3(t.end),
+            seat = c.seat,
+            callee = c.callee,
+            trunk = c.trunk
+        )
+    } else {
+        format!(
+            "{id},{callid},{dur},{},{answered},{},{reason},{cli},{q},10001,{q},{q},ReplacedDst,Ext.{seat},{seat},,,,,10001;{q};Ext.{seat},Line,Queue,Extension,{cli},Queue {q},Agent {seat},\r\n",
+            f3(t.start),
+            f3(t.end),
+            cli = c.cli,
+            q = c.callee,
+            seat = c.seat
+        )
+    }
+}
+
+/// The call as Kamailio's acc module logs it to syslog: the INVITE's final reply (200 at the
+/// answer, else the failure) and the BYE; now and then the seat's REGISTER refresh, which is no
+/// call. The seat's softphone address is the origin; the trunk is the request's domain.
+pub fn kamailio(c: &PbxCall) -> String {
+    let syslog = |t: NaiveDateTime, state: &str, kv: String| {
+        format!(
+            "{} sip01 /usr/sbin/kamailio[2114]: NOTICE: acc [acc.c:281]: ACC: {state}: {kv}\n",
+            t.format("%b %e %H:%M:%S")
+        )
+    };
+    let call_id = format!("{:016x}@10.0.0.5", c.id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let ip = c.ip.unwrap_or("198.51.100.20");
+    // outbound: the softphone puts the caller ID to show in From and authenticates as the seat
+    // (`auth_user`, the `$au` the proxy's acc_extra logs)
+    let (src, auth, src_ip, to, ruri, domain) = if c.inbound {
+        (c.cli, "", "198.51.100.7", c.callee, c.seat, "pbx.local")
+    } else {
+        (c.cli, c.seat, ip, c.callee, c.callee, c.trunk)
+    };
+    let ring = if c.inbound { c.wait + c.ring } else { c.ring };
+    let t = Times::new(c.start, ring, c.talk);
+    let line = |t: NaiveDateTime, method: &str, code: &str, reason: &str| {
+        format!(
+            "timestamp={};method={method};from_tag=ft{:x};to_tag=tt{:x};call_id={call_id};code={code};reason={reason};src_user={src};src_domain=pbx.local;src_ip={src_ip};dst_ouser={to};dst_user={ruri};dst_domain={domain};auth_user={auth}",
+            epoch(t),
+            c.id,
+            c.id
+        )
+    };
+    let mut out = String::new();
+    if c.id.is_multiple_of(25) {
+        let kv = format!(
+            "timestamp={};method=REGISTER;from_tag=rg{:x};to_tag=;call_id=reg-{call_id};code=200;reason=OK;src_user={s};src_domain=pbx.local;src_ip={ip};dst_ouser={s};dst_user={s};dst_domain=pbx.local;auth_user={s}",
+            epoch(c.start) - 30,
+            c.id,
+            s = c.seat
+        );
+        out += &syslog(secs(c.start, -30), "transaction answered", kv);
+    }
+    match t.answer {
+        Some(a) => {
+            out += &syslog(a, "transaction answered", line(a, "INVITE", "200", "OK"));
+            out += &syslog(t.end, "transaction answered", line(t.end, "BYE", "200", "OK"));
+        }
+        None => {
+            let (code, reason) = match c.disposition {
+                "BUSY" => ("486", "Busy Here"),
+                _ => ("487", "Request Terminated"),
+            };
+            out += &syslog(t.end, "transaction failed", line(t.end, "INVITE", code, reason));
+        }
+    }
+    out
 }

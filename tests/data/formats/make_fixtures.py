@@ -6,7 +6,7 @@ import calendar, csv, io
 T0 = calendar.timegm((2026, 3, 2, 8, 1, 0))  # 2026-03-02 08:01:00 UTC
 
 # ---- Cisco CUCM CDR flat files --------------------------------------------------------------
-CUCM = open("cucm_columns.txt").read().split()
+CUCM = open("cucm_columns.list").read().split()
 assert len(CUCM) == 133
 
 def cucm_row(width, **v):
@@ -72,7 +72,7 @@ def cucm_file(name, width, header, types, v6=False, cmr=False):
         lines.append('2,1,7001,16777301,"",' + str(T0 + 125) + ',1200,192000,0,0,0,0,0,"SEP001122334455","","","","","","",""')
     open(name, "w", newline="").write("\r\n".join(lines) + "\r\n")
 
-open("cucm_columns.txt")  # the column list: the documented field order of release 11.x, then 12.5's four
+open("cucm_columns.list")  # the column list: the documented field order of release 11.x, then 12.5's four
 cucm_file("cucm_129_header_types.csv", 129, True, True)
 cucm_file("cucm_123_header.csv", 123, True, False)
 cucm_file("cucm_133_noheader_v6.csv", 133, False, False, v6=True, cmr=True)
