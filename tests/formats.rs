@@ -65,15 +65,15 @@ fn not_calls(l: &Loaded, why: &str) -> u64 {
     l.files[0].not_calls.iter().filter(|(k, _)| k.contains(why)).map(|(_, v)| *v).sum()
 }
 
-/// The three CUCM calls: 2001 out to the PSTN through the trunk showing a UK caller ID, a missed
-/// inbound call to 2002 (`dateTimeConnect` 0: never answered), 2001 calling 2002.
+/// The three CUCM calls: 3101 out to the PSTN through the trunk showing a UK caller ID, a missed
+/// inbound call to 3102 (`dateTimeConnect` 0: never answered), 3101 calling 3102.
 fn assert_cucm(l: &Loaded, origin: &str) {
     let c = calls(l);
     assert_eq!((l.calls.legs, l.calls.calls), (3, 3));
     assert_eq!((l.calls.calls_outbound, l.calls.calls_inbound, l.calls.calls_internal), (1, 1, 1));
     assert_eq!(l.files[0].format, Some("cucm"));
     let out = &c[0];
-    assert_eq!((out.operator.as_deref(), out.direction), (Some("2001"), "outbound"));
+    assert_eq!((out.operator.as_deref(), out.direction), (Some("3101"), "outbound"));
     assert_eq!(out.start, "2026-03-02T08:01:00Z", "epoch seconds are UTC whatever --tz says");
     assert_eq!(out.answered_at.as_deref(), Some("2026-03-02T08:01:05Z"));
     assert_eq!(out.talk, 120);
@@ -81,11 +81,11 @@ fn assert_cucm(l: &Loaded, origin: &str) {
     assert_eq!(out.callee.as_deref(), Some("+8613812345678"));
     assert_eq!(out.src_ip.as_deref(), Some(origin));
     let inb = &c[1];
-    assert_eq!((inb.operator.as_deref(), inb.direction), (Some("2002"), "inbound"));
+    assert_eq!((inb.operator.as_deref(), inb.direction), (Some("3102"), "inbound"));
     assert_eq!((inb.answered_at.as_deref(), inb.talk), (None, 0), "0 is never");
     assert_eq!(inb.src_ip.as_deref(), Some("192.168.1.21"), "352430272 is 0x1501A8C0, bytes reversed");
     let int = &c[2];
-    assert_eq!((int.operator.as_deref(), int.direction, int.talk), (Some("2001"), "internal", 60));
+    assert_eq!((int.operator.as_deref(), int.direction, int.talk), (Some("3101"), "internal", 60));
 }
 
 #[test]
@@ -110,26 +110,26 @@ fn cucm_133_columns_without_header_ipv6_origin_and_a_cmr_record() {
     assert_eq!(not_calls(&l, "CMR"), 1, "the call-quality record is no call");
 }
 
-/// 3CX: 2001 calls a Philippine number through the line; a call from the line reaches queue 800
-/// and is answered by 2002; 2001 rings 2002, unanswered.
+/// 3CX: 4101 calls a Philippine number through the line; a call from the line reaches queue 800
+/// and is answered by 4102; 4101 rings 4102, unanswered.
 fn assert_3cx_cdr(l: &Loaded) {
     let c = calls(l);
     assert_eq!(l.files[0].format, Some("3cx"));
     assert_eq!((l.calls.calls_outbound, l.calls.calls_inbound, l.calls.calls_internal), (1, 1, 1));
     // naive times are read in --tz (Asia/Shanghai by default)
     assert_eq!(c[0].start, "2026-03-02T00:01:00Z");
-    assert_eq!((c[0].operator.as_deref(), c[0].direction, c[0].talk), (Some("2001"), "outbound", 120));
+    assert_eq!((c[0].operator.as_deref(), c[0].direction, c[0].talk), (Some("4101"), "outbound", 120));
     assert_eq!(c[0].callee.as_deref(), Some("+639171234567"));
-    assert_eq!((c[1].operator.as_deref(), c[1].direction, c[1].talk), (Some("2002"), "inbound", 60));
+    assert_eq!((c[1].operator.as_deref(), c[1].direction, c[1].talk), (Some("4102"), "inbound", 60));
     assert_eq!(c[1].caller.as_deref(), Some("+639170000001"));
-    assert_eq!((c[2].operator.as_deref(), c[2].direction, c[2].talk), (Some("2001"), "internal", 0));
+    assert_eq!((c[2].operator.as_deref(), c[2].direction, c[2].talk), (Some("4101"), "internal", 0));
 }
 
 #[test]
 fn three_cx_cdr_service_without_header_and_a_bom_on_the_first_field() {
     let l = load("3cx_cdr_noheader.csv");
     assert_3cx_cdr(&l);
-    assert_eq!(calls(&l)[0].operator.as_deref(), Some("2001"));
+    assert_eq!(calls(&l)[0].operator.as_deref(), Some("4101"));
 }
 
 #[test]
@@ -144,11 +144,11 @@ fn three_cx_call_history_export_with_its_totals_row() {
     assert_eq!(not_calls(&l, "totals"), 1);
     let c = calls(&l);
     assert_eq!(c.len(), 3);
-    assert_eq!((c[0].operator.as_deref(), c[0].direction, c[0].talk), (Some("2001"), "outbound", 120));
+    assert_eq!((c[0].operator.as_deref(), c[0].direction, c[0].talk), (Some("4201"), "outbound", 120));
     assert_eq!(c[0].callee.as_deref(), Some("+639171234567"));
-    assert_eq!((c[1].operator.as_deref(), c[1].direction, c[1].talk), (Some("2002"), "inbound", 60));
+    assert_eq!((c[1].operator.as_deref(), c[1].direction, c[1].talk), (Some("4202"), "inbound", 60));
     assert_eq!(c[1].caller.as_deref(), Some("+639170000001"));
-    assert_eq!((c[2].operator.as_deref(), c[2].talk), (Some("2001"), 0));
+    assert_eq!((c[2].operator.as_deref(), c[2].talk), (Some("4201"), 0));
     let dur = l.frame.sort(["start_time"], Default::default()).unwrap();
     let dur = dur.column("duration_s").unwrap().i64().unwrap().get(0);
     assert_eq!(dur, Some(125), "ringing and talking");
@@ -184,18 +184,18 @@ fn kamailio_acc_syslog_lines() {
     assert_kamailio(&load("kamailio_syslog.log"), "2026-03-02T08:01:05Z");
 }
 
-/// FreePBX `cdr` rows: 2001 out through the trunk with outbound CID +442079460000 (answered,
-/// 120 s; then unanswered), a call from the trunk answered by 2002.
+/// FreePBX `cdr` rows: 5101 out through the trunk with outbound CID +442079460000 (answered,
+/// 120 s; then unanswered), a call from the trunk answered by 5102.
 fn assert_freepbx_rows(l: &Loaded, format: &str) {
     assert_eq!(l.files[0].format, Some(format));
     let c = calls(l);
     assert_eq!(c.len(), 3);
-    assert_eq!((c[0].operator.as_deref(), c[0].direction, c[0].talk), (Some("2001"), "outbound", 120));
+    assert_eq!((c[0].operator.as_deref(), c[0].direction, c[0].talk), (Some("5101"), "outbound", 120));
     assert_eq!(c[0].caller.as_deref(), Some("+442079460000"));
     assert_eq!(c[0].start, "2026-03-02T00:01:00Z");
-    assert_eq!((c[1].operator.as_deref(), c[1].direction, c[1].talk), (Some("2002"), "inbound", 60));
+    assert_eq!((c[1].operator.as_deref(), c[1].direction, c[1].talk), (Some("5102"), "inbound", 60));
     assert_eq!(c[1].caller.as_deref(), Some("+639170000001"), "a name with a quote (O'Brien) did not break the row");
-    assert_eq!((c[2].operator.as_deref(), c[2].talk), (Some("2001"), 0));
+    assert_eq!((c[2].operator.as_deref(), c[2].talk), (Some("5101"), 0));
 }
 
 #[test]
@@ -341,4 +341,21 @@ fn a_file_detected_as_one_switch_but_written_by_another_stops_the_scan() {
     assert!(e.contains("misread.csv: 10 of 10 rows rejected (100 %) reading it as freepbx"), "{e}");
     assert!(e.contains("too few columns") && e.contains("line 2:"), "{e}");
     assert!(!out.join("run.json").exists(), "nothing published");
+}
+
+#[test]
+fn rejected_rows_of_one_insert_line_are_each_counted_and_quoted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("dump.sql");
+    // three rows on one line, two of them without a usable start time
+    std::fs::write(
+        &f,
+        "-- MySQL dump 10.13\nCREATE TABLE `calls` (\n  `agent` varchar(20),\n  `start_time` varchar(20),\n  `callee` varchar(20)\n);\nINSERT INTO `calls` VALUES ('op1','2026-03-02 08:00:00','13812345678'),('op1','not a time','13812345679'),('op2',NULL,'13812345670');\n",
+    )
+    .unwrap();
+    let phones = PhoneParser::new("CN").unwrap();
+    let l = load::load_cdrs(&[f], &LoadOptions::default(), &phones).unwrap();
+    assert_eq!((l.rows_read(), l.rows_rejected()), (1, 2), "{:?}", l.rejects);
+    assert!(l.rejects.iter().all(|r| r.line == 7 && r.raw.starts_with("INSERT INTO `calls`")), "{:?}", l.rejects);
+    assert_eq!(l.files[0].lines_in, 3);
 }

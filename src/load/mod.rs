@@ -275,7 +275,7 @@ pub fn strict_message(all: &[Reject], first: &Reject) -> String {
 }
 
 const DATA_EXTENSIONS: &[&str] =
-    &["csv", "tsv", "txt", "log", "cdr", "parquet", "ndjson", "jsonl", "json", "gz", "zst"];
+    &["csv", "tsv", "txt", "log", "cdr", "sql", "parquet", "ndjson", "jsonl", "json", "gz", "zst"];
 
 /// Expand inputs: a file is itself, a directory is every data file below it (sorted, hidden files and
 /// README skipped), anything else is a glob pattern that must match something.
@@ -631,22 +631,25 @@ fn quoted_rejects(
     if bad.height() > 0 {
         let lines = bad.column("source_line")?.u64()?.clone();
         let codes = bad.column("reject_code")?.i32()?.clone();
-        let wanted: HashMap<u64, String> = lines
+        // (line, reason) of each rejected row: a dump's line holds many rows, so lines repeat
+        let mut wanted: Vec<(u64, String)> = lines
             .iter()
             .zip(codes.iter())
             .filter_map(|(l, c)| Some((l?, reasons_of[c? as usize].to_string())))
             .collect();
+        wanted.sort_by_key(|(l, _)| *l);
+        let at: HashSet<u64> = wanted.iter().map(|(l, _)| *l).collect();
         let mut raws: HashMap<u64, String> = HashMap::new();
         match &raw_text {
             Some(text) => {
                 for_each_line(text, |n, _, l| {
-                    if wanted.contains_key(&n) {
-                        raws.insert(n, l.to_string());
+                    if at.contains(&n) {
+                        raws.insert(n, quote(l));
                     }
                 });
             }
             None => {
-                for n in wanted.keys() {
+                for n in &at {
                     if let Ok(row) = rawdf.get_row((*n - 1) as usize) {
                         let names = rawdf.get_column_names();
                         let text = names
@@ -661,10 +664,13 @@ fn quoted_rejects(
                 }
             }
         }
-        let mut sorted: Vec<_> = wanted.into_iter().collect();
-        sorted.sort_by_key(|(l, _)| *l);
-        for (line, reason) in sorted {
-            out.push(Reject { file: file.to_string(), line, reason, raw: raws.remove(&line).unwrap_or_default() });
+        for (line, reason) in wanted {
+            out.push(Reject {
+                file: file.to_string(),
+                line,
+                reason,
+                raw: raws.get(&line).cloned().unwrap_or_default(),
+            });
         }
     }
     Ok(out)

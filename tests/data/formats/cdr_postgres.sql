@@ -34,10 +34,10 @@ CREATE TABLE public.cdr (
 );
 
 COPY public.cdr (calldate, clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, userfield, did, recordingfile, cnum, cnam, outbound_cnum, outbound_cnam, dst_cnam, linkedid, peeraccount, sequence) FROM stdin;
-2026-03-02 08:01:00	"Zhang" <2001>	2001	8613812345678	from-internal	PJSIP/2001-00000001	PJSIP/trunk-ph-00000002	Dial	PJSIP/8613812345678@trunk-ph,300,Tt	125	120	ANSWERED	3		1772438460.1			out-8613812345678-2001-20260302-080100-1772438460.1.wav	2001	Zhang	+442079460000			1772438460.1		1
-2026-03-02 08:10:00	"O'Brien" <+639170000001>	+639170000001	2002	from-trunk	PJSIP/trunk-ph-00000003	PJSIP/2002-00000004	Dial	PJSIP/2002,20,Tt	80	60	ANSWERED	3		1772439000.3		6001		+639170000001	O'Brien				1772439000.3		3
+2026-03-02 08:01:00	"Zhang" <5101>	5101	8613812345678	from-internal	PJSIP/5101-00000001	PJSIP/trunk-ph-00000002	Dial	PJSIP/8613812345678@trunk-ph,300,Tt	125	120	ANSWERED	3		1772438460.1			out-8613812345678-5101-20260302-080100-1772438460.1.wav	5101	Zhang	+442079460000			1772438460.1		1
+2026-03-02 08:10:00	"O'Brien" <+639170000001>	+639170000001	5102	from-trunk	PJSIP/trunk-ph-00000003	PJSIP/5102-00000004	Dial	PJSIP/5102,20,Tt	80	60	ANSWERED	3		1772439000.3		6001		+639170000001	O'Brien				1772439000.3		3
 \.
 
-INSERT INTO public.cdr (calldate, clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, userfield, did, recordingfile, cnum, cnam, outbound_cnum, outbound_cnam, dst_cnam, linkedid, peeraccount, sequence) VALUES ('2026-03-02 08:20:00', '"Zhang" <2001>', '2001', '8613912345678', 'from-internal', 'PJSIP/2001-00000005', 'PJSIP/trunk-ph-00000006', 'Dial', 'PJSIP/8613912345678@trunk-ph,300,Tt', 30, 0, 'NO ANSWER', 3, '', '1772439600.5', '', '', NULL, '2001', 'Zhang', '+442079460000', '', '', '1772439600.5', '', 5);
+INSERT INTO public.cdr (calldate, clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, userfield, did, recordingfile, cnum, cnam, outbound_cnum, outbound_cnam, dst_cnam, linkedid, peeraccount, sequence) VALUES ('2026-03-02 08:20:00', '"Zhang" <5101>', '5101', '8613912345678', 'from-internal', 'PJSIP/5101-00000005', 'PJSIP/trunk-ph-00000006', 'Dial', 'PJSIP/8613912345678@trunk-ph,300,Tt', 30, 0, 'NO ANSWER', 3, '', '1772439600.5', '', '', NULL, '5101', 'Zhang', '+442079460000', '', '', '1772439600.5', '', 5);
 
 -- PostgreSQL database dump complete

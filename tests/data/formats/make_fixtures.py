@@ -30,7 +30,7 @@ def cucm_quote(row, width):
 def cucm_calls(width, v6=False):
     out = dict(globalCallID_callId="7001", origLegCallIdentifier="16777301", destLegCallIdentifier="16777302",
                dateTimeOrigination=str(T0), dateTimeConnect=str(T0 + 5), dateTimeDisconnect=str(T0 + 125),
-               duration="120", callingPartyNumber="2001", originalCalledPartyNumber="913812345678",
+               duration="120", callingPartyNumber="3101", originalCalledPartyNumber="913812345678",
                finalCalledPartyNumber="913812345678", outpulsedCallingPartyNumber="+442079460000",
                outpulsedCalledPartyNumber="+8613812345678", origDeviceName="SEP001122334455",
                destDeviceName="SIPTrunk-PSTN", pkid="4c1a8b2e-0001-4000-8000-000000000001",
@@ -39,14 +39,14 @@ def cucm_calls(width, v6=False):
         out.update(origIpAddr="0", origIpv4v6Addr="2001:db8::10")
     inbound = dict(globalCallID_callId="7002", origLegCallIdentifier="16777303", destLegCallIdentifier="16777304",
                    dateTimeOrigination=str(T0 + 600), dateTimeDisconnect=str(T0 + 630),
-                   callingPartyNumber="13912345678", originalCalledPartyNumber="2002",
-                   finalCalledPartyNumber="2002", origDeviceName="SIPTrunk-PSTN",
+                   callingPartyNumber="13912345678", originalCalledPartyNumber="3102",
+                   finalCalledPartyNumber="3102", origDeviceName="SIPTrunk-PSTN",
                    destDeviceName="SEP00AABBCCDDEE", pkid="4c1a8b2e-0002-4000-8000-000000000002",
                    origIpAddr="352430272")
     internal = dict(globalCallID_callId="7003", origLegCallIdentifier="16777305", destLegCallIdentifier="16777306",
                     dateTimeOrigination=str(T0 + 900), dateTimeConnect=str(T0 + 903),
-                    dateTimeDisconnect=str(T0 + 963), duration="60", callingPartyNumber="2001",
-                    originalCalledPartyNumber="2002", finalCalledPartyNumber="2002",
+                    dateTimeDisconnect=str(T0 + 963), duration="60", callingPartyNumber="3101",
+                    originalCalledPartyNumber="3102", finalCalledPartyNumber="3102",
                     origDeviceName="SEP001122334455", destDeviceName="SEP00AABBCCDDEE",
                     pkid="4c1a8b2e-0003-4000-8000-000000000003", origIpAddr="-1139627840")
     return [cucm_row(width, **c) for c in (out, inbound, internal)]
@@ -86,19 +86,19 @@ def tcx(**v):
 rows = [
     tcx(historyid="51", callid="00000190A1B2C3D4_1", duration="00:02:00", time_start="2026/03/02 08:01:00",
         time_answered="2026/03/02 08:01:05", time_end="2026/03/02 08:03:05", reason_terminated="TerminatedBySrc",
-        from_no="Ext.2001", to_no="+639171234567", from_dn="2001", to_dn="10000", dial_no="00639171234567",
-        final_number="+639171234567", final_dn="10000", chain="Ext.2001;10000;+639171234567",
+        from_no="Ext.4101", to_no="+639171234567", from_dn="4101", to_dn="10000", dial_no="00639171234567",
+        final_number="+639171234567", final_dn="10000", chain="Ext.4101;10000;+639171234567",
         from_type="Extension", to_type="Line", final_type="Line", from_dispname="Zhang Wei", to_dispname="PH Trunk",
         final_dispname="PH Trunk"),
     tcx(historyid="52", callid="00000190A1B2C3D4_2", duration="00:01:00", time_start="2026/03/02 08:10:00",
         time_answered="2026/03/02 08:10:20", time_end="2026/03/02 08:11:20", reason_terminated="TerminatedByDst",
         from_no="+639170000001", to_no="800", from_dn="10000", to_dn="800", dial_no="800",
-        reason_changed="ReplacedDst", final_number="Ext.2002", final_dn="2002", chain="10000;800;Ext.2002",
+        reason_changed="ReplacedDst", final_number="Ext.4102", final_dn="4102", chain="10000;800;Ext.4102",
         from_type="Line", to_type="Queue", final_type="Extension", to_dispname="Sales", final_dispname="Li Na"),
     tcx(historyid="53", callid="00000190A1B2C3D4_3", duration="00:00:00", time_start="2026/03/02 08:20:00",
         time_answered="", time_end="2026/03/02 08:20:30", reason_terminated="TerminatedBySrc",
-        from_no="Ext.2001", to_no="Ext.2002", from_dn="2001", to_dn="2002", dial_no="2002",
-        final_number="Ext.2002", final_dn="2002", chain="Ext.2001;Ext.2002", from_type="Extension",
+        from_no="Ext.4101", to_no="Ext.4102", from_dn="4101", to_dn="4102", dial_no="4102",
+        final_number="Ext.4102", final_dn="4102", chain="Ext.4101;Ext.4102", from_type="Extension",
         to_type="Extension", final_type="Extension"),
 ]
 b = io.StringIO()
@@ -110,9 +110,9 @@ csv.writer(b, lineterminator="\r\n").writerows([[c.replace("-", "_") for c in TC
 open("3cx_cdr_header.csv", "w", newline="").write(b.getvalue())
 hist = [
     ["Call Time", "Caller ID", "Destination", "Status", "Ringing", "Talking", "Cost", "Reason"],
-    ["2026/03/02 08:01:00", "Ext.2001 Zhang Wei", "+639171234567", "Answered", "00:00:05", "00:02:00", "0.00", "Ended by Ext.2001 Zhang Wei"],
-    ["2026/03/02 08:10:00", "+639170000001", "Ext.2002 Li Na", "Answered", "00:00:20", "00:01:00", "0.00", "Ended by +639170000001"],
-    ["2026/03/02 08:20:00", "Ext.2001 Zhang Wei", "+639171230000", "Unanswered", "00:00:30", "00:00:00", "0.00", "Not answered"],
+    ["2026/03/02 08:01:00", "Ext.4201 Zhang Wei", "+639171234567", "Answered", "00:00:05", "00:02:00", "0.00", "Ended by Ext.4201 Zhang Wei"],
+    ["2026/03/02 08:10:00", "+639170000001", "Ext.4202 Li Na", "Answered", "00:00:20", "00:01:00", "0.00", "Ended by +639170000001"],
+    ["2026/03/02 08:20:00", "Ext.4201 Zhang Wei", "+639171230000", "Unanswered", "00:00:30", "00:00:00", "0.00", "Not answered"],
     ["Totals", "", "", "", "00:00:55", "00:03:00", "0.00", ""],
 ]
 b = io.StringIO()
@@ -156,16 +156,16 @@ FPBX = ["calldate", "clid", "src", "dst", "dcontext", "channel", "dstchannel", "
         "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield", "did", "recordingfile",
         "cnum", "cnam", "outbound_cnum", "outbound_cnam", "dst_cnam", "linkedid", "peeraccount", "sequence"]
 cdr = [
-    ["2026-03-02 08:01:00", '"Zhang" <2001>', "2001", "8613812345678", "from-internal", "PJSIP/2001-00000001",
+    ["2026-03-02 08:01:00", '"Zhang" <5101>', "5101", "8613812345678", "from-internal", "PJSIP/5101-00000001",
      "PJSIP/trunk-ph-00000002", "Dial", "PJSIP/8613812345678@trunk-ph,300,Tt", 125, 120, "ANSWERED", 3, "",
-     "1772438460.1", "", "", "out-8613812345678-2001-20260302-080100-1772438460.1.wav", "2001", "Zhang",
+     "1772438460.1", "", "", "out-8613812345678-5101-20260302-080100-1772438460.1.wav", "5101", "Zhang",
      "+442079460000", "", "", "1772438460.1", "", 1],
-    ["2026-03-02 08:10:00", '"O\'Brien" <+639170000001>', "+639170000001", "2002", "from-trunk",
-     "PJSIP/trunk-ph-00000003", "PJSIP/2002-00000004", "Dial", "PJSIP/2002,20,Tt", 80, 60, "ANSWERED", 3, "",
+    ["2026-03-02 08:10:00", '"O\'Brien" <+639170000001>', "+639170000001", "5102", "from-trunk",
+     "PJSIP/trunk-ph-00000003", "PJSIP/5102-00000004", "Dial", "PJSIP/5102,20,Tt", 80, 60, "ANSWERED", 3, "",
      "1772439000.3", "", "6001", "", "+639170000001", "O'Brien", "", "", "", "1772439000.3", "", 3],
-    ["2026-03-02 08:20:00", '"Zhang" <2001>', "2001", "8613912345678", "from-internal", "PJSIP/2001-00000005",
+    ["2026-03-02 08:20:00", '"Zhang" <5101>', "5101", "8613912345678", "from-internal", "PJSIP/5101-00000005",
      "PJSIP/trunk-ph-00000006", "Dial", "PJSIP/8613912345678@trunk-ph,300,Tt", 30, 0, "NO ANSWER", 3, "",
-     "1772439600.5", "", "", None, "2001", "Zhang", "+442079460000", "", "", "1772439600.5", "", 5],
+     "1772439600.5", "", "", None, "5101", "Zhang", "+442079460000", "", "", "1772439600.5", "", 5],
 ]
 def my(v):
     if v is None:
@@ -183,7 +183,7 @@ sql += ["  KEY `calldate` (`calldate`)", ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb
         "/*!40000 ALTER TABLE `cdr` ENABLE KEYS */;", "UNLOCK TABLES;", "",
         "DROP TABLE IF EXISTS `users`;", "CREATE TABLE `users` (", "  `extension` varchar(20) NOT NULL,",
         "  `name` varchar(50) DEFAULT NULL,", "  `voicemail` varchar(50) DEFAULT NULL,", "  PRIMARY KEY (`extension`)",
-        ");", "INSERT INTO `users` VALUES ('2001','Zhang','default'),('2002','O\\'Brien',NULL);",
+        ");", "INSERT INTO `users` VALUES ('5101','Zhang','default'),('5102','O\\'Brien',NULL);",
         "-- Dump completed on 2026-03-02 23:59:59", ""]
 open("asteriskcdrdb_mysql.sql", "w").write("\n".join(sql))
 def pgcopy(v):
