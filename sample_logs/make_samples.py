@@ -116,6 +116,15 @@ for src, dst in [("asterisk_queue_local.csv", "asterisk_queue_Master.csv"),
                  ("grandstream_ivr_queue.csv", "grandstream_ivr_queue.csv")]:
     w(dst, open(os.path.join(HERE, "..", "tests", "data", "calls", src), encoding="utf-8").read())
 
+# 10-15. The switches of issue 23, as tests/data/formats writes them (tests/formats.rs checks them):
+# a CUCM flat file with header and type row, 3CX CDR service output (BOM, no header) and a Call
+# History export, Kamailio acc syslog lines, a mysqldump of asteriskcdrdb, a carrier's GBK 话单
+import shutil
+for src, dst in [("cucm_129_header_types.csv", "cucm_cdr.csv"), ("3cx_cdr_noheader.csv", "3cx_cdr.csv"),
+                 ("3cx_call_history.csv", "3cx_call_history.csv"), ("kamailio_syslog.log", "kamailio_acc.log"),
+                 ("asteriskcdrdb_mysql.sql", "asteriskcdrdb.sql"), ("carrier_gbk.csv", "carrier_gbk.csv")]:
+    shutil.copyfile(os.path.join(HERE, "..", "tests", "data", "formats", src), os.path.join(CDR, dst))
+
 # (cdr/generated_crews_2days.csv.gz and joins/generated_joins.csv come from
 #   diversion-audit generate --operators 12 --days 2 --seed 7 --no-parquet --no-overlap --out DIR
 #   with cdr.csv gzipped; see README.md here.)

@@ -25,7 +25,8 @@ fn inspect_json_on_each_sample_log() {
         assert!(f["format"].is_string(), "{}: {v}", p.display());
         assert_eq!(f["rows_rejected"], 0, "{}: {v}", p.display());
         assert_eq!(v["rows_rejected"], 0);
-        assert!(v["rows_read"].as_u64().unwrap() >= 4);
+        // (the SIP sample pairs its seven transactions into two calls)
+        assert!(v["rows_read"].as_u64().unwrap() >= 2, "{}: {v}", p.display());
     }
 }
 
@@ -44,12 +45,14 @@ fn inspect_whole_sample_directory_with_joins_and_ip_table() {
         .stdout
         .clone();
     let v = json(&out);
-    assert_eq!(v["files"].as_array().unwrap().len(), 10);
+    assert_eq!(v["files"].as_array().unwrap().len(), 16);
     assert!(v["operators"].as_u64().unwrap() >= 8);
     // the multi-leg samples: legs that are no seat's talk are counted, and calls are fewer than legs
     let c = &v["calls"];
     assert_eq!(c["legs_without_operator"], 4, "{c}");
-    assert_eq!(c["calls_inbound"], 2, "{c}");
+    // Asterisk and Grandstream queue calls 2, CUCM 1, 3CX 2, the dump 1, the carrier 话单 3
+    assert_eq!(c["calls_inbound"], 9, "{c}");
+    assert_eq!(c["subscriber_records"], 4, "{c}");
     assert!(c["calls"].as_u64().unwrap() < c["legs"].as_u64().unwrap(), "{c}");
     assert!(v["foreign_clis"].as_u64().unwrap() >= 5);
     assert!(v["invalid_foreign_clis"].as_u64().unwrap() >= 1);
