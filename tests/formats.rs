@@ -181,7 +181,9 @@ fn kamailio_acc_table() {
 #[test]
 fn kamailio_acc_syslog_lines() {
     // `timestamp=` is epoch seconds: UTC
-    assert_kamailio(&load("kamailio_syslog.log"), "2026-03-02T08:01:05Z");
+    let l = load("kamailio_syslog.log");
+    assert_kamailio(&l, "2026-03-02T08:01:05Z");
+    assert_eq!(not_calls(&l, "no ACC record"), 2, "the proxy's and rtpengine's other messages, counted");
 }
 
 /// FreePBX `cdr` rows: 5101 out through the trunk with outbound CID +442079460000 (answered,

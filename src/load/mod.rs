@@ -785,6 +785,15 @@ fn read_raw(path: &Path, opts: &LoadOptions, target: &'static Target) -> Result<
     read_text(path, text, enc, opts, target)
 }
 
+/// At most the first `n` bytes of `text`, cut at a character boundary.
+fn head(text: &str, n: usize) -> &str {
+    let mut e = text.len().min(n);
+    while !text.is_char_boundary(e) {
+        e -= 1;
+    }
+    &text[..e]
+}
+
 /// The first non-blank line and its number, without walking the whole text.
 fn first_line(text: &str) -> Option<(u64, &str)> {
     let mut start = 0;
@@ -842,6 +851,10 @@ fn read_text(
             let own = format::sniff(first_line, target).ok().filter(|s| s.format == f);
             let header = own.as_ref().is_none_or(|s| s.header);
             format::Sniffed { format: f, delim: split::sniff_delimiter(first_line), header, confidence: 1.0 }
+        }
+        // a syslog whose first lines are other messages than the proxy's accounting
+        None if std::ptr::eq(target, &CDR) && records::is_acc_syslog(head(&text, 1 << 16)) => {
+            format::Sniffed { format: Format::Kamailio, delim: b',', header: false, confidence: 1.0 }
         }
         None => format::sniff(first_line, target).with_context(|| file.clone())?,
     };

@@ -35,6 +35,7 @@ pub struct Table {
 
 pub const AUTH_CHALLENGE: NotACall = "SIP authentication challenges (401/407) with no call after them";
 pub const ORPHAN_BYE: NotACall = "BYE without its INVITE (the call began before this file)";
+pub const SYSLOG_OTHER: NotACall = "syslog lines that are no ACC record";
 pub const IN_DIALOG: NotACall = "SIP rows of a call already counted (BYE, ACK, CANCEL, re-INVITE)";
 
 /// The tables of a dump or the paired calls of SIP accounting.
@@ -52,15 +53,17 @@ pub fn read(text: &str, format: Format, delim: u8) -> Result<Vec<Table>> {
             Ok(tables)
         }
         Format::Kamailio => {
-            let table = if text.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| l.contains("ACC: ")) {
-                read_syslog(text)
-            } else {
-                read_csv(text, delim)
-            };
+            let table = if is_acc_syslog(text) { read_syslog(text) } else { read_csv(text, delim) };
             Ok(vec![pair(table)])
         }
         _ => bail!("{} is not read as records", format.name()),
     }
+}
+
+/// Whether a text is a syslog with Kamailio/OpenSIPS `ACC:` records among its first 200 lines
+/// (other messages of the proxy, or of other daemons, may come first).
+pub fn is_acc_syslog(text: &str) -> bool {
+    text.lines().take(200).any(|l| l.contains("ACC: ") && (l.contains("method=") || l.contains("call_id=")))
 }
 
 /// A delimited file with a header line.
@@ -96,8 +99,13 @@ fn read_syslog(text: &str) -> Table {
     }
     let mut names: Vec<String> = Vec::new();
     let mut rows: Vec<(u64, HashMap<usize, String>)> = Vec::new();
+    let mut other = 0u64;
     for_each_line(text, |n, _, line| {
-        let Some(at) = line.find("ACC: ") else { return };
+        let Some(at) = line.find("ACC: ") else {
+            // the proxy's (and other daemons') other messages in the same log
+            other += u64::from(!line.trim().is_empty());
+            return;
+        };
         let rest = &line[at + 5..];
         let kv = rest.split_once(": ").map_or(rest, |(_, kv)| kv);
         let mut row = HashMap::new();
@@ -122,7 +130,11 @@ fn read_syslog(text: &str) -> Table {
             fields: (0..width).map(|i| row.remove(&i).unwrap_or_default()).collect(),
         })
         .collect();
-    Table { name: "acc (syslog)".into(), header: names, rows, ..Default::default() }
+    let mut t = Table { name: "acc (syslog)".into(), header: names, rows, ..Default::default() };
+    if other > 0 {
+        t.not_calls.insert(SYSLOG_OTHER, other);
+    }
+    t
 }
 
 /// The columns of the calls [`pair`] makes (read with the `kamailio` layout).

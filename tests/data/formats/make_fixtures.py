@@ -149,6 +149,9 @@ for r in acc:
           f"src_domain={d['src_domain']};src_ip={d['src_ip']};dst_ouser={d['dst_ouser']};"
           f"dst_user={d['dst_user']};dst_domain={d['dst_domain']}")
     lines.append(f"Mar  2 08:01:{len(lines):02d} sip01 /usr/sbin/kamailio[2114]: NOTICE: acc [acc.c:281]: ACC: {state}: {kv}")
+# the proxy's other messages (and other daemons') share the log
+lines.insert(0, "Mar  2 07:59:58 sip01 /usr/sbin/kamailio[2110]: INFO: <core> [main.c:2853]: main(): listening on udp: 10.0.0.5:5060")
+lines.insert(3, "Mar  2 08:01:02 sip01 rtpengine[998]: INFO: [call-1@10.0.0.5]: New call")
 open("kamailio_syslog.log", "w").write("\n".join(lines) + "\n")
 
 # ---- SQL dumps ---------------------------------------------------------------------------------
