@@ -147,7 +147,12 @@ fn kill_9_mid_run_leaves_the_previous_outputs_whole() {
         child.kill().ok();
         child.wait().unwrap();
         let now = snapshot(&out);
-        assert!(now == before || now == after, "a mixed output set after kill -9 at {k}/5 of a run");
+        assert!(
+            now == before || now == after,
+            "a mixed output set after kill -9 at {k}/5 of a run: differ from the old set {:?}, from the new {:?}",
+            differ(&now, &before),
+            differ(&now, &after)
+        );
         if now == after {
             bin().args(&first).assert().success();
         }

@@ -78,6 +78,7 @@ impl Staging {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+        exchange::clear_leftovers(target);
         let dir = target.join(format!("{STAGING_PREFIX}{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create staging directory", dir.display()))?;
         crate::signals::register(&dir);
@@ -97,6 +98,11 @@ impl Staging {
         collect_files(&self.dir, Path::new(""), &mut files)?;
         files.sort_by_key(|p| (p == Path::new("run.json"), p.clone()));
         crate::signals::publishing(|| -> Result<()> {
+            // one atomic exchange of the whole directory where the file system allows it, so a
+            // `kill -9` at any moment leaves the old set or the new one, never a mix
+            if exchange::publish(&self.dir, &self.target, &files) {
+                return Ok(());
+            }
             for rel in &files {
                 let to = self.target.join(rel);
                 if let Some(parent) = to.parent() {
@@ -120,6 +126,113 @@ impl Drop for Staging {
         let _ = std::fs::remove_dir_all(&self.dir);
         crate::signals::unregister(&self.dir);
         STAGED.lock().unwrap_or_else(|e| e.into_inner()).retain(|(d, _)| d != &self.dir);
+    }
+}
+
+/// Publishing a run's files by exchanging directories (Linux `renameat2(RENAME_EXCHANGE)`): the
+/// new set is built beside the target (`.NAME.next-<pid>`) from hard links of the target's entries
+/// (the lock file keeps its inode, so its `flock` holds) and of the staged files, then swapped with
+/// the target in one step; the old set, now beside it, is removed. Where that cannot be done (another
+/// OS, a file system without the exchange, a target that is a mount point) nothing has changed
+/// and the files are renamed one by one.
+mod exchange {
+    use super::STAGING_PREFIX;
+    use std::path::{Path, PathBuf};
+
+    /// The directory beside the target (a target given through a symlink: beside the directory it
+    /// points to, which is what is exchanged) and the prefix of such names.
+    pub(super) fn next_dir(target: &Path) -> Option<(PathBuf, String)> {
+        let target = std::fs::canonicalize(target).ok()?;
+        let name = target.file_name()?.to_string_lossy().to_string();
+        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let prefix = format!(".{name}.next-");
+        Some((parent.join(format!("{prefix}{}", std::process::id())), prefix))
+    }
+
+    /// The sets a killed run left beside the target (the caller holds the target's lock).
+    pub fn clear_leftovers(target: &Path) {
+        let Some((next, prefix)) = next_dir(target) else { return };
+        let Some(parent) = next.parent() else { return };
+        for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
+    /// Whether the staged files were published by one exchange.
+    pub fn publish(staged: &Path, target: &Path, files: &[PathBuf]) -> bool {
+        let (Some((next, _)), Ok(target)) = (next_dir(target), std::fs::canonicalize(target)) else { return false };
+        let target = target.as_path();
+        let _ = std::fs::remove_dir_all(&next);
+        let built = std::fs::create_dir(&next).and_then(|_| {
+            // the directory keeps its mode
+            std::fs::set_permissions(&next, std::fs::metadata(target)?.permissions())?;
+            link_tree(target, &next)?;
+            for rel in files {
+                let to = next.join(rel);
+                if let Some(p) = to.parent() {
+                    std::fs::create_dir_all(p)?;
+                }
+                let _ = std::fs::remove_file(&to);
+                std::fs::hard_link(staged.join(rel), &to)?;
+            }
+            std::fs::File::open(&next)?.sync_all()
+        });
+        if built.is_err() || !swap(&next, target) {
+            let _ = std::fs::remove_dir_all(&next);
+            return false;
+        }
+        if let Some(parent) = next.parent()
+            && let Ok(d) = std::fs::File::open(parent)
+        {
+            let _ = d.sync_all();
+        }
+        // the old set (and the staging directory in it)
+        let _ = std::fs::remove_dir_all(&next);
+        true
+    }
+
+    /// `dst` gets hard links of `src`'s files, its directories made anew; staging directories and
+    /// temporary files are left out.
+    fn link_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+        for e in std::fs::read_dir(src)? {
+            let e = e?;
+            let name = e.file_name();
+            let n = name.to_string_lossy();
+            if n.starts_with(STAGING_PREFIX) || (n.starts_with('.') && n.ends_with(".tmp")) {
+                continue;
+            }
+            let ty = e.file_type()?;
+            if ty.is_dir() {
+                std::fs::create_dir(dst.join(&name))?;
+                std::fs::set_permissions(dst.join(&name), e.metadata()?.permissions())?;
+                link_tree(&e.path(), &dst.join(&name))?;
+            } else if ty.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(e.path())?, dst.join(&name))?;
+            } else {
+                std::fs::hard_link(e.path(), dst.join(&name))?;
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn swap(a: &Path, b: &Path) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let (Ok(a), Ok(b)) =
+            (std::ffi::CString::new(a.as_os_str().as_bytes()), std::ffi::CString::new(b.as_os_str().as_bytes()))
+        else {
+            return false;
+        };
+        // SAFETY: two valid NUL-terminated paths relative to the working directory; the call
+        // reads them and changes nothing else in this process.
+        unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) == 0 }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn swap(_: &Path, _: &Path) -> bool {
+        false
     }
 }
 
@@ -205,5 +318,35 @@ mod tests {
             .filter(|n| n.starts_with('.'))
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn publishing_exchanges_the_directory_keeping_what_the_run_did_not_write() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("out");
+        std::fs::create_dir_all(target.join("history/date=2026-03-01")).unwrap();
+        std::fs::write(target.join("old.csv"), "old").unwrap();
+        std::fs::write(target.join("run.json"), "old run").unwrap();
+        std::fs::write(target.join("history/date=2026-03-01/p.parquet"), "kept").unwrap();
+        let lock = target.join(".diversion-audit.lock");
+        std::fs::write(&lock, "pid").unwrap();
+        let ino = std::fs::metadata(&lock).unwrap().ino();
+        let s = Staging::new(&target).unwrap();
+        std::fs::write(s.dir().join("run.json"), "new run").unwrap();
+        std::fs::write(s.dir().join("new.csv"), "new").unwrap();
+        let (next, _) = exchange::next_dir(&target).unwrap();
+        let dir_ino = std::fs::metadata(&target).unwrap().ino();
+        s.publish().unwrap();
+        #[cfg(target_os = "linux")]
+        assert_ne!(std::fs::metadata(&target).unwrap().ino(), dir_ino, "published by one exchange of directories");
+        assert_eq!(std::fs::read_to_string(target.join("run.json")).unwrap(), "new run");
+        assert_eq!(std::fs::read_to_string(target.join("new.csv")).unwrap(), "new");
+        assert_eq!(std::fs::read_to_string(target.join("old.csv")).unwrap(), "old", "what the run did not write stays");
+        assert_eq!(std::fs::read_to_string(target.join("history/date=2026-03-01/p.parquet")).unwrap(), "kept");
+        assert_eq!(std::fs::metadata(&lock).unwrap().ino(), ino, "the lock file keeps its inode (and its flock)");
+        assert!(!next.exists(), "the old set beside it is removed");
+        let left: Vec<_> = std::fs::read_dir(&target).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.iter().all(|n| !n.to_string_lossy().starts_with(STAGING_PREFIX)), "{left:?}");
     }
 }
