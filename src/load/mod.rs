@@ -1003,18 +1003,25 @@ fn read_records(
         layout.skip(target, &opts.skip);
         let lines =
             Lines { layout: &layout, delim: b',', target, file: &file, opts, part: opts.partition, absent: &[] };
-        let mut sink = RowSink::new(&lines, t.rows.len(), false);
-        let mut fields: Vec<Cow<str>> = Vec::new();
-        for r in &t.rows {
-            fields.clear();
-            fields.extend(r.fields.iter().map(|f| Cow::Borrowed(f.as_str())));
-            sink.push(r.line, &r.fields.join(","), &fields, false);
+        // the rows in slices, typed in parallel like a text file's chunks
+        let per = t.rows.len().div_ceil(rayon::current_num_threads() * 4).max(1024);
+        let parts: Vec<ChunkOut> = t
+            .rows
+            .par_chunks(per)
+            .map(|rows| {
+                let mut sink = RowSink::new(&lines, rows.len(), false);
+                for r in rows {
+                    sink.push(r.line, &|| r.fields.join(","), &r.fields, false);
+                }
+                sink.finish()
+            })
+            .collect::<Result<_>>()?;
+        for mut out in parts {
+            for (k, v) in std::mem::take(&mut out.not_calls) {
+                *not_calls.entry(k).or_default() += v;
+            }
+            outs.push(out);
         }
-        let mut out = sink.finish()?;
-        for (k, v) in std::mem::take(&mut out.not_calls) {
-            *not_calls.entry(k).or_default() += v;
-        }
-        outs.push(out);
     }
     anyhow::ensure!(
         !used.is_empty() || tables.iter().all(|t| t.rows.is_empty() && t.not_calls.is_empty()),
@@ -1117,7 +1124,8 @@ impl<'a> RowSink<'a> {
 
     /// One record: line `n` (quoted as `line` if rejected), split into `fields`. `known`: its part
     /// was learnt by an earlier pass (and is this pass's).
-    fn push(&mut self, n: u64, line: &str, fields: &[Cow<str>], known: bool) {
+    /// (`line` quotes the record, if it is rejected.)
+    fn push(&mut self, n: u64, line: &dyn Fn() -> String, fields: &[Cow<str>], known: bool) {
         let Lines { layout, file, opts, part, .. } = *self.how;
         if let Some(why) = layout.not_a_call(n, fields) {
             // counted once, by the first part
@@ -1152,7 +1160,7 @@ impl<'a> RowSink<'a> {
             } else {
                 format!("too many columns ({} of {})", fields.len(), layout.max_fields.unwrap_or(0))
             };
-            self.early_rejects.push(Reject { file: file.to_string(), line: n, reason, raw: quote(line) });
+            self.early_rejects.push(Reject { file: file.to_string(), line: n, reason, raw: quote(&line()) });
             return;
         }
         for (b, src) in self.builders.iter_mut().zip(&layout.sources) {
@@ -1226,7 +1234,7 @@ fn parse_chunk(text: &str, first_line: u64, how: &Lines, ids: PartIds) -> Result
                 std::mem::swap(&mut fields, &mut lenient);
             }
         }
-        sink.push(n, line, &fields, known.is_some());
+        sink.push(n, &|| line.to_string(), &fields, known.is_some());
     });
     if let Some((n, len)) = too_long {
         anyhow::bail!("{}", too_long_message(file, n, len));
