@@ -311,7 +311,11 @@ pub fn classify<'a>(c: &LegCols, f: &[Cow<'a, str>]) -> (u32, Option<Cow<'a, str
         Exporter::Sip => {
             let external = |n: &str| {
                 let d = n.trim_start_matches('+');
-                !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && !m.is_internal_number(n)
+                // a withheld caller ID is an outside caller, not an account called `anonymous`
+                let withheld = ["anonymous", "unknown", "restricted", "private", "unavailable"]
+                    .iter()
+                    .any(|w| n.eq_ignore_ascii_case(w));
+                withheld || (!d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && !m.is_internal_number(n))
             };
             let (src, dst) = (get(c.src), get(c.dst));
             let account = get(c.account).filter(|a| !m.is_system_user(a));
@@ -338,8 +342,15 @@ enum Side {
 
 fn cucm_side(m: &CallModel, device: Option<&str>, number: Option<&str>) -> Side {
     let dev = device.unwrap_or("");
-    let prefixed = |p: &str| dev.len() > p.len() && dev[..p.len()].eq_ignore_ascii_case(p);
-    if ["SEP", "CSF", "BOT", "TCT", "TAB", "ATA", "CIPC", "AN"].iter().any(|p| prefixed(p)) {
+    let prefixed =
+        |p: &str| dev.len() > p.len() && dev.is_char_boundary(p.len()) && dev[..p.len()].eq_ignore_ascii_case(p);
+    // hardware is named by its MAC (`SEP001122334455`, `ATA…`, an analog port `AN…`); soft clients
+    // by their user (`CSFjsmith`); an annunciator (`ANN_2`) or a media resource is no phone
+    let by_mac =
+        |p: &str| prefixed(p) && dev[p.len()..].len() >= 12 && dev[p.len()..].bytes().all(|b| b.is_ascii_hexdigit());
+    if ["SEP", "ATA", "AN"].iter().any(|p| by_mac(p))
+        || ["CSF", "BOT", "TCT", "TAB", "CIPC"].iter().any(|p| prefixed(p))
+    {
         return Side::Phone;
     }
     if !dev.is_empty() && m.is_trunk_name(dev) {
@@ -843,6 +854,23 @@ pub fn union_us(iv: &mut [(i64, i64)]) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cucm_devices_and_withheld_sip_callers() {
+        let m = CallModel::default();
+        assert!(cucm_side(&m, Some("SEP001122334455"), Some("2001")) == Side::Phone);
+        assert!(cucm_side(&m, Some("CSFjsmith"), Some("2001")) == Side::Phone);
+        assert!(cucm_side(&m, Some("ANN_2"), Some("2001")) == Side::Other, "an annunciator is no phone");
+        assert!(cucm_side(&m, Some("CTI_RP_6400"), Some("6400")) == Side::Other);
+        assert!(cucm_side(&m, Some("SIPTrunk-PSTN"), Some("13912345678")) == Side::Outside);
+        assert!(cucm_side(&m, None, Some("2001")) == Side::Phone, "no device names: by the number");
+        let c =
+            LegCols { exporter: Exporter::Sip, src: Some(0), dst: Some(1), model: Arc::new(m), ..Default::default() };
+        let f = |a: &'static str, b: &'static str| classify(&c, &[Cow::Borrowed(a), Cow::Borrowed(b)]);
+        assert_eq!(f("anonymous", "op1001"), (INBOUND, Some(Cow::Borrowed("op1001"))));
+        assert_eq!(f("op1001", "13812345678"), (OUTBOUND, Some(Cow::Borrowed("op1001"))));
+        assert_eq!(f("+442079460000", "13812345678"), (UNKNOWN, None), "no account and an outside From: no seat");
+    }
 
     fn cols() -> LegCols {
         LegCols::asterisk_positional(Default::default())
