@@ -186,6 +186,33 @@ fn kamailio_acc_syslog_lines() {
     assert_eq!(not_calls(&l, "no ACC record"), 2, "the proxy's and rtpengine's other messages, counted");
 }
 
+#[test]
+fn opensips_acc_in_cdr_mode_one_row_a_call_with_its_duration() {
+    let l = load("opensips_acc_cdr.csv");
+    assert_eq!(l.files[0].format, Some("kamailio"));
+    let c = calls(&l);
+    assert_eq!(c.len(), 2);
+    assert_eq!((c[0].operator.as_deref(), c[0].direction, c[0].talk), (Some("op2001"), "outbound", 120));
+    // created is when the INVITE came (naive times in --tz), time the answer
+    assert_eq!(
+        (c[0].start.as_str(), c[0].answered_at.as_deref()),
+        ("2026-03-02T00:01:00Z", Some("2026-03-02T00:01:05Z"))
+    );
+    assert_eq!(c[0].callee.as_deref(), Some("13812345678"), "the user of dst_uri");
+    assert_eq!((c[1].talk, c[1].answered_at.as_deref()), (0, None));
+}
+
+#[test]
+fn kamailio_dialog_cdrs_table() {
+    let l = load("kamailio_cdrs.csv");
+    assert_eq!(l.files[0].format, Some("kamailio"));
+    let c = calls(&l);
+    assert_eq!(c.len(), 2);
+    assert_eq!((c[0].operator.as_deref(), c[0].direction, c[0].talk), (Some("op3001"), "outbound", 120));
+    assert_eq!(c[0].answered_at.as_deref(), Some(c[0].start.as_str()), "a dialog starts at the answer");
+    assert_eq!((c[1].talk, c[1].src_ip.as_deref()), (45, Some("203.0.113.9")));
+}
+
 /// FreePBX `cdr` rows: 5101 out through the trunk with outbound CID +442079460000 (answered,
 /// 120 s; then unanswered), a call from the trunk answered by 5102.
 fn assert_freepbx_rows(l: &Loaded, format: &str) {

@@ -909,30 +909,47 @@ fn switch_sources(
             set_field(sources, "disposition", vec![col(&["status"])]);
             RowKinds::All
         }
-        Format::Kamailio => {
-            let (seat, dir) = legs(LegCols {
-                exporter: Exporter::Sip,
-                account: h(&["authuser", "acctuser", "username"]),
-                src: h(&["srcuser", "fromuser"]),
-                // the request user is whom the call reached (a queue's agent); the To user is
-                // the number dialled (the callee)
-                dst: h(&["dstuser", "ruser", "dstouser", "touser"]),
-                ..Default::default()
-            });
-            set_field(sources, "operator_id", vec![seat]);
-            set_field(sources, "direction", vec![dir]);
-            set_field(sources, "leg_id", vec![col(&["callid"])]);
-            set_field(sources, "call_key", vec![col(&["callid"])]);
-            set_field(sources, "caller_id", vec![col(&["srcuser", "fromuser"])]);
-            set_field(sources, "callee", vec![col(&["dstouser", "dstuser", "touser", "ruser"])]);
-            set_field(sources, "src_ip", vec![col(&["srcip"])]);
-            // an outbound request's domain is the gateway it was routed to
-            set_field(sources, "trunk", vec![col(&["dstdomain"])]);
-            RowKinds::All
-        }
+        Format::Kamailio => sip_sources(hdr, sources, model),
         Format::Carrier => carrier_sources(hdr, sources),
         _ => RowKinds::All,
     }
+}
+
+/// Kamailio / OpenSIPS accounting: paired transactions ([`super::records::PAIRED`]), OpenSIPS' CDR
+/// mode or the acc module's dialog CDRs (`cdrs`).
+fn sip_sources(hdr: &[String], sources: &mut [Option<Src>], model: &std::sync::Arc<CallModel>) -> RowKinds {
+    let h = |names: &[&str]| find(hdr, names);
+    let col = |names: &[&str]| h(names).map(Src::Col);
+    let legs = |cols: LegCols| {
+        let c = std::sync::Arc::new(LegCols { model: model.clone(), ..cols });
+        (Some(Src::Seat(c.clone())), Some(Src::Direction(c)))
+    };
+    let (seat, dir) = legs(LegCols {
+        exporter: Exporter::Sip,
+        account: h(&["authuser", "acctuser", "username"]),
+        src: h(&["srcuser", "fromuser", "srcusername"]),
+        // the request user is whom the call reached (a queue's agent); the To user is
+        // the number dialled (the callee)
+        dst: h(&["dstuser", "ruser", "dstouser", "touser", "dstusername", "dstousername"]),
+        ..Default::default()
+    });
+    set_field(sources, "operator_id", vec![seat]);
+    set_field(sources, "direction", vec![dir]);
+    set_field(sources, "leg_id", vec![col(&["callid", "sipcallid"])]);
+    set_field(sources, "call_key", vec![col(&["callid", "sipcallid"])]);
+    set_field(sources, "caller_id", vec![col(&["srcuser", "fromuser", "srcusername"])]);
+    set_field(sources, "callee", vec![col(&["dstouser", "dstuser", "touser", "ruser", "dstousername", "dstusername"])]);
+    // a dialog CDR starts at the answer (the dialog's confirmation) and lasts `duration`
+    if let Some(t) = h(&["callstarttime"]) {
+        set_field(sources, "start_time", vec![Some(Src::Col(t))]);
+        set_field(sources, "answer_time", vec![Some(Src::Col(t))]);
+        set_field(sources, "talk_s", vec![col(&["duration"])]);
+        set_field(sources, "duration_s", vec![]);
+    }
+    set_field(sources, "src_ip", vec![col(&["srcip"])]);
+    // an outbound request's domain is the gateway it was routed to
+    set_field(sources, "trunk", vec![col(&["dstdomain"])]);
+    RowKinds::All
 }
 
 /// Carrier 话单: the subscriber's own number, the other party and who called whom. No operator.
@@ -1349,6 +1366,11 @@ const SIGNATURES: &[(Format, &[&str])] = &[
     ),
     (Format::ThreeCx, &["calltime", "callerid", "destination", "status", "ringing", "talking"]),
     (Format::Kamailio, &["method", "fromtag", "totag", "callid", "sipcode", "sipreason", "time"]),
+    // the acc module's dialog CDRs (`cdrs` table): one row a call
+    (
+        Format::Kamailio,
+        &["sipcallid", "callstarttime", "duration", "srcusername", "dstusername", "sipfromtag", "siptotag"],
+    ),
     (
         Format::Carrier,
         &["本机号码", "对方号码", "呼叫类型", "通话时长", "开始时间", "imei", "imsi", "lac", "第三方号码", "漫游地"],

@@ -49,7 +49,7 @@ pub fn read(text: &str, format: Format, delim: u8) -> Result<Vec<Table<'_>>> {
             for t in &mut tables {
                 let line = t.header.join(",");
                 t.format = format::sniff(&line, &format::CDR).ok().map(|s| s.format);
-                if t.format == Some(Format::Kamailio) {
+                if t.format == Some(Format::Kamailio) && has_method(&t.header) {
                     *t = pair(std::mem::take(t));
                 }
             }
@@ -57,10 +57,20 @@ pub fn read(text: &str, format: Format, delim: u8) -> Result<Vec<Table<'_>>> {
         }
         Format::Kamailio => {
             let table = if is_acc_syslog(text) { read_syslog(text) } else { read_csv(text, delim) };
-            Ok(vec![pair(table)])
+            // transactions are paired into calls; a dialog CDR table (`cdrs`) has one row a call
+            if has_method(&table.header) {
+                Ok(vec![pair(table)])
+            } else {
+                Ok(vec![Table { format: Some(Format::Kamailio), ..table }])
+            }
         }
         _ => bail!("{} is not read as records", format.name()),
     }
+}
+
+/// Whether a table's columns include the SIP method (transactions to pair, not one row a call).
+fn has_method(header: &[String]) -> bool {
+    header.iter().any(|h| matches!(norm(h).as_str(), "method" | "sipmethod"))
 }
 
 /// Whether a text is a syslog with Kamailio/OpenSIPS `ACC:` records among its first 200 lines
@@ -197,7 +207,7 @@ fn syslog_line<'a>(n: u64, line: &'a str, names: &mut Vec<String>, rows: &mut Ve
 }
 
 /// The columns of the calls [`pair`] makes (read with the `kamailio` layout).
-pub const PAIRED: [&str; 14] = [
+pub const PAIRED: [&str; 15] = [
     "callid",
     "src_user",
     "src_domain",
@@ -212,6 +222,7 @@ pub const PAIRED: [&str; 14] = [
     "sip_code",
     "sip_reason",
     "disposition",
+    "talk_s",
 ];
 
 /// SIP transactions → calls: per Call-ID, the answered INVITE (else the last failed one) gives the
@@ -233,6 +244,8 @@ pub fn pair<'a>(t: Table<'a>) -> Table<'a> {
         at(&["authuser", "acctuser", "username"]),
     ]
     .into();
+    let (src_uri, dst_uri) = (at(&["srcuri", "fromuri"]), at(&["dsturi", "ruri", "touri"]));
+    let (duration, created) = (at(&["duration"]), at(&["created"]));
     let mut out = Table { name: t.name.clone(), header: PAIRED.iter().map(|s| s.to_string()).collect(), ..t };
     out.format = Some(Format::Kamailio);
     let get = |r: &Record<'a>, i: Option<usize>| -> Cow<'a, str> {
@@ -291,24 +304,36 @@ pub fn pair<'a>(t: Table<'a>) -> Table<'a> {
             408 | 480 | 487 => "NO ANSWER",
             _ => "FAILED",
         };
+        // acc logs at the final reply: the answer; OpenSIPS' CDR mode adds when the INVITE came
+        // (`created`) and the call's `duration` on the one row it writes a call
         let t0 = get(r, time);
         let mut fields: Vec<Cow<'a, str>> = vec![get(r, callid)];
         fields.extend(cols.iter().map(|i| get(r, *i)));
+        // users logged only inside URIs (`src_uri`, `dst_uri`: `sip:1001@host`)
+        for (f, uri) in [(1, src_uri), (5, dst_uri)] {
+            if fields[f].is_empty() {
+                fields[f] = Cow::Owned(uri_user(&get(r, uri)).to_string());
+            }
+        }
         if fields[4].is_empty() {
             fields[4] = fields[5].clone(); // no To user logged: the request user
         }
+        let talk = get(r, duration);
         let end = match (answered, c.bye) {
             (true, Some(b)) => get(&rows[b], time),
             (true, None) => Cow::Borrowed(""),
             (false, _) => t0.clone(),
         };
+        let created = get(r, created);
+        let start = if created.is_empty() || created.starts_with("0000") { t0.clone() } else { created };
         fields.extend([
-            t0.clone(),
+            start,
             if answered { t0 } else { Cow::Borrowed("") },
             end,
             Cow::Owned(code.to_string()),
             get(r, reason),
             Cow::Borrowed(disposition),
+            if answered && c.bye.is_none() { talk } else { Cow::Borrowed("") },
         ]);
         let folded =
             c.extra + c.challenges + u64::from(c.bye.is_some()) + u64::from(c.ok.is_some() && c.failed.is_some());
@@ -320,6 +345,13 @@ pub fn pair<'a>(t: Table<'a>) -> Table<'a> {
     paired.sort_by_key(|r| r.line);
     out.rows = paired;
     out
+}
+
+/// `sip:1001@pbx.local;transport=udp` → `1001`; a bare user is itself.
+fn uri_user(uri: &str) -> &str {
+    let u = uri.trim().trim_start_matches('<');
+    let u = ["sip:", "sips:", "tel:"].iter().find_map(|p| u.strip_prefix(p)).unwrap_or(u);
+    u.split(['@', ';', '>']).next().unwrap_or("")
 }
 
 /// Which SQL a dump is written in.
@@ -636,6 +668,19 @@ mod tests {
         assert_eq!(t[0].header, ["calldate", "src", "dst"]);
         assert_eq!(t[0].rows[0].fields, ["2026-03-02 08:01:00", "2001", ""]);
         assert_eq!(t[0].rows[1].fields[1], "O'Neil");
+    }
+
+    #[test]
+    fn opensips_cdr_mode_rows_carry_their_own_duration_and_uris() {
+        // OpenSIPS `do_accounting("db", "cdr")`: one INVITE row a call with duration, setuptime,
+        // created, and the parties only as URIs
+        let csv = "method,from_tag,to_tag,callid,sip_code,sip_reason,time,duration,setuptime,created,src_uri,dst_uri\n\
+INVITE,a,b,c1,200,OK,2026-03-02 08:01:05,120,5,2026-03-02 08:01:00,sip:op1001@farm.example,sip:13812345678@gw.example\n";
+        let t = read(csv, Format::Kamailio, b',').unwrap().remove(0);
+        let f = &t.rows[0].fields;
+        assert_eq!((f[1].as_ref(), f[5].as_ref()), ("op1001", "13812345678"));
+        assert_eq!((f[8].as_ref(), f[9].as_ref(), f[10].as_ref()), ("2026-03-02 08:01:00", "2026-03-02 08:01:05", ""));
+        assert_eq!(f[14], "120", "no BYE row: the call's own duration is its talk");
     }
 
     #[test]

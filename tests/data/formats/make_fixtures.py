@@ -154,6 +154,22 @@ lines.insert(0, "Mar  2 07:59:58 sip01 /usr/sbin/kamailio[2110]: INFO: <core> [m
 lines.insert(3, "Mar  2 08:01:02 sip01 rtpengine[998]: INFO: [call-1@10.0.0.5]: New call")
 open("kamailio_syslog.log", "w").write("\n".join(lines) + "\n")
 
+# OpenSIPS acc in CDR mode (do_accounting("db", "cdr")): one INVITE row a call with its duration,
+# setuptime and created, the parties as URIs (the extras of that setup); a failed call keeps its row
+ops = [["method", "from_tag", "to_tag", "callid", "sip_code", "sip_reason", "time", "cdr_id", "duration", "setuptime", "created", "src_uri", "dst_uri", "caller_domain", "callee_domain"],
+       ["INVITE", "a1", "b1", "c1@10.0.0.5", "200", "OK", ts(T0 + 5), "1", "120", "5", ts(T0), "sip:op2001@farm.example", "sip:13812345678@gw.example", "farm.example", "gw.example"],
+       ["INVITE", "a2", "", "c2@10.0.0.5", "486", "Busy Here", ts(T0 + 200), "2", "0", "0", ts(T0 + 195), "sip:op2001@farm.example", "sip:13912345678@gw.example", "farm.example", "gw.example"]]
+b = io.StringIO()
+csv.writer(b, lineterminator="\n").writerows(ops)
+open("opensips_acc_cdr.csv", "w", newline="").write(b.getvalue())
+# Kamailio acc's dialog CDRs (cdr_enable, the `cdrs` table): one row a call from the answer
+cdrs = [["cdr_id", "src_username", "src_domain", "dst_username", "dst_domain", "dst_ousername", "call_start_time", "duration", "sip_call_id", "sip_from_tag", "sip_to_tag", "src_ip", "cost", "rated", "created"],
+        ["1", "op3001", "farm.example", "13812345678", "gw.example", "13812345678", ts(T0 + 5), "120", "d1@10.0.0.5", "a1", "b1", "203.0.113.9", "0", "0", ts(T0 + 125)],
+        ["2", "op3001", "farm.example", "13912345678", "gw.example", "13912345678", ts(T0 + 600), "45", "d2@10.0.0.5", "a2", "b2", "203.0.113.9", "0", "0", ts(T0 + 645)]]
+b = io.StringIO()
+csv.writer(b, lineterminator="\n").writerows(cdrs)
+open("kamailio_cdrs.csv", "w", newline="").write(b.getvalue())
+
 # ---- SQL dumps ---------------------------------------------------------------------------------
 FPBX = ["calldate", "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "lastdata", "duration",
         "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield", "did", "recordingfile",
