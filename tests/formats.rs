@@ -388,3 +388,26 @@ fn rejected_rows_of_one_insert_line_are_each_counted_and_quoted() {
     assert!(l.rejects.iter().all(|r| r.line == 7 && r.raw.starts_with("INSERT INTO `calls`")), "{:?}", l.rejects);
     assert_eq!(l.files[0].lines_in, 3);
 }
+
+#[test]
+fn carrier_records_with_calling_and_called_columns_and_units_in_the_header() {
+    // another common 话单 layout: 主叫号码 / 被叫号码 instead of the own and other numbers,
+    // `通话时长(秒)`, `通话起始时间`; recognised by its handset and cell columns
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("话单.csv");
+    let text = "主叫号码,被叫号码,呼叫类型,通话起始时间,通话时长(秒),IMEI,LAC,CI\r\n\
++442079460000,13800000001,被叫,2026-03-02 16:01:00,120,867530012345678,6201,31522\r\n\
+13800000001,13912345678,主叫,2026-03-02 17:00:00,300,867530012345678,6201,31522\r\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(text);
+    std::fs::write(&f, gbk).unwrap();
+    let phones = PhoneParser::new("CN").unwrap();
+    let l = load::load_cdrs(&[f], &LoadOptions::default(), &phones).unwrap();
+    assert_eq!((l.files[0].format, l.rows_rejected()), (Some("carrier"), 0), "{:?}", l.rejects);
+    let c = calls(&l);
+    assert_eq!(
+        (c[0].caller.as_deref(), c[0].callee.as_deref(), c[0].talk),
+        (Some("+442079460000"), Some("13800000001"), 120)
+    );
+    assert_eq!((c[0].direction, c[1].direction), ("inbound", "outbound"));
+    assert_eq!(l.calls.subscriber_records, 2);
+}

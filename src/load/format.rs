@@ -956,18 +956,38 @@ fn sip_sources(hdr: &[String], sources: &mut [Option<Src>], model: &std::sync::A
 fn carrier_sources(hdr: &[String], sources: &mut [Option<Src>]) -> RowKinds {
     let h = |names: &[&str]| find(hdr, names);
     let col = |names: &[&str]| h(names).map(Src::Col);
-    let own = h(&["本机号码", "本端号码", "用户号码", "计费号码", "msisdn", "ownnumber", "servednumber", "subscriber"]);
-    let other = h(&["对方号码", "对端号码", "othernumber", "otherparty", "partynumber", "peernumber"]);
-    let kind = h(&["呼叫类型", "话单类型", "calltype", "callkind", "direction"]);
+    let own = h(&[
+        "本机号码",
+        "本端号码",
+        "用户号码",
+        "计费号码",
+        "机主号码",
+        "查询号码",
+        "msisdn",
+        "ownnumber",
+        "servednumber",
+        "subscriber",
+    ]);
+    let other = h(&["对方号码", "对端号码", "对方号", "othernumber", "otherparty", "partynumber", "peernumber"]);
+    let kind = h(&["呼叫类型", "主被叫", "主被叫标识", "主被叫类型", "话单类型", "calltype", "callkind", "direction"]);
     set_field(sources, "operator_id", vec![]);
     if let (Some(own), Some(other), Some(kind)) = (own, other, kind) {
         set_field(sources, "caller_id", vec![Some(Src::Party { own, other, kind, calling: true })]);
         set_field(sources, "callee", vec![Some(Src::Party { own, other, kind, calling: false })]);
         set_field(sources, "direction", vec![Some(Src::CarrierDirection(kind))]);
     }
-    set_field(sources, "start_time", vec![col(&["开始时间", "通话开始时间", "起始时间", "starttime", "begintime"])]);
+    set_field(
+        sources,
+        "start_time",
+        vec![col(&["开始时间", "通话开始时间", "起始时间", "通话起始时间", "呼叫时间", "starttime", "begintime"])],
+    );
     set_field(sources, "end_time", vec![col(&["结束时间", "通话结束时间", "endtime"])]);
-    set_field(sources, "talk_s", vec![col(&["通话时长", "时长", "duration", "talktime"])]);
+    // `通话时长(秒)` is `通话时长秒` once punctuation is dropped
+    set_field(
+        sources,
+        "talk_s",
+        vec![col(&["通话时长", "通话时长秒", "时长", "时长秒", "通话秒数", "duration", "talktime"])],
+    );
     set_field(sources, "leg_id", vec![col(&["话单id", "流水号", "recordid", "id"])]);
     RowKinds::All
 }
@@ -1449,6 +1469,32 @@ pub fn sniff(first_line: &str, target: &Target) -> Result<Sniffed, LayoutError> 
         }
         [a, ..] => return Ok(Sniffed { format: a.0, delim, header: true, confidence: a.1 }),
         [] => {}
+    }
+    // a carrier's 话单 by what only it has: the handset and the cell (IMEI, IMSI, LAC, CI) or the
+    // places of the call, beside the two parties
+    let has = |names: &[&str]| names.iter().filter(|n| hdr.iter().any(|h| h == *n)).count();
+    let radio = has(&[
+        "imei",
+        "imsi",
+        "lac",
+        "ci",
+        "cellid",
+        "基站号",
+        "小区号",
+        "基站",
+        "通话地",
+        "漫游地",
+        "归属地",
+        "基站位置",
+    ]);
+    let parties = has(&["本机号码", "本端号码", "机主号码", "msisdn", "对方号码", "对端号码", "主叫号码", "被叫号码"]);
+    if radio >= 2 && parties >= 2 {
+        return Ok(Sniffed {
+            format: Format::Carrier,
+            delim,
+            header: true,
+            confidence: (radio + parties) as f32 / hdr.len().max(1) as f32,
+        });
     }
     if alias_hits >= 2 {
         return Ok(generic(alias_hits as f32 / hdr.len().max(1) as f32));

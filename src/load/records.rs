@@ -188,7 +188,9 @@ fn syslog_line<'a>(n: u64, line: &'a str, names: &mut Vec<String>, rows: &mut Ve
     let kv = rest.split_once(": ").map_or(rest, |(_, kv)| kv);
     let mut row: Vec<Cow<str>> = vec![Cow::Borrowed(""); names.len()];
     let mut any = false;
-    for pair in kv.split(';') {
+    // `key=value;…` (Kamailio, OpenSIPS); OpenSER 1.x wrote `key=value, …`
+    let sep = if kv.contains(';') || !kv.contains(", ") { ";" } else { ", " };
+    for pair in kv.split(sep) {
         let Some((k, v)) = pair.split_once('=') else { continue };
         let k = rename(k.trim());
         let i = names.iter().position(|x| x == k).unwrap_or_else(|| {
@@ -638,7 +640,10 @@ fn tuples(toks: &[&Token]) -> Result<Vec<Vec<String>>> {
             | Token::EscapedStringLiteral(s)
             | Token::NationalStringLiteral(s) => row.push(s.clone()),
             Token::Word(w) if w.value.eq_ignore_ascii_case("null") => row.push(String::new()),
+            // a character-set introducer before a string (`_binary '…'`, `_utf8mb4 '…'`)
+            Token::Word(w) if w.value.starts_with('_') && w.quote_style.is_none() => {}
             Token::Word(w) => row.push(w.value.clone()),
+            Token::HexStringLiteral(h) => row.push(h.clone()),
             other => bail!("unexpected {other} in VALUES"),
         }
     }
@@ -659,6 +664,18 @@ mod tests {
         assert_eq!(t[0].rows[0].fields, ["2026-03-02 08:01:00", "\"Li\" <2001>", ""]);
         assert_eq!(t[0].rows[1].fields[1], "O'Brien <2002>");
         assert_eq!(t[0].rows[1].line, 8);
+    }
+
+    #[test]
+    fn charset_introducers_and_old_comma_separated_acc_lines() {
+        let dump =
+            "INSERT INTO `cdr` (`calldate`,`src`,`userfield`) VALUES ('2026-03-02 08:01:00',_binary '2001',X'4142');\n";
+        let t = read(dump, Format::Sql, b',').unwrap();
+        assert_eq!(t[0].rows[0].fields, ["2026-03-02 08:01:00", "2001", "4142"]);
+        let log = "Mar  2 08:01:05 sip openser[1]: ACC: transaction answered: timestamp=1772438465, method=INVITE, call_id=c1, code=200, src_user=op1\n";
+        let t = read(log, Format::Kamailio, b',').unwrap().remove(0);
+        assert_eq!(t.rows.len(), 1);
+        assert_eq!((t.rows[0].fields[0].as_ref(), t.rows[0].fields[1].as_ref()), ("c1", "op1"));
     }
 
     #[test]
