@@ -269,7 +269,8 @@ pub struct GenerateArgs {
     /// How the CDRs are written: `generic` (one row a call, CSV and Parquet), `asterisk` (21-column
     /// `cdr_csv` legs: Local channels, queues, `h` rows), `grandstream` (UCM download, ForkCDR
     /// legs with a Session), `cucm` (CDR flat file: phone to trunk, queue CTI route point),
-    /// `3cx` (CDR service records) or `kamailio` (acc syslog lines: INVITE, BYE, REGISTER). The
+    /// `3cx` (CDR service records), `kamailio` (acc syslog lines: INVITE, BYE, REGISTER) or
+    /// `carrier` (the callees' 话单: the same calls seen from the victims' side, no operator). The
     /// PBX shapes add inbound queue agents and shared seats.
     #[arg(long, value_enum, default_value_t = Shape::Generic)]
     pub shape: Shape,
@@ -288,4 +289,13 @@ pub enum Shape {
     ThreeCx,
     /// Kamailio acc syslog lines (INVITE / BYE / REGISTER).
     Kamailio,
+    /// The victims' side: each call as the callee's carrier 话单 shows it (no operator).
+    Carrier,
+}
+
+impl Shape {
+    /// A switch's export: the population gains inbound queue agents and shared seats.
+    pub fn is_pbx(self) -> bool {
+        !matches!(self, Shape::Generic | Shape::Carrier)
+    }
 }

@@ -162,6 +162,42 @@ fn pbx_exports_precision_and_recall() {
     }
 }
 
+/// (caller ID, UTC day) of each fan-out finding.
+fn fanout_subjects(out: &Path) -> BTreeSet<(String, String)> {
+    std::fs::read_to_string(out.join("findings.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|f| f["rule"] == "foreign-cli-fanout")
+        .map(|f| (f["subject"].as_str().unwrap().to_string(), f["window_start"].as_str().unwrap()[..10].to_string()))
+        .collect()
+}
+
+#[test]
+fn the_victims_carrier_records_show_the_same_fanout_as_the_operators_own_records() {
+    // the same calls (same seed), written once as the centre's CDRs and once as the callees' 话单
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--operators", "150", "--days", "4", "--seed", "2026", "--no-parquet"];
+    let own = common::generate(&dir.path().join("own"), &args);
+    let mut carrier_args = vec!["--shape", "carrier"];
+    carrier_args.extend(args);
+    let victims = common::generate(&dir.path().join("victims"), &carrier_args);
+    let (o1, o2) = (dir.path().join("out-own"), dir.path().join("out-victims"));
+    common::scan_generated(&own, &["cdr.csv", "cdr_overlap.csv"], &o1).assert().success();
+    common::scan_generated(&victims, &["carrier_cdr.csv", "carrier_overlap.csv"], &o2).assert().success();
+    let (a, b) = (fanout_subjects(&o1), fanout_subjects(&o2));
+    assert!(a.len() > 100, "{}", a.len());
+    assert_eq!(a, b, "the foreign caller IDs reaching 50+ victims a day, from either side");
+    // and nothing about operators: there are none in a 话单
+    let findings = std::fs::read_to_string(o2.join("findings.jsonl")).unwrap();
+    for rule in ["long-shift", "shared-seat", "spoofed-foreign-cli"] {
+        assert!(!findings.contains(&format!("\"rule\":\"{rule}\"")), "{rule} judged subscribers");
+    }
+    assert_eq!(std::fs::read_to_string(o2.join("operators.csv")).unwrap().lines().count(), 1);
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(o2.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["calls"]["subscriber_records"], run["rows"]["read"], "{}", run["calls"]);
+}
+
 #[test]
 fn scan_sample_logs_and_fail_on() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_logs");

@@ -256,6 +256,31 @@ struct Call<'a> {
     trunk: &'static str,
 }
 
+/// A carrier's 话单 as the victims' carrier exports them (`--shape carrier`).
+const CARRIER_HEADER: &str =
+    "本机号码,对方号码,呼叫类型,开始时间,结束时间,通话时长,通话类型,通话地,归属地,LAC,CI,IMEI,IMSI,第三方号码\r\n";
+
+/// One call as the callee's 话单 shows it: the subscriber (the callee) received a call from the
+/// caller ID shown; the handset and cell are the subscriber's. Unanswered calls are 0-second records.
+fn carrier_row(c: &Call<'_>) -> String {
+    let fmt = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let own = if c.national.is_empty() { c.callee.as_str() } else { c.national.as_str() };
+    let h = own.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let (start, end) = (c.start, c.start + Duration::seconds(c.ring + c.talk));
+    let kind = if c.cli.starts_with("+86") || !c.cli.starts_with('+') { "国内来话" } else { "国际来话" };
+    format!(
+        "{own},{cli},被叫,{},{},{},{kind},上海,上海,{},{},86{:013},460{:012},\r\n",
+        fmt(start),
+        fmt(end),
+        c.talk,
+        6000 + h % 400,
+        30000 + h % 5000,
+        h % 10_000_000_000_000,
+        h % 1_000_000_000_000,
+        cli = c.cli
+    )
+}
+
 /// Trunks of the PBX shapes: home traffic, an overseas team's own, and the inbound carrier.
 const DOMESTIC_TRUNK: &str = "trunk-cn-unicom";
 const OVERSEAS_TRUNK: &str = "trunk-ph-globe";
@@ -291,6 +316,7 @@ impl CdrSink {
             Shape::Cucm => pbx::cucm(&pc()),
             Shape::ThreeCx => pbx::three_cx(&pc()),
             Shape::Kamailio => pbx::kamailio(&pc()),
+            Shape::Carrier => carrier_row(c),
             Shape::Generic => format!(
                 "C{:010},{},{},{},{},{},{},{},{},{},{},{}\n",
                 c.id,
@@ -583,7 +609,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     } else {
         args.operators
     };
-    let pbx = args.shape != Shape::Generic;
+    let pbx = args.shape.is_pbx();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let (crews, ops, mut truth) = population(operators, &mut rng, pbx);
     let last_day = args.start_date + Duration::days(args.days.saturating_sub(1) as i64);
@@ -594,13 +620,14 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         Shape::Cucm => ("cucm_cdr.csv", "cucm_overlap.csv", pbx::cucm_header()),
         Shape::ThreeCx => ("3cx_cdr.csv", "3cx_overlap.csv", pbx::THREECX_START.into()),
         Shape::Kamailio => ("kamailio_acc.log", "kamailio_overlap.log", String::new()),
+        Shape::Carrier => ("carrier_cdr.csv", "carrier_overlap.csv", CARRIER_HEADER.to_string()),
     };
     let mut sink = CdrSink {
         shape: args.shape,
         csv: BufWriter::with_capacity(1 << 20, File::create(out.join(name))?),
         overlap: if args.no_overlap { None } else { Some(BufWriter::new(File::create(out.join(overlap_name))?)) },
         // a PBX writes legs: the one-row-a-call Parquet copy is the generic shape's
-        parquet: if args.no_parquet || pbx {
+        parquet: if args.no_parquet || args.shape != Shape::Generic {
             None
         } else {
             let w = ParquetWriter::new(File::create(out.join("cdr.parquet"))?).batched(&cdr_schema())?;
@@ -798,7 +825,7 @@ fn generate_operator(
     let mut lead_idx: u64 = r.random_range(0..5_000);
     let mut coincidental_left = op.coincidental;
     let conv_rate = if crew.is_some() { r.random_range(0.03..0.10) } else { 0.0 };
-    let pbx = args.shape != Shape::Generic;
+    let pbx = args.shape.is_pbx();
     let mut facts = Vec::new();
     for d in 0..args.days {
         let day = args.start_date + Duration::days(d as i64);
