@@ -988,15 +988,25 @@ fn read_records(
         for (k, v) in &t.not_calls {
             *not_calls.entry(k).or_default() += v;
         }
-        let layout = t.format.and_then(|f| {
-            format::header_layout(f, &t.header, target, &opts.columns, 0, &opts.calls).ok().map(|mut l| {
+        let layout = match t.format {
+            None => Err("no CDR columns".to_string()),
+            Some(f) => {
+                format::header_layout(f, &t.header, target, &opts.columns, 0, &opts.calls).map_err(|e| match e {
+                    // a table that looked like CDRs but lacks what a call needs: say what
+                    format::LayoutError::MissingColumns { missing, .. } => format!("no {} column", missing.join(", ")),
+                    other => other.to_string(),
+                })
+            }
+        };
+        let mut layout = match layout {
+            Ok(mut l) => {
                 l.header_line = None;
                 l
-            })
-        });
-        let Some(mut layout) = layout else {
-            skipped.push(t.name.clone());
-            continue;
+            }
+            Err(why) => {
+                skipped.push(format!("{} ({why}, {} rows)", t.name, t.rows.len()));
+                continue;
+            }
         };
         used.push(format!("{} ({}, {} rows)", t.name, t.format.map_or("?", Format::name), t.rows.len()));
         seatless_ok |= layout.sources.iter().any(|s| matches!(s, Some(format::Src::Seat(_))));
