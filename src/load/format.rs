@@ -700,97 +700,89 @@ pub fn header_layout(
 /// The columns an exporter documents, mapped to canonical CDR fields (the rest are matched by
 /// their generic aliases).
 fn exporter_sources(format: Format, hdr: &[String], sources: &mut [Option<Src>], model: &std::sync::Arc<CallModel>) {
-    let idx = |name: &str| CDR.fields.iter().position(|f| f.name == name);
     let h = |names: &[&str]| find(hdr, names);
     let col = |names: &[&str]| h(names).map(Src::Col);
-    let set = |sources: &mut [Option<Src>], field: &str, src: Vec<Option<Src>>| {
-        let v: Vec<Src> = src.into_iter().flatten().collect();
-        if let Some(i) = idx(field) {
-            sources[i] = match v.len() {
-                0 => None,
-                1 => v.into_iter().next(),
-                _ => Some(Src::FirstOf(v)),
-            };
-        }
-    };
     match format {
         Format::Freepbx => {
-            let legs = std::sync::Arc::new(LegCols {
-                exporter: Exporter::Asterisk,
-                account: h(&["accountcode"]),
-                src: h(&["src"]),
-                dst: h(&["dst"]),
-                context: h(&["dcontext"]),
-                channel: h(&["channel"]),
-                dstchannel: h(&["dstchannel"]),
-                lastapp: h(&["lastapp"]),
-                peeraccount: h(&["peeraccount"]),
-                model: model.clone(),
-                ..Default::default()
-            });
-            set(sources, "leg_id", vec![col(&["uniqueid"])]);
-            set(sources, "call_key", vec![col(&["linkedid"]), col(&["uniqueid"])]);
-            set(sources, "sequence", vec![col(&["sequence"])]);
-            set(sources, "operator_id", vec![Some(Src::Seat(legs.clone()))]);
-            set(sources, "direction", vec![Some(Src::Direction(legs))]);
-            set(sources, "start_time", vec![col(&["calldate"])]);
-            set(sources, "duration_s", vec![col(&["duration"])]);
-            set(sources, "talk_s", vec![col(&["billsec"])]);
-            set(sources, "caller_id", vec![col(&["outboundcnum"]), h(&["clid"]).map(Src::ClidNumber), col(&["src"])]);
-            set(sources, "callee", vec![col(&["dst"])]);
-            set(sources, "disposition", vec![col(&["disposition"])]);
-            set(sources, "trunk", vec![h(&["dstchannel"]).map(Src::Peer)]);
+            set_legs(
+                sources,
+                model,
+                LegCols {
+                    exporter: Exporter::Asterisk,
+                    account: h(&["accountcode"]),
+                    src: h(&["src"]),
+                    dst: h(&["dst"]),
+                    context: h(&["dcontext"]),
+                    channel: h(&["channel"]),
+                    dstchannel: h(&["dstchannel"]),
+                    lastapp: h(&["lastapp"]),
+                    peeraccount: h(&["peeraccount"]),
+                    ..Default::default()
+                },
+            );
+            set_field(sources, "leg_id", vec![col(&["uniqueid"])]);
+            set_field(sources, "call_key", vec![col(&["linkedid"]), col(&["uniqueid"])]);
+            set_field(sources, "sequence", vec![col(&["sequence"])]);
+            set_field(sources, "start_time", vec![col(&["calldate"])]);
+            set_field(sources, "duration_s", vec![col(&["duration"])]);
+            set_field(sources, "talk_s", vec![col(&["billsec"])]);
+            set_field(
+                sources,
+                "caller_id",
+                vec![col(&["outboundcnum"]), h(&["clid"]).map(Src::ClidNumber), col(&["src"])],
+            );
+            set_field(sources, "callee", vec![col(&["dst"])]);
+            set_field(sources, "disposition", vec![col(&["disposition"])]);
+            set_field(sources, "trunk", vec![h(&["dstchannel"]).map(Src::Peer)]);
         }
         Format::Grandstream => {
-            let legs = std::sync::Arc::new(LegCols {
-                exporter: Exporter::Asterisk,
-                account: h(&["accountcode"]),
-                src: h(&["callernumber", "src"]),
-                dst: h(&["calleenumber", "dst"]),
-                context: h(&["context", "dcontext"]),
-                channel: h(&["sourcechannel", "channel"]),
-                dstchannel: h(&["destchannel", "dstchannel"]),
-                lastapp: h(&["lastapp"]),
-                chan_ext: h(&["sourcechannelextension", "channelext", "chanext"]),
-                dst_ext: h(&["destchannelextension", "dstchannelext", "dstchanext"]),
-                answered_by: h(&["answeredby", "dstanswer"]),
-                action_type: h(&["actiontype"]),
-                src_trunk: h(&["sourcetrunkname", "srctrunkname"]),
-                dst_trunk: h(&["destinationtrunkname", "desttrunkname", "dsttrunkname"]),
-                model: model.clone(),
-                ..Default::default()
-            });
-            set(sources, "leg_id", vec![col(&["uniqueid"])]);
-            set(sources, "call_key", vec![col(&["session"]), col(&["uniqueid"])]);
-            set(sources, "operator_id", vec![Some(Src::Seat(legs.clone()))]);
-            set(sources, "direction", vec![Some(Src::Direction(legs))]);
-            set(sources, "start_time", vec![col(&["starttime"])]);
-            set(sources, "answer_time", vec![col(&["answertime"])]);
-            set(sources, "end_time", vec![col(&["endtime"])]);
-            set(sources, "duration_s", vec![col(&["calltime"])]);
-            set(sources, "talk_s", vec![col(&["talktime"])]);
-            set(
+            set_legs(
+                sources,
+                model,
+                LegCols {
+                    exporter: Exporter::Asterisk,
+                    account: h(&["accountcode"]),
+                    src: h(&["callernumber", "src"]),
+                    dst: h(&["calleenumber", "dst"]),
+                    context: h(&["context", "dcontext"]),
+                    channel: h(&["sourcechannel", "channel"]),
+                    dstchannel: h(&["destchannel", "dstchannel"]),
+                    lastapp: h(&["lastapp"]),
+                    chan_ext: h(&["sourcechannelextension", "channelext", "chanext"]),
+                    dst_ext: h(&["destchannelextension", "dstchannelext", "dstchanext"]),
+                    answered_by: h(&["answeredby", "dstanswer"]),
+                    action_type: h(&["actiontype"]),
+                    src_trunk: h(&["sourcetrunkname", "srctrunkname"]),
+                    dst_trunk: h(&["destinationtrunkname", "desttrunkname", "dsttrunkname"]),
+                    ..Default::default()
+                },
+            );
+            set_field(sources, "leg_id", vec![col(&["uniqueid"])]);
+            set_field(sources, "call_key", vec![col(&["session"]), col(&["uniqueid"])]);
+            set_field(sources, "start_time", vec![col(&["starttime"])]);
+            set_field(sources, "answer_time", vec![col(&["answertime"])]);
+            set_field(sources, "end_time", vec![col(&["endtime"])]);
+            set_field(sources, "duration_s", vec![col(&["calltime"])]);
+            set_field(sources, "talk_s", vec![col(&["talktime"])]);
+            set_field(
                 sources,
                 "caller_id",
                 vec![h(&["calleridnumber", "callerid"]).map(Src::ClidNumber), col(&["callernumber"])],
             );
-            set(sources, "callee", vec![col(&["calleenumber"])]);
-            set(sources, "disposition", vec![col(&["disposition"])]);
-            set(sources, "trunk", vec![col(&["destinationtrunkname"]), col(&["sourcetrunkname"])]);
+            set_field(sources, "callee", vec![col(&["calleenumber"])]);
+            set_field(sources, "disposition", vec![col(&["disposition"])]);
+            set_field(sources, "trunk", vec![col(&["destinationtrunkname"]), col(&["sourcetrunkname"])]);
         }
         Format::Vicidial => {
-            let legs = std::sync::Arc::new(LegCols {
-                exporter: Exporter::Vicidial,
-                account: h(&["user"]),
-                model: model.clone(),
-                ..Default::default()
-            });
-            set(sources, "leg_id", vec![col(&["uniqueid"])]);
-            set(sources, "operator_id", vec![Some(Src::Seat(legs.clone()))]);
-            set(sources, "direction", vec![Some(Src::Direction(legs))]);
-            set(sources, "start_time", vec![col(&["startepoch"]), col(&["calldate"])]);
-            set(sources, "end_time", vec![col(&["endepoch"])]);
-            set(sources, "talk_s", vec![col(&["talksec"]), col(&["lengthinsec"])]);
+            set_legs(
+                sources,
+                model,
+                LegCols { exporter: Exporter::Vicidial, account: h(&["user"]), ..Default::default() },
+            );
+            set_field(sources, "leg_id", vec![col(&["uniqueid"])]);
+            set_field(sources, "start_time", vec![col(&["startepoch"]), col(&["calldate"])]);
+            set_field(sources, "end_time", vec![col(&["endepoch"])]);
+            set_field(sources, "talk_s", vec![col(&["talksec"]), col(&["lengthinsec"])]);
             let code = h(&["phonecode"]);
             let num = h(&["phonenumber"]);
             let callee = match (code, num) {
@@ -798,15 +790,22 @@ fn exporter_sources(format: Format, hdr: &[String], sources: &mut [Option<Src>],
                 (None, Some(n)) => Some(Src::Col(n)),
                 _ => None,
             };
-            set(sources, "callee", vec![col(&["phonenumberdialed"]), callee]);
-            set(sources, "caller_id", vec![col(&["outboundcid", "callerid"])]);
-            set(sources, "src_ip", vec![col(&["computerip"])]);
-            set(sources, "campaign", vec![col(&["campaignid"])]);
-            set(sources, "cli_group", vec![col(&["cidgroup", "cidgroupid"])]);
-            set(sources, "disposition", vec![col(&["status"])]);
+            set_field(sources, "callee", vec![col(&["phonenumberdialed"]), callee]);
+            set_field(sources, "caller_id", vec![col(&["outboundcid", "callerid"])]);
+            set_field(sources, "src_ip", vec![col(&["computerip"])]);
+            set_field(sources, "campaign", vec![col(&["campaignid"])]);
+            set_field(sources, "cli_group", vec![col(&["cidgroup", "cidgroupid"])]);
+            set_field(sources, "disposition", vec![col(&["status"])]);
         }
         _ => {}
     }
+}
+
+/// The seat and direction of each leg from an exporter's columns ([`super::legs::classify`]).
+fn set_legs(sources: &mut [Option<Src>], model: &std::sync::Arc<CallModel>, cols: LegCols) {
+    let c = std::sync::Arc::new(LegCols { model: model.clone(), ..cols });
+    set_field(sources, "operator_id", vec![Some(Src::Seat(c.clone()))]);
+    set_field(sources, "direction", vec![Some(Src::Direction(c))]);
 }
 
 /// Set `field` to the first of `src` that the header has (several: the first non-empty per row).
@@ -831,22 +830,20 @@ fn switch_sources(
 ) -> RowKinds {
     let h = |names: &[&str]| find(hdr, names);
     let col = |names: &[&str]| h(names).map(Src::Col);
-    let legs = |cols: LegCols| {
-        let c = std::sync::Arc::new(LegCols { model: model.clone(), ..cols });
-        (Some(Src::Seat(c.clone())), Some(Src::Direction(c)))
-    };
     match format {
         Format::Cucm => {
-            let (seat, dir) = legs(LegCols {
-                exporter: Exporter::Cucm,
-                src: h(&["callingpartynumber"]),
-                dst: h(&["finalcalledpartynumber"]),
-                channel: h(&["origdevicename"]),
-                dstchannel: h(&["destdevicename"]),
-                ..Default::default()
-            });
-            set_field(sources, "operator_id", vec![seat]);
-            set_field(sources, "direction", vec![dir]);
+            set_legs(
+                sources,
+                model,
+                LegCols {
+                    exporter: Exporter::Cucm,
+                    src: h(&["callingpartynumber"]),
+                    dst: h(&["finalcalledpartynumber"]),
+                    channel: h(&["origdevicename"]),
+                    dstchannel: h(&["destdevicename"]),
+                    ..Default::default()
+                },
+            );
             set_field(sources, "leg_id", vec![col(&["pkid"])]);
             set_field(sources, "call_key", vec![col(&["globalcallidcallid"])]);
             set_field(sources, "start_time", vec![h(&["datetimeorigination"]).map(Src::Epoch)]);
@@ -866,18 +863,20 @@ fn switch_sources(
             h(&["cdrrecordtype"]).map_or(RowKinds::All, RowKinds::Cucm)
         }
         Format::ThreeCx if h(&["historyid", "fromtype"]).is_some() => {
-            let (seat, dir) = legs(LegCols {
-                exporter: Exporter::ThreeCx,
-                src: h(&["fromdn"]),
-                dst: h(&["todn"]),
-                src_kind: h(&["fromtype"]),
-                dst_kind: h(&["totype"]),
-                final_dst: h(&["finaldn"]),
-                final_kind: h(&["finaltype"]),
-                ..Default::default()
-            });
-            set_field(sources, "operator_id", vec![seat]);
-            set_field(sources, "direction", vec![dir]);
+            set_legs(
+                sources,
+                model,
+                LegCols {
+                    exporter: Exporter::ThreeCx,
+                    src: h(&["fromdn"]),
+                    dst: h(&["todn"]),
+                    src_kind: h(&["fromtype"]),
+                    dst_kind: h(&["totype"]),
+                    final_dst: h(&["finaldn"]),
+                    final_kind: h(&["finaltype"]),
+                    ..Default::default()
+                },
+            );
             set_field(sources, "leg_id", vec![col(&["historyid"])]);
             set_field(sources, "call_key", vec![col(&["callid"])]);
             set_field(sources, "start_time", vec![col(&["timestart"])]);
@@ -892,14 +891,16 @@ fn switch_sources(
             RowKinds::All
         }
         Format::ThreeCx => {
-            let (seat, dir) = legs(LegCols {
-                exporter: Exporter::ThreeCxHistory,
-                src: h(&["callerid", "from"]),
-                dst: h(&["destination", "to"]),
-                ..Default::default()
-            });
-            set_field(sources, "operator_id", vec![seat]);
-            set_field(sources, "direction", vec![dir]);
+            set_legs(
+                sources,
+                model,
+                LegCols {
+                    exporter: Exporter::ThreeCxHistory,
+                    src: h(&["callerid", "from"]),
+                    dst: h(&["destination", "to"]),
+                    ..Default::default()
+                },
+            );
             set_field(sources, "start_time", vec![col(&["calltime", "starttime", "date"])]);
             set_field(sources, "talk_s", vec![col(&["talking"])]);
             let parts: Vec<usize> = [h(&["ringing"]), h(&["talking"])].into_iter().flatten().collect();
@@ -920,21 +921,19 @@ fn switch_sources(
 fn sip_sources(hdr: &[String], sources: &mut [Option<Src>], model: &std::sync::Arc<CallModel>) -> RowKinds {
     let h = |names: &[&str]| find(hdr, names);
     let col = |names: &[&str]| h(names).map(Src::Col);
-    let legs = |cols: LegCols| {
-        let c = std::sync::Arc::new(LegCols { model: model.clone(), ..cols });
-        (Some(Src::Seat(c.clone())), Some(Src::Direction(c)))
-    };
-    let (seat, dir) = legs(LegCols {
-        exporter: Exporter::Sip,
-        account: h(&["authuser", "acctuser", "username"]),
-        src: h(&["srcuser", "fromuser", "srcusername"]),
-        // the request user is whom the call reached (a queue's agent); the To user is
-        // the number dialled (the callee)
-        dst: h(&["dstuser", "ruser", "dstouser", "touser", "dstusername", "dstousername"]),
-        ..Default::default()
-    });
-    set_field(sources, "operator_id", vec![seat]);
-    set_field(sources, "direction", vec![dir]);
+    set_legs(
+        sources,
+        model,
+        LegCols {
+            exporter: Exporter::Sip,
+            account: h(&["authuser", "acctuser", "username"]),
+            src: h(&["srcuser", "fromuser", "srcusername"]),
+            // the request user is whom the call reached (a queue's agent); the To user is
+            // the number dialled (the callee)
+            dst: h(&["dstuser", "ruser", "dstouser", "touser", "dstusername", "dstousername"]),
+            ..Default::default()
+        },
+    );
     set_field(sources, "leg_id", vec![col(&["callid", "sipcallid"])]);
     set_field(sources, "call_key", vec![col(&["callid", "sipcallid"])]);
     set_field(sources, "caller_id", vec![col(&["srcuser", "fromuser", "srcusername"])]);

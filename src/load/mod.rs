@@ -1199,11 +1199,7 @@ fn quote(line: &str) -> String {
     if line.len() <= MAX {
         return line.to_string();
     }
-    let mut end = MAX;
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &line[..end], line.len())
+    format!("{}… ({} bytes)", head(line, MAX), line.len())
 }
 
 /// Split the lines of one chunk (whose first line is number `first_line`) into raw text columns.
