@@ -287,7 +287,7 @@ pub fn cdr_ip_country(
 }
 
 /// The canonical CDR schema, in order (docs/schema.md).
-pub const CANONICAL_CDR: [&str; 26] = [
+pub const CANONICAL_CDR: [&str; 27] = [
     "leg_id",
     "operator_id",
     "start_time",
@@ -311,6 +311,7 @@ pub const CANONICAL_CDR: [&str; 26] = [
     "call_key",
     "sequence",
     "direction",
+    "monitored",
     "source_file",
     "source_line",
     "__file",

@@ -243,6 +243,10 @@ pub static CDR: Target = Target {
         ),
         f!("sequence", ["sequence", "seq", "legsequence"]),
         f!("direction", ["direction", "calldirection", "calltype", "呼叫方向", "呼叫类型", "通话类型"]),
+        f!(
+            "monitored",
+            ["monitored", "monitoredseat", "spiedon", "spyon", "listenedto", "被监听坐席", "监听对象", "监听坐席"]
+        ),
     ],
 };
 
@@ -328,6 +332,34 @@ pub enum Src {
         kind: usize,
         calling: bool,
     },
+    /// The seat a monitoring leg listened to: the application column (`lastapp`, `last_app`) names
+    /// a spy application and the data column (`lastdata`, `last_arg`) its target ([`spied_seat`]).
+    Spy {
+        app: usize,
+        data: usize,
+    },
+}
+
+/// Dialplan applications that listen in on another channel: Asterisk `ChanSpy`, `ExtenSpy`,
+/// FreeSWITCH `eavesdrop`, and the barge applications of PBX distributions.
+const SPY_APPS: [&str; 6] = ["chanspy", "extenspy", "eavesdrop", "barge", "chanbarge", "bargein"];
+
+/// The seat a spy application's data names: `PJSIP/2005,qE` → `2005`, `SIP/2005` → `2005`,
+/// `2005@from-internal,q` (ExtenSpy) → `2005`; a FreeSWITCH eavesdrop's channel uuid stays as it
+/// is (resolved against the legs later); no target (spy on any channel, `all`) → `*`.
+pub fn spied_seat(app: &str, data: &str) -> Option<String> {
+    let a = app.trim();
+    if !SPY_APPS.iter().any(|s| a.eq_ignore_ascii_case(s)) {
+        return None;
+    }
+    let first = data.trim().split([',', '|']).next().unwrap_or("").trim();
+    let no_tech = first.rsplit_once('/').map_or(first, |(_, r)| r);
+    let seat = no_tech.split('@').next().unwrap_or("").trim();
+    let seat = seat
+        .split_once('-')
+        .filter(|(s, r)| !s.is_empty() && r.len() == 8 && r.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or(seat, |(s, _)| s);
+    Some(if seat.is_empty() || seat.eq_ignore_ascii_case("all") { "*".to_string() } else { seat.to_string() })
 }
 
 /// Values that mean "empty": CUCM's `\ `, SQL's `NULL` and PostgreSQL's `\N`.
@@ -448,6 +480,7 @@ impl Src {
                 let col = if placed == *calling { *own } else { *other };
                 get(col).map(|s| Cow::Owned(s.to_string()))
             }
+            Src::Spy { app, data } => spied_seat(get(*app)?, get(*data).unwrap_or("")).map(Cow::Owned),
         }
     }
 
@@ -734,6 +767,7 @@ fn exporter_sources(format: Format, hdr: &[String], sources: &mut [Option<Src>],
             set_field(sources, "callee", vec![col(&["dst"])]);
             set_field(sources, "disposition", vec![col(&["disposition"])]);
             set_field(sources, "trunk", vec![h(&["dstchannel"]).map(Src::Peer)]);
+            set_spy(sources, hdr);
         }
         Format::Grandstream => {
             set_legs(
@@ -802,6 +836,15 @@ fn exporter_sources(format: Format, hdr: &[String], sources: &mut [Option<Src>],
 }
 
 /// The seat and direction of each leg from an exporter's columns ([`super::legs::classify`]).
+/// `monitored` from an application column and its data, when the header has both.
+fn set_spy(sources: &mut [Option<Src>], hdr: &[String]) {
+    let app = find(hdr, &["lastapp", "lastapplication", "application"]);
+    let data = find(hdr, &["lastdata", "lastarg", "lastapplicationdata", "applicationdata"]);
+    if let (Some(app), Some(data)) = (app, data) {
+        set_field(sources, "monitored", vec![Some(Src::Spy { app, data })]);
+    }
+}
+
 fn set_legs(sources: &mut [Option<Src>], model: &std::sync::Arc<CallModel>, cols: LegCols) {
     let c = std::sync::Arc::new(LegCols { model: model.clone(), ..cols });
     set_field(sources, "operator_id", vec![Some(Src::Seat(c.clone()))]);
@@ -1007,6 +1050,9 @@ fn layout_quirks(format: Format, hdr: &[String], sources: &mut [Option<Src>], ro
         if let Some(Src::Col(t)) = sources[e] {
             sources[e] = Some(Src::DateTime(d, t));
         }
+    }
+    if sources[idx("monitored")].is_none() {
+        set_spy(sources, hdr);
     }
     if matches!(format, Format::Generic | Format::Grandstream | Format::Freepbx)
         && let Some(m) = find(hdr, &["method", "sipmethod", "recordtype", "eventtype", "requestmethod", "记录类型"])
@@ -1256,6 +1302,7 @@ pub fn positional_layout(format: Format, model: &std::sync::Arc<CallModel>) -> L
             set(&mut s, "talk_s", Src::Col(13));
             set(&mut s, "disposition", Src::Col(14));
             set(&mut s, "trunk", Src::Peer(6));
+            set(&mut s, "monitored", Src::Spy { app: 7, data: 8 });
             Layout { sources: s, min_fields: 16, max_fields: Some(21), header_line: None, rows: RowKinds::All }
         }
         Format::Freeswitch => {

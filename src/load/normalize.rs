@@ -446,10 +446,11 @@ pub fn cdr(
 
 /// Optional text fields carried through typing unchanged (and `direction`, typed from its words):
 /// a file without one gets a constant instead ([`fill_absent`]).
-pub const PASS_THROUGH: [&str; 6] = ["campaign", "cli_group", "trunk", "call_key", "sequence", "direction"];
+pub const PASS_THROUGH: [&str; 7] =
+    ["campaign", "cli_group", "trunk", "call_key", "sequence", "direction", "monitored"];
 
 /// The typed CDR columns in order (what [`cdr`] selects but `reject_code`).
-const CDR_COLUMNS: [&str; 18] = [
+const CDR_COLUMNS: [&str; 19] = [
     "leg_id",
     "operator_id",
     "start_time",
@@ -467,6 +468,7 @@ const CDR_COLUMNS: [&str; 18] = [
     "call_key",
     "sequence",
     "direction",
+    "monitored",
     "source_line",
 ];
 
