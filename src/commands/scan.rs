@@ -160,6 +160,9 @@ fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path) -> Result<Dat
             for (name, df) in &judged.tables {
                 tables::write_table(out, name, df, tz, plan.excel)?;
             }
+            for (name, bytes) in &judged.files {
+                write_atomic(&out.join(name), |w| Ok(w.write_all(bytes)?))?;
+            }
             Ok(())
         });
         let t = Instant::now();

@@ -115,8 +115,10 @@ pub struct Judged {
     /// Per-operator totals and the rules' metrics, for operators.csv.
     pub totals: DataFrame,
     pub metrics: Vec<DataFrame>,
-    /// The rules' extra tables (`groups`, `conversions`).
+    /// The rules' extra tables (`groups`, `conversions`, `crews`, …).
     pub tables: Vec<(&'static str, DataFrame)>,
+    /// The rules' files written as they are (`graph.graphml`).
+    pub files: Vec<(&'static str, Vec<u8>)>,
     pub notes: Vec<String>,
     /// This run's day profiles (written to `--history`), the days they cover, the days read back.
     pub run_profiles: Vec<DayProfile>,
@@ -152,6 +154,8 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
     };
     let mut states: RuleStates =
         rules::day_rules().map(|r| (r.id(), 0.0, r.partials(&cfg.rules, plan.partitions))).collect();
+    let mut crews = rules::crew::Collector::default();
+    let mut crew_secs = 0.0;
     let mut parts = Parts::default();
     for index in 0..plan.partitions {
         let of = plan.partitions;
@@ -163,7 +167,18 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
         let stage::Prepared { loaded, input, subscribers } = stage::prepare(&cx, part, pb)?;
         pb.set_message(format!("{say}rules"));
         let t = Instant::now();
-        let named = judge(&mut states, &input)?;
+        // the crew facts are gathered beside the day rules
+        let (named, crew) = rayon::join(
+            || judge(&mut states, &input),
+            || {
+                let t = Instant::now();
+                let r = crews.add(&input);
+                (r, t.elapsed().as_secs_f64())
+            },
+        );
+        let named = named?;
+        crew.0.context("crew analysis failed")?;
+        crew_secs += crew.1;
         if let Some(sub) = &subscribers {
             judge_subscribers(&mut states, sub)?;
         }
@@ -186,6 +201,10 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
     let t = Instant::now();
     judged.cross_day(plan)?;
     judged.stage_times.insert("cross_day".into(), crate::frame::round(t.elapsed().as_secs_f64(), 3));
+    let t = Instant::now();
+    judged.crews(crews, &cfg.rules, crew_secs)?;
+    judged.sort_findings();
+    judged.stage_times.insert("crews".into(), crate::frame::round(t.elapsed().as_secs_f64(), 3));
     Ok(judged)
 }
 
@@ -295,6 +314,7 @@ impl Parts {
             totals: crate::frame::concat_sorted(self.totals, &["operator_id"])?,
             metrics: Vec::new(),
             tables: Vec::new(),
+            files: Vec::new(),
             notes: Vec::new(),
             run_profiles: Vec::new(),
             run_days: BTreeSet::new(),
@@ -359,7 +379,22 @@ impl Judged {
         self.notes.extend(out.notes);
         self.metrics.extend(out.operator_metrics);
         self.tables.extend(out.tables);
+        self.files.extend(out.files);
         Ok(out.facts)
+    }
+
+    /// The crew analysis over every operator, after the other rules (it reads their findings).
+    fn crews(&mut self, c: rules::crew::Collector, cfg: &rules::RulesConfig, secs: f64) -> Result<()> {
+        let t = Instant::now();
+        let input = rules::crew::Judged {
+            findings: &self.findings,
+            conversions: self.table("conversions"),
+            profiles: &self.run_profiles,
+            tz: self.tz,
+        };
+        let out = rules::crew::Crew.finish(c, &input, cfg);
+        self.absorb("crew", secs + t.elapsed().as_secs_f64(), out)?;
+        Ok(())
     }
 
     /// The cross-day rules over this run's day profiles and the history's; then every finding in
@@ -406,7 +441,7 @@ impl Judged {
         Ok(())
     }
 
-    fn sort_findings(&mut self) {
+    pub(crate) fn sort_findings(&mut self) {
         let order: HashMap<&str, usize> = rules::all_ids().into_iter().enumerate().map(|(i, r)| (r, i)).collect();
         // each finding's rule rank looked up once, not twice per comparison
         let mut ranked: Vec<(usize, Finding)> =

@@ -11,6 +11,8 @@
 //! section to [`RulesConfig`]), one fixture under `tests/data/rules/` and one line in
 //! `tests/rules.rs`'s table. It then runs whole, with `--partitions` and with `--history`.
 
+pub mod cli_rotation;
+pub mod crew;
 pub mod foreign_cli_fanout;
 pub mod group_invite_conversion;
 pub mod long_shift;
@@ -147,6 +149,8 @@ pub struct RuleOutput {
     pub notes: Vec<String>,
     /// Per-day facts that are not findings: (operator, fact).
     pub facts: Vec<(String, DayFact)>,
+    /// Files written as they are (`graph.graphml`): name and bytes.
+    pub files: Vec<(&'static str, Vec<u8>)>,
 }
 
 /// One operators.csv column a rule adds: name, type, decimals (floats are rounded to them).
@@ -310,11 +314,13 @@ pub struct DayHistory {
     pub tz: Tz,
 }
 
-/// A registered rule: judged per partition, or across days after them.
+/// A registered rule: judged per partition, across days after them, or over every operator
+/// and the other rules' findings last (the crew analysis).
 #[derive(Clone, Copy)]
 pub enum Entry {
     Day(&'static dyn DayRule),
     CrossDay(&'static dyn CrossDayRule),
+    Crew(&'static crew::Crew),
 }
 
 impl Entry {
@@ -322,6 +328,7 @@ impl Entry {
         match self {
             Entry::Day(r) => r as &dyn RuleDoc,
             Entry::CrossDay(r) => r as &dyn RuleDoc,
+            Entry::Crew(r) => r as &dyn RuleDoc,
         }
     }
 }
@@ -333,8 +340,10 @@ pub static REGISTRY: &[Entry] = &[
     Entry::Day(&spoofed_foreign_cli::SpoofedForeignCli),
     Entry::Day(&foreign_cli_fanout::ForeignCliFanout),
     Entry::Day(&group_invite_conversion::GroupInviteConversion),
+    Entry::Day(&cli_rotation::CliRotation),
     Entry::CrossDay(&long_shift_streak::LongShiftStreak),
     Entry::CrossDay(&repeat_spoofer::RepeatSpoofer),
+    Entry::Crew(&crew::Crew),
 ];
 
 /// Thresholds of the detection rules (`[rules.*]`); each section's type, defaults and `config init`
@@ -347,8 +356,10 @@ pub struct RulesConfig {
     pub spoofed_foreign_cli: spoofed_foreign_cli::SpoofConfig,
     pub foreign_cli_fanout: foreign_cli_fanout::FanoutConfig,
     pub group_invite_conversion: group_invite_conversion::ConversionConfig,
+    pub cli_rotation: cli_rotation::RotationConfig,
     pub long_shift_streak: StreakConfig,
     pub repeat_spoofer: StreakConfig,
+    pub crew: crew::CrewConfig,
 }
 
 impl Default for RulesConfig {
@@ -359,8 +370,10 @@ impl Default for RulesConfig {
             spoofed_foreign_cli: Default::default(),
             foreign_cli_fanout: Default::default(),
             group_invite_conversion: Default::default(),
+            cli_rotation: Default::default(),
             long_shift_streak: long_shift_streak::DEFAULT,
             repeat_spoofer: repeat_spoofer::DEFAULT,
+            crew: Default::default(),
         }
     }
 }
@@ -401,7 +414,7 @@ impl StreakConfig {
 
 /// Canonical CDR fields that only some rules read, with some configs; a field none reads is not
 /// loaded (nor carried through preparation).
-pub const OPTIONAL_FIELDS: [&str; 3] = ["cli_group", "campaign", "trunk"];
+pub const OPTIONAL_FIELDS: [&str; 4] = ["cli_group", "campaign", "trunk", "monitored"];
 
 /// The [`OPTIONAL_FIELDS`] no registered rule reads with this config.
 pub fn unread_fields(cfg: &RulesConfig) -> Vec<&'static str> {
@@ -418,7 +431,7 @@ pub fn docs() -> impl Iterator<Item = &'static dyn RuleDoc> {
 pub fn day_rules() -> impl Iterator<Item = &'static dyn DayRule> {
     REGISTRY.iter().filter_map(|e| match e {
         Entry::Day(r) => Some(*r),
-        Entry::CrossDay(_) => None,
+        _ => None,
     })
 }
 
@@ -426,7 +439,7 @@ pub fn day_rules() -> impl Iterator<Item = &'static dyn DayRule> {
 pub fn cross_day_rules() -> impl Iterator<Item = &'static dyn CrossDayRule> {
     REGISTRY.iter().filter_map(|e| match e {
         Entry::CrossDay(r) => Some(*r),
-        Entry::Day(_) => None,
+        _ => None,
     })
 }
 
@@ -530,9 +543,10 @@ mod tests {
     #[test]
     fn unread_fields_follow_the_rules_that_read_them() {
         let mut cfg = RulesConfig::default();
-        assert_eq!(unread_fields(&cfg), ["cli_group", "campaign", "trunk"]);
+        // the crew analysis reads campaigns and monitoring
+        assert_eq!(unread_fields(&cfg), ["cli_group", "trunk"]);
         cfg.spoofed_foreign_cli.domestic_trunks = vec!["gw-sh".into()];
-        assert_eq!(unread_fields(&cfg), ["cli_group", "campaign"]);
+        assert_eq!(unread_fields(&cfg), ["cli_group"]);
     }
 
     #[test]
