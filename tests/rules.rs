@@ -65,6 +65,26 @@ fn long_shift_hits_and_near_misses() {
 }
 
 #[test]
+fn cli_rotation_hits_and_near_misses() {
+    let cfg = Config::default();
+    let inp = input("tests/data/rules/cli_rotation.csv", None, &cfg);
+    assert_eq!(flagged("cli-rotation", &inp, &cfg), operators(&inp, "hit-"));
+    let out = run("cli-rotation", &inp, &cfg);
+    let f = &out.findings[0];
+    assert_eq!(f.evidence["distinct_clis"], 8, "{}", f.evidence);
+    assert!(f.summary.contains("8 caller IDs over 30 outbound calls"), "{}", f.summary);
+    // the near misses are near: looser thresholds catch them
+    let mut low = Config::default();
+    low.rules.cli_rotation.min_distinct = 4;
+    assert!(flagged("cli-rotation", &inp, &low).contains("ok-four-numbers"));
+    low.rules.cli_rotation.min_change_share = 0.1;
+    assert!(flagged("cli-rotation", &inp, &low).contains("ok-six-in-blocks"));
+    low.rules.cli_rotation.min_calls = 19;
+    assert!(flagged("cli-rotation", &inp, &low).contains("ok-19-calls"));
+    assert!(!flagged("cli-rotation", &inp, &low).contains("ok-company-number"));
+}
+
+#[test]
 fn long_shift_finding_reads_aloud_and_cites_calls() {
     let cfg = Config::default();
     let inp = input("tests/data/rules/long_shift.csv", None, &cfg);
@@ -253,7 +273,7 @@ fn every_rule_gives_the_same_findings_whole_and_in_three_partitions() {
     cfg.rules.foreign_cli_fanout.fanout_min_callees = 3;
     cfg.rules.long_shift_streak.min_days = 1;
     cfg.rules.repeat_spoofer.min_days = 1;
-    let files: Vec<PathBuf> = ["long_shift", "spoofed", "fanout", "conversion", "shared_seat"]
+    let files: Vec<PathBuf> = ["long_shift", "spoofed", "fanout", "conversion", "shared_seat", "cli_rotation"]
         .iter()
         .map(|f| path(&format!("tests/data/rules/{f}.csv")))
         .collect();

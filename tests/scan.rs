@@ -77,7 +77,14 @@ fn generated_data_precision_and_recall() {
     let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     assert!(run["rows"]["duplicates"].as_u64().unwrap() > 0, "the overlap must be recognised");
     // every day rule (no seat is shared in a one-row-a-call export: shared-seat must flag none)
-    let rules = ["long-shift", "spoofed-foreign-cli", "group-invite-conversion", "foreign-cli-fanout", "shared-seat"];
+    let rules = [
+        "long-shift",
+        "spoofed-foreign-cli",
+        "group-invite-conversion",
+        "foreign-cli-fanout",
+        "shared-seat",
+        "cli-rotation",
+    ];
     assert!(flagged(&out, "shared-seat").is_empty());
     for r in &rules[..3] {
         assert!(truth(&data, &r.replace('-', "_")).len() >= 10, "{r}: too few positives to measure");

@@ -60,6 +60,9 @@ pub enum Population {
     NightShift,
     InboundAgent,
     SharedSeat,
+    /// `--shape asterisk`: a crew's leader, who listens in on its operators (ChanSpy) and makes
+    /// no calls of its own.
+    CrewLeader,
 }
 
 impl Population {
@@ -99,6 +102,30 @@ pub struct Truth {
     pub coincidental_joins: u32,
     /// People working the seat (more than one: a shared seat).
     pub people: u32,
+    /// A legitimate team sharing one company number and one office network.
+    pub team: Option<String>,
+    /// `operator`, or `leader` (a crew's monitoring seat).
+    pub role: &'static str,
+    /// Seats this seat listened in on.
+    pub monitors: Vec<String>,
+    /// A shift with >= 20 outbound calls, >= 5 caller IDs and the caller ID changing on >= half
+    /// of consecutive calls.
+    pub cli_rotation: bool,
+    /// The earnings' basis: local days (by shift start) whose wall-clock talk reached 8 h, and
+    /// callees credited as conversions.
+    pub pay_days: u32,
+    pub conversions: u32,
+}
+
+/// A crew as generated.
+#[derive(Serialize)]
+struct CrewTruth {
+    name: String,
+    members: Vec<String>,
+    leader: Option<String>,
+    clis: Vec<String>,
+    groups: Vec<String>,
+    network: String,
 }
 
 #[derive(Serialize)]
@@ -108,6 +135,7 @@ struct TruthFile<'a> {
     start_date: String,
     tz: &'static str,
     home_region: &'static str,
+    crews: Vec<CrewTruth>,
     operators: &'a [Truth],
 }
 
@@ -127,7 +155,10 @@ const IP_PLAN: &[(&str, &str)] = &[
 ];
 
 struct Crew {
+    idx: usize,
     name: String,
+    /// The venue: every member's address is in this IPv4 /24 or IPv6 /48 (a prefix to append to).
+    network: String,
     clis: Vec<String>,
     night: bool,
     campaign: String,
@@ -254,6 +285,8 @@ struct Call<'a> {
     via_local: bool,
     h_row: bool,
     trunk: &'static str,
+    /// A leader's ChanSpy session on this seat (`--shape asterisk`).
+    spy: Option<String>,
 }
 
 /// A carrier's 话单 as the victims' carrier exports them (`--shape carrier`).
@@ -311,6 +344,7 @@ impl CdrSink {
             ip: c.ip,
         };
         match self.shape {
+            Shape::Asterisk if c.spy.is_some() => pbx::chanspy(&pc(), c.spy.as_deref().unwrap_or("")),
             Shape::Asterisk => pbx::asterisk(&pc()),
             Shape::Grandstream => pbx::grandstream(&pc()),
             Shape::Cucm => pbx::cucm(&pc()),
@@ -499,12 +533,14 @@ fn population_of(i: usize, n: usize, pbx: bool) -> Population {
 }
 
 /// The operators of every population, their crews (diversion operators only) and the truth labels.
-fn population(operators: usize, rng: &mut ChaCha8Rng, pbx: bool) -> (Vec<Crew>, Vec<Operator>, Vec<Truth>) {
+fn population(operators: usize, rng: &mut ChaCha8Rng, shape: Shape) -> (Vec<Crew>, Vec<Operator>, Vec<Truth>) {
+    let pbx = shape.is_pbx();
     // Crews of 5–8 diversion operators share caller-ID pools, groups and lead lists.
     let mut crews: Vec<Crew> = Vec::new();
     let mut ops: Vec<Operator> = Vec::with_capacity(operators);
     let mut truth: Vec<Truth> = Vec::with_capacity(operators);
     let mut crew_fill = 0usize;
+    let mut teams: std::collections::HashMap<String, (String, String, String)> = Default::default();
     for i in 0..operators {
         let pop = population_of(i, operators, pbx);
         // a PBX names seats by extension
@@ -520,26 +556,7 @@ fn population(operators: usize, rng: &mut ChaCha8Rng, pbx: bool) -> (Vec<Crew>, 
                 || crew_fill >= 6
                 || crews.last().is_some_and(|c| !c.name.ends_with(&format!("{pop:?}")))
             {
-                let k = crews.len();
-                let foreign = pop != Population::DiversionDomestic;
-                let clis = (0..rng.random_range(6..12))
-                    .map(|j| {
-                        if foreign {
-                            foreign_cli(rng, j % 4 == 3)
-                        } else {
-                            format!("170{:08}", rng.random_range(0..100_000_000u32))
-                        }
-                    })
-                    .collect();
-                let topic = ["edu-refund", "fin-service", "game-support", "platform-care"][k % 4];
-                crews.push(Crew {
-                    name: format!("crew{:03}-{pop:?}", k + 1),
-                    clis,
-                    night: k % 3 == 2,
-                    campaign: format!("{topic}-{:02}", k + 1),
-                    groups: (0..rng.random_range(2..5)).map(|g| format!("G{:03}{:02}", k + 1, g + 1)).collect(),
-                    leads_base: 1_000 + k as u64,
-                });
+                crews.push(new_crew(crews.len(), pop, rng));
                 crew_fill = 0;
             }
             crew_fill += 1;
@@ -560,19 +577,30 @@ fn population(operators: usize, rng: &mut ChaCha8Rng, pbx: bool) -> (Vec<Crew>, 
             }
             _ if diversion => {
                 let c = &crews[crew.unwrap()];
-                (ip_in(rng, "CN", i % 4 == 0), c.clis.clone(), c.campaign.clone(), c.leads_base)
+                // the crew's venue: one office network
+                let ip = if c.network.ends_with("::") {
+                    format!("{}{:x}", c.network, 0x10 + crew_fill)
+                } else {
+                    format!("{}{}", c.network, 10 + crew_fill)
+                };
+                (ip, c.clis.clone(), c.campaign.clone(), c.leads_base)
+            }
+            Population::Telemarketer | Population::ServiceDesk => {
+                // legitimate teams of eight: one company number, one office /24, one campaign
+                let t = team_of(&mut teams, pop, i, rng);
+                (format!("{}{}", t.1, 10 + i % 8), vec![t.0.clone()], t.2.clone(), 500_000 + i as u64)
             }
             _ => (
                 ip_in(rng, "CN", false),
                 (0..2).map(|_| domestic_cli(rng)).collect(),
                 match pop {
-                    Population::ServiceDesk => "service-callback".to_string(),
                     Population::NightShift => "night-care".to_string(),
                     _ => format!("tm-{:02}", i % 7),
                 },
                 500_000 + i as u64,
             ),
         };
+        let team = matches!(pop, Population::Telemarketer | Population::ServiceDesk).then(|| team_name(pop, i));
         let coincidental = if matches!(pop, Population::Telemarketer | Population::NightShift) && i % 3 == 0 {
             1 + (i % 2) as u32
         } else if pop == Population::ServiceDesk && i % 10 == 5 {
@@ -593,12 +621,114 @@ fn population(operators: usize, rng: &mut ChaCha8Rng, pbx: bool) -> (Vec<Crew>, 
             reasons: Default::default(),
             coincidental_joins: coincidental,
             people,
+            team,
+            role: "operator",
+            monitors: Vec::new(),
+            cli_rotation: false,
+            pay_days: 0,
+            conversions: 0,
         });
         let home_ip = ip_in(rng, "CN", false);
         ops.push(Operator { idx: i, id, pop, people, home_ip, crew, ip, clis, campaign, leads_base, coincidental });
     }
-
+    if shape == Shape::Asterisk {
+        add_leaders(&crews, &mut ops, &mut truth);
+    }
     (crews, ops, truth)
+}
+
+/// A crew of `pop` operators: its caller-ID pool, venue, campaign, groups and lead list.
+fn new_crew(k: usize, pop: Population, rng: &mut ChaCha8Rng) -> Crew {
+    let foreign = pop != Population::DiversionDomestic;
+    let clis = (0..rng.random_range(6..12))
+        .map(|j| {
+            if foreign {
+                foreign_cli(rng, j % 4 == 3)
+            } else {
+                format!("170{:08}", rng.random_range(0..100_000_000u32))
+            }
+        })
+        .collect();
+    let topic = ["edu-refund", "fin-service", "game-support", "platform-care"][k % 4];
+    let v6 = k % 3 == 1;
+    let base = ip_in(rng, "CN", v6);
+    let network = if v6 {
+        base.split(':').take(3).collect::<Vec<_>>().join(":") + "::"
+    } else {
+        base.rsplit_once('.').map(|(n, _)| format!("{n}.")).unwrap_or(base.clone())
+    };
+    Crew {
+        idx: k,
+        network,
+        name: format!("crew{:03}-{pop:?}", k + 1),
+        clis,
+        night: k % 3 == 2,
+        campaign: format!("{topic}-{:02}", k + 1),
+        groups: (0..rng.random_range(2..5)).map(|g| format!("G{:03}{:02}", k + 1, g + 1)).collect(),
+        leads_base: 1_000 + k as u64,
+    }
+}
+
+/// Each crew's leader: a seat of its own (9000 + the crew's number) that listens in on its
+/// operators (`--shape asterisk`).
+fn add_leaders(crews: &[Crew], ops: &mut Vec<Operator>, truth: &mut Vec<Truth>) {
+    for c in crews {
+        let id = format!("{}", 9000 + c.idx);
+        let members: Vec<usize> = ops.iter().filter(|o| o.crew == Some(c.idx)).map(|o| o.idx).collect();
+        truth.push(Truth {
+            operator_id: id.clone(),
+            population: Population::CrewLeader,
+            crew: Some(c.name.clone()),
+            long_shift: false,
+            shared_seat: false,
+            spoofed_foreign_cli: false,
+            foreign_cli_fanout: false,
+            group_invite_conversion: false,
+            reasons: Default::default(),
+            coincidental_joins: 0,
+            people: 1,
+            team: None,
+            role: "leader",
+            monitors: Vec::new(),
+            cli_rotation: false,
+            pay_days: 0,
+            conversions: 0,
+        });
+        let idx = ops.len();
+        ops.push(Operator {
+            idx,
+            id,
+            pop: Population::CrewLeader,
+            people: 1,
+            home_ip: String::new(),
+            crew: Some(c.idx),
+            ip: String::new(),
+            clis: vec![ops[members[0]].id.clone()],
+            campaign: String::new(),
+            leads_base: 0,
+            coincidental: 0,
+        });
+    }
+}
+
+fn team_name(pop: Population, i: usize) -> String {
+    format!("team-{}-{:03}", if pop == Population::ServiceDesk { "desk" } else { "tm" }, i / 8)
+}
+
+/// A legitimate team's company number, office network prefix and campaign, made on first use.
+fn team_of<'t>(
+    teams: &'t mut std::collections::HashMap<String, (String, String, String)>,
+    pop: Population,
+    i: usize,
+    rng: &mut ChaCha8Rng,
+) -> &'t (String, String, String) {
+    let name = team_name(pop, i);
+    teams.entry(name.clone()).or_insert_with(|| {
+        let ip = ip_in(rng, "CN", false);
+        let net = ip.rsplit_once('.').map(|(n, _)| format!("{n}.")).unwrap_or(ip.clone());
+        let campaign = if pop == Population::ServiceDesk { "service-callback".to_string() } else { name.clone() };
+        (domestic_cli(rng), net, campaign)
+    })
 }
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
@@ -609,9 +739,8 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     } else {
         args.operators
     };
-    let pbx = args.shape.is_pbx();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let (crews, ops, mut truth) = population(operators, &mut rng, pbx);
+    let (crews, ops, mut truth) = population(operators, &mut rng, args.shape);
     let last_day = args.start_date + Duration::days(args.days.saturating_sub(1) as i64);
     let (name, overlap_name, header) = match args.shape {
         Shape::Generic => ("cdr.csv", "cdr_overlap.csv", CSV_HEADER.to_string()),
@@ -652,7 +781,15 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         let mut r = ChaCha8Rng::seed_from_u64(args.seed ^ ((i as u64 + 1) << 20));
         let mut w =
             Writer { sink: &mut sink, clis: &mut clis, joins: &mut joins, shared: &mut shared, next_id: &mut next_id };
-        let mut facts = generate_operator(op, &crews, args, &inbound, &mut r, &mut w)?;
+        let mut facts = if op.pop == Population::CrewLeader {
+            let members: Vec<&Operator> =
+                ops.iter().filter(|o| o.crew == op.crew && o.pop != Population::CrewLeader).collect();
+            let (facts, heard) = generate_leader(op, &crews, &members, args, &mut r, &mut w)?;
+            truth[i].monitors = heard;
+            facts
+        } else {
+            generate_operator(op, &crews, args, &inbound, &mut r, &mut w)?
+        };
         label_shifts(&mut truth[i], &mut facts);
     }
     // Background group growth: members nobody in the CDRs called.
@@ -676,7 +813,26 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         }
         Ok(())
     })?;
+    let crews_truth = crews
+        .iter()
+        .map(|c| CrewTruth {
+            name: c.name.clone(),
+            members: truth
+                .iter()
+                .filter(|t| t.crew.as_deref() == Some(&c.name) && t.role == "operator")
+                .map(|t| t.operator_id.clone())
+                .collect(),
+            leader: truth
+                .iter()
+                .find(|t| t.crew.as_deref() == Some(&c.name) && t.role == "leader")
+                .map(|t| t.operator_id.clone()),
+            clis: c.clis.clone(),
+            groups: c.groups.clone(),
+            network: c.network.clone(),
+        })
+        .collect();
     let tf = TruthFile {
+        crews: crews_truth,
         seed: args.seed,
         days: args.days,
         start_date: args.start_date.to_string(),
@@ -711,6 +867,18 @@ fn label_shifts(t: &mut Truth, facts: &mut [CallFact]) {
         "shared-seat",
         format!("{} person(s); most time at two or more calls in a shift {} min", t.people, m.most_concurrent_s / 60),
     );
+    t.cli_rotation = m.rotating_shifts > 0;
+    t.reasons.insert(
+        "cli-rotation",
+        format!(
+            "{} shift(s) with >= {} outbound calls, >= {} caller IDs, changing on >= {:.0} % of calls",
+            m.rotating_shifts,
+            labels::ROTATION_MIN_CALLS,
+            labels::ROTATION_MIN_DISTINCT,
+            labels::ROTATION_MIN_CHANGE * 100.0
+        ),
+    );
+    t.pay_days = m.pay_days;
     let best = m.spoofed_days.iter().map(|d| d.1).max().unwrap_or(0);
     t.spoofed_foreign_cli = best >= labels::SPOOF_MIN_CALLS;
     t.reasons.insert(
@@ -736,6 +904,7 @@ fn label_shared(truth: &mut [Truth], shared: &Shared) {
             },
         );
         let (answered, converted) = conversions.get(&i).copied().unwrap_or((0, 0));
+        t.conversions = converted as u32;
         t.group_invite_conversion = labels::converts(answered, converted);
         t.reasons.insert(
             "group-invite-conversion",
@@ -778,12 +947,16 @@ type DayPlan = (f64, f64, f64, f64, Option<(f64, i64)>);
 
 fn day_plan(op: &Operator, crew: Option<&Crew>, d: u32, person: u32, r: &mut ChaCha8Rng) -> DayPlan {
     match op.pop {
+        // a crew starts together (within a few minutes), at a time of the crew's for the day
         Population::Diversion | Population::DiversionDomestic => {
             let night = crew.is_some_and(|c| c.night);
-            let s = if night { r.random_range(19.5..21.5) } else { r.random_range(7.5..9.5) };
+            let (lo, hi) = if night { (19.5, 21.5) } else { (7.5, 9.5) };
+            let s = crew_start(crew, d, lo, hi) + r.random_range(-0.06..0.06);
             (s, r.random_range(8.15..9.9), r.random_range(150.0..200.0), 0.62, None)
         }
-        Population::DiversionParttime => (r.random_range(9.0..13.0), r.random_range(4.0..6.5), 170.0, 0.6, None),
+        Population::DiversionParttime => {
+            (crew_start(crew, d, 9.0, 13.0) + r.random_range(-0.06..0.06), r.random_range(4.0..6.5), 170.0, 0.6, None)
+        }
         // a telemarketer who once talks past 8 h in one shift (a true long shift, not diversion)
         Population::Telemarketer if op.idx % 10 == 7 && d == 1 => (8.0, r.random_range(8.1..8.6), 140.0, 0.45, None),
         // split days: a long lunch over the shift break, past 8 h a day but not a shift
@@ -809,7 +982,77 @@ fn day_plan(op: &Operator, crew: Option<&Crew>, d: u32, person: u32, r: &mut Cha
             0.5,
             Some((12.0, 60)),
         ),
+        // a leader's sessions follow its crew's day (generate_leader)
+        Population::CrewLeader => (crew_start(crew, d, 7.5, 9.5), 2.0, 240.0, 1.0, None),
     }
+}
+
+/// A crew's start hour on day `d`, between `lo` and `hi`: the same for every member.
+fn crew_start(crew: Option<&Crew>, d: u32, lo: f64, hi: f64) -> f64 {
+    let k = crew.map_or(0, |c| c.idx as u64);
+    let mut r = ChaCha8Rng::seed_from_u64(0x5EED ^ (k << 16) ^ u64::from(d));
+    r.random_range(lo..hi)
+}
+
+/// A crew leader's day: 12-20 ChanSpy sessions of 1-8 min on its crew's seats, through the crew's
+/// hours; written as Asterisk writes a ChanSpy leg. Returns the calls as facts and the seats listened to.
+fn generate_leader(
+    op: &Operator,
+    crews: &[Crew],
+    members: &[&Operator],
+    args: &GenerateArgs,
+    r: &mut ChaCha8Rng,
+    w: &mut Writer<'_, impl Write>,
+) -> Result<(Vec<CallFact>, Vec<String>)> {
+    let crew = op.crew.map(|c| &crews[c]);
+    let mut facts = Vec::new();
+    let mut heard = std::collections::BTreeSet::new();
+    let (lo, hi) = if crew.is_some_and(|c| c.night) { (19.5, 21.5) } else { (7.5, 9.5) };
+    for d in 0..args.days {
+        let day = args.start_date + Duration::days(d as i64);
+        let start_h = crew_start(crew, d, lo, hi) + 0.5;
+        let mut t = day.and_hms_opt(0, 0, 0).unwrap() + Duration::seconds((start_h * 3600.0) as i64);
+        for _ in 0..r.random_range(12..20) {
+            t += Duration::seconds(r.random_range(900..2400));
+            let target = members[r.random_range(0..members.len())];
+            let c = Call {
+                id: *w.next_id,
+                op,
+                start: t,
+                talk: r.random_range(60..480),
+                ring: 1,
+                cli: std::borrow::Cow::Borrowed(op.id.as_str()),
+                callee: format!("*222{}", target.id),
+                national: String::new(),
+                ip: None,
+                disposition: "ANSWERED",
+                inbound: false,
+                wait: 0,
+                other_agent: None,
+                ivr: false,
+                via_local: false,
+                h_row: false,
+                trunk: DOMESTIC_TRUNK,
+                spy: Some(target.id.clone()),
+            };
+            *w.next_id += 1;
+            w.sink.write(&c)?;
+            heard.insert(target.id.clone());
+            let s = c.start.and_utc().timestamp();
+            facts.push(CallFact {
+                start: s,
+                answer: Some(s + 1),
+                end: s + 1 + c.talk,
+                talk: c.talk,
+                spoofed: false,
+                day: chrono::Datelike::num_days_from_ce(&c.start.date()),
+                cli: 0,
+                outbound: false,
+            });
+            t += Duration::seconds(c.talk);
+        }
+    }
+    Ok((facts, heard.into_iter().collect()))
 }
 
 /// One operator's calls over all days, written in start order; returns them as facts.
@@ -888,6 +1131,7 @@ fn generate_operator(
                     via_local: pbx && r.random_bool(0.4),
                     h_row: pbx && r.random_bool(0.1),
                     trunk: if op.pop == Population::OverseasBpo { OVERSEAS_TRUNK } else { DOMESTIC_TRUNK },
+                    spy: None,
                 };
                 if op.pop == Population::InboundAgent {
                     // a caller from the queue, now and then a foreign one; another agent rang first
@@ -898,8 +1142,7 @@ fn generate_operator(
                     call.ivr = r.random_bool(0.5);
                     call.other_agent =
                         r.random_bool(0.3).then(|| inbound_seats[r.random_range(0..inbound_seats.len())].to_string());
-                    call.via_local = false;
-                    call.h_row = false;
+                    (call.via_local, call.h_row) = (false, false);
                 } else {
                     let national = lead(op.leads_base, lead_idx);
                     lead_idx += 1 + r.random_range(0..3);
@@ -967,7 +1210,10 @@ fn record(op: &Operator, c: &Call<'_>, pbx: bool, shared: &mut Shared, clis: &mu
             shared.answered.entry(op.idx).or_default().push((callee, answer.unwrap_or(end), end));
         }
     }
-    CallFact { start: s, answer, end, talk: c.talk, spoofed: foreign.is_some() && home, day }
+    // the caller ID as a number (its `00` and `+` forms are one)
+    let digits = c.cli.trim_start_matches('+').trim_start_matches("00");
+    let cli = digits.parse::<u64>().unwrap_or(0);
+    CallFact { start: s, answer, end, talk: c.talk, spoofed: foreign.is_some() && home, day, cli, outbound }
 }
 
 /// Caller IDs read as the audit reads them (the project's phone parser), each text once: the

@@ -16,6 +16,10 @@ pub const FANOUT_MIN_CALLEES: usize = 50;
 pub const CONVERSION_WINDOW_S: i64 = 60 * 60;
 pub const CONVERSION_MIN: usize = 3;
 pub const CONVERSION_RATE: f64 = 0.02;
+pub const ROTATION_MIN_CALLS: u32 = 20;
+pub const ROTATION_MIN_DISTINCT: usize = 5;
+pub const ROTATION_MIN_CHANGE: f64 = 0.5;
+pub const PAY_QUOTA_S: i64 = 8 * 3600;
 
 /// One call of a seat as written (local seconds).
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +32,9 @@ pub struct CallFact {
     /// domestic trunk).
     pub spoofed: bool,
     pub day: i32,
+    /// The caller ID shown, as a number (0: none).
+    pub cli: u64,
+    pub outbound: bool,
 }
 
 /// What one seat's calls say about the shift rules.
@@ -36,12 +43,24 @@ pub struct ShiftMeasures {
     pub most_concurrent_s: i64,
     pub shared: bool,
     pub spoofed_days: Vec<(i32, u32)>,
+    /// Shifts rotating through caller IDs (`cli-rotation`'s contract).
+    pub rotating_shifts: u32,
+    /// Days (of a shift's start) whose shifts' wall-clock talk reached the pay quota.
+    pub pay_days: u32,
 }
 
 /// Shifts cut as `long-shift` cuts them; talk as the union of the calls' talk intervals.
 pub fn shifts(calls: &mut [CallFact]) -> ShiftMeasures {
     calls.sort_by_key(|c| c.start);
-    let mut m = ShiftMeasures { longest_union_s: 0, most_concurrent_s: 0, shared: false, spoofed_days: Vec::new() };
+    let mut m = ShiftMeasures {
+        longest_union_s: 0,
+        most_concurrent_s: 0,
+        shared: false,
+        spoofed_days: Vec::new(),
+        rotating_shifts: 0,
+        pay_days: 0,
+    };
+    let mut day_talk: HashMap<i32, i64> = HashMap::new();
     let mut i = 0;
     while i < calls.len() {
         let mut j = i + 1;
@@ -64,8 +83,11 @@ pub fn shifts(calls: &mut [CallFact]) -> ShiftMeasures {
         m.most_concurrent_s = m.most_concurrent_s.max(at2);
         m.shared |=
             at2 >= SHARED_CONCURRENT_S || (union > 0 && at2 > 0 && summed as f64 >= SHARED_RATIO * union as f64);
+        *day_talk.entry(calls[i].day).or_default() += union;
+        m.rotating_shifts += u32::from(rotates(&calls[i..j]));
         i = j;
     }
+    m.pay_days = day_talk.values().filter(|t| **t >= PAY_QUOTA_S).count() as u32;
     let mut per_day: HashMap<i32, u32> = HashMap::new();
     for c in calls.iter().filter(|c| c.spoofed) {
         *per_day.entry(c.day).or_default() += 1;
@@ -73,6 +95,17 @@ pub fn shifts(calls: &mut [CallFact]) -> ShiftMeasures {
     m.spoofed_days = per_day.into_iter().collect();
     m.spoofed_days.sort();
     m
+}
+
+/// Whether a shift's outbound calls rotate through caller IDs.
+fn rotates(shift: &[CallFact]) -> bool {
+    let clis: Vec<u64> = shift.iter().filter(|c| c.outbound && c.cli != 0).map(|c| c.cli).collect();
+    if (clis.len() as u32) < ROTATION_MIN_CALLS {
+        return false;
+    }
+    let distinct: BTreeSet<u64> = clis.iter().copied().collect();
+    let changes = clis.windows(2).filter(|w| w[0] != w[1]).count();
+    distinct.len() >= ROTATION_MIN_DISTINCT && changes as f64 / (clis.len() - 1) as f64 >= ROTATION_MIN_CHANGE
 }
 
 /// The union of intervals and the time spent at two or more at once. (Written here again on
@@ -169,7 +202,16 @@ mod tests {
     use super::*;
 
     fn call(start: i64, talk: i64) -> CallFact {
-        CallFact { start, answer: Some(start + 5), end: start + 5 + talk, talk, spoofed: false, day: 0 }
+        CallFact {
+            start,
+            answer: Some(start + 5),
+            end: start + 5 + talk,
+            talk,
+            spoofed: false,
+            day: 0,
+            cli: 0,
+            outbound: true,
+        }
     }
 
     #[test]

@@ -157,6 +157,32 @@ fn asterisk_outbound(c: &PbxCall) -> String {
     out
 }
 
+/// A leader's ChanSpy session on `target`'s channel, as Asterisk writes it: the leader dialled a
+/// feature code (`*222` + extension), the dialplan ran `ChanSpy(SIP/2003,qE)`; no destination
+/// channel; billsec is the time listened.
+pub fn chanspy(c: &PbxCall, target: &str) -> String {
+    let ids = AstIds(c.id);
+    let t = Times::new(c.start, c.ring, c.talk);
+    let clid = format!("\"Leader {}\" <{}>", c.seat, c.seat);
+    let me = format!("SIP/{}-{}", c.seat, ids.ch(0));
+    let data = format!("SIP/{target},qE");
+    ast_row(
+        c.seat,
+        c.callee,
+        "from-internal",
+        &clid,
+        &me,
+        "",
+        "ChanSpy",
+        &data,
+        &t,
+        "ANSWERED",
+        &ids.uid(0),
+        &ids.uid(0),
+        c.id * 4,
+    )
+}
+
 fn asterisk_inbound(c: &PbxCall) -> String {
     let ids = AstIds(c.id);
     let (uid, ch, seq, disp) = (|k| ids.uid(k), |k| ids.ch(k), c.id * 4, c.disposition);

@@ -113,3 +113,18 @@ for i in range(60):
         t += timedelta(seconds=300)
     t += timedelta(seconds=10)
 open("shared_seat.csv", "w").write("\n".join(rows) + "\n")
+
+# cli-rotation: a seat cycling through a pool, and the near misses (one company number, four
+# numbers, six numbers used in blocks, a short shift)
+rows = [H]
+pool = ["+447700900%03d" % k for k in range(8)]
+t0 = datetime.fromisoformat("2026-03-02 09:00:00")
+for i in range(30):
+    t = (t0 + timedelta(minutes=3 * i)).isoformat(sep=" ")
+    rows.append(row("hit-pool-of-8", t, 60, cli=pool[(i * 3) % 8], callee=num("r1", i)))
+    rows.append(row("ok-company-number", t, 60, cli="021 6123 4567", callee=num("r2", i)))
+    rows.append(row("ok-four-numbers", t, 60, cli=pool[i % 4], callee=num("r3", i)))
+    rows.append(row("ok-six-in-blocks", t, 60, cli=pool[(i // 5) % 6], callee=num("r4", i)))
+    if i < 19:
+        rows.append(row("ok-19-calls", t, 60, cli=pool[i % 8], callee=num("r5", i)))
+open("cli_rotation.csv", "w").write("\n".join(rows) + "\n")
