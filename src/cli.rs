@@ -214,8 +214,12 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     pub from: PathBuf,
     /// Operator whose dossier to print.
+    #[arg(long, value_name = "ID", required_unless_present = "crew", conflicts_with = "crew")]
+    pub operator: Option<String>,
+    /// Crew whose page to print (a `crew_id` of crews.csv: a crew that is a finding or holds an
+    /// operator with a dossier).
     #[arg(long, value_name = "ID")]
-    pub operator: String,
+    pub crew: Option<String>,
     #[arg(long, value_enum, default_value = "md")]
     pub format: ReportFormat,
     /// Write to this file instead of stdout.

@@ -202,6 +202,39 @@ fn crews_are_the_same_whole_and_partitioned() {
         assert!(a == b, "{f} differs between the whole and the partitioned scan");
     }
     assert!(rows(&whole.join("crews.csv")).len() >= 3);
+    // a crew's page from the finished scan, in each format
+    let finding = std::fs::read_to_string(whole.join("findings.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|f| f["rule"] == "crew")
+        .expect("a crew finding");
+    let id = finding["subject"].as_str().unwrap();
+    let page = |format: &str| {
+        let o = common::bin()
+            .args(["report", "--from"])
+            .arg(&whole)
+            .args(["--crew", id, "--format", format])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let md = page("md");
+    assert!(
+        md.starts_with(&format!("# Crew {id}")) && md.contains("## Members") && md.contains("## Monitoring"),
+        "{md}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&page("json")).unwrap();
+    assert_eq!(json["members"].as_array().unwrap().len(), finding["evidence"]["members"].as_array().unwrap().len());
+    assert!(json["pay"]["high"].as_f64().unwrap() >= json["pay"]["low"].as_f64().unwrap());
+    let html = page("html");
+    assert!(html.contains("<svg") && html.contains("<line class=\"link") && !html.contains("<script"));
+    // report.html holds the page and links each member's dossier to it
+    let report = std::fs::read_to_string(whole.join("report.html")).unwrap();
+    assert!(report.contains(&format!("id=\"crew-{id}\"")) && report.contains(&format!("href=\"#crew-{id}\"")));
+    let o = common::bin().args(["report", "--from"]).arg(&whole).args(["--crew", "crew-none"]).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no crew page for \"crew-none\""));
 }
 
 fn truth(data: &Path) -> serde_json::Value {
@@ -235,7 +268,7 @@ fn crews_roles_rotation_and_earnings_against_truth() {
     for (i, a) in diversion.iter().enumerate() {
         for b in &diversion[i + 1..] {
             let same_t = ops[*a]["crew"] == ops[*b]["crew"];
-            let same_f = found.get(*a).is_some() && found.get(*a) == found.get(*b);
+            let same_f = found.contains_key(*a) && found.get(*a) == found.get(*b);
             match (same_t, same_f) {
                 (true, true) => tp += 1,
                 (false, true) => fp += 1,
@@ -295,7 +328,8 @@ fn crews_roles_rotation_and_earnings_against_truth() {
         .iter()
         .filter(|op| {
             let (r, o) = (&table[op.as_str()], ops[op.as_str()]);
-            r["pay_days"] == o["pay_days"].to_string() && r["conversions"] == o["conversions"].to_string()
+            r["pay_days"].parse::<u64>().ok() == o["pay_days"].as_u64()
+                && r["conversions"].parse::<u64>().ok() == o["conversions"].as_u64()
         })
         .count();
     let share = same as f64 / diversion.len() as f64;

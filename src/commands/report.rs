@@ -1,4 +1,4 @@
-//! `report`: one operator's dossier from a finished scan, as Markdown, JSON or HTML.
+//! `report`: one operator's dossier or one crew's page from a finished scan, as Markdown, JSON or HTML.
 
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::outputs::write_atomic;
@@ -18,20 +18,39 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         }
         r.redacted = true;
     }
-    let d = r.dossiers.iter().find(|d| d.operator_id == args.operator).ok_or_else(|| {
-        let ids: Vec<&str> = r.dossiers.iter().map(|d| d.operator_id.as_str()).take(20).collect();
-        anyhow::anyhow!(
-            "no dossier for operator {:?} in {} (operators with findings: {})",
-            args.operator,
-            args.from.display(),
-            if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
-        )
-    })?;
-    let band = r.quota_band_hours;
-    let text = match args.format {
-        ReportFormat::Md => crate::report::render::dossier_md(&r, d)?,
-        ReportFormat::Json => crate::report::render::dossier_json(d)?,
-        ReportFormat::Html => crate::report::render::dossier_html(&r, d, band)?,
+    let text = match (&args.crew, &args.operator) {
+        (Some(id), _) => {
+            let p = r.crews.iter().find(|c| &c.crew_id == id).ok_or_else(|| {
+                let ids: Vec<&str> = r.crews.iter().map(|c| c.crew_id.as_str()).take(20).collect();
+                anyhow::anyhow!(
+                    "no crew page for {id:?} in {} (crews with pages: {})",
+                    args.from.display(),
+                    if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+                )
+            })?;
+            match args.format {
+                ReportFormat::Md => crate::report::render::crew_md(&r, p)?,
+                ReportFormat::Json => crate::report::render::crew_json(p)?,
+                ReportFormat::Html => crate::report::render::crew_html(&r, p)?,
+            }
+        }
+        (None, Some(op)) => {
+            let d = r.dossiers.iter().find(|d| &d.operator_id == op).ok_or_else(|| {
+                let ids: Vec<&str> = r.dossiers.iter().map(|d| d.operator_id.as_str()).take(20).collect();
+                anyhow::anyhow!(
+                    "no dossier for operator {op:?} in {} (operators with findings: {})",
+                    args.from.display(),
+                    if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+                )
+            })?;
+            let band = r.quota_band_hours;
+            match args.format {
+                ReportFormat::Md => crate::report::render::dossier_md(&r, d)?,
+                ReportFormat::Json => crate::report::render::dossier_json(d)?,
+                ReportFormat::Html => crate::report::render::dossier_html(&r, d, band)?,
+            }
+        }
+        (None, None) => anyhow::bail!("report needs --operator ID or --crew ID"),
     };
     match &args.out {
         Some(p) => write_atomic(p, |w| Ok(w.write_all(text.as_bytes())?)),

@@ -170,8 +170,20 @@ fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path) -> Result<Dat
         crate::diag::trace("operators table", t);
         tables::write_frame(&out.join("operators.csv"), &mut operators, plan.excel)?;
         let t_d = Instant::now();
-        let dossiers = judged.dossiers(material, &operators, cfg.long_shift.min_talk_hours)?;
-        let report = report_of(plan, judged, &operators, dossiers)?;
+        let mut dossiers = judged.dossiers(material, &operators, cfg.long_shift.min_talk_hours)?;
+        let crew_tables = crate::report::crews::Tables {
+            crews: judged.table("crews"),
+            links: judged.table("links"),
+            monitoring: judged.table("monitoring"),
+            shifts: &judged.shifts,
+            operators: &operators,
+            findings: &judged.findings,
+            tz,
+            currency: cfg.crew.pay.currency.clone(),
+        };
+        crew_tables.attach(&mut dossiers)?;
+        let crews = crew_tables.pages(&dossiers)?;
+        let report = report_of(plan, judged, &operators, dossiers, crews)?;
         crate::diag::trace("dossiers", t_d);
         // the two renderings of the report side by side (the rest of the writing is done by now)
         let (json, html) = rayon::join(
@@ -197,6 +209,7 @@ fn report_of(
     judged: &Judged,
     operators: &DataFrame,
     dossiers: Vec<crate::report::Dossier>,
+    crews: Vec<crate::report::crews::CrewPage>,
 ) -> Result<crate::report::Report> {
     let loaded = &judged.loaded;
     let findings = &judged.findings;
@@ -238,6 +251,7 @@ fn report_of(
         dossiers,
         redacted: plan.redactor.is_some(),
         quota_band_hours: plan.setup.config.rules.long_shift.quota_band_hours,
+        crews,
     })
 }
 

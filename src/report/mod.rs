@@ -3,6 +3,7 @@
 //! Markdown, JSON or HTML by `report`. A writer never computes a verdict: everything here is read
 //! from the findings and the prepared data.
 
+pub mod crews;
 pub mod csv_safe;
 pub mod render;
 
@@ -32,6 +33,9 @@ pub struct Report {
     /// The scan's quota band (hours of talk), shaded in the daily charts.
     #[serde(default = "default_band")]
     pub quota_band_hours: [f64; 2],
+    /// Crew pages: the crews that are findings or hold an operator with a dossier.
+    #[serde(default)]
+    pub crews: Vec<crews::CrewPage>,
 }
 
 fn default_band() -> [f64; 2] {
@@ -67,6 +71,12 @@ pub struct Dossier {
     pub conversions: Option<Conversions>,
     /// Example calls: the first ones of each flagged shift, then others, at most 30.
     pub calls: Vec<CallLine>,
+    /// The operator's crew and monitoring (who listened in on it, whom it listened in on).
+    #[serde(default)]
+    pub crew: Option<crews::CrewRef>,
+    /// The earnings estimate and what it rests on.
+    #[serde(default)]
+    pub pay: Option<crews::PayLine>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -448,6 +458,8 @@ pub fn assemble(
                 clis: vec![],
                 conversions: None,
                 calls: vec![],
+                crew: None,
+                pay: None,
             },
         );
     }

@@ -167,9 +167,7 @@ impl Facts {
         if let Some(c) = campaign {
             for t in c.iter().flatten() {
                 let v = text_value(t);
-                if !self.campaign_text.contains_key(&v) {
-                    self.campaign_text.insert(v, t.to_string());
-                }
+                self.campaign_text.entry(v).or_insert_with(|| t.to_string());
             }
         }
         for ((op, _), f) in ranges.iter().zip(per_op) {

@@ -426,8 +426,7 @@ impl Crew {
             cfg: cc,
             tz: judged.tz,
         };
-        let mut out = RuleOutput::default();
-        out.findings = ctx.findings();
+        let mut out = RuleOutput { findings: ctx.findings(), ..Default::default() };
         out.tables.push(("crews", ctx.crews_table()?));
         out.tables.push(("links", ctx.links_table()?));
         out.tables.push(("monitoring", ctx.monitoring_table()?));
@@ -457,12 +456,11 @@ fn id_order(f: &mut Facts) -> Vec<u32> {
     to
 }
 
+/// (group key, operator) pairs, and the groups' names by value.
+type GroupsFed = (Vec<(facts::Key, u32)>, HashMap<u64, String>);
+
 /// (group, operator) of every attributed conversion, and the groups' names.
-fn groups_fed(
-    conv: Option<&DataFrame>,
-    ops: &[String],
-    min: u32,
-) -> Result<(Vec<(facts::Key, u32)>, HashMap<u64, String>)> {
+fn groups_fed(conv: Option<&DataFrame>, ops: &[String], min: u32) -> Result<GroupsFed> {
     let (mut fed, mut text) = (Vec::new(), HashMap::new());
     let Some(conv) = conv else { return Ok((fed, text)) };
     let index: HashMap<&str, u32> = ops.iter().enumerate().map(|(i, o)| (o.as_str(), i as u32)).collect();
