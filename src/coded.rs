@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The CDR columns the prepared frame holds as codes.
-pub const CODED: [&str; 4] = ["caller_id", "caller_country", "src_ip", "ip_country"];
+pub const CODED: [&str; 5] = ["caller_id", "caller_country", "src_ip", "ip_country", "campaign"];
 
 /// The ones `scan` codes while typing the CDRs ([`StreamDict`]); the countries are derived from them.
-pub const STREAMED: [&str; 2] = ["caller_id", "src_ip"];
+pub const STREAMED: [&str; 3] = ["caller_id", "src_ip", "campaign"];
 
 /// Each coded column's texts, indexed by code.
 #[derive(Clone, Debug, Default)]

@@ -435,7 +435,7 @@ pub fn cdr(
                 "end_time" => col("end_us").cast(utc_datetime()).alias("end_time"),
                 "duration_s" => col("duration_c").alias("duration_s"),
                 "talk_s" => col("talk_c").alias("talk_s"),
-                "caller_id" | "src_ip" => text(c),
+                "caller_id" | "src_ip" | "campaign" => text(c),
                 "disposition" => col("disposition_c").alias("disposition"),
                 "direction" => direction(),
                 _ => col(*c),
@@ -474,7 +474,7 @@ const CDR_COLUMNS: [&str; 19] = [
 
 /// The fields a file lacks, added as constants (null text; `direction` outbound) in their place;
 /// the columns after the typed ones (`source_file`, `__file`) keep their place at the end.
-pub fn fill_absent(df: DataFrame, absent: &[&'static str]) -> PolarsResult<DataFrame> {
+pub fn fill_absent(df: DataFrame, absent: &[&'static str], coded: &[Streamed]) -> PolarsResult<DataFrame> {
     if absent.is_empty() {
         return Ok(df);
     }
@@ -483,6 +483,9 @@ pub fn fill_absent(df: DataFrame, absent: &[&'static str]) -> PolarsResult<DataF
     for a in absent {
         let c = if *a == "direction" {
             Column::new_scalar("direction".into(), Scalar::from(super::legs::OUTBOUND), h)
+        } else if coded.iter().any(|(n, _)| n == a) {
+            // a coded column (campaign) of a file without it: null codes, like the other files' codes
+            Column::full_null((*a).into(), h, &DataType::UInt32)
         } else {
             Column::full_null((*a).into(), h, &DataType::String)
         };

@@ -173,6 +173,7 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
             || {
                 let t = Instant::now();
                 let r = crews.add(&input);
+                crate::diag::trace("crew facts", t);
                 (r, t.elapsed().as_secs_f64())
             },
         );

@@ -161,6 +161,19 @@ impl Tables<'_> {
         let (first, last) = (col_str(c, "first_day")?, col_str(c, "last_day")?);
         let (days, conv) = (col_i64(c, "pay_days")?, col_i64(c, "conversions")?);
         let (lo, hi) = (col_f64(c, "est_earnings_low")?, col_f64(c, "est_earnings_high")?);
+        // links and shifts by operator, once (per page over whole tables: 0.5 s at 10 M calls)
+        let rows_of = |df: Option<&DataFrame>, col: &str| -> Result<BTreeMap<String, Vec<usize>>> {
+            let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            if let Some(df) = df {
+                for (i, o) in col_str(df, col)?.iter().enumerate() {
+                    if let Some(o) = o {
+                        m.entry(o.to_string()).or_default().push(i);
+                    }
+                }
+            }
+            Ok(m)
+        };
+        let (link_rows, shift_rows) = (rows_of(self.links, "from")?, rows_of(Some(self.shifts), "operator_id")?);
         let mut pages = Vec::new();
         for i in 0..c.height() {
             let crew_id = id.get(i).unwrap_or("");
@@ -187,7 +200,7 @@ impl Tables<'_> {
                         }
                     })
                     .collect(),
-                links: self.links_of(&set)?,
+                links: self.links_of(&set, &link_rows)?,
                 shared_clis: split(clis.get(i)),
                 groups: split(groups.get(i)),
                 monitoring: monitors.iter().filter(|m| set.contains(m.listener.as_str())).cloned().collect(),
@@ -200,7 +213,7 @@ impl Tables<'_> {
                     high: hi.get(i).unwrap_or(0.0),
                     currency,
                 },
-                shifts: self.shifts_of(&set)?,
+                shifts: self.shifts_of(&set, &shift_rows)?,
             });
         }
         // crews that are findings first, by severity, then by size
@@ -215,12 +228,14 @@ impl Tables<'_> {
     }
 
     /// The members' links, one line a pair with its kinds.
-    fn links_of(&self, set: &BTreeSet<&str>) -> Result<Vec<LinkLine>> {
+    fn links_of(&self, set: &BTreeSet<&str>, rows: &BTreeMap<String, Vec<usize>>) -> Result<Vec<LinkLine>> {
         let Some(l) = self.links else { return Ok(vec![]) };
         let (f, t, k, w) = (col_str(l, "from")?, col_str(l, "to")?, col_str(l, "kind")?, col_i64(l, "weight")?);
         let (s, e) = (col_f64(l, "strength")?, col_str(l, "evidence")?);
         let mut by: BTreeMap<(String, String), LinkLine> = BTreeMap::new();
-        for i in 0..l.height() {
+        let mut idx: Vec<usize> = set.iter().filter_map(|o| rows.get(*o)).flatten().copied().collect();
+        idx.sort_unstable();
+        for i in idx {
             let (Some(a), Some(b)) = (f.get(i), t.get(i)) else { continue };
             if !(set.contains(a) && set.contains(b)) {
                 continue;
@@ -242,7 +257,7 @@ impl Tables<'_> {
         Ok(by.into_values().collect())
     }
 
-    fn shifts_of(&self, set: &BTreeSet<&str>) -> Result<Vec<CrewShift>> {
+    fn shifts_of(&self, set: &BTreeSet<&str>, rows: &BTreeMap<String, Vec<usize>>) -> Result<Vec<CrewShift>> {
         let s = self.shifts;
         let (op, a, b, t) = (
             col_str(s, "operator_id")?,
@@ -250,8 +265,10 @@ impl Tables<'_> {
             col_i64(s, "shift_end_us")?,
             col_f64(s, "talk_h")?,
         );
-        Ok((0..s.height())
-            .filter(|i| op.get(*i).is_some_and(|o| set.contains(o)))
+        let mut idx: Vec<usize> = set.iter().filter_map(|o| rows.get(*o)).flatten().copied().collect();
+        idx.sort_unstable();
+        Ok(idx
+            .into_iter()
             .map(|i| CrewShift {
                 operator_id: op.get(i).unwrap_or("").to_string(),
                 start_us: a.get(i).unwrap_or(0),

@@ -173,7 +173,7 @@ impl OperatorRule for CliRotation {
                     if last.is_some_and(|l| l != n) {
                         sh.changes += 1;
                     }
-                    if sh.refs.len() < 10 {
+                    if sh.refs.len() < 5 {
                         sh.refs.push(rf.get(i).unwrap_or("").to_string());
                     }
                     last = Some(n);
@@ -232,16 +232,17 @@ impl CliRotation {
             hits.len(),
             pool.len()
         );
+        // the first five rotating shifts (a seat rotates every shift: the rest say nothing new)
         let shifts: Vec<serde_json::Value> = hits
             .iter()
-            .take(20)
+            .take(5)
             .map(|s| {
                 json!({
                     "start": local(s.start_us, tz),
                     "calls": s.calls,
                     "distinct_clis": s.pool.len(),
                     "change_share": round(s.change_share(), 3),
-                    "pool": s.pool.iter().take(20).map(|(n, k)| json!({"cli": format!("+{n}"), "calls": k})).collect::<Vec<_>>(),
+                    "pool": s.pool.iter().take(12).map(|(n, k)| json!({"cli": format!("+{n}"), "calls": k})).collect::<Vec<_>>(),
                     "calls_ref": s.refs,
                 })
             })

@@ -217,7 +217,8 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &RulesConfig) -> Result<Ve
     let (country, ipc) = (cdict.codes, idict.codes);
     let (home_cc, home_ip) = (cdict.code_of(home), idict.code_of(home));
     // campaign and trunk are kept by `prepare` only when a list names some
-    let campaign = if c.domestic_campaigns.is_empty() { None } else { Some(s("campaign")?) };
+    let campaign = if c.domestic_campaigns.is_empty() { None } else { Some(input.coded("campaign")?) };
+    let campaign_texts: &[String] = campaign.as_ref().map_or(&[], |c| c.values);
     let trunk = if c.domestic_trunks.is_empty() { None } else { Some(s("trunk")?) };
     let day = df.column("day")?.cast(&DataType::Int32)?;
     let day = day.i32()?;
@@ -234,7 +235,7 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &RulesConfig) -> Result<Ve
     let in_list = |list: &[String], v: Option<&str>| v.is_some_and(|v| list.iter().any(|x| x == v));
     // chunk tables built once; each operator's readers borrow them
     let (country, ipc, refs) = (Chunks::new(country), Chunks::new(ipc), Chunks::new(refs));
-    let (campaign, trunk) = (campaign.map(Chunks::new), trunk.map(Chunks::new));
+    let (campaign, trunk) = (campaign.map(|c| Chunks::new(c.codes)), trunk.map(Chunks::new));
     let (day, start, end) = (Chunks::new(day), Chunks::new(start), Chunks::new(end));
     let (num, valid) = (Chunks::new(num), Chunks::new(valid));
     let per_op: Vec<Vec<DayGroup<'a>>> = crate::prepare::ranges_in_order(input)
@@ -256,7 +257,7 @@ pub fn spoofed_groups<'a>(input: &'a AuditInput, cfg: &RulesConfig) -> Result<Ve
                 let origin = match ipc.get(i) {
                     Some(ip) if Some(ip) == home_ip => ("ip:", home),
                     _ => {
-                        let cm = campaign.as_mut().and_then(|r| r.get(i));
+                        let cm = campaign.as_mut().and_then(|r| r.get(i)).map(|k| campaign_texts[k as usize].as_str());
                         let tr = trunk.as_mut().and_then(|r| r.get(i));
                         if in_list(&c.domestic_campaigns, cm) {
                             ("campaign:", cm.unwrap_or_default())
