@@ -140,10 +140,12 @@ impl OperatorRule for CliRotation {
                     (dir.rows(), cli.rows(), shift.rows(), start.rows(), reference.rows());
                 let mut shifts: Vec<ShiftClis> = Vec::new();
                 let (mut cur, mut last) = (None::<u32>, None::<u64>);
-                let mut counts: std::collections::HashMap<u64, u32> = Default::default();
-                let close = |shifts: &mut Vec<ShiftClis>, counts: &mut std::collections::HashMap<u64, u32>| {
+                // a shift shows a handful of caller IDs: a list searched from the last one used is
+                // cheaper than a hash map
+                let mut counts: Vec<(u64, u32)> = Vec::new();
+                let close = |shifts: &mut Vec<ShiftClis>, counts: &mut Vec<(u64, u32)>| {
                     if let Some(s) = shifts.last_mut() {
-                        let mut pool: Vec<(u64, u32)> = counts.drain().collect();
+                        let mut pool: Vec<(u64, u32)> = std::mem::take(counts);
                         pool.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
                         s.pool = pool;
                     }
@@ -177,7 +179,10 @@ impl OperatorRule for CliRotation {
                         sh.refs.push(rf.get(i).unwrap_or("").to_string());
                     }
                     last = Some(n);
-                    *counts.entry(n).or_default() += 1;
+                    match counts.iter_mut().rev().find(|c| c.0 == n) {
+                        Some(c) => c.1 += 1,
+                        None => counts.push((n, 1)),
+                    }
                 }
                 close(&mut shifts, &mut counts);
                 (op.to_string(), shifts)

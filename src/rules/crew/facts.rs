@@ -141,7 +141,7 @@ impl Facts {
                 // a seat shows a few caller IDs, one network and one campaign a day: a value seen
                 // among the last few is not pushed again (10 M pushes and sorts otherwise)
                 let push = |v: &mut Vec<Key>, k: Key| {
-                    if !v.iter().rev().take(16).any(|x| *x == k) {
+                    if v.last() != Some(&k) && !v.iter().rev().take(16).any(|x| *x == k) {
                         v.push(k);
                     }
                 };

@@ -8,8 +8,9 @@
 
 use super::facts::{Facts, Key, Listen, day_text, network_text, unkey};
 use super::{CrewConfig, KINDS, Kind};
+use polars::prelude::{PlHashMap as HashMap, PlHashSet as HashSet};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 /// The evidence between two operators (`a < b` by index).
 #[derive(Clone, Debug, Default)]
@@ -74,7 +75,7 @@ pub fn pairs(
     cfg: &CrewConfig,
 ) -> HashMap<u64, Pair> {
     let max = cfg.max_group as usize;
-    let mut out: HashMap<u64, Pair> = HashMap::new();
+    let mut out: HashMap<u64, Pair> = HashMap::default();
     let mut keyed = |kind: Kind, items: &mut Vec<(Key, u32)>, say: &dyn Fn(Key) -> String| {
         for (k, ops) in groups(items, max) {
             for (i, &a) in ops.iter().enumerate() {
@@ -107,7 +108,7 @@ pub fn pairs(
 /// Caller IDs both showed on a same day: the count is of distinct caller IDs (one number two crews
 /// happen to share, however many days, is one; a pool is many), the examples say which and when.
 fn shared_clis(clis: &mut Vec<(Key, u32)>, max: usize, out: &mut HashMap<u64, Pair>) {
-    let mut by_pair: HashMap<u64, BTreeMap<u64, Vec<i32>>> = HashMap::new();
+    let mut by_pair: HashMap<u64, BTreeMap<u64, Vec<i32>>> = HashMap::default();
     for (k, ops) in groups(clis, max) {
         let (day, cli) = unkey(k);
         for (i, &a) in ops.iter().enumerate() {
@@ -236,7 +237,7 @@ fn ln_factorial(n: u64) -> f64 {
 fn shift_sync(starts: &mut [(i32, i64, u32)], max: usize, cfg: &CrewConfig, out: &mut HashMap<u64, Pair>) {
     starts.sort_unstable();
     let w = i64::from(cfg.sync_minutes) * 60 * 1_000_000;
-    let mut days: HashMap<u64, Vec<i32>> = HashMap::new();
+    let mut days: HashMap<u64, Vec<i32>> = HashMap::default();
     for day in starts.chunk_by(|a, b| a.0 == b.0) {
         for (i, a) in day.iter().enumerate() {
             let end = day[i..].partition_point(|b| b.1 - a.1 <= w) + i;
@@ -283,7 +284,7 @@ pub fn monitoring(facts: &Facts, cfg: &CrewConfig, out: &mut HashMap<u64, Pair>)
             && index.contains_key(l.target.as_str())
             && l.target != facts.ops[l.listener as usize]
     };
-    let mut reach: HashMap<(u32, i32), HashSet<&str>> = HashMap::new();
+    let mut reach: HashMap<(u32, i32), HashSet<&str>> = HashMap::default();
     for l in facts.listens.iter().filter(|l| brief(l)) {
         reach.entry((l.listener, l.day)).or_default().insert(l.target.as_str());
     }

@@ -15,10 +15,11 @@ use anyhow::Result;
 use facts::{Facts, day_of};
 use links::{Monitor, Pair, unpack};
 use petgraph::unionfind::UnionFind;
+use polars::prelude::PlHashMap as HashMap;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub struct Crew;
 
@@ -469,7 +470,7 @@ type GroupsFed = (Vec<(facts::Key, u32)>, HashMap<u64, String>);
 
 /// (group, operator) of every attributed conversion, and the groups' names.
 fn groups_fed(conv: Option<&DataFrame>, ops: &[String], min: u32) -> Result<GroupsFed> {
-    let (mut fed, mut text) = (Vec::new(), HashMap::new());
+    let (mut fed, mut text) = (Vec::new(), HashMap::default());
     let Some(conv) = conv else { return Ok((fed, text)) };
     let index: HashMap<&str, u32> = ops.iter().enumerate().map(|(i, o)| (o.as_str(), i as u32)).collect();
     let (op, g) = (conv.column("operator_id")?.str()?, conv.column("group_id")?.str()?);
