@@ -67,7 +67,7 @@ pub fn summary(
     writeln!(o)?;
     writeln!(
         o,
-        "outputs in {}: report.html findings.csv findings.jsonl operators.csv shifts.csv groups.csv conversions.csv rejected.csv dossiers.json run.json timings.json",
+        "outputs in {}: report.html findings.csv findings.jsonl operators.csv shifts.csv crews.csv links.csv monitoring.csv graph.graphml groups.csv conversions.csv rejected.csv dossiers.json run.json timings.json",
         out.display()
     )?;
     Ok(())
