@@ -1586,6 +1586,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn spy_applications_name_the_seat_listened_to() {
+        for (app, data, want) in [
+            ("ChanSpy", "SIP/2003,qE", Some("2003")),
+            ("ChanSpy", "PJSIP/2003", Some("2003")),
+            ("chanspy", "SIP/2003-0000001a,q", Some("2003")),
+            ("ExtenSpy", "2003@from-internal,q", Some("2003")),
+            ("ChanSpy", ",q", Some("*")),
+            ("eavesdrop", "all", Some("*")),
+            ("eavesdrop", "6f3c1e2a-0d4b-4c55-9a3e-1b2c3d4e5f60", Some("6f3c1e2a-0d4b-4c55-9a3e-1b2c3d4e5f60")),
+            ("Dial", "SIP/2003,20", None),
+            ("Queue", "6400", None),
+        ] {
+            assert_eq!(spied_seat(app, data).as_deref(), want, "{app}({data})");
+        }
+    }
+
+    #[test]
     fn peers_and_clids() {
         assert_eq!(channel_peer("SIP/1001-0000000a"), Some("1001"));
         assert_eq!(channel_peer("PJSIP/agent7-0000002a"), Some("agent7"));

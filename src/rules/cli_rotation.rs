@@ -112,7 +112,8 @@ struct ShiftClis {
     changes: u32,
     /// (caller ID number, calls), most used first.
     pool: Vec<(u64, u32)>,
-    refs: Vec<String>,
+    /// Rows of its first calls (their references are read only for a finding).
+    rows: Vec<usize>,
 }
 
 impl ShiftClis {
@@ -136,8 +137,7 @@ impl OperatorRule for CliRotation {
         let per_op: Vec<(String, Vec<ShiftClis>)> = ranges
             .par_iter()
             .map(|(op, r)| {
-                let (mut dir, mut cli, mut shift, mut start, mut rf) =
-                    (dir.rows(), cli.rows(), shift.rows(), start.rows(), reference.rows());
+                let (mut dir, mut cli, mut shift, mut start) = (dir.rows(), cli.rows(), shift.rows(), start.rows());
                 let mut shifts: Vec<ShiftClis> = Vec::new();
                 let (mut cur, mut last) = (None::<u32>, None::<u64>);
                 // a shift shows a handful of caller IDs: a list searched from the last one used is
@@ -164,7 +164,7 @@ impl OperatorRule for CliRotation {
                             calls: 0,
                             changes: 0,
                             pool: Vec::new(),
-                            refs: Vec::new(),
+                            rows: Vec::new(),
                         });
                         cur = Some(s);
                         last = None;
@@ -175,8 +175,8 @@ impl OperatorRule for CliRotation {
                     if last.is_some_and(|l| l != n) {
                         sh.changes += 1;
                     }
-                    if sh.refs.len() < 5 {
-                        sh.refs.push(rf.get(i).unwrap_or("").to_string());
+                    if sh.rows.len() < 5 {
+                        sh.rows.push(i);
                     }
                     last = Some(n);
                     match counts.iter_mut().rev().find(|c| c.0 == n) {
@@ -200,7 +200,7 @@ impl OperatorRule for CliRotation {
             share.push(shifts.iter().filter(|s| judged(s)).map(ShiftClis::change_share).fold(0.0, f64::max));
             let hits: Vec<&ShiftClis> = shifts.iter().filter(|s| rotating(s)).collect();
             nrot.push(hits.len() as i64);
-            if let Some(f) = self.finding(op, &hits, input.tz) {
+            if let Some(f) = self.finding(op, &hits, input.tz, &reference) {
                 findings.push(f);
             }
         }
@@ -218,7 +218,14 @@ impl OperatorRule for CliRotation {
 }
 
 impl CliRotation {
-    fn finding(&self, op: &str, hits: &[&ShiftClis], tz: chrono_tz::Tz) -> Option<Finding> {
+    fn finding(
+        &self,
+        op: &str,
+        hits: &[&ShiftClis],
+        tz: chrono_tz::Tz,
+        refs: &Chunks<'_, StringType>,
+    ) -> Option<Finding> {
+        let mut refs = refs.rows();
         let worst = hits
             .iter()
             .max_by(|a, b| a.pool.len().cmp(&b.pool.len()).then(a.change_share().total_cmp(&b.change_share())))?;
@@ -248,7 +255,7 @@ impl CliRotation {
                     "distinct_clis": s.pool.len(),
                     "change_share": round(s.change_share(), 3),
                     "pool": s.pool.iter().take(12).map(|(n, k)| json!({"cli": format!("+{n}"), "calls": k})).collect::<Vec<_>>(),
-                    "calls_ref": s.refs,
+                    "calls_ref": s.rows.iter().map(|i| refs.get(*i).unwrap_or("")).collect::<Vec<_>>(),
                 })
             })
             .collect();
