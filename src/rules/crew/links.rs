@@ -96,13 +96,40 @@ pub fn pairs(
     keyed(Kind::Campaign, &mut facts.campaigns, &|k| dated(k, camp.get(&unkey(k).1).cloned().unwrap_or_default()));
     keyed(Kind::SharedGroup, groups_fed, &|k| group_text.get(&unkey(k).1).cloned().unwrap_or_default());
     let t = std::time::Instant::now();
-    shared_clis(&mut facts.clis, max, &mut out);
-    crate::diag::trace("crew shared clis", t);
-    lead_lists(&facts.callees, max, cfg, &mut out);
-    crate::diag::trace("crew lead lists", t);
+    // the two heaviest kinds side by side, each into a map of its own
+    let (clis, callees) = (&mut facts.clis, &facts.callees);
+    let (a, b) = rayon::join(
+        || {
+            let mut m = HashMap::default();
+            shared_clis(clis, max, &mut m);
+            m
+        },
+        || {
+            let mut m = HashMap::default();
+            lead_lists(callees, max, cfg, &mut m);
+            m
+        },
+    );
+    merge(&mut out, a);
+    merge(&mut out, b);
+    crate::diag::trace("crew shared clis and lead lists", t);
     shift_sync(&mut facts.starts, max, cfg, &mut out);
     crate::diag::trace("crew shift sync", t);
     out
+}
+
+/// A map of some kinds' evidence added to the pairs' evidence.
+fn merge(into: &mut HashMap<u64, Pair>, from: HashMap<u64, Pair>) {
+    for (k, mut p) in from {
+        let e = into.entry(k).or_default();
+        for i in 0..KINDS {
+            e.counts[i] += p.counts[i];
+            if e.examples[i].is_empty() {
+                e.examples[i] = std::mem::take(&mut p.examples[i]);
+            }
+        }
+        e.chance = e.chance.or(p.chance);
+    }
 }
 
 /// Caller IDs both showed on a same day: the count is of distinct caller IDs (one number two crews

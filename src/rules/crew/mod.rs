@@ -389,12 +389,11 @@ impl Crew {
         let mut facts = c.facts;
         // operators in id order: the same indices whatever the partitioning
         let t0 = std::time::Instant::now();
-        let order = id_order(&mut facts);
+        id_order(&mut facts);
         let (mut fed, group_text) = groups_fed(judged.conversions, &facts.ops, cc.group_min_conversions)?;
         let mut pairs = links::pairs(&mut facts, &mut fed, &group_text, cc);
         crate::diag::trace("crew pairs", t0);
         let monitors = links::monitoring(&facts, cc, &mut pairs);
-        drop(order);
         let n = facts.ops.len();
         let mut uf = UnionFind::<u32>::new(n);
         let mut strong: Vec<(u64, f64)> = Vec::new();
@@ -446,7 +445,7 @@ impl Crew {
 }
 
 /// Renumber the facts' operators in id order (a partitioned scan meets them in another order).
-fn id_order(f: &mut Facts) -> Vec<u32> {
+fn id_order(f: &mut Facts) {
     let mut idx: Vec<u32> = (0..f.ops.len() as u32).collect();
     idx.sort_by(|a, b| f.ops[*a as usize].cmp(&f.ops[*b as usize]));
     let mut to = vec![0u32; idx.len()];
@@ -462,7 +461,6 @@ fn id_order(f: &mut Facts) -> Vec<u32> {
     f.listens.iter_mut().for_each(|l| l.listener = to[l.listener as usize]);
     // listens in a fixed order (examples and references are the first ones)
     f.listens.sort_by(|a, b| (a.listener, a.start_us, &a.reference).cmp(&(b.listener, b.start_us, &b.reference)));
-    to
 }
 
 /// (group key, operator) pairs, and the groups' names by value.
