@@ -305,8 +305,10 @@ pub struct Monitor {
 pub fn monitoring(facts: &Facts, cfg: &CrewConfig, out: &mut HashMap<u64, Pair>) -> Vec<Monitor> {
     let index: HashMap<&str, u32> = facts.ops.iter().enumerate().map(|(i, o)| (o.as_str(), i as u32)).collect();
     // brief internal calls into operators' seats: (listener, day) → distinct targets
+    // an answered call (a ring nobody took listened to nothing), short, into another operator's seat
     let brief = |l: &Listen| {
         !l.spy
+            && l.talk_s > 0
             && l.talk_s <= i64::from(cfg.brief_call_seconds)
             && index.contains_key(l.target.as_str())
             && l.target != facts.ops[l.listener as usize]

@@ -65,7 +65,7 @@ def ast(src, dst, ch, dch, app, data, t, talk, uid):
     e = a + timedelta(seconds=talk)
     f = lambda x: x.strftime("%Y-%m-%d %H:%M:%S")
     return (f'"","{src}","{dst}","from-internal","""{src}"" <{src}>","{ch}","{dch}","{app}","{data}",'
-            f'"{f(t)}","{f(a)}","{f(e)}",{1+talk},{talk},"ANSWERED","DOCUMENTATION","{uid}","","","{uid}",1')
+            f'"{f(t)}","{f(a) if talk else ""}","{f(e)}",{1+talk},{talk},"ANSWERED","DOCUMENTATION","{uid}","","","{uid}",1')
 
 out, n = [], 0
 def uid():
@@ -85,4 +85,8 @@ for i, ext in enumerate(["2002", "2003", "2004"]):
     out.append(ast("9002", ext, "SIP/9002-00002000", f"SIP/{ext}-00002{i:03x}", "Dial", f"SIP/{ext},20",
                    day(0, 14, 10 * i), 45, uid()))
 out.append(ast("2001", "2004", "SIP/2001-00003000", "SIP/2004-00003001", "Dial", "SIP/2004,20", day(0, 15), 600, uid()))
+# near miss: 2003 rings three colleagues briefly, nobody answers (no talk: nothing listened to)
+for i, ext in enumerate(["2001", "2002", "2004"]):
+    out.append(ast("2003", ext, "SIP/2003-00004000", f"SIP/{ext}-00004{i:03x}", "Dial", f"SIP/{ext},20",
+                   day(0, 16, 10 * i), 0, uid()).replace('"ANSWERED"', '"NO ANSWER"'))
 open("monitoring_asterisk.csv", "w").write("\n".join(out) + "\n")
