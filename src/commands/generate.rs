@@ -117,6 +117,32 @@ pub struct Truth {
     pub conversions: u32,
 }
 
+impl Truth {
+    /// A seat before its calls are written: every label false, one person, no team; the labels
+    /// are set from what is written.
+    fn unlabelled(id: &str, population: Population, crew: Option<String>, role: &'static str) -> Self {
+        Truth {
+            operator_id: id.to_string(),
+            population,
+            crew,
+            long_shift: false,
+            shared_seat: false,
+            spoofed_foreign_cli: false,
+            foreign_cli_fanout: false,
+            group_invite_conversion: false,
+            reasons: Default::default(),
+            coincidental_joins: 0,
+            people: 1,
+            team: None,
+            role,
+            monitors: Vec::new(),
+            cli_rotation: false,
+            pay_days: 0,
+            conversions: 0,
+        }
+    }
+}
+
 /// A crew as generated.
 #[derive(Serialize)]
 struct CrewTruth {
@@ -610,23 +636,10 @@ fn population(operators: usize, rng: &mut ChaCha8Rng, shape: Shape) -> (Vec<Crew
         };
         let people = if pop == Population::SharedSeat { 3 + (i % 3) as u32 } else { 1 };
         truth.push(Truth {
-            operator_id: id.clone(),
-            population: pop,
-            crew: crew.map(|c| crews[c].name.clone()),
-            long_shift: false,
-            shared_seat: false,
-            spoofed_foreign_cli: false,
-            foreign_cli_fanout: false,
-            group_invite_conversion: false,
-            reasons: Default::default(),
             coincidental_joins: coincidental,
             people,
             team,
-            role: "operator",
-            monitors: Vec::new(),
-            cli_rotation: false,
-            pay_days: 0,
-            conversions: 0,
+            ..Truth::unlabelled(&id, pop, crew.map(|c| crews[c].name.clone()), "operator")
         });
         let home_ip = ip_in(rng, "CN", false);
         ops.push(Operator { idx: i, id, pop, people, home_ip, crew, ip, clis, campaign, leads_base, coincidental });
@@ -674,26 +687,7 @@ fn new_crew(k: usize, pop: Population, rng: &mut ChaCha8Rng) -> Crew {
 fn add_leaders(crews: &[Crew], ops: &mut Vec<Operator>, truth: &mut Vec<Truth>) {
     for c in crews {
         let id = format!("{}", 9000 + c.idx);
-        let members: Vec<usize> = ops.iter().filter(|o| o.crew == Some(c.idx)).map(|o| o.idx).collect();
-        truth.push(Truth {
-            operator_id: id.clone(),
-            population: Population::CrewLeader,
-            crew: Some(c.name.clone()),
-            long_shift: false,
-            shared_seat: false,
-            spoofed_foreign_cli: false,
-            foreign_cli_fanout: false,
-            group_invite_conversion: false,
-            reasons: Default::default(),
-            coincidental_joins: 0,
-            people: 1,
-            team: None,
-            role: "leader",
-            monitors: Vec::new(),
-            cli_rotation: false,
-            pay_days: 0,
-            conversions: 0,
-        });
+        truth.push(Truth::unlabelled(&id, Population::CrewLeader, Some(c.name.clone()), "leader"));
         let idx = ops.len();
         ops.push(Operator {
             idx,
@@ -703,7 +697,8 @@ fn add_leaders(crews: &[Crew], ops: &mut Vec<Operator>, truth: &mut Vec<Truth>) 
             home_ip: String::new(),
             crew: Some(c.idx),
             ip: String::new(),
-            clis: vec![ops[members[0]].id.clone()],
+            // it shows no caller ID: its legs are ChanSpy sessions (`generate_leader`)
+            clis: Vec::new(),
             campaign: String::new(),
             leads_base: 0,
             coincidental: 0,

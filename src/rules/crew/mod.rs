@@ -642,8 +642,8 @@ impl Tables<'_> {
     }
 
     /// Every pair with at least one kind over its threshold: (a, b, its kinds).
-    fn evident(&self) -> impl Iterator<Item = (u32, u32, &Pair, Vec<Kind>)> + '_ {
-        self.evident.iter().map(|(a, b, p, k)| (*a, *b, *p, k.clone()))
+    fn evident(&self) -> impl Iterator<Item = (u32, u32, &Pair, &[Kind])> + '_ {
+        self.evident.iter().map(|(a, b, p, k)| (*a, *b, *p, k.as_slice()))
     }
 
     /// Per crew: links by kind among its members (that meet their thresholds).
@@ -731,7 +731,7 @@ impl Tables<'_> {
             (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
         for (a, b, p, kinds) in self.evident() {
             let s = p.strength(self.cfg);
-            for k in kinds {
+            for &k in kinds {
                 from.push(self.op(a).to_string());
                 to.push(self.op(b).to_string());
                 kind.push(k.name());
@@ -879,7 +879,7 @@ impl Tables<'_> {
             seen.insert(a);
             seen.insert(b);
             let strong = p.strength(self.cfg) >= self.cfg.min_strength;
-            for k in kinds {
+            for &k in kinds {
                 edges.push(Edge {
                     source: format!("op:{}", self.op(a)),
                     target: format!("op:{}", self.op(b)),
