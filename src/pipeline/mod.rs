@@ -155,6 +155,7 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
     let mut states: RuleStates =
         rules::day_rules().map(|r| (r.id(), 0.0, r.partials(&cfg.rules, plan.partitions))).collect();
     let mut crews = rules::crew::Collector::default();
+    let mut linked: Option<rules::crew::Linked> = None;
     let mut crew_secs = 0.0;
     let mut parts = Parts::default();
     for index in 0..plan.partitions {
@@ -174,6 +175,10 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
                 let t = Instant::now();
                 let r = crews.add(&input);
                 crate::diag::trace("crew facts", t);
+                // a whole scan's facts are all in: its pairs are found beside the rules too
+                if of == 1 {
+                    linked = Some(std::mem::take(&mut crews).link(&cfg.rules));
+                }
                 (r, t.elapsed().as_secs_f64())
             },
         );
@@ -188,39 +193,57 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
     }
     let stage_times = cx.times.into_inner();
     let joins = cx.joins.into_inner().flatten();
-    let mut judged = parts.merged(plan, joins, stage_times)?;
-    let mut notes = notes;
-    let subs = judged.loaded.calls.subscriber_records;
+    // the crews' pairs need only the facts: a partitioned scan finds them while the other rules
+    // finish
+    let ((linked, link_secs), judged) = rayon::join(
+        || {
+            let t = Instant::now();
+            (linked.unwrap_or_else(|| crews.link(&cfg.rules)), t.elapsed().as_secs_f64())
+        },
+        || -> Result<Judged> {
+            let mut judged = parts.merged(plan, joins, stage_times)?;
+            judged.notes = with_subscriber_note(notes, judged.loaded.calls.subscriber_records);
+            judged.finish_rules(states)?;
+            let t = Instant::now();
+            judged.cross_day(plan)?;
+            judged.stage_times.insert("cross_day".into(), crate::frame::round(t.elapsed().as_secs_f64(), 3));
+            Ok(judged)
+        },
+    );
+    let mut judged = judged?;
+    let t = Instant::now();
+    judged.crews(linked, &cfg.rules, crew_secs + link_secs)?;
+    judged.sort_findings();
+    judged.stage_times.insert("crews".into(), crate::frame::round(t.elapsed().as_secs_f64(), 3));
+    Ok(judged)
+}
+
+/// The run's notes, with one on a carrier's subscriber records (`subs` of them) if any.
+fn with_subscriber_note(mut notes: Vec<String>, subs: u64) -> Vec<String> {
     if subs > 0 {
         notes.push(format!(
             "{subs} record(s) of subscribers' own calls (a carrier's 话单) have no operator: {} judge them with the calling number in the operator's place; the operator rules do not",
             SUBSCRIBER_RULES.join(" and ")
         ));
     }
-    judged.notes = notes;
-    judged.finish_rules(states)?;
-    let t = Instant::now();
-    judged.cross_day(plan)?;
-    judged.stage_times.insert("cross_day".into(), crate::frame::round(t.elapsed().as_secs_f64(), 3));
-    let t = Instant::now();
-    judged.crews(crews, &cfg.rules, crew_secs)?;
-    judged.sort_findings();
-    judged.stage_times.insert("crews".into(), crate::frame::round(t.elapsed().as_secs_f64(), 3));
-    Ok(judged)
+    notes
 }
 
 /// One partition through every day rule, in parallel; the operators whose material it must keep.
+/// `DA_SERIAL_RULES=1` (profiling) runs them one at a time, so each one's seconds are its own.
 fn judge(states: &mut RuleStates, input: &AuditInput) -> Result<Vec<String>> {
-    let named: Vec<Vec<String>> = states
-        .par_iter_mut()
-        .map(|(id, secs, p)| {
-            let t = Instant::now();
-            let named = p.add(input).with_context(|| format!("rule {id} failed"));
-            crate::diag::trace(id, t);
-            *secs += t.elapsed().as_secs_f64();
-            named
-        })
-        .collect::<Result<_>>()?;
+    let one = |(id, secs, p): &mut (&'static str, f64, Box<dyn rules::Partials + '_>)| {
+        let t = Instant::now();
+        let named = p.add(input).with_context(|| format!("rule {id} failed"));
+        crate::diag::trace(id, t);
+        *secs += t.elapsed().as_secs_f64();
+        named
+    };
+    let named: Vec<Vec<String>> = if std::env::var_os("DA_SERIAL_RULES").is_some() {
+        states.iter_mut().map(one).collect::<Result<_>>()?
+    } else {
+        states.par_iter_mut().map(one).collect::<Result<_>>()?
+    };
     let mut named: Vec<String> = named.into_iter().flatten().collect();
     named.sort_unstable();
     named.dedup();
@@ -357,6 +380,7 @@ impl Judged {
             .map(|(id, secs, p)| {
                 let t = Instant::now();
                 let out = p.finish();
+                crate::diag::trace(&format!("{id} finish"), t);
                 (id, secs + t.elapsed().as_secs_f64(), out)
             })
             .collect();
@@ -366,7 +390,9 @@ impl Judged {
         for (id, secs, out) in outs {
             facts.extend(self.absorb(id, secs, out)?);
         }
+        crate::diag::trace("rules absorbed", t);
         self.run_profiles = history::from_run(&self.shifts, &self.findings, &facts)?;
+        crate::diag::trace("day profiles", t);
         self.run_days = self.run_profiles.iter().map(|p| p.date).collect();
         Ok(())
     }
@@ -385,7 +411,7 @@ impl Judged {
     }
 
     /// The crew analysis over every operator, after the other rules (it reads their findings).
-    fn crews(&mut self, c: rules::crew::Collector, cfg: &rules::RulesConfig, secs: f64) -> Result<()> {
+    fn crews(&mut self, c: rules::crew::Linked, cfg: &rules::RulesConfig, secs: f64) -> Result<()> {
         let t = Instant::now();
         let input = rules::crew::Judged {
             findings: &self.findings,

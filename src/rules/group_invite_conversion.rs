@@ -110,7 +110,15 @@ impl RuleDoc for GroupInviteConversion {
 
 impl DayRule for GroupInviteConversion {
     fn partials<'a>(&'a self, cfg: &'a RulesConfig, parts: u32) -> Box<dyn Partials + 'a> {
-        Box::new(ConversionPartials { cfg, parts, base: Vec::new(), answered: Vec::new(), joins: None, tz: None })
+        Box::new(ConversionPartials {
+            cfg,
+            parts,
+            base: Vec::new(),
+            answered: Vec::new(),
+            joins: None,
+            tz: None,
+            whole: None,
+        })
     }
 }
 
@@ -125,6 +133,9 @@ struct ConversionPartials<'a> {
     /// The join log as the rules read it (every partition holds the same one).
     joins: Option<DataFrame>,
     tz: Option<chrono_tz::Tz>,
+    /// A whole scan's output, judged as its one part is added (beside the other rules, not after
+    /// them: the join of calls and joins is 0.2 s of a 10 M-row scan).
+    whole: Option<RuleOutput>,
 }
 
 impl Partials for ConversionPartials<'_> {
@@ -144,15 +155,32 @@ impl Partials for ConversionPartials<'_> {
         self.base.push(base);
         self.answered.extend(answered);
         crate::diag::trace("conversion part", t);
+        // (every add of a whole scan judges again: after its one part, a carrier's subscriber records)
+        if self.parts == 1 {
+            self.whole = Some(self.judge()?);
+            crate::diag::trace("conversion judged", t);
+        }
         Ok(named)
     }
 
-    fn finish(self: Box<Self>) -> Result<RuleOutput> {
-        // frame order: operators sorted, each operator's rows as its partition had them
-        let base = crate::frame::concat_sorted(self.base, &["operator_id"])?;
+    fn finish(mut self: Box<Self>) -> Result<RuleOutput> {
+        match self.whole.take() {
+            Some(out) => Ok(out),
+            None => self.judge(),
+        }
+    }
+}
+
+impl ConversionPartials<'_> {
+    /// The rule's output over the parts added so far (they are kept: a carrier's subscriber
+    /// records are added after a whole scan's one part, and judged with it).
+    fn judge(&self) -> Result<RuleOutput> {
+        // frame order: operators sorted, each operator's rows as its partition had them (the
+        // frames are shared, not copied)
+        let base = crate::frame::concat_sorted(self.base.clone(), &["operator_id"])?;
         let answered = match self.answered.is_empty() {
             true => None,
-            false => Some(crate::frame::concat_sorted(self.answered, &["operator_id"])?),
+            false => Some(crate::frame::concat_sorted(self.answered.clone(), &["operator_id"])?),
         };
         let mut out = GroupInviteConversion.of_parts(self.joins.as_ref(), base, answered, self.cfg)?;
         if let (Some(tz), Some((_, conv))) = (self.tz, out.tables.iter().find(|(n, _)| *n == "conversions")) {

@@ -67,34 +67,38 @@ fn groups(items: &mut Vec<(Key, u32)>, max: usize) -> Vec<(Key, Vec<u32>)> {
         .collect()
 }
 
-/// Every pair's evidence.
-pub fn pairs(
-    facts: &mut Facts,
-    groups_fed: &mut Vec<(Key, u32)>,
-    group_text: &HashMap<u64, String>,
-    cfg: &CrewConfig,
-) -> HashMap<u64, Pair> {
-    let max = cfg.max_group as usize;
-    let mut out: HashMap<u64, Pair> = HashMap::default();
-    let mut keyed = |kind: Kind, items: &mut Vec<(Key, u32)>, say: &dyn Fn(Key) -> String| {
-        for (k, ops) in groups(items, max) {
-            for (i, &a) in ops.iter().enumerate() {
-                for &b in &ops[i + 1..] {
-                    let p = out.entry(pack(a, b)).or_default();
-                    p.counts[kind as usize] += 1;
-                    let ex = &mut p.examples[kind as usize];
-                    if ex.len() < 5 {
-                        ex.push(say(k));
-                    }
+/// Each pair of operators of a value (at most `max` of them) gets one more of `kind`.
+fn keyed(
+    out: &mut HashMap<u64, Pair>,
+    kind: Kind,
+    items: &mut Vec<(Key, u32)>,
+    max: usize,
+    say: &dyn Fn(Key) -> String,
+) {
+    for (k, ops) in groups(items, max) {
+        for (i, &a) in ops.iter().enumerate() {
+            for &b in &ops[i + 1..] {
+                let p = out.entry(pack(a, b)).or_default();
+                p.counts[kind as usize] += 1;
+                let ex = &mut p.examples[kind as usize];
+                if ex.len() < 5 {
+                    ex.push(say(k));
                 }
             }
         }
-    };
+    }
+}
+
+/// Every pair's evidence from the facts alone (all kinds but `shared-group`, which needs the
+/// conversions: [`add_groups`]); this runs while the other rules finish.
+pub fn pairs(facts: &mut Facts, cfg: &CrewConfig) -> HashMap<u64, Pair> {
+    let max = cfg.max_group as usize;
+    let mut out: HashMap<u64, Pair> = HashMap::default();
     let dated = |k: Key, v: String| format!("{} {v}", day_text(unkey(k).0));
-    keyed(Kind::SameIp, &mut facts.networks, &|k| dated(k, network_text(unkey(k).1)));
+    keyed(&mut out, Kind::SameIp, &mut facts.networks, max, &|k| dated(k, network_text(unkey(k).1)));
     let camp = std::mem::take(&mut facts.campaign_text);
-    keyed(Kind::Campaign, &mut facts.campaigns, &|k| dated(k, camp.get(&unkey(k).1).cloned().unwrap_or_default()));
-    keyed(Kind::SharedGroup, groups_fed, &|k| group_text.get(&unkey(k).1).cloned().unwrap_or_default());
+    let say_camp = |k: Key| dated(k, camp.get(&unkey(k).1).cloned().unwrap_or_default());
+    keyed(&mut out, Kind::Campaign, &mut facts.campaigns, max, &say_camp);
     let t = std::time::Instant::now();
     // the two heaviest kinds side by side, each into a map of its own
     let (clis, callees) = (&mut facts.clis, &facts.callees);
@@ -116,6 +120,17 @@ pub fn pairs(
     shift_sync(&mut facts.starts, max, cfg, &mut out);
     crate::diag::trace("crew shift sync", t);
     out
+}
+
+/// The groups both operators of a pair fed, added to the pairs' evidence.
+pub fn add_groups(
+    pairs: &mut HashMap<u64, Pair>,
+    groups_fed: &mut Vec<(Key, u32)>,
+    group_text: &HashMap<u64, String>,
+    cfg: &CrewConfig,
+) {
+    let say = |k: Key| group_text.get(&unkey(k).1).cloned().unwrap_or_default();
+    keyed(pairs, Kind::SharedGroup, groups_fed, cfg.max_group as usize, &say);
 }
 
 /// A map of some kinds' evidence added to the pairs' evidence.

@@ -357,6 +357,24 @@ impl Collector {
     pub fn add(&mut self, input: &AuditInput) -> Result<()> {
         self.facts.add(input)
     }
+
+    /// The pairs' evidence from the facts alone, once every partition is in: the pipeline runs
+    /// this beside the other rules' finish (it needs none of their output).
+    pub fn link(self, cfg: &RulesConfig) -> Linked {
+        let t0 = std::time::Instant::now();
+        let mut facts = self.facts;
+        // operators in id order: the same indices whatever the partitioning
+        id_order(&mut facts);
+        let pairs = links::pairs(&mut facts, &cfg.crew);
+        crate::diag::trace("crew pairs", t0);
+        Linked { facts, pairs }
+    }
+}
+
+/// The facts and the pairs they tie ([`Collector::link`]).
+pub struct Linked {
+    facts: Facts,
+    pairs: HashMap<u64, links::Pair>,
 }
 
 /// What the crew analysis reads of the other rules' output.
@@ -384,15 +402,12 @@ struct Pay {
 
 impl Crew {
     /// The graph over every operator, the crews, their findings and the earnings.
-    pub fn finish(&self, c: Collector, judged: &Judged, cfg: &RulesConfig) -> Result<RuleOutput> {
+    pub fn finish(&self, l: Linked, judged: &Judged, cfg: &RulesConfig) -> Result<RuleOutput> {
         let cc = &cfg.crew;
-        let mut facts = c.facts;
-        // operators in id order: the same indices whatever the partitioning
+        let Linked { facts, mut pairs } = l;
         let t0 = std::time::Instant::now();
-        id_order(&mut facts);
         let (mut fed, group_text) = groups_fed(judged.conversions, &facts.ops, cc.group_min_conversions)?;
-        let mut pairs = links::pairs(&mut facts, &mut fed, &group_text, cc);
-        crate::diag::trace("crew pairs", t0);
+        links::add_groups(&mut pairs, &mut fed, &group_text, cc);
         let monitors = links::monitoring(&facts, cc, &mut pairs);
         let n = facts.ops.len();
         let mut uf = UnionFind::<u32>::new(n);
