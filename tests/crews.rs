@@ -110,6 +110,45 @@ fn monitoring_seats_are_named_with_whom_they_listened_to() {
     assert!(c.contains_key("9001"));
 }
 
+/// VICIdial's real-time monitoring log (`vicidial_rt_monitor_log`) beside its outbound log, as
+/// `mysql -B` exports them and in one mysqldump: the manager is named with each agent it listened
+/// to, barged in on or whispered to, and joins their crew.
+#[test]
+fn vicidial_monitoring_sessions_name_the_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tsv, sql) = (dir.path().join("tsv"), dir.path().join("sql"));
+    scan(&["tests/data/crews/vicidial_log.tsv", "tests/data/crews/vicidial_rt_monitor_log.tsv"], None, &tsv, &[]);
+    // a dump with both tables (one has no durations, the other no caller IDs: stacked alike)
+    scan(&["tests/data/crews/vicidial_dump.sql"], None, &sql, &[]);
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(tsv.join("run.json")).unwrap()).unwrap();
+    let formats: Vec<(String, u64)> = run["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["format"].as_str().unwrap().to_string(), f["rows_rejected"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(formats, [("vicidial".to_string(), 0), ("vicidial-monitor".to_string(), 0)]);
+    for out in [&tsv, &sql] {
+        let m: Vec<(String, String, String, String)> = rows(&out.join("monitoring.csv"))
+            .into_iter()
+            .map(|r| (r["listener"].clone(), r["target"].clone(), r["how"].clone(), r["sessions"].clone()))
+            .collect();
+        let want: Vec<(String, String, String, String)> =
+            [("6666", "vdagent1", "spy", "2"), ("6666", "vdagent2", "spy", "1"), ("6666", "vdagent3", "spy", "1")]
+                .iter()
+                .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
+                .collect();
+        // the session that never connected is still an attempt on vdagent1; vdagent4 was never
+        // listened to (its campaign alone is a weak link: no crew)
+        assert_eq!(m, want, "{}", out.display());
+        let c = crews(out);
+        assert!(
+            c.contains_key("6666") && ["vdagent1", "vdagent2", "vdagent3"].iter().all(|a| c.get(*a) == c.get("6666"))
+        );
+        assert!(!c.contains_key("vdagent4"), "{c:?}");
+    }
+}
+
 /// graph.graphml: a GraphML document with typed keys, operator and crew nodes, typed edges.
 #[test]
 fn graphml_reads_back_as_graphml() {

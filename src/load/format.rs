@@ -24,6 +24,11 @@ pub enum Format {
     Grandstream,
     /// VICIdial Export Calls Report or `vicidial_log` dump, with header (usually tab-separated).
     Vicidial,
+    /// VICIdial's real-time monitoring log (`vicidial_rt_monitor_log`): a manager's LISTEN, BARGE,
+    /// WHISPER or HIJACK session on an agent, one row a session.
+    #[value(name = "vicidial-monitor")]
+    #[serde(rename = "vicidial-monitor")]
+    VicidialMonitor,
     /// Cisco CUCM CDR flat files (CDR and CMR records), 123 to 133 columns, header optional.
     Cucm,
     /// 3CX: the CDR service's CSV (header optional) or the Call History export.
@@ -51,6 +56,7 @@ impl Format {
             Format::Freepbx => "freepbx",
             Format::Grandstream => "grandstream",
             Format::Vicidial => "vicidial",
+            Format::VicidialMonitor => "vicidial-monitor",
             Format::Cucm => "cucm",
             Format::ThreeCx => "3cx",
             Format::Kamailio => "kamailio",
@@ -332,6 +338,8 @@ pub enum Src {
         kind: usize,
         calling: bool,
     },
+    /// A value every row has (a VICIdial monitoring session is an internal, answered leg).
+    Const(&'static str),
     /// The seat a monitoring leg listened to: the application column (`lastapp`, `last_app`) names
     /// a spy application and the data column (`lastdata`, `last_arg`) its target ([`spied_seat`]).
     Spy {
@@ -466,6 +474,7 @@ impl Src {
                 _ => None,
             },
             Src::Number(i) => get(*i).and_then(bare_number).map(|s| Cow::Owned(s.to_string())),
+            Src::Const(v) => Some(Cow::Borrowed(*v)),
             Src::Seconds(cols) => {
                 let v: Vec<i64> =
                     cols.iter().filter_map(|c| get(*c)).filter_map(super::normalize::parse_seconds).collect();
@@ -828,6 +837,23 @@ fn exporter_sources(format: Format, hdr: &[String], sources: &mut [Option<Src>],
             set_field(sources, "caller_id", vec![col(&["outboundcid", "callerid"])]);
             set_field(sources, "src_ip", vec![col(&["computerip"])]);
             set_field(sources, "campaign", vec![col(&["campaignid"])]);
+        }
+        Format::VicidialMonitor => {
+            // the manager listened (its seat is the session's operator) to the agent (`monitored`);
+            // VICIdial rings the manager's phone into the agent's conference: that is the number
+            // dialled, and the leg is internal and answered
+            set_field(sources, "operator_id", vec![col(&["manageruser"])]);
+            set_field(sources, "monitored", vec![col(&["agentuser"])]);
+            set_field(sources, "leg_id", vec![col(&["callercode"])]);
+            set_field(sources, "start_time", vec![col(&["monitorstarttime"])]);
+            set_field(sources, "end_time", vec![col(&["monitorendtime"])]);
+            set_field(sources, "talk_s", vec![col(&["monitorsec"])]);
+            set_field(sources, "duration_s", vec![col(&["monitorsec"])]);
+            set_field(sources, "callee", vec![col(&["managerphone"])]);
+            set_field(sources, "src_ip", vec![col(&["managerip"])]);
+            set_field(sources, "campaign", vec![col(&["campaignid"])]);
+            set_field(sources, "direction", vec![Some(Src::Const("internal"))]);
+            set_field(sources, "disposition", vec![Some(Src::Const("ANSWERED"))]);
             set_field(sources, "cli_group", vec![col(&["cidgroup", "cidgroupid"])]);
             set_field(sources, "disposition", vec![col(&["status"])]);
         }
@@ -1384,6 +1410,21 @@ const SIGNATURES: &[(Format, &[&str])] = &[
         ],
     ),
     (
+        Format::VicidialMonitor,
+        &[
+            "manageruser",
+            "managerserverip",
+            "managerphone",
+            "agentuser",
+            "agentsession",
+            "callercode",
+            "monitorstarttime",
+            "monitorendtime",
+            "monitorsec",
+            "monitortype",
+        ],
+    ),
+    (
         Format::Vicidial,
         &[
             "user",
@@ -1643,6 +1684,9 @@ mod tests {
         let v = sniff("call_date\tphone_number\tstatus\tuser\tcampaign_id\tlength_in_sec", t).unwrap();
         assert_eq!((v.format, v.delim), (Format::Vicidial, b'\t'));
         assert!(v.confidence >= 0.5 && v.confidence <= 1.0, "{v:?}");
+        // the monitoring log shares lead_id and campaign_id with vicidial_log, and is not it
+        let m = "manager_user\tmanager_server_ip\tmanager_phone\tmanager_ip\tagent_user\tagent_server_ip\tagent_status\tagent_session\tlead_id\tcampaign_id\tcaller_code\tmonitor_start_time\tmonitor_end_time\tmonitor_sec\tmonitor_type";
+        assert_eq!(f(m), Format::VicidialMonitor);
         let ast = "\"\",\"1001\",\"8613812345678\",\"from-internal\",\"\"\"Bob\"\" <1001>\",\"SIP/1001-0000000a\",\"SIP/trunk-0000000b\",\"Dial\",\"SIP/trunk/8613812345678\",\"2026-03-02 08:01:00\",\"2026-03-02 08:01:05\",\"2026-03-02 08:03:05\",125,120,\"ANSWERED\",\"DOCUMENTATION\"";
         assert_eq!(f(ast), Format::Asterisk);
         let fs = "\"Bob\",\"1001\",\"13812345678\",\"default\",\"2026-03-02 08:01:00\",\"2026-03-02 08:01:05\",\"2026-03-02 08:03:05\",\"125\",\"120\",\"NORMAL_CLEARING\",\"uuid-1\",\"\",\"1001\"";

@@ -950,7 +950,9 @@ fn gather(parts: Vec<ChunkOut>, target: &'static Target, absent: &[&'static str]
         match frame.as_mut() {
             None => frame = Some(p.frame),
             Some(f) => {
-                f.vstack_mut(&p.frame)?;
+                let mut next = p.frame;
+                align_nulls(f, &mut next)?;
+                f.vstack_mut(&next)?;
             }
         }
     }
@@ -972,6 +974,27 @@ fn gather(parts: Vec<ChunkOut>, target: &'static Target, absent: &[&'static str]
         note: None,
     };
     Ok((raw, ids))
+}
+
+/// Two raw frames of one file made alike for stacking: a field one table of a dump lacks is a
+/// null text column, where another table's has typed values (times and seconds parsed as split,
+/// coded texts): the null column takes the other's type.
+fn align_nulls(a: &mut DataFrame, b: &mut DataFrame) -> Result<()> {
+    let names: Vec<PlSmallStr> = a.get_column_names().into_iter().cloned().collect();
+    for name in names {
+        let (Ok(x), Ok(y)) = (a.column(&name), b.column(&name)) else { continue };
+        if x.dtype() == y.dtype() {
+            continue;
+        }
+        if y.null_count() == y.len() {
+            let c = y.cast(x.dtype())?;
+            b.with_column(c)?;
+        } else if x.null_count() == x.len() {
+            let c = x.cast(y.dtype())?;
+            a.with_column(c)?;
+        }
+    }
+    Ok(())
 }
 
 /// SQL dumps and SIP accounting: the file's records are gathered whole first (a dump's rows, SIP

@@ -90,3 +90,59 @@ for i, ext in enumerate(["2001", "2002", "2004"]):
     out.append(ast("2003", ext, "SIP/2003-00004000", f"SIP/{ext}-00004{i:03x}", "Dial", f"SIP/{ext},20",
                    day(0, 16, 10 * i), 0, uid()).replace('"ANSWERED"', '"NO ANSWER"'))
 open("monitoring_asterisk.csv", "w").write("\n".join(out) + "\n")
+
+# VICIdial: the outbound log of four agents and the real-time monitoring log of manager 6666, as
+# `mysql -B` writes them (tab-separated, a header, NULL for nulls); vicidial_rt_monitor_log's
+# columns as VICIdial's schema has them (manager listens, barges, whispers; one session never
+# connected: no end, no seconds)
+rows = ["uniqueid\tlead_id\tlist_id\tcampaign_id\tcall_date\tstart_epoch\tend_epoch\tlength_in_sec\tstatus\tphone_code\tphone_number\tuser\tcomments\tprocessed\tuser_group\tterm_reason\talt_dial"]
+epoch0, lead = 1772413200, 7000  # 2026-03-02 09:00:00 +08:00
+for a, agent in enumerate(["vdagent1", "vdagent2", "vdagent3", "vdagent4"]):
+    for k in range(6):
+        off = a * 37 + k * 600
+        t = datetime(2026, 3, 2, 9) + timedelta(seconds=off)
+        length = 180 + 20 * k
+        rows.append(f"{epoch0 + off}.{a}{k}\t{lead}\t101\tGAMESUP\t{t:%Y-%m-%d %H:%M:%S}\t{epoch0 + off}\t{epoch0 + off + length}\t{length}\tSALE\t86\t1589652{lead:04d}\t{agent}\tNULL\tY\tTEAM-A\tCALLER\tMAIN")
+        lead += 1
+open("vicidial_log.tsv", "w").write("\n".join(rows) + "\n")
+mon = ["manager_user\tmanager_server_ip\tmanager_phone\tmanager_ip\tagent_user\tagent_server_ip\tagent_status\tagent_session\tlead_id\tcampaign_id\tcaller_code\tmonitor_start_time\tmonitor_end_time\tmonitor_sec\tmonitor_type"]
+sessions = [
+    ("vdagent1", "09:03:10", "09:04:45", 95, "LISTEN", "INCALL"),
+    ("vdagent2", "09:13:40", "09:14:20", 40, "BARGE", "INCALL"),
+    ("vdagent3", "09:24:05", "09:26:05", 120, "WHISPER", "INCALL"),
+    ("vdagent1", "10:01:00", None, 0, "LISTEN", "PAUSED"),
+]
+for i, (agent, s, e, sec, typ, st) in enumerate(sessions):
+    end = f"2026-03-02 {e}" if e else "NULL"
+    mon.append(f"6666\t10.10.10.15\t8600051\t192.168.1.50\t{agent}\t10.10.10.15\t{st}\t860000{i+1}\t{7000+i}\tGAMESUP\tM3020903{i}0000{7000+i}\t2026-03-02 {s}\t{end}\t{sec}\t{typ}")
+open("vicidial_rt_monitor_log.tsv", "w").write("\n".join(mon) + "\n")
+
+# the same two tables as mysqldump writes them (CREATE TABLE with VICIdial's column types, one
+# multi-row INSERT each; numbers unquoted)
+TYPES = {
+    "vicidial_log": "uniqueid varchar(20) NOT NULL|lead_id int(9) unsigned NOT NULL|list_id bigint(14) unsigned DEFAULT NULL|"
+    "campaign_id varchar(8) DEFAULT NULL|call_date datetime DEFAULT NULL|start_epoch int(10) unsigned DEFAULT NULL|"
+    "end_epoch int(10) unsigned DEFAULT NULL|length_in_sec int(10) DEFAULT NULL|status varchar(6) DEFAULT NULL|"
+    "phone_code varchar(10) DEFAULT NULL|phone_number varchar(18) DEFAULT NULL|user varchar(20) DEFAULT NULL|"
+    "comments varchar(255) DEFAULT NULL|processed enum('Y','N') DEFAULT NULL|user_group varchar(20) DEFAULT NULL|"
+    "term_reason enum('CALLER','AGENT','QUEUETIMEOUT','ABANDON','AFTERHOURS','NONE','SYSTEM') DEFAULT 'NONE'|"
+    "alt_dial varchar(6) DEFAULT 'NONE'",
+    "vicidial_rt_monitor_log": "manager_user varchar(20) NOT NULL|manager_server_ip varchar(15) NOT NULL|"
+    "manager_phone varchar(20) NOT NULL|manager_ip varchar(15) DEFAULT NULL|agent_user varchar(20) DEFAULT NULL|"
+    "agent_server_ip varchar(15) DEFAULT NULL|agent_status varchar(10) DEFAULT NULL|agent_session varchar(10) DEFAULT NULL|"
+    "lead_id int(9) unsigned DEFAULT NULL|campaign_id varchar(8) DEFAULT NULL|caller_code varchar(20) DEFAULT NULL|"
+    "monitor_start_time datetime DEFAULT NULL|monitor_end_time datetime DEFAULT NULL|"
+    "monitor_sec int(9) unsigned DEFAULT '0'|monitor_type enum('LISTEN','BARGE','HIJACK','WHISPER') DEFAULT 'LISTEN'",
+}
+def dump_table(name, lines):
+    types = [t.split(" ", 1) for t in TYPES[name].split("|")]
+    assert [t[0] for t in types] == lines[0].split("\t")
+    numeric = [t[1].startswith(("int", "bigint")) for t in types]
+    q = lambda v, n: "NULL" if v == "NULL" else (v if n else "'" + v.replace("'", "\\'") + "'")
+    vals = ",".join("(" + ",".join(q(v, n) for v, n in zip(l.split("\t"), numeric)) + ")" for l in lines[1:])
+    create = ",\n".join(f"  `{c}` {t}" for c, t in types)
+    return (f"DROP TABLE IF EXISTS `{name}`;\nCREATE TABLE `{name}` (\n{create}\n) ENGINE=MyISAM;\n"
+            f"LOCK TABLES `{name}` WRITE;\nINSERT INTO `{name}` VALUES {vals};\nUNLOCK TABLES;\n")
+open("vicidial_dump.sql", "w").write(
+    "-- MySQL dump 10.19  Distrib 10.5.22-MariaDB, for Linux (x86_64)\n--\n-- Host: localhost    Database: asterisk\n\n"
+    + dump_table("vicidial_log", rows) + "\n" + dump_table("vicidial_rt_monitor_log", mon))
