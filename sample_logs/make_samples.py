@@ -152,3 +152,11 @@ with open(os.path.join(HERE, "ip-country.csv"), "w", encoding="utf-8") as f:
         ("36.96.0.0/11", "CN"), ("58.16.0.0/13", "CN"), ("101.80.0.0/12", "CN"), ("240e::/20", "CN"),
         ("112.198.0.0/16", "PH"), ("2001:4450::/32", "PH"), ("175.136.0.0/13", "MY"),
         ("117.192.0.0/10", "IN"), ("86.128.0.0/10", "GB"), ("23.0.0.0/12", "US"), ("103.197.104.0/22", "KH")]))
+
+# 10. VICIdial's real-time monitoring log beside vicidial_log.tsv: manager 6666 listens to vdagent4's
+# first call and barges into its fourth (`mysql -B` export: tab-separated, NULL for nulls)
+rows = ["manager_user\tmanager_server_ip\tmanager_phone\tmanager_ip\tagent_user\tagent_server_ip\tagent_status\tagent_session\tlead_id\tcampaign_id\tcaller_code\tmonitor_start_time\tmonitor_end_time\tmonitor_sec\tmonitor_type"]
+for i, (lead, s, e, sec, typ) in enumerate([(5000, "13:01:30", "13:03:30", 120, "LISTEN"), (5003, "13:17:00", "13:17:50", 50, "BARGE")]):
+    rows.append("6666\t10.10.10.15\t8600051\tNULL\tvdagent4\t10.10.10.15\tINCALL\t8600%03d\t%d\tGAMESUP\tM30213%02d00000%d\t2026-03-02 %s\t2026-03-02 %s\t%d\t%s" % (
+        i + 1, lead, i, lead, s, e, sec, typ))
+w("vicidial_rt_monitor_log.tsv", "\n".join(rows) + "\n")

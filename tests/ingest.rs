@@ -265,6 +265,7 @@ fn every_sample_log_loads_with_its_format_and_no_rejects() {
         ("generic_utf8.csv", "generic", "utf-8"),
         ("grandstream_cdr.csv", "grandstream", "utf-8"),
         ("vicidial_log.tsv", "vicidial", "utf-8"),
+        ("vicidial_rt_monitor_log.tsv", "vicidial-monitor", "utf-8"),
         ("cucm_cdr.csv", "cucm", "utf-8"),
         ("3cx_cdr.csv", "3cx", "utf-8-bom"),
         ("3cx_call_history.csv", "3cx", "utf-8-bom"),
