@@ -45,7 +45,7 @@ fn inspect_whole_sample_directory_with_joins_and_ip_table() {
         .stdout
         .clone();
     let v = json(&out);
-    assert_eq!(v["files"].as_array().unwrap().len(), 16);
+    assert_eq!(v["files"].as_array().unwrap().len(), 17);
     assert!(v["operators"].as_u64().unwrap() >= 8);
     // the multi-leg samples: legs that are no seat's talk are counted, and calls are fewer than legs
     let c = &v["calls"];
