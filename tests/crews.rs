@@ -280,6 +280,42 @@ fn truth(data: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(data.join("truth.json")).unwrap()).unwrap()
 }
 
+/// Every leader of truth.json named in monitoring.csv with exactly the seats it listened to, and in
+/// its crew; no other seat named.
+fn leaders_named(out: &Path, t: &serde_json::Value) {
+    let mut heard: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for m in rows(&out.join("monitoring.csv")) {
+        heard.entry(m["listener"].clone()).or_default().insert(m["target"].clone());
+    }
+    let found = crews(out);
+    let leaders: Vec<&serde_json::Value> =
+        t["operators"].as_array().unwrap().iter().filter(|o| o["role"] == "leader").collect();
+    assert!(!leaders.is_empty());
+    for o in &leaders {
+        let id = o["operator_id"].as_str().unwrap();
+        let want: BTreeSet<String> =
+            o["monitors"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+        assert_eq!(heard.get(id), Some(&want), "monitoring seat {id}");
+        let member = t["crews"].as_array().unwrap().iter().find(|c| c["leader"] == id).unwrap()["members"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(found.get(id), found.get(&member), "leader {id} in its crew");
+    }
+    assert_eq!(heard.len(), leaders.len(), "no other seat named: {:?}", heard.keys());
+}
+
+/// A Grandstream UCM's export shows its leaders' ChanSpy sessions too (`Last app.`, `Last data`).
+#[test]
+fn grandstream_leaders_are_named_from_their_spy_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data =
+        common::generate(dir.path(), &["--shape", "grandstream", "--operators", "120", "--days", "2", "--seed", "5"]);
+    let out = dir.path().join("out");
+    common::scan_generated(&data, &["grandstream_cdr.csv"], &out).arg("--quiet").assert().success();
+    leaders_named(&out, &truth(&data));
+}
+
 /// The acceptance figures on generated Asterisk legs (leaders who ChanSpy, legitimate teams sharing
 /// one company number and one office /24): pairwise same-crew precision and recall of diversion
 /// operators, no crew finding over a legitimate team, cli-rotation, monitoring seats, earnings.
@@ -342,24 +378,7 @@ fn crews_roles_rotation_and_earnings_against_truth() {
     eprintln!("cli-rotation: precision {p:.3} recall {r:.3} ({} flagged, {} true)", got.len(), want.len());
     assert!(want.len() >= 20 && p >= 0.95 && r >= 0.95);
     // every monitoring seat named, with every seat it listened to
-    let mut heard: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for m in rows(&out.join("monitoring.csv")) {
-        heard.entry(m["listener"].clone()).or_default().insert(m["target"].clone());
-    }
-    let leaders: Vec<(&String, &&serde_json::Value)> = ops.iter().filter(|(_, o)| o["role"] == "leader").collect();
-    assert!(!leaders.is_empty());
-    for (id, o) in &leaders {
-        let want: BTreeSet<String> =
-            o["monitors"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
-        assert_eq!(heard.get(*id), Some(&want), "monitoring seat {id}");
-        // the leader is in its crew
-        let member = t["crews"].as_array().unwrap().iter().find(|c| c["leader"] == id.as_str()).unwrap()["members"][0]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert_eq!(found.get(*id), found.get(&member), "leader {id} in its crew");
-    }
-    assert_eq!(heard.len(), leaders.len(), "no other seat named: {:?}", heard.keys());
+    leaders_named(&out, &t);
     // the earnings estimate rests on the same pay days and conversions as truth
     let table: BTreeMap<String, BTreeMap<String, String>> =
         rows(&out.join("operators.csv")).into_iter().map(|r| (r["operator_id"].clone(), r)).collect();

@@ -371,6 +371,7 @@ impl CdrSink {
         };
         match self.shape {
             Shape::Asterisk if c.spy.is_some() => pbx::chanspy(&pc(), c.spy.as_deref().unwrap_or("")),
+            Shape::Grandstream if c.spy.is_some() => pbx::grandstream_spy(&pc(), c.spy.as_deref().unwrap_or("")),
             Shape::Asterisk => pbx::asterisk(&pc()),
             Shape::Grandstream => pbx::grandstream(&pc()),
             Shape::Cucm => pbx::cucm(&pc()),
@@ -644,7 +645,8 @@ fn population(operators: usize, rng: &mut ChaCha8Rng, shape: Shape) -> (Vec<Crew
         let home_ip = ip_in(rng, "CN", false);
         ops.push(Operator { idx: i, id, pop, people, home_ip, crew, ip, clis, campaign, leads_base, coincidental });
     }
-    if shape == Shape::Asterisk {
+    // the exports that show a spy application (`lastapp` ChanSpy) have leaders who listen in
+    if matches!(shape, Shape::Asterisk | Shape::Grandstream) {
         add_leaders(&crews, &mut ops, &mut truth);
     }
     (crews, ops, truth)

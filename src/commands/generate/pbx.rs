@@ -258,6 +258,8 @@ struct Gs<'a> {
     ch: &'a str,
     dch: &'a str,
     app: &'a str,
+    /// Last data (empty but for a spy application's target).
+    data: &'a str,
     disp: &'a str,
     uid: &'a str,
     dst_ext: &'a str,
@@ -272,6 +274,8 @@ impl Gs<'_> {
     fn row(&self, t: &Times) -> String {
         let (s, a, e, dur, bill) = t.cols();
         let clid = format!("\"{}\"", self.clid.replace('"', "\"\""));
+        // a spy application's data holds a comma (`PJSIP/2003,qE`): quoted, as the UCM quotes it
+        let data = if self.data.contains(',') { format!("\"{}\"", self.data) } else { self.data.to_string() };
         let Gs {
             acct,
             src,
@@ -291,9 +295,34 @@ impl Gs<'_> {
             ..
         } = *self;
         format!(
-            "{acct},{src},{dst},{ctx},{clid},{ch},{dch},{app},,{s},{a},{e},{dur},{bill},{disp},DOCUMENTATION,{uid},,,{dst_ext},s,{session},{dst},{action},{src_trunk},{dst_trunk},{answered_by}\n"
+            "{acct},{src},{dst},{ctx},{clid},{ch},{dch},{app},{data},{s},{a},{e},{dur},{bill},{disp},DOCUMENTATION,{uid},,,{dst_ext},s,{session},{dst},{action},{src_trunk},{dst_trunk},{answered_by}\n"
         )
     }
+}
+
+/// A team leader's ChanSpy session as a Grandstream UCM writes it (the UCM is Asterisk inside:
+/// `Last app.` ChanSpy, `Last data` the channel listened to).
+pub fn grandstream_spy(c: &PbxCall, target: &str) -> String {
+    let uid = format!("{}.{}", 1_772_000_000 + c.id / 100, c.id);
+    let session = format!("{uid}-{}", c.id % 97);
+    let clid = format!("\"Leader {}\" <{}>", c.seat, c.seat);
+    let me = format!("PJSIP/{}-{:08x}", c.seat, (c.id * 4) & 0xffff_ffff);
+    let data = format!("PJSIP/{target},qE");
+    let row = Gs {
+        acct: c.seat,
+        src: c.seat,
+        dst: c.callee,
+        ctx: "from-internal",
+        clid: &clid,
+        ch: &me,
+        app: "ChanSpy",
+        data: &data,
+        disp: "ANSWERED",
+        uid: &uid,
+        session: &session,
+        ..Default::default()
+    };
+    row.row(&Times::new(c.start, c.ring, c.talk))
 }
 
 /// The call as a Grandstream UCM writes it: outbound one row; inbound the IVR, the queue and each
