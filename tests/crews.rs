@@ -305,14 +305,23 @@ fn leaders_named(out: &Path, t: &serde_json::Value) {
     assert_eq!(heard.len(), leaders.len(), "no other seat named: {:?}", heard.keys());
 }
 
+/// `generate --shape SHAPE` with `flags` into `dir`, scanned with its joins and IP table: (data, out).
+fn generated_scan(dir: &Path, shape: &str, flags: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = common::generate(dir, &[&["--shape", shape], flags].concat());
+    let file = match shape {
+        "asterisk" => "asterisk_Master.csv",
+        _ => "grandstream_cdr.csv",
+    };
+    let out = dir.join("out");
+    common::scan_generated(&data, &[file], &out).arg("--quiet").assert().success();
+    (data, out)
+}
+
 /// A Grandstream UCM's export shows its leaders' ChanSpy sessions too (`Last app.`, `Last data`).
 #[test]
 fn grandstream_leaders_are_named_from_their_spy_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let data =
-        common::generate(dir.path(), &["--shape", "grandstream", "--operators", "120", "--days", "2", "--seed", "5"]);
-    let out = dir.path().join("out");
-    common::scan_generated(&data, &["grandstream_cdr.csv"], &out).arg("--quiet").assert().success();
+    let (data, out) = generated_scan(dir.path(), "grandstream", &["--operators", "120", "--days", "2", "--seed", "5"]);
     leaders_named(&out, &truth(&data));
 }
 
@@ -322,10 +331,7 @@ fn grandstream_leaders_are_named_from_their_spy_rows() {
 #[test]
 fn crews_roles_rotation_and_earnings_against_truth() {
     let dir = tempfile::tempdir().unwrap();
-    let data =
-        common::generate(dir.path(), &["--shape", "asterisk", "--operators", "240", "--days", "4", "--seed", "31"]);
-    let out = dir.path().join("out");
-    common::scan_generated(&data, &["asterisk_Master.csv"], &out).arg("--quiet").assert().success();
+    let (data, out) = generated_scan(dir.path(), "asterisk", &["--operators", "240", "--days", "4", "--seed", "31"]);
     let t = truth(&data);
     let ops: BTreeMap<String, &serde_json::Value> = t["operators"]
         .as_array()

@@ -371,9 +371,8 @@ impl CdrSink {
         };
         match self.shape {
             Shape::Asterisk if c.spy.is_some() => pbx::chanspy(&pc(), c.spy.as_deref().unwrap_or("")),
-            Shape::Grandstream if c.spy.is_some() => pbx::grandstream_spy(&pc(), c.spy.as_deref().unwrap_or("")),
             Shape::Asterisk => pbx::asterisk(&pc()),
-            Shape::Grandstream => pbx::grandstream(&pc()),
+            Shape::Grandstream => pbx::grandstream(&pc(), c.spy.as_deref()),
             Shape::Cucm => pbx::cucm(&pc()),
             Shape::ThreeCx => pbx::three_cx(&pc()),
             Shape::Kamailio => pbx::kamailio(&pc()),

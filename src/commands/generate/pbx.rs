@@ -300,41 +300,22 @@ impl Gs<'_> {
     }
 }
 
-/// A team leader's ChanSpy session as a Grandstream UCM writes it (the UCM is Asterisk inside:
-/// `Last app.` ChanSpy, `Last data` the channel listened to).
-pub fn grandstream_spy(c: &PbxCall, target: &str) -> String {
-    let uid = format!("{}.{}", 1_772_000_000 + c.id / 100, c.id);
-    let session = format!("{uid}-{}", c.id % 97);
-    let clid = format!("\"Leader {}\" <{}>", c.seat, c.seat);
-    let me = format!("PJSIP/{}-{:08x}", c.seat, (c.id * 4) & 0xffff_ffff);
-    let data = format!("PJSIP/{target},qE");
-    let row = Gs {
-        acct: c.seat,
-        src: c.seat,
-        dst: c.callee,
-        ctx: "from-internal",
-        clid: &clid,
-        ch: &me,
-        app: "ChanSpy",
-        data: &data,
-        disp: "ANSWERED",
-        uid: &uid,
-        session: &session,
-        ..Default::default()
-    };
-    row.row(&Times::new(c.start, c.ring, c.talk))
-}
-
 /// The call as a Grandstream UCM writes it: outbound one row; inbound the IVR, the queue and each
-/// agent it rang as ForkCDR rows under one Unique ID and one Session.
-pub fn grandstream(c: &PbxCall) -> String {
+/// agent it rang as ForkCDR rows under one Unique ID and one Session. `spy`: a team leader's
+/// ChanSpy session on that seat (the UCM is Asterisk inside: `Last app.` ChanSpy, `Last data` the
+/// channel listened to).
+pub fn grandstream(c: &PbxCall, spy: Option<&str>) -> String {
     let uid = format!("{}.{}", 1_772_000_000 + c.id / 100, c.id);
     let session = format!("{uid}-{}", c.id % 97);
     let ch = |k: u64| format!("{:08x}", (c.id * 4 + k) & 0xffff_ffff);
-    if !c.inbound {
-        let clid = format!("\"Agent {}\" <{}>", c.seat, c.cli);
+    if !c.inbound || spy.is_some() {
+        let clid = match spy {
+            Some(_) => format!("\"Leader {}\" <{}>", c.seat, c.seat),
+            None => format!("\"Agent {}\" <{}>", c.seat, c.cli),
+        };
         let (me, trunk) = (format!("PJSIP/{}-{}", c.seat, ch(0)), format!("PJSIP/{}-{}", c.trunk, ch(1)));
-        let row = Gs {
+        let data = spy.map(|t| format!("PJSIP/{t},qE")).unwrap_or_default();
+        let mut row = Gs {
             acct: c.seat,
             src: c.seat,
             dst: c.callee,
@@ -350,6 +331,9 @@ pub fn grandstream(c: &PbxCall) -> String {
             dst_trunk: c.trunk,
             ..Default::default()
         };
+        if spy.is_some() {
+            row = Gs { dch: "", app: "ChanSpy", data: &data, disp: "ANSWERED", action: "", dst_trunk: "", ..row };
+        }
         return row.row(&Times::new(c.start, c.ring, c.talk));
     }
     let clid = format!("\"{}\" <{}>", c.cli, c.cli);
