@@ -21,12 +21,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let text = match (&args.crew, &args.operator) {
         (Some(id), _) => {
             let p = r.crews.iter().find(|c| &c.crew_id == id).ok_or_else(|| {
-                let ids: Vec<&str> = r.crews.iter().map(|c| c.crew_id.as_str()).take(20).collect();
-                anyhow::anyhow!(
-                    "no crew page for {id:?} in {} (crews with pages: {})",
-                    args.from.display(),
-                    if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
-                )
+                let ids = r.crews.iter().map(|c| c.crew_id.as_str());
+                not_found(&format!("crew page for {id:?}"), &args.from, "crews with pages", ids)
             })?;
             match args.format {
                 ReportFormat::Md => crate::report::render::crew_md(&r, p)?,
@@ -36,12 +32,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         }
         (None, Some(op)) => {
             let d = r.dossiers.iter().find(|d| &d.operator_id == op).ok_or_else(|| {
-                let ids: Vec<&str> = r.dossiers.iter().map(|d| d.operator_id.as_str()).take(20).collect();
-                anyhow::anyhow!(
-                    "no dossier for operator {op:?} in {} (operators with findings: {})",
-                    args.from.display(),
-                    if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
-                )
+                let ids = r.dossiers.iter().map(|d| d.operator_id.as_str());
+                not_found(&format!("dossier for operator {op:?}"), &args.from, "operators with findings", ids)
             })?;
             let band = r.quota_band_hours;
             match args.format {
@@ -62,4 +54,11 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `no WHAT in FROM (THOSE: the first 20 ids, or none)`.
+fn not_found<'a>(what: &str, from: &std::path::Path, those: &str, ids: impl Iterator<Item = &'a str>) -> anyhow::Error {
+    let ids: Vec<&str> = ids.take(20).collect();
+    let listed = if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
+    anyhow::anyhow!("no {what} in {} ({those}: {listed})", from.display())
 }

@@ -91,19 +91,18 @@ fn timeline(d: &Dossier) -> Chart {
             label: format!("{:02}:00", h % 24),
         })
         .collect();
-    let yticks = days
+    rows_chart(&days, row, plot_w + 10.0, bars, xticks)
+}
+
+/// A chart of one labelled row per `labels` entry (`row` px high), its plot `width` px right of
+/// the labels.
+fn rows_chart(labels: &[&str], row: f64, width: f64, bars: Vec<Bar>, xticks: Vec<Tick>) -> Chart {
+    let yticks = labels
         .iter()
         .enumerate()
-        .map(|(i, day)| Tick { x: LEFT - 6.0, y: TOP + i as f64 * row + row / 2.0 + 4.0, label: day.to_string() })
+        .map(|(i, l)| Tick { x: LEFT - 6.0, y: TOP + i as f64 * row + row / 2.0 + 4.0, label: l.to_string() })
         .collect();
-    Chart {
-        width: LEFT + plot_w + 10.0,
-        height: TOP + days.len() as f64 * row + 24.0,
-        bars,
-        xticks,
-        yticks,
-        band: None,
-    }
+    Chart { width: LEFT + width, height: TOP + labels.len() as f64 * row + 24.0, bars, xticks, yticks, band: None }
 }
 
 /// Talk hours per local day with the 8-10 h quota band shaded.
@@ -322,19 +321,7 @@ fn crew_timeline(p: &CrewPage, tz: chrono_tz::Tz) -> Chart {
             }
         })
         .collect();
-    let yticks = rows
-        .iter()
-        .enumerate()
-        .map(|(i, o)| Tick { x: LEFT - 6.0, y: TOP + i as f64 * row + row / 2.0 + 4.0, label: o.to_string() })
-        .collect();
-    Chart {
-        width: LEFT + plot_w + 20.0,
-        height: TOP + rows.len() as f64 * row + 24.0,
-        bars,
-        xticks,
-        yticks,
-        band: None,
-    }
+    rows_chart(&rows, row, plot_w + 20.0, bars, xticks)
 }
 
 #[derive(Serialize)]
