@@ -50,6 +50,31 @@ pub enum Command {
     /// truth.json with per-operator labels, streaming (10^8 rows without holding them in memory).
     #[command(after_help = EXIT_CODES)]
     Generate(GenerateArgs),
+    /// Load and enrich CDRs (formats, legs and direction, E.164, countries, IP countries,
+    /// duplicates, rejects) without judging them, and write the canonical Parquet that `spark/`
+    /// audits: `DIR/day=YYYY-MM-DD/part-ID.parquet`, the join log in `DIR/_joins/`, rejected rows
+    /// in `DIR/_rejected/ID.csv` and `DIR/_manifests/ID.json` (docs/scale-out.md).
+    #[command(after_help = EXIT_CODES)]
+    Normalize(NormalizeArgs),
+}
+
+/// `normalize`'s flags: what to read, where to write.
+#[derive(Args, Debug, Clone)]
+pub struct NormalizeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output directory (created if missing). Parts are named by a hash of the inputs (ID), so runs
+    /// over other inputs, on this host or others, add theirs beside them; re-running the same
+    /// inputs replaces its own parts.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Print no summary (errors and warnings still go to stderr).
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub redact: RedactArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 /// How inputs are read; shared by every command that loads CDRs.

@@ -146,6 +146,30 @@ impl ScanPlan {
     }
 }
 
+impl ScanPlan {
+    /// `normalize`'s plan: a whole scan's loading and enrichment, no rules, no selection of days.
+    pub fn normalize(args: &crate::cli::NormalizeArgs) -> Result<Self> {
+        Ok(Self {
+            setup: resolve(&args.load)?,
+            inputs: args.input.inputs.clone(),
+            joins: args.input.joins.clone(),
+            ip_country: args.input.ip_country.clone(),
+            out: args.out.clone(),
+            history: None,
+            days: None,
+            partitions: 1,
+            fail_on: None,
+            redactor: args.redact.redactor()?,
+            excel: false,
+            report_dossiers: 0,
+            progress: false,
+            quiet: args.quiet,
+            log_file: None,
+            ignore_memory_check: true,
+        })
+    }
+}
+
 /// The selected local days, if any: (first, last), inclusive.
 fn day_range(
     date: Option<NaiveDate>,

@@ -2,6 +2,7 @@
 
 pub mod generate;
 pub mod inspect;
+pub mod normalize;
 pub mod report;
 pub mod rules;
 pub mod scan;
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Inspect(a) => inspect::run(&a),
         Command::Generate(a) => generate::run(&a).map(|_| Exit::Ok),
         Command::Scan(a) => scan::run(&a),
+        Command::Normalize(a) => normalize::run(&a).map(|_| Exit::Ok),
         Command::Report(a) => report::run(&a).map(|_| Exit::Ok),
         Command::Rules(a) => rules::list(a.config.as_deref()).map(|_| Exit::Ok),
         Command::Explain { rule } => rules::explain(&rule).map(|_| Exit::Ok),

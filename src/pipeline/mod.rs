@@ -5,6 +5,7 @@
 //! `--partitions` is one partition of one, through the same code: it keeps its prepared frame for
 //! the dossiers instead of gathering their material partition by partition.
 
+pub mod canonical;
 pub mod history;
 mod stage;
 mod totals;

@@ -19,6 +19,27 @@ pub(super) struct Prepared {
 
 /// Load and prepare the rows of `part` (None: every row).
 pub(super) fn prepare(cx: &Context, part: Option<Partition>, pb: &ProgressBar) -> Result<Prepared> {
+    let (loaded, cdr, dicts) = enriched(cx, part, pb)?;
+    let (joins, _) = cx.side_inputs(pb)?;
+    let t = Instant::now();
+    let (cdr, sub) = load::split_files(cdr, &loaded.subscriber_files)?;
+    let join_frame = || joins.map(|j| j.frame.clone());
+    let subscribers = match sub {
+        Some(sub) => Some(subscribers(sub, &dicts, join_frame(), cx.prepare_options()?)?),
+        None => None,
+    };
+    let input = AuditInput::prepare_days(cdr, dicts, join_frame(), cx.prepare_options()?)?;
+    cx.lap("prepare", t);
+    Ok(Prepared { loaded, input, subscribers })
+}
+
+/// The rows of `part` loaded, redacted and enriched (IP countries, caller IDs): the loader's
+/// reports (its frame moved out), the frame, and the texts of its coded columns.
+pub(super) fn enriched(
+    cx: &Context,
+    part: Option<Partition>,
+    pb: &ProgressBar,
+) -> Result<(Loaded, DataFrame, crate::coded::Dicts)> {
     let t = Instant::now();
     let opts = load::LoadOptions { partition: part, ..cx.load.clone() };
     let mut loaded = load::load_cdrs(cx.paths, &opts, &cx.plan.setup.phones)?;
@@ -50,16 +71,7 @@ pub(super) fn prepare(cx: &Context, part: Option<Partition>, pb: &ProgressBar) -
         crate::enrich::finish_callers(&mut cdr, pending, &mut dicts)?;
     }
     cx.lap("callers", t);
-    let t = Instant::now();
-    let (cdr, sub) = load::split_files(cdr, &loaded.subscriber_files)?;
-    let join_frame = || joins.map(|j| j.frame.clone());
-    let subscribers = match sub {
-        Some(sub) => Some(subscribers(sub, &dicts, join_frame(), cx.prepare_options()?)?),
-        None => None,
-    };
-    let input = AuditInput::prepare_days(cdr, dicts, join_frame(), cx.prepare_options()?)?;
-    cx.lap("prepare", t);
-    Ok(Prepared { loaded, input, subscribers })
+    Ok((loaded, cdr, dicts))
 }
 
 /// A carrier's records as an audit input of their own: the calling number stands where an
