@@ -15,7 +15,7 @@ import time
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from . import SCHEMA_VERSION, config, crossday, prepare, rules, write
+from . import SCHEMA_VERSION, config, crew, crossday, prepare, rules, write
 
 
 def parse(argv):
@@ -41,6 +41,8 @@ def session(args, tz):
     # days and local times are the audit zone's; partition values stay text (day=2026-03-02)
     b = b.config("spark.sql.session.timeZone", tz).config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
     b = b.config("spark.ui.showConsoleProgress", "false")
+    # long arithmetic wraps as Rust's wrapping_mul does (the lead lists' sample hash)
+    b = b.config("spark.sql.ansi.enabled", "false")
     if args.shuffle_partitions:
         b = b.config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
     return b.getOrCreate()
@@ -150,14 +152,15 @@ def run(argv=None):
         profiles.sort(key=lambda p: (p["operator_id"], p["date"]))
         findings += crossday.cross_day(profiles, cfg, as_of, tz, history_days)
     lap("cross_day", t)
-    notes.append(
-        "crew: the crew analysis (crews.csv, links.csv, monitoring.csv, crew findings) does not run on Spark yet; "
-        "operators.csv crew_id is empty"
-    )
+    t = time.time()
+    f, crews_rows, links_rows, mon_rows, crew_id = crew.analyse(spark, cdr, shifts, conv, findings, run_profiles, cfg, tz)
+    findings += f
+    lap("crew", t)
     t = time.time()
     findings = write.sort_findings(findings)
     os.makedirs(args.out, exist_ok=True)
-    operators = write.operators(spark, cdr, shifts, metrics, findings, run_profiles, cfg)
+    operators = write.operators(spark, cdr, shifts, metrics, findings, run_profiles, cfg, crew_id)
+    write.crew_tables(args.out, crews_rows, links_rows, mon_rows)
     write.findings(args.out, findings, spark)
     write.table_both(args.out, "operators", operators)
     write.shifts(args.out, shifts, cfg)
@@ -165,7 +168,7 @@ def run(argv=None):
         write.conversions(args.out, conv, groups, tz)
     else:
         write.empty_conversions(args.out)
-    dossiers = write.dossiers(cdr, shift_rows, findings, operators, conv, cfg, st, mans)
+    dossiers = write.dossiers(cdr, shift_rows, findings, operators, conv, cfg, st, mans, crews_rows, links_rows, mon_rows)
     write.json_file(os.path.join(args.out, "dossiers.json"), dossiers)
     lap("write", t)
     per_rule = {r: 0 for r in crossday.REPORT_ORDER}

@@ -164,7 +164,7 @@ def findings(out, fs, spark):
     spark.createDataFrame(rows, schema).coalesce(1).write.mode("overwrite").parquet(os.path.join(out, "findings.parquet"))
 
 
-def operators(spark, cdr, shifts, metrics, fs, run_profiles, cfg):
+def operators(spark, cdr, shifts, metrics, fs, run_profiles, cfg, crew_id):
     """operators.csv's rows (dicts), highest risk first (pipeline/totals.rs)."""
     d = F.col("direction")
     talk = F.coalesce("talk_s", F.lit(0))
@@ -201,6 +201,7 @@ def operators(spark, cdr, shifts, metrics, fs, run_profiles, cfg):
                 prod *= 1.0 - s
             r["risk_score"] = rust_round(1.0 - prod, 3)
             r["rules_hit"] = ";".join(x for x in REPORT_ORDER if x in best[op])
+        r["crew_id"] = crew_id.get(op, "")
         days, conv = pays.get(op, (0, 0))
         r["pay_days"] = days
         r["est_earnings_low"] = days * pay["day_rate"] + conv * pay["commission"][0]
@@ -326,7 +327,139 @@ def r2(x):
     return rust_round(x, 2)
 
 
-def dossiers(cdr, shift_rows, fs, operators, conv, cfg, st, mans):
+def rows_csv(path, cols, rows):
+    with atomic(path) as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([text(r[c]) for c in cols])
+
+
+def crew_tables(out, crews_rows, links_rows, mon_rows):
+    """crews.csv, links.csv and monitoring.csv, in the native columns (rules/crew/mod.rs)."""
+    crew_cols = (
+        ["crew_id", "size", "members"]
+        + ["links_" + k.replace("-", "_") for k in ("shared-cli", "shared-group", "lead-list", "same-ip", "shift-sync", "campaign", "monitoring")]
+        + ["first_day", "last_day", "flagged_members", "monitoring_seats", "shared_clis", "groups", "pay_days", "conversions"]
+        + ["est_earnings_low", "est_earnings_high", "currency"]
+    )
+    rows_csv(os.path.join(out, "crews.csv"), crew_cols, crews_rows)
+    rows_csv(
+        os.path.join(out, "links.csv"),
+        ["from", "to", "kind", "weight", "strength", "strong", "crew_id", "evidence"],
+        links_rows,
+    )
+    rows_csv(
+        os.path.join(out, "monitoring.csv"),
+        ["listener", "target", "how", "days", "sessions", "listen_min", "crew_id", "refs", "first", "last"],
+        mon_rows,
+    )
+
+
+def crew_ref(op, crews_rows, mon_rows, tz):
+    """A dossier's crew section (report/crews.rs `attach`)."""
+    by = [m for m in mon_rows if m["target"] == op]
+    of = [m for m in mon_rows if m["listener"] == op]
+
+    def line(m):
+        return monitor_line(m, tz)
+
+    for c in crews_rows:
+        ms = c["members"].split(";")
+        if op in ms:
+            return {"crew_id": c["crew_id"], "members": ms, "monitored_by": [line(m) for m in by], "monitors": [line(m) for m in of]}
+    if by or of:
+        return {"crew_id": "", "members": [], "monitored_by": [line(m) for m in by], "monitors": [line(m) for m in of]}
+    return None
+
+
+def crew_pages(crews_rows, links_rows, mon_rows, shift_rows, operators, fs, dossier_ops, cfg, tz):
+    """The crew pages (report/crews.rs `pages`): the crews that are findings or hold an operator
+    with a dossier; findings first, then by size."""
+    crew_findings = {f["subject"]: f for f in fs if f["rule"] == "crew"}
+    cur = cfg["rules"]["crew"]["pay"]["currency"]
+
+    def pay(r):
+        return {
+            "pay_days": r["pay_days"],
+            "conversions": r["conversions"],
+            "low": r["est_earnings_low"],
+            "high": r["est_earnings_high"],
+            "currency": cur,
+        }
+
+    members_of = {r["operator_id"]: (r["rules_hit"], pay(r)) for r in operators}
+    pages = []
+    for c in crews_rows:
+        ms = [m for m in c["members"].split(";") if m]
+        f = crew_findings.get(c["crew_id"])
+        if f is None and not any(m in dossier_ops for m in ms):
+            continue
+        mset = set(ms)
+        links = {}
+        for r in links_rows:
+            if r["from"] in mset and r["to"] in mset:
+                k = (r["from"], r["to"])
+                kind = f"{r['kind']} ({r['weight']})"
+                if k not in links:
+                    links[k] = {"from": r["from"], "to": r["to"], "kinds": kind, "strength": r["strength"], "evidence": r["evidence"]}
+                else:
+                    links[k]["kinds"] += f", {kind}"
+                    if not links[k]["evidence"]:
+                        links[k]["evidence"] = r["evidence"]
+        member_lines = []
+        for m in ms:
+            hit, p = members_of.get(m, ("", {"pay_days": 0, "conversions": 0, "low": 0.0, "high": 0.0, "currency": ""}))
+            member_lines.append({"operator_id": m, "rules_hit": hit.replace(";", ", "), "flagged": bool(hit), "pay": {**p, "currency": c["currency"]}})
+        pages.append(
+            {
+                "crew_id": c["crew_id"],
+                "finding": f["summary"] if f else None,
+                "severity": f["severity"] if f else None,
+                "members": member_lines,
+                "links": [links[k] for k in sorted(links)],
+                "shared_clis": [x for x in c["shared_clis"].split(";") if x],
+                "groups": [x for x in c["groups"].split(";") if x],
+                "monitoring": [monitor_line(m, tz) for m in mon_rows if m["listener"] in mset],
+                "first_day": c["first_day"],
+                "last_day": c["last_day"],
+                "pay": {
+                    "pay_days": c["pay_days"],
+                    "conversions": c["conversions"],
+                    "low": c["est_earnings_low"],
+                    "high": c["est_earnings_high"],
+                    "currency": c["currency"],
+                },
+                "shifts": [
+                    {
+                        "operator_id": s["operator_id"],
+                        "start_us": s["shift_start_us"],
+                        "end_us": s["shift_end_us"],
+                        "talk_h": r2(s["talk_s"] / 3600.0),
+                    }
+                    for s in shift_rows
+                    if s["operator_id"] in mset
+                ],
+            }
+        )
+    pages.sort(key=lambda p: (p["finding"] is None, -len(p["members"]), p["crew_id"]))
+    return pages
+
+
+def monitor_line(m, tz):
+    return {
+        "listener": m["listener"],
+        "target": m["target"],
+        "how": m["how"],
+        "sessions": m["sessions"],
+        "listen_min": m["listen_min"],
+        "first": local(m["first_us"], tz),
+        "last": local(m["last_us"], tz),
+        "refs": m["refs"].replace(";", " "),
+    }
+
+
+def dossiers(cdr, shift_rows, fs, operators, conv, cfg, st, mans, crews_rows, links_rows, mon_rows):
     """dossiers.json (src/report/mod.rs `Report`): a dossier per operator a finding names."""
     tz = st["tz"]
     ops = sorted({f["operator_id"] for f in fs if f["operator_id"] is not None})
@@ -347,7 +480,7 @@ def dossiers(cdr, shift_rows, fs, operators, conv, cfg, st, mans):
             "clis": [],
             "conversions": None,
             "calls": [],
-            "crew": None,
+            "crew": crew_ref(op, crews_rows, mon_rows, tz),
             "pay": {
                 "pay_days": r["pay_days"],
                 "conversions": r["conversions"],
@@ -488,7 +621,7 @@ def dossiers(cdr, shift_rows, fs, operators, conv, cfg, st, mans):
         "dossiers": dl,
         "redacted": st["redacted"],
         "quota_band_hours": cfg["rules"]["long_shift"]["quota_band_hours"],
-        "crews": [],
+        "crews": crew_pages(crews_rows, links_rows, mon_rows, shift_rows, operators, fs, set(by_op), cfg, tz),
     }
 
 
