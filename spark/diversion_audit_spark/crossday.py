@@ -89,26 +89,64 @@ def profiles(shift_rows, findings, facts):
     return sorted(m.values(), key=lambda p: (p["operator_id"], p["date"]))
 
 
-def read_history(spark, history, first: str, as_of: str, run_days):
+def read_history(history, first: str, as_of: str, run_days):
     """Profiles of the days [first, as_of] not audited by this run, from `--history`
-    (`date=YYYY-MM-DD/profiles.parquet`, as the native scan writes them)."""
-    if not history:
+    (`date=YYYY-MM-DD/profiles.parquet`, as the native scan writes them; a directory the driver
+    reads). A missing directory is an empty history."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    if not history or not os.path.isdir(history):
         return []
-    try:
-        df = spark.read.option("basePath", history).parquet(history.rstrip("/") + "/date=*/profiles.parquet")
-    except Exception as e:  # no partition yet: an empty history
-        if "PATH_NOT_FOUND" in str(e) or "Path does not exist" in str(e):
-            return []
-        raise
     out = []
-    for r in df.collect():
-        d = r["date"].isoformat() if isinstance(r["date"], date) else str(r["date"])
-        if first <= d <= as_of and d not in run_days:
-            p = r.asDict()
-            p["date"] = d
-            p["long_shift"] = bool(p["long_shift"])
-            out.append(p)
+    for name in sorted(os.listdir(history)):
+        d = name[len("date=") :] if name.startswith("date=") else None
+        if d is None or not (first <= d <= as_of) or d in run_days:
+            continue
+        f = os.path.join(history, name, HISTORY_FILE)
+        if not os.path.exists(f):
+            continue
+        for r in pq.read_table(f).to_pylist():
+            r["date"] = r["date"].isoformat() if isinstance(r["date"], date) else str(r["date"])
+            r["long_shift"] = bool(r["long_shift"])
+            out.append(r)
     return out
+
+
+HISTORY_FILE = "profiles.parquet"
+
+
+def write_history(history, profiles, days):
+    """This run's profiles, one partition per audited day (`date=YYYY-MM-DD/profiles.parquet`, the
+    native types), each replaced atomically; other days are left alone."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            ("date", pa.date32()),
+            ("operator_id", pa.string()),
+            ("shifts", pa.uint32()),
+            ("calls", pa.uint32()),
+            ("answered", pa.uint32()),
+            ("talk_h", pa.float64()),
+            ("max_shift_talk_h", pa.float64()),
+            ("long_shift", pa.bool_()),
+            ("spoofed_calls", pa.uint32()),
+            ("conversions", pa.uint32()),
+            ("rules_hit", pa.string()),
+        ]
+    )
+    for d in days:
+        rows = [dict(p, date=date.fromisoformat(p["date"])) for p in profiles if p["date"] == d]
+        part = os.path.join(history, f"date={d}")
+        os.makedirs(part, exist_ok=True)
+        tmp = os.path.join(part, f".{HISTORY_FILE}.{os.getpid()}.tmp")
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+        os.replace(tmp, os.path.join(part, HISTORY_FILE))
 
 
 def day_start(d: str, tz: str) -> int:

@@ -24,7 +24,14 @@ def parse(argv):
     p.add_argument("--joins", help="normalised join logs (normalize's DIR/_joins)")
     p.add_argument("--out", required=True, help="output directory (the native scan's files)")
     p.add_argument("--config", help="the audit's TOML config (the same file the native scan reads)")
-    p.add_argument("--history", help="day profiles of earlier runs (native `--history` layout), read only")
+    p.add_argument(
+        "--history",
+        help="day profiles kept across runs (the native `--history` layout, on the driver's file system): "
+        "earlier days are read for the cross-day rules, the audited days' partitions replaced",
+    )
+    p.add_argument("--date", help="audit only the shifts that start on this local day (YYYY-MM-DD)")
+    p.add_argument("--since", help="audit only shifts starting on or after this local day")
+    p.add_argument("--until", help="audit only shifts starting on or before this local day")
     p.add_argument("--master", help="Spark master when not set by spark-submit (e.g. local[2])")
     p.add_argument(
         "--shuffle-partitions",
@@ -63,9 +70,11 @@ def run(argv=None):
         times[name] = round(time.time() - t, 3)
 
     t = time.time()
-    allrows = prepare.calls(spark, args.canonical)
+    since, until = (args.date, args.date) if args.date else (args.since, args.until)
+    allrows = prepare.calls(spark, args.canonical, since, until)
+    brk = cfg["rules"]["long_shift"]["shift_break_minutes"]
     ops = allrows.filter(~F.col("subscriber") & F.col("operator_id").isNotNull())
-    cdr = prepare.with_shifts(ops, cfg["rules"]["long_shift"]["shift_break_minutes"]).cache()
+    cdr = prepare.select_days(prepare.with_shifts(ops, brk), brk, since, until).cache()
     shifts = prepare.shifts(cdr).cache()
     # a carrier's subscriber records: the calling number in the operator's place, every call outbound
     subs = (
@@ -76,8 +85,8 @@ def run(argv=None):
         )
         .withColumn("direction", F.lit("outbound"))
         .filter(F.col("operator_id").isNotNull())
-        .withColumn("rn", F.row_number().over(prepare.operator_window()))
     )
+    subs = prepare.select_days(prepare.with_shifts(subs, brk), brk, since, until)
     has_subs = subs.limit(1).count() > 0
     lap("prepare", t)
     joins = None
@@ -146,7 +155,7 @@ def run(argv=None):
         as_of = run_days[-1]
         w = max(cfg["rules"]["long_shift_streak"]["window_days"], cfg["rules"]["repeat_spoofer"]["window_days"])
         first = (crossday.date.fromisoformat(as_of) - crossday.timedelta(days=w - 1)).isoformat()
-        old = crossday.read_history(spark, args.history, first, as_of, set(run_days))
+        old = crossday.read_history(args.history, first, as_of, set(run_days))
         history_days = {p["date"] for p in old}
         profiles += old
         profiles.sort(key=lambda p: (p["operator_id"], p["date"]))
@@ -156,6 +165,8 @@ def run(argv=None):
     f, crews_rows, links_rows, mon_rows, crew_id = crew.analyse(spark, cdr, shifts, conv, findings, run_profiles, cfg, tz)
     findings += f
     lap("crew", t)
+    if args.history and run_days:
+        crossday.write_history(args.history, run_profiles, run_days)
     t = time.time()
     findings = write.sort_findings(findings)
     os.makedirs(args.out, exist_ok=True)

@@ -8,6 +8,7 @@ as src/prepare/shifts.rs)."""
 
 import json
 import math
+from datetime import date, timedelta
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -69,10 +70,16 @@ def settings(mans: list, cfg: dict) -> dict:
     }
 
 
-def calls(spark: SparkSession, canonical: str) -> DataFrame:
-    """Every canonical row once, with `day` (local day of the start) as text and `ord`, the
-    tie-break of equal starts (file and line, as the native loader reads them)."""
+def calls(spark: SparkSession, canonical: str, since=None, until=None) -> DataFrame:
+    """Every canonical row once, with `day` (local day of the start) as text. With a selection of
+    days, only the partitions that can hold their shifts are read: from the day before (a shift
+    that starts on `since` is told from one that began the evening before) to two days after
+    (a night shift's calls after midnight)."""
     df = spark.read.option("basePath", canonical).parquet(canonical)
+    if since:
+        df = df.filter(F.col("day") >= (date.fromisoformat(since) - timedelta(days=1)).isoformat())
+    if until:
+        df = df.filter(F.col("day") <= (date.fromisoformat(until) + timedelta(days=2)).isoformat())
     first = Window.partitionBy(*DEDUP_KEY).orderBy("source_file", "source_line")
     return (
         df.withColumn("_k", F.row_number().over(first))
@@ -103,6 +110,23 @@ def with_shifts(cdr: DataFrame, break_minutes: int) -> DataFrame:
             F.row_number().over(Window.partitionBy("operator_id", "shift_no").orderBy("rn")),
         )
     )
+
+
+def select_days(cdr: DataFrame, break_minutes: int, since=None, until=None) -> DataFrame:
+    """The calls of the shifts that start on the selected local days (all without a selection),
+    cut again so that every call's place (`rn`, `srn`) counts from the kept ones, as the native
+    `prepare_days`."""
+    if not since and not until:
+        return cdr
+    day = F.date_format(F.timestamp_micros(F.min("start_us")), "yyyy-MM-dd")
+    starts = cdr.groupBy("operator_id", "shift_no").agg(day.alias("_d"))
+    keep = starts
+    if since:
+        keep = keep.filter(F.col("_d") >= since)
+    if until:
+        keep = keep.filter(F.col("_d") <= until)
+    kept = cdr.join(keep.select("operator_id", "shift_no"), ["operator_id", "shift_no"], "left_semi")
+    return with_shifts(kept.drop("rn", "shift_no", "srn"), break_minutes)
 
 
 def shifts(cdr: DataFrame) -> DataFrame:
