@@ -99,8 +99,11 @@ fn same_findings(native: &Path, spark: &Path) -> BTreeMap<String, usize> {
     per_rule
 }
 
-/// A CSV's rows by the key columns, each row column → text.
-fn csv_rows(path: &Path, key: &[&str]) -> (Vec<String>, BTreeMap<Vec<String>, BTreeMap<String, String>>) {
+/// A CSV's rows by their key columns' values, each row as column → text.
+type Rows = BTreeMap<Vec<String>, BTreeMap<String, String>>;
+
+/// A CSV's header and rows.
+fn csv_rows(path: &Path, key: &[&str]) -> (Vec<String>, Rows) {
     let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let head: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
     let mut rows = BTreeMap::new();
