@@ -156,6 +156,8 @@ done
   echo
   echo "Reproduce: \`bench/run.sh --sizes \"$SIZES\" --runs $RUNS --threads $THREADS --profile $PROFILE --duckdb $DUCKDB_VERSION${BASELINE:+ --baseline $BASELINE}\`"
 } >> "$WORK/results.md"
+# the scale-out section bench/spark.sh measured, kept
+if [ -f "$ROOT/bench/spark-results.md" ]; then { echo; cat "$ROOT/bench/spark-results.md"; } >> "$WORK/results.md"; fi
 cp "$WORK/results.md" "$ROOT/bench/results.md"
 cat "$ROOT/bench/results.md"
 for r in $RATIO10; do

@@ -46,6 +46,27 @@ fn normalize_each(data: &Path, files: &[&str], out: &Path) {
     }
 }
 
+/// `normalize` each file as a Spark task (spark/normalize.py, local mode) into `out`.
+fn normalize_on_executors(data: &Path, files: &[&str], out: &Path) {
+    let exe = env!("CARGO_BIN_EXE_diversion-audit");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("spark/normalize.py");
+    let o = Command::new(python())
+        .arg(script)
+        .args(["--master", "local[2]", "--binary"])
+        .arg(exe)
+        .arg("--out")
+        .arg(out)
+        .arg("--joins")
+        .arg(data.join("joins.csv"))
+        .arg("--ip-country")
+        .arg(data.join("ip-country.csv"))
+        .args(files.iter().map(|f| data.join(f)))
+        .output()
+        .expect("python runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_dir(out.join("_manifests")).unwrap().count(), files.len());
+}
+
 /// The Spark job in local mode over `canonical` into `out`.
 fn spark(canonical: &Path, out: &Path, extra: &[&str]) {
     let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("spark/audit.py");
@@ -202,7 +223,8 @@ fn spark_matches_the_native_scan_on_spoofing_and_streaks() {
     let data = generate(tmp.path(), &["--operators", "150", "--days", "6", "--seed", "9", "--no-parquet"]);
     let files = ["cdr.csv", "cdr_overlap.csv"];
     let (canonical, native, out) = (tmp.path().join("canonical"), tmp.path().join("native"), tmp.path().join("spark"));
-    normalize_each(&data, &files, &canonical);
+    // each export normalised by a task of its own, the binary run on the executors
+    normalize_on_executors(&data, &files, &canonical);
     scan_generated(&data, &files, &native).arg("--quiet").assert().success();
     spark(&canonical, &out, &[]);
     let per_rule = parity(&native, &out);
@@ -261,4 +283,44 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }
+}
+
+/// The Spark job's defaults (spark/…/config.py, crew.py) are the native config's: a key the job reads
+/// has the value `config init` gives it.
+#[test]
+fn spark_defaults_are_the_native_defaults() {
+    let o = Command::new(python())
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("spark"))
+        .args([
+            "-c",
+            "import json; from diversion_audit_spark import config, crew; \
+             print(json.dumps({'config': config.DEFAULTS, 'crew': crew.DEFAULTS}))",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let py: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let native = serde_json::to_value(diversion_audit::config::Config::default()).unwrap();
+    /// Every leaf of `py` equals the same path in `native`.
+    fn within(py: &Value, native: &Value, path: &str, n: &mut usize) {
+        match py {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    within(v, &native[k], &format!("{path}.{k}"), n);
+                }
+            }
+            _ => {
+                *n += 1;
+                let same = match (py.as_f64(), native.as_f64()) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => py == native,
+                };
+                assert!(same, "{path}: spark {py}, native {native}");
+            }
+        }
+    }
+    let mut n = 0;
+    within(&py["config"], &native, "", &mut n);
+    within(&py["crew"], &native["rules"]["crew"], "rules.crew", &mut n);
+    assert!(n > 40, "{n} defaults compared");
 }

@@ -8,11 +8,13 @@ made as the native rule makes them. Campaign and group names are ordered by the 
 value as the native facts (`facts::text_value`), so examples come in the same order."""
 
 import math
+from datetime import date, timedelta
 
 import blake3
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from .crossday import day_start
 from .prepare import rust_round
 from .rules import finding, utc
 
@@ -459,9 +461,6 @@ def judge(pairs, ops, index, clis, shifts, monitors, findings, run_profiles, cc,
         )
         if len(fm) < cc["min_flagged_members"]:
             continue
-        from .crossday import day_start
-        from datetime import date, timedelta
-
         score = rust_round(min(0.5 + 0.1 * len(fm), 1.0), 2)
         kinds = [f"{pc['by_kind'][k]} {k}" for k in KINDS if pc["by_kind"][k] > 0]
         seats = sorted(pc["seats"])

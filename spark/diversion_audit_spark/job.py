@@ -7,12 +7,13 @@ groups.csv, dossiers.json (so `diversion-audit report --from DIR` renders dossie
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
-from pyspark.sql import SparkSession
+from datetime import date, timedelta
+
+from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from . import SCHEMA_VERSION, config, crew, crossday, prepare, rules, write
@@ -34,6 +35,13 @@ def parse(argv):
     p.add_argument("--until", help="audit only shifts starting on or before this local day")
     p.add_argument("--master", help="Spark master when not set by spark-submit (e.g. local[2])")
     p.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting when not run by spark-submit (e.g. spark.driver.memory=8g); repeatable",
+    )
+    p.add_argument(
         "--shuffle-partitions",
         type=int,
         help="spark.sql.shuffle.partitions (Spark's default 200 suits a cluster; a few per core suit local mode)",
@@ -50,6 +58,9 @@ def session(args, tz):
     b = b.config("spark.ui.showConsoleProgress", "false")
     # long arithmetic wraps as Rust's wrapping_mul does (the lead lists' sample hash)
     b = b.config("spark.sql.ansi.enabled", "false")
+    for kv in args.conf:
+        k, _, v = kv.partition("=")
+        b = b.config(k, v)
     if args.shuffle_partitions:
         b = b.config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
     return b.getOrCreate()
@@ -96,7 +107,7 @@ def run(argv=None):
         src = args.joins.rstrip("/")
         j = spark.read.parquet(src + "/*.parquet" if not src.endswith(".parquet") else src)
         member = F.coalesce("member_e164", "member")
-        first = prepare.Window.partitionBy("group_id", member, "joined_us").orderBy("source_file", "source_line")
+        first = Window.partitionBy("group_id", member, "joined_us").orderBy("source_file", "source_line")
         joins = (
             j.withColumn("_k", F.row_number().over(first))
             .filter("_k = 1")
@@ -154,7 +165,7 @@ def run(argv=None):
     if run_days:
         as_of = run_days[-1]
         w = max(cfg["rules"]["long_shift_streak"]["window_days"], cfg["rules"]["repeat_spoofer"]["window_days"])
-        first = (crossday.date.fromisoformat(as_of) - crossday.timedelta(days=w - 1)).isoformat()
+        first = (date.fromisoformat(as_of) - timedelta(days=w - 1)).isoformat()
         old = crossday.read_history(args.history, first, as_of, set(run_days))
         history_days = {p["date"] for p in old}
         profiles += old

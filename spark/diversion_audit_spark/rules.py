@@ -376,13 +376,15 @@ def conversion(cdr: DataFrame, joins, cfg: dict, tz: str):
         .agg(
             F.countDistinct("member_e164").alias("converted"),
             F.percentile(F.col("minutes_to_join"), 0.5).alias("median_minutes"),
+            # joins at one second in member then group order, as the native rule sorts them
             F.transform(
-                F.array_sort(F.collect_list(F.struct("joined_us", "group_id"))), lambda s: s["group_id"]
+                F.array_sort(F.collect_list(F.struct("joined_us", "member_e164", "group_id"))), lambda s: s["group_id"]
             ).alias("groups_seq"),
             F.min("joined_us").alias("first_us"),
             F.max("joined_us").alias("last_us"),
             F.transform(
-                F.slice(F.array_sort(F.collect_list(F.struct("joined_us", "call"))), 1, 20), lambda s: s["call"]
+                F.slice(F.array_sort(F.collect_list(F.struct("joined_us", "member_e164", "group_id", "call"))), 1, 20),
+                lambda s: s["call"],
             ).alias("refs"),
         )
         .join(base, "operator_id", "left")
@@ -426,7 +428,7 @@ def conversion(cdr: DataFrame, joins, cfg: dict, tz: str):
             F.countDistinct("member_e164").alias("converted_members"),
             F.countDistinct("operator_id").alias("feeding_operators_n"),
             F.transform(
-                F.array_sort(F.collect_list(F.struct("joined_us", "operator_id"))), lambda s: s["operator_id"]
+                F.array_sort(F.collect_list(F.struct("joined_us", "member_e164", "operator_id"))), lambda s: s["operator_id"]
             ).alias("_ops"),
             F.min("joined_us").alias("first_join_us"),
             F.max("joined_us").alias("last_join_us"),

@@ -293,7 +293,7 @@ def conversions(out, conv, groups, tz):
     with atomic(os.path.join(out, "conversions.csv")) as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(cols)
-        rows = conv.orderBy("operator_id", "joined_us").collect()
+        rows = conv.orderBy("operator_id", "joined_us", "member_e164", "group_id").collect()
         for r in rows:
             w.writerow(
                 [
@@ -463,7 +463,6 @@ def dossiers(cdr, shift_rows, fs, operators, conv, cfg, st, mans, crews_rows, li
     """dossiers.json (src/report/mod.rs `Report`): a dossier per operator a finding names."""
     tz = st["tz"]
     ops = sorted({f["operator_id"] for f in fs if f["operator_id"] is not None})
-    opset = set(ops)
     op_rows = {r["operator_id"]: r for r in operators}
     by_op = {}
     for op in ops:
@@ -569,7 +568,7 @@ def dossiers(cdr, shift_rows, fs, operators, conv, cfg, st, mans, crews_rows, li
     if conv is not None and by_op:
         rows = (
             conv.filter(F.col("operator_id").isin(list(by_op)))
-            .orderBy("operator_id", "joined_us")
+            .orderBy("operator_id", "joined_us", "member_e164", "group_id")
             .select("operator_id", "group_id", "member_e164", "minutes_to_join")
             .collect()
         )

@@ -316,7 +316,9 @@ impl GroupInviteConversion {
         let per_op = conv
             .clone()
             .lazy()
-            .sort(["operator_id", "joined_us"], SortMultipleOptions::default())
+            // joins at the same second in member then group order: a total order, so the
+            // references and groups listed are the same on every run and engine (spark/)
+            .sort(["operator_id", "joined_us", "member_e164", "group_id"], SortMultipleOptions::default())
             .group_by_stable([col("operator_id")])
             .agg([
                 col("member_e164").n_unique().cast(DataType::Int64).alias("converted"),
@@ -416,7 +418,7 @@ fn tables(conv: DataFrame) -> Result<Vec<(&'static str, DataFrame)>> {
     let groups_tbl = conv
         .clone()
         .lazy()
-        .sort(["group_id", "joined_us"], SortMultipleOptions::default())
+        .sort(["group_id", "joined_us", "member_e164"], SortMultipleOptions::default())
         .group_by_stable([col("group_id")])
         .agg([
             col("member_e164").n_unique().cast(DataType::Int64).alias("converted_members"),
@@ -441,7 +443,7 @@ fn tables(conv: DataFrame) -> Result<Vec<(&'static str, DataFrame)>> {
             col("minutes_to_join").round(1, RoundMode::HalfToEven),
             col("ref").alias("call"),
         ])
-        .sort(["operator_id", "joined_us"], SortMultipleOptions::default())
+        .sort(["operator_id", "joined_us", "member_e164", "group_id"], SortMultipleOptions::default())
         .collect()?;
     Ok(vec![("groups", groups_tbl), ("conversions", conversions)])
 }
