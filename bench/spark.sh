@@ -129,9 +129,36 @@ PY
 )
   row "$ROWS" "Spark job, local[$CORES] (canonical Parquet in)" "$WORK/t" "$(count "$WORK/spark")" "$SAME"
   echo "Spark stage seconds at $ROWS rows: $("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$WORK/spark/run.json")" >> "$WORK/notes"
+  echo "Measured at $ROWS rows on $(date -u +%Y-%m-%d) by \`bench/spark.sh $ARGS\`." >> "$WORK/notes"
   du -sb "$WORK/canonical" | awk -v n="$ROWS" '{printf "Canonical Parquet at %d rows: %.0f MB (%.1f bytes a row).\n", n, $1/1e6, $1/n}' >> "$WORK/notes"
 done
 { echo; cat "$WORK/notes" | sed 's/^/- /'; } >> "$WORK/spark.md"
+# the rows and notes of sizes this run did not measure are kept from the last results
+if [ -f "$OUT" ]; then
+  python3 - "$OUT" "$WORK/spark.md" "$SIZES" <<'PY'
+import re, sys
+old, new, sizes = open(sys.argv[1]).read().splitlines(), open(sys.argv[2]).read().splitlines(), sys.argv[3].split()
+def size_of(line):
+    m = re.match(r"\| (\d+) \|", line) or re.search(r" at (\d+) rows", line)
+    return m.group(1) if m else None
+def measured(n):  # a table size (rows written) against the sizes asked for (rows requested)
+    return any(abs(int(n) - int(s)) <= int(s) // 100 for s in sizes)
+keep_rows = [l for l in old if l.startswith("| ") and size_of(l) and not measured(size_of(l))]
+keep_notes = [l for l in old if l.startswith("- ") and size_of(l) and not measured(size_of(l))]
+out, done = [], False
+for l in new:
+    if l.startswith("| ") and size_of(l) and not done:
+        out += keep_rows
+        done = True
+    out.append(l)
+out += keep_notes
+rows = [l for l in out if l.startswith("| ") and size_of(l)]
+rows.sort(key=lambda l: int(size_of(l)))
+it = iter(rows)
+out = [next(it) if (l.startswith("| ") and size_of(l)) else l for l in out]
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+PY
+fi
 cp "$WORK/spark.md" "$OUT"
 # bench/results.md: the native guard's tables, then this section
 if [ -f "$ROOT/bench/results.md" ]; then

@@ -67,6 +67,14 @@ def first_seen(values) -> F.Column:
     )
 
 
+def ordered(value, *order, n=None) -> F.Column:
+    """A group's `value`s in the order of the `order` columns (ties in their order), the first `n`."""
+    a = F.array_sort(F.collect_list(F.struct(*order, F.col(value).alias("_v"))))
+    if n is not None:
+        a = F.slice(a, 1, n)
+    return F.transform(a, lambda s: s["_v"])
+
+
 # ---------------------------------------------------------------- long-shift
 
 
@@ -81,7 +89,7 @@ def long_shift(cdr: DataFrame, shifts: DataFrame, cfg: dict, tz: str):
         cdr.filter(F.col("srn") <= 20)
         .join(flagged.select("operator_id", "shift_no"), ["operator_id", "shift_no"], "left_semi")
         .groupBy("operator_id", "shift_no")
-        .agg(F.transform(F.array_sort(F.collect_list(F.struct("srn", "ref"))), lambda s: s["ref"]).alias("refs"))
+        .agg(ordered("ref", "srn").alias("refs"))
     )
     daily = (
         cdr.join(flagged.select("operator_id").distinct(), "operator_id", "left_semi")
@@ -236,7 +244,7 @@ def spoofed(cdr: DataFrame, cfg: dict, st: dict, has_ip_country: bool):
         first_seen(F.col("caller_country")).alias("countries"),
         first_seen(F.col("origin")).alias("origins"),
         first_seen(F.when(F.col("caller_valid") == F.lit(False), num)).alias("invalid"),
-        F.transform(F.slice(F.array_sort(F.collect_list(F.struct("rn", "ref"))), 1, 20), lambda s: s["ref"]).alias("refs"),
+        ordered("ref", "rn", n=20).alias("refs"),
     )
     out = []
     for g in groups.filter(F.col("calls") >= c["min_calls"]).collect():
@@ -295,10 +303,7 @@ def fanout(cdr: DataFrame, cfg: dict, st: dict):
             F.array_sort(F.collect_set(F.coalesce("ip_country", F.lit("unknown")))).alias("origins"),
             F.min("start_us").alias("first_us"),
             F.max("end_us").alias("last_us"),
-            F.transform(
-                F.slice(F.array_sort(F.collect_list(F.struct("start_us", "operator_id", "rn", "ref"))), 1, 20),
-                lambda s: s["ref"],
-            ).alias("refs"),
+            ordered("ref", "start_us", "operator_id", "rn", n=20).alias("refs"),
         )
         .filter(F.col("callees") >= mn)
     )
@@ -377,15 +382,10 @@ def conversion(cdr: DataFrame, joins, cfg: dict, tz: str):
             F.countDistinct("member_e164").alias("converted"),
             F.percentile(F.col("minutes_to_join"), 0.5).alias("median_minutes"),
             # joins at one second in member then group order, as the native rule sorts them
-            F.transform(
-                F.array_sort(F.collect_list(F.struct("joined_us", "member_e164", "group_id"))), lambda s: s["group_id"]
-            ).alias("groups_seq"),
+            ordered("group_id", "joined_us", "member_e164", "group_id").alias("groups_seq"),
             F.min("joined_us").alias("first_us"),
             F.max("joined_us").alias("last_us"),
-            F.transform(
-                F.slice(F.array_sort(F.collect_list(F.struct("joined_us", "member_e164", "group_id", "call"))), 1, 20),
-                lambda s: s["call"],
-            ).alias("refs"),
+            ordered("call", "joined_us", "member_e164", "group_id", n=20).alias("refs"),
         )
         .join(base, "operator_id", "left")
         .withColumn("rate", F.col("converted").cast("double") / F.col("answered_callees").cast("double"))
@@ -427,9 +427,7 @@ def conversion(cdr: DataFrame, joins, cfg: dict, tz: str):
         .agg(
             F.countDistinct("member_e164").alias("converted_members"),
             F.countDistinct("operator_id").alias("feeding_operators_n"),
-            F.transform(
-                F.array_sort(F.collect_list(F.struct("joined_us", "member_e164", "operator_id"))), lambda s: s["operator_id"]
-            ).alias("_ops"),
+            ordered("operator_id", "joined_us", "member_e164", "operator_id").alias("_ops"),
             F.min("joined_us").alias("first_join_us"),
             F.max("joined_us").alias("last_join_us"),
         )
@@ -455,7 +453,7 @@ def cli_rotation(cdr: DataFrame, cfg: dict, tz: str):
         F.min("start_us").alias("start_us"),
         F.max("start_us").alias("end_us"),
         F.countDistinct("caller_num").alias("distinct"),
-        F.transform(F.slice(F.array_sort(F.collect_list(F.struct("rn", "ref"))), 1, 5), lambda s: s["ref"]).alias("refs"),
+        ordered("ref", "rn", n=5).alias("refs"),
     )
     per = per.withColumn(
         "share", F.col("changes").cast("double") / F.greatest(F.col("calls") - 1, F.lit(1)).cast("double")
