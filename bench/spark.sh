@@ -5,6 +5,7 @@
 # updates there too).
 #
 # usage: bench/spark.sh [--sizes "1000000 10000000"] [--with-100m] [--profile dist] [--driver-memory 14g]
+#                       [--spark-max-rows N]   (sizes above N: the native runs and normalize only)
 #
 # Per size, one run each (a Spark run at 10 M rows takes minutes; its spread is in the notes):
 #   native whole scan (not at 100 M rows: they do not fit this machine's memory in one piece)
@@ -22,12 +23,14 @@ ARGS="$*"
 SIZES="1000000 10000000"
 PROFILE=dist
 DRIVER_MEMORY=14g
+SPARK_MAX=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) SIZES="$2"; shift 2 ;;
     --with-100m) SIZES="$SIZES 100000000"; shift ;;
     --profile) PROFILE="$2"; shift 2 ;;
     --driver-memory) DRIVER_MEMORY="$2"; shift 2 ;;
+    --spark-max-rows) SPARK_MAX="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -106,6 +109,11 @@ for N in $SIZES; do
   done
   awk '{s+=$1; if ($2>m) m=$2} END {printf "%.2f %d\n", s, m}' "$WORK/n" > "$WORK/t"
   row "$ROWS" "normalize ($CHUNKS file(s), one after another)" "$WORK/t" "—" "—"
+  if [ "$SPARK_MAX" != 0 ] && [ "$N" -gt "$SPARK_MAX" ]; then
+    echo "| $ROWS | Spark job: not run (--spark-max-rows $SPARK_MAX) | — | — | — | — | — |" >> "$WORK/spark.md"
+    echo "Measured at $ROWS rows on $(date -u +%Y-%m-%d) by \`bench/spark.sh $ARGS\`." >> "$WORK/notes"
+    continue
+  fi
   : > "$WORK/t"
   measure "$WORK/t" "$PY" spark/audit.py --master "local[$CORES]" --shuffle-partitions "$SHUFFLE" \
     --conf "spark.driver.memory=$DRIVER_MEMORY" --conf "spark.local.dir=$WORK/spark-tmp" \
