@@ -2,24 +2,16 @@
 
 mod common;
 
-use common::{bin, generate};
+use common::{generate, generated};
 use polars::prelude::*;
 use serde_json::Value;
 use std::path::Path;
 
+/// `normalize` of `inputs` (absolute paths: `data.join` leaves them as they are) with the
+/// generated join log and IP table.
 fn normalize(inputs: &[&Path], data: &Path, out: &Path) -> assert_cmd::assert::Assert {
-    let mut c = bin();
-    c.args(["normalize", "--quiet"]);
-    for i in inputs {
-        c.arg(i);
-    }
-    c.arg("--joins")
-        .arg(data.join("joins.csv"))
-        .arg("--ip-country")
-        .arg(data.join("ip-country.csv"))
-        .arg("--out")
-        .arg(out);
-    c.assert()
+    let files: Vec<&str> = inputs.iter().map(|p| p.to_str().unwrap()).collect();
+    generated(&["normalize", "--quiet"], data, &files, out).assert()
 }
 
 fn manifest(out: &Path) -> Value {

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{bin, generate, scan_generated};
+use common::{bin, generate, generated, scan_generated};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -32,17 +32,7 @@ fn python() -> PathBuf {
 /// `normalize` each file on its own into `out` (one part set per file).
 fn normalize_each(data: &Path, files: &[&str], out: &Path) {
     for f in files {
-        bin()
-            .args(["normalize", "--quiet"])
-            .arg(data.join(f))
-            .arg("--joins")
-            .arg(data.join("joins.csv"))
-            .arg("--ip-country")
-            .arg(data.join("ip-country.csv"))
-            .arg("--out")
-            .arg(out)
-            .assert()
-            .success();
+        generated(&["normalize", "--quiet"], data, &[f], out).assert().success();
     }
 }
 

@@ -19,8 +19,14 @@ pub fn generate(dir: &Path, flags: &[&str]) -> PathBuf {
 
 /// `scan` the given generated CDR files with the generated joins and IP table into `out`.
 pub fn scan_generated(data: &Path, cdr: &[&str], out: &Path) -> Command {
+    generated(&["scan"], data, cdr, out)
+}
+
+/// A command (`scan`, `normalize`, …) over the given generated CDR files, the generated joins and
+/// IP table, into `out`.
+pub fn generated(cmd: &[&str], data: &Path, cdr: &[&str], out: &Path) -> Command {
     let mut c = bin();
-    c.arg("scan");
+    c.args(cmd);
     for f in cdr {
         c.arg(data.join(f));
     }
