@@ -115,11 +115,10 @@ fn decoded(mut cdr: DataFrame, dicts: &crate::coded::Dicts, loaded: &Loaded) -> 
     let us = |name: &str| col(name).dt().timestamp(TimeUnit::Microseconds);
     // an optional field the input had no column for is a null column of its own name
     let have: Vec<String> = cdr.get_column_names().iter().map(|s| s.to_string()).collect();
-    let text = |name: &str, _: bool| match have.iter().any(|h| h == name) {
+    let text = |name: &str| match have.iter().any(|h| h == name) {
         true => col(name).cast(DataType::String),
         false => lit(NULL).cast(DataType::String).alias(name),
     };
-    let have = |_: &str| true;
     let exprs = vec![
         coalesce(&[
             col("leg_id"),
@@ -141,21 +140,21 @@ fn decoded(mut cdr: DataFrame, dicts: &crate::coded::Dicts, loaded: &Loaded) -> 
             .or(col("disposition").eq(lit("ANSWERED")).fill_null(lit(false))))
         .alias("answered"),
         col("disposition"),
-        text("caller_id", have("caller_id")),
-        text("caller_e164", have("caller_e164")),
+        text("caller_id"),
+        text("caller_e164"),
         col("caller_num").cast(DataType::Int64),
         col("caller_country"),
         col("caller_valid"),
-        text("callee", have("callee")),
+        text("callee"),
         col("callee_num").cast(DataType::Int64),
-        text("src_ip", have("src_ip")),
-        text("ip_country", have("ip_country")),
+        text("src_ip"),
+        text("ip_country"),
         col("src_net"),
         col("src_network"),
-        text("campaign", have("campaign")),
-        text("trunk", have("trunk")),
-        text("cli_group", have("cli_group")),
-        text("monitored", have("monitored")),
+        text("campaign"),
+        text("trunk"),
+        text("cli_group"),
+        text("monitored"),
         col("subscriber"),
         col("source_file"),
         col("source_line").cast(DataType::Int64),
