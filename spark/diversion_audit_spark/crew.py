@@ -14,7 +14,7 @@ import blake3
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from .crossday import day_start
+from .crossday import day_start, pay_days
 from .prepare import rust_round
 from .rules import finding, utc
 
@@ -380,11 +380,7 @@ def judge(pairs, ops, index, clis, shifts, monitors, findings, run_profiles, cc,
     crews.sort(key=lambda c: (-len(c["members"]), c["id"]))
     crew_of = {m: i for i, c in enumerate(crews) for m in c["members"]}
     # pay per operator from this run's day profiles
-    pay = {}
-    for p in run_profiles:
-        e = pay.setdefault(p["operator_id"], [0, 0])
-        e[0] += 1 if p["talk_h"] + 1e-9 >= pay_cfg["quota_hours"] else 0
-        e[1] += p["conversions"]
+    pay = pay_days(run_profiles, pay_cfg)
 
     def low_high(o):
         d, c = pay.get(o, (0, 0))

@@ -226,3 +226,14 @@ def cross_day(all_profiles, cfg, as_of, tz, history_days):
             )
         )
     return out
+
+
+def pay_days(profiles, pay_cfg):
+    """operator → [paid days, conversions] from this run's day profiles ([rules.crew.pay]: a day
+    is paid when its talk reaches `quota_hours`), as the native crew analysis counts them."""
+    out = {}
+    for p in profiles:
+        e = out.setdefault(p["operator_id"], [0, 0])
+        e[0] += 1 if p["talk_h"] + 1e-9 >= pay_cfg["quota_hours"] else 0
+        e[1] += p["conversions"]
+    return out

@@ -9,9 +9,13 @@ import tempfile
 
 from pyspark.sql import functions as F
 
-from .crossday import REPORT_ORDER
+from .crossday import REPORT_ORDER, pay_days
 from .prepare import even_round, rust_round
 from .rules import local, utc
+
+# conversions.csv and groups.csv, as the native writer orders them (`_us` columns last, as local times)
+CONVERSION_COLUMNS = ["operator_id", "group_id", "member_e164", "minutes_to_join", "call", "call_end", "joined"]
+GROUP_COLUMNS = ["group_id", "converted_members", "feeding_operators_n", "feeding_operators", "first_join", "last_join"]
 
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
 
@@ -186,11 +190,7 @@ def operators(spark, cdr, shifts, metrics, fs, run_profiles, cfg, crew_id):
             b = best.setdefault(f["operator_id"], {})
             b[f["rule"]] = max(b.get(f["rule"], 0.0), f["score"])
     pay = cfg["rules"]["crew"]["pay"]
-    pays = {}
-    for p in run_profiles:
-        e = pays.setdefault(p["operator_id"], [0, 0])
-        e[0] += 1 if p["talk_h"] + 1e-9 >= pay["quota_hours"] else 0
-        e[1] += p["conversions"]
+    pays = pay_days(run_profiles, pay)
     out = []
     for op, r in rows.items():
         r = dict(r)
@@ -289,7 +289,7 @@ def conversions(out, conv, groups, tz):
     def loc(us):
         return utc(us).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if us is not None else ""
 
-    cols = ["operator_id", "group_id", "member_e164", "minutes_to_join", "call", "call_end", "joined"]
+    cols = CONVERSION_COLUMNS
     with atomic(os.path.join(out, "conversions.csv")) as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(cols)
@@ -301,7 +301,7 @@ def conversions(out, conv, groups, tz):
                     even_round(r["minutes_to_join"], 1), text(r["call"]), loc(r["call_end_us"]), loc(r["joined_us"]),
                 ]
             )
-    gcols = ["group_id", "converted_members", "feeding_operators_n", "feeding_operators", "first_join", "last_join"]
+    gcols = GROUP_COLUMNS
     with atomic(os.path.join(out, "groups.csv")) as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(gcols)
@@ -316,8 +316,8 @@ def conversions(out, conv, groups, tz):
 
 def empty_conversions(out):
     for name, cols in [
-        ("conversions", ["operator_id", "group_id", "member_e164", "minutes_to_join", "call", "call_end", "joined"]),
-        ("groups", ["group_id", "converted_members", "feeding_operators_n", "feeding_operators", "first_join", "last_join"]),
+        ("conversions", CONVERSION_COLUMNS),
+        ("groups", GROUP_COLUMNS),
     ]:
         with atomic(os.path.join(out, f"{name}.csv")) as f:
             csv.writer(f, lineterminator="\n").writerow(cols)
