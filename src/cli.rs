@@ -9,10 +9,10 @@ use std::path::PathBuf;
 const EXIT_CODES: &str = "\
 Exit codes:
   0    success
-  1    (scan) a finding at or above --fail-on exists
+  1    (scan, cards) a finding at or above --fail-on exists
   2    error: bad arguments or config, an input that could not be read (nothing written),
        rejected rows under --strict, or (scan) inputs too large for the memory available
-  75   (scan) another run holds the --out or --history directory; nothing done, try later
+  75   (scan, cards) another run holds the --out or --history directory; nothing done, try later
   130  interrupted by SIGINT; 143 by SIGTERM (temporaries removed, earlier outputs kept)";
 
 /// Audit VoIP call-detail records for traffic-diversion call farms (话务引流): operators with 8–10 h
@@ -56,6 +56,47 @@ pub enum Command {
     /// in `DIR/_rejected/ID.csv` and `DIR/_manifests/ID.json` (docs/scale-out.md).
     #[command(after_help = EXIT_CODES)]
     Normalize(NormalizeArgs),
+    /// Audit a recharge provider's card ledger, card shops' sales logs and SMS send logs for the
+    /// order-brushing chain (prepaid-card laundering, "1069" recruitment texts): findings.csv,
+    /// findings.jsonl, suppliers.csv, shops.csv, sms_accounts.csv, contacts.csv, the flagged rows,
+    /// dossiers.json, rejected.csv and run.json to --out (docs/cards.md).
+    #[command(after_help = EXIT_CODES)]
+    Cards(CardsArgs),
+}
+
+/// `cards`' flags.
+#[derive(Args, Debug, Clone)]
+pub struct CardsArgs {
+    /// Card ledgers: one row per card acquired (card id, carrier, face value, supplier, price,
+    /// acquired, stocked and redeemed times; English or Chinese headers; CSV/TSV, Parquet, NDJSON;
+    /// files, directories or globs). A PIN column is never read.
+    #[arg(value_name = "LEDGER")]
+    pub ledgers: Vec<PathBuf>,
+    /// Card shops' sales logs (shop, card id, face value, sale price, sold at, buyer).
+    #[arg(long, value_name = "FILE")]
+    pub sales: Vec<PathBuf>,
+    /// SMS send logs (platform, sub-account, signature, sender, recipient, sent at, text).
+    #[arg(long, value_name = "FILE")]
+    pub sms: Vec<PathBuf>,
+    /// Chat-group join logs, to link the texts' contacts and recipients to groups.
+    #[arg(long, value_name = "FILE")]
+    pub joins: Vec<PathBuf>,
+    /// Output directory (created if missing); every file in it is replaced atomically.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Exit 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<crate::rules::Severity>,
+    /// Print no summary (errors and warnings still go to stderr).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Start every CSV with a UTF-8 byte-order mark so Chinese Excel opens it in the right encoding.
+    #[arg(long)]
+    pub excel: bool,
+    #[command(flatten)]
+    pub redact: RedactArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 /// `normalize`'s flags: what to read, where to write.
@@ -145,6 +186,10 @@ pub struct InputArgs {
 pub struct ScanArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// SMS send logs: judged by sms-recruitment, their recipients linked to the callees and the
+    /// join log (sms_accounts.csv, contacts.csv, sms_flagged.csv; docs/cards.md).
+    #[arg(long, value_name = "FILE")]
+    pub sms: Vec<PathBuf>,
     /// Output directory (created if missing); every file in it is replaced atomically.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -202,8 +247,9 @@ pub struct ScanArgs {
 /// Pseudonymisation of callee and join-member numbers.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RedactArgs {
-    /// Replace callee and join-member numbers by keyed pseudonyms (R-…) in every output; operator
-    /// ids and caller IDs stay. Rejected rows keep file, line and reason but not their raw text.
+    /// Replace callee and join-member numbers (`cards`: SMS recipients and shop buyers) by keyed
+    /// pseudonyms (R-…) in every output; operator ids and caller IDs stay. Rejected rows keep
+    /// file, line and reason but not their raw text.
     #[arg(long)]
     pub redact: bool,
     /// The pseudonymisation key (at least 8 characters); same key, same pseudonyms across runs.
@@ -239,12 +285,15 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     pub from: PathBuf,
     /// Operator whose dossier to print.
-    #[arg(long, value_name = "ID", required_unless_present = "crew", conflicts_with = "crew")]
+    #[arg(long, value_name = "ID", required_unless_present_any = ["crew", "supplier"], conflicts_with = "crew")]
     pub operator: Option<String>,
     /// Crew whose page to print (a `crew_id` of crews.csv: a crew that is a finding or holds an
     /// operator with a dossier).
     #[arg(long, value_name = "ID")]
     pub crew: Option<String>,
+    /// From a `cards` run: the dossier of a supplier, shop or SMS sub-account with a finding.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["operator", "crew"])]
+    pub supplier: Option<String>,
     #[arg(long, value_enum, default_value = "md")]
     pub format: ReportFormat,
     /// Write to this file instead of stdout.
@@ -303,6 +352,17 @@ pub struct GenerateArgs {
     /// PBX shapes add inbound queue agents and shared seats.
     #[arg(long, value_enum, default_value_t = Shape::Generic)]
     pub shape: Shape,
+    /// Also write `cards/`: a recharge provider's card ledger (ledger.csv with Chinese headers and
+    /// PINs, ledger.parquet), card shops' sales (sales.csv) and truth.json, for `cards`.
+    #[arg(long)]
+    pub cards: bool,
+    /// Ledger rows with --cards.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub card_rows: u64,
+    /// Also write `sms/`: a "1069" platform's send log (sms_log.csv), the recruiters' group joins
+    /// (joins.csv) and truth.json; recruiters text numbers of the crews' lead lists too.
+    #[arg(long)]
+    pub sms: bool,
 }
 
 /// `generate --shape`.

@@ -29,7 +29,7 @@ macro_rules! part {
         }
     )*};
 }
-part!(Int64Chunked, Int32Chunked, UInt32Chunked, UInt64Chunked, StringChunked, BooleanChunked);
+part!(Int64Chunked, Int32Chunked, UInt32Chunked, UInt64Chunked, StringChunked, BooleanChunked, Float64Chunked);
 
 /// Concatenate per-slice results in order, named `name` (an empty column when there are none).
 pub fn concat<C: Part>(name: &str, parts: Vec<C>) -> C {

@@ -2,10 +2,11 @@
 //! read [`Setup`] (how to load) and [`ScanPlan`] (what a scan does), the way ripgrep turns its
 //! low-level arguments into high-level ones and fd builds one `Config`.
 
-use crate::cli::{LoadArgs, ScanArgs};
+use crate::cli::{CardsArgs, LoadArgs, ScanArgs};
 use crate::config::Config;
 use crate::enrich::phone::PhoneParser;
 use crate::load::LoadOptions;
+use crate::load::format::Format;
 use crate::redact::Redactor;
 use crate::rules::Severity;
 use anyhow::{Context, Result};
@@ -40,8 +41,11 @@ pub fn config_file(path: Option<&std::path::Path>) -> Result<Config> {
 fn validate(config: &Config) -> Result<()> {
     config.validate()?;
     PhoneParser::new(&config.input.home_region).map_err(anyhow::Error::msg)?;
-    let known: Vec<&str> =
-        crate::load::format::CDR.fields.iter().chain(crate::load::format::JOINS.fields).map(|f| f.name).collect();
+    use crate::load::{format, ledger};
+    let known: Vec<&str> = [&format::CDR, &format::JOINS, &ledger::CARDS, &ledger::SALES, &ledger::SMS]
+        .iter()
+        .flat_map(|t| t.fields.iter().map(|f| f.name))
+        .collect();
     for (from, to) in &config.columns {
         anyhow::ensure!(
             known.contains(&to.as_str()),
@@ -92,6 +96,8 @@ pub struct ScanPlan {
     pub inputs: Vec<PathBuf>,
     /// Join logs as given; none without `--joins`.
     pub joins: Vec<PathBuf>,
+    /// SMS send logs as given (`--sms`).
+    pub sms: Vec<PathBuf>,
     pub ip_country: Option<PathBuf>,
     pub out: PathBuf,
     /// `--history DIR`: day profiles kept across runs.
@@ -129,6 +135,7 @@ impl ScanPlan {
             setup,
             inputs: args.input.inputs.clone(),
             joins: args.input.joins.clone(),
+            sms: args.sms.clone(),
             ip_country: args.input.ip_country.clone(),
             out: args.out.clone(),
             history: args.history.clone(),
@@ -153,6 +160,7 @@ impl ScanPlan {
             setup: resolve(&args.load)?,
             inputs: args.input.inputs.clone(),
             joins: args.input.joins.clone(),
+            sms: Vec::new(),
             ip_country: args.input.ip_country.clone(),
             out: args.out.clone(),
             history: None,
@@ -183,6 +191,51 @@ fn day_range(
     };
     anyhow::ensure!(a <= b, "--since {a} is after --until {b}");
     Ok(Some((a, b)))
+}
+
+/// A `cards` run, resolved.
+pub struct CardsPlan {
+    pub setup: Setup,
+    pub ledgers: Vec<PathBuf>,
+    pub sales: Vec<PathBuf>,
+    pub sms: Vec<PathBuf>,
+    pub joins: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub fail_on: Option<Severity>,
+    /// `--redact`: SMS recipients, shop buyers and join members replaced by keyed pseudonyms.
+    pub redactor: Option<Redactor>,
+    /// The key of the card ids' pseudonyms: the redaction key when given (`--redact-key` or its
+    /// environment variable, with or without `--redact`), else the built-in one.
+    pub card_key: Option<String>,
+    pub excel: bool,
+    pub quiet: bool,
+}
+
+impl CardsPlan {
+    pub fn resolve(args: &CardsArgs) -> Result<Self> {
+        anyhow::ensure!(
+            !(args.ledgers.is_empty() && args.sales.is_empty() && args.sms.is_empty()),
+            "cards needs a card ledger, --sales FILE or --sms FILE; nothing read"
+        );
+        anyhow::ensure!(
+            args.load.format.is_none_or(|f| matches!(f, Format::Generic | Format::Parquet | Format::Ndjson)),
+            "cards reads header tables: --format generic, parquet or ndjson (or none); nothing read"
+        );
+        let setup = resolve(&args.load)?;
+        Ok(Self {
+            setup,
+            ledgers: args.ledgers.clone(),
+            sales: args.sales.clone(),
+            sms: args.sms.clone(),
+            joins: args.joins.clone(),
+            out: args.out.clone(),
+            fail_on: args.fail_on,
+            redactor: args.redact.redactor()?,
+            card_key: args.redact.redact_key.clone(),
+            excel: args.excel,
+            quiet: args.quiet,
+        })
+    }
 }
 
 #[cfg(test)]

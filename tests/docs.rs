@@ -51,11 +51,18 @@ fn rules_page_is_the_explain_text() {
 
 #[test]
 fn every_flag_is_documented() {
-    let docs: String =
-        ["README.md", "docs/batch.md", "docs/formats.md", "docs/schema.md", "docs/performance.md", "docs/calls.md"]
-            .iter()
-            .map(|p| read(p))
-            .collect();
+    let docs: String = [
+        "README.md",
+        "docs/batch.md",
+        "docs/formats.md",
+        "docs/schema.md",
+        "docs/performance.md",
+        "docs/calls.md",
+        "docs/cards.md",
+    ]
+    .iter()
+    .map(|p| read(p))
+    .collect();
     let cli = diversion_audit::cli::Cli::command();
     let mut missing = Vec::new();
     let mut n = 0;
@@ -90,6 +97,7 @@ fn readme_is_short_and_links_its_pages() {
         "docs/batch.md",
         "docs/performance.md",
         "docs/architecture.md",
+        "docs/cards.md",
     ] {
         assert!(readme.contains(page), "README does not link {page}");
         assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join(page).is_file(), "{page}");

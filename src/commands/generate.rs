@@ -31,6 +31,7 @@
 //! `truth.json`. Rows are written as they are made: memory does not grow with `--rows`.
 //! Phone numbers are random digits in real number shapes; no record of a real person is used.
 
+mod chain;
 mod labels;
 mod pbx;
 
@@ -843,6 +844,23 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         args.days,
         out.display()
     );
+    chain_files(args, &crews)
+}
+
+/// `--cards`, `--sms`: the second seed's chain beside the CDRs.
+fn chain_files(args: &GenerateArgs, crews: &[Crew]) -> Result<()> {
+    let out = &args.out;
+    if args.cards {
+        let n = chain::write_cards(out, args.seed, args.card_rows, args.start_date, args.days, !args.no_parquet)?;
+        eprintln!("generated {n} card ledger rows in {}", out.join("cards").display());
+    }
+    if args.sms {
+        // numbers the crews' operators call: the recruiters text some of them
+        let leads: Vec<String> =
+            crews.iter().flat_map(|c| (1_000..1_400).map(move |i| lead(c.leads_base, i))).collect();
+        let n = chain::write_sms(out, args.seed, args.start_date, args.days, &leads)?;
+        eprintln!("generated {n} SMS rows in {}", out.join("sms").display());
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! One file per command; a command never imports another. [`run`] dispatches parsed flags to them.
 
+pub mod cards;
 pub mod generate;
 pub mod inspect;
 pub mod normalize;
@@ -14,6 +15,7 @@ use anyhow::Result;
 pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
+        Command::Cards(a) => cards::run(&a),
         Command::Generate(a) => generate::run(&a).map(|_| Exit::Ok),
         Command::Scan(a) => scan::run(&a),
         Command::Normalize(a) => normalize::run(&a).map(|_| Exit::Ok),

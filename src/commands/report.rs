@@ -7,6 +7,9 @@ use std::io::Write;
 
 /// `report`: one operator's dossier from a finished scan.
 pub fn run(args: &ReportArgs) -> Result<()> {
+    if let Some(id) = &args.supplier {
+        return party(args, id);
+    }
     let mut r = crate::report::load(&args.from)?;
     if let Some(red) = args.redact.redactor()?
         && !r.redacted
@@ -42,8 +45,29 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 ReportFormat::Html => crate::report::render::dossier_html(&r, d, band)?,
             }
         }
-        (None, None) => anyhow::bail!("report needs --operator ID or --crew ID"),
+        (None, None) => anyhow::bail!("report needs --operator ID, --crew ID or --supplier ID"),
     };
+    emit(args, &text)
+}
+
+/// `report --supplier ID`: a dossier of a `cards` run.
+fn party(args: &ReportArgs, id: &str) -> Result<()> {
+    let r = crate::report::parties::load(&args.from)?.ok_or_else(|| {
+        anyhow::anyhow!("{}: the dossiers of a scan, not of `cards`; --supplier reads a cards run", args.from.display())
+    })?;
+    let d = r.parties.iter().find(|d| d.id == id).ok_or_else(|| {
+        let ids = r.parties.iter().map(|d| d.id.as_str());
+        not_found(&format!("dossier for {id:?}"), &args.from, "suppliers, shops and sub-accounts with findings", ids)
+    })?;
+    let text = match args.format {
+        ReportFormat::Md => crate::report::render::party(&r, d, false)?,
+        ReportFormat::Html => crate::report::render::party(&r, d, true)?,
+        ReportFormat::Json => serde_json::to_string_pretty(d)? + "\n",
+    };
+    emit(args, &text)
+}
+
+fn emit(args: &ReportArgs, text: &str) -> Result<()> {
     match &args.out {
         Some(p) => write_atomic(p, |w| Ok(w.write_all(text.as_bytes())?)),
         None => {

@@ -107,7 +107,15 @@ pub fn scan(plan: &ScanPlan) -> Result<ScanResult> {
     if !plan.quiet {
         let stdout = std::io::stdout();
         let mut o = stdout.lock();
-        outputs::summary::summary(&mut o, &judged.loaded, &judged.findings, &operators, &judged.notes, &plan.out)?;
+        outputs::summary::summary(
+            &mut o,
+            &judged.loaded,
+            &judged.findings,
+            &operators,
+            &judged.notes,
+            &plan.out,
+            judged.sms.is_some(),
+        )?;
         o.flush()?;
     }
     crate::diag::trace("published", t_all);
@@ -236,7 +244,7 @@ fn report_of(
         rows_read: loaded.rows_read(),
         rows_rejected: loaded.rows_rejected(),
         duplicates: loaded.duplicates(),
-        findings_per_rule: rules::all_ids()
+        findings_per_rule: rules::scan_ids(judged.sms.is_some())
             .into_iter()
             .map(|r| (r.to_string(), findings.iter().filter(|f| f.rule == r).count()))
             .collect(),
@@ -258,7 +266,8 @@ fn report_of(
 /// run.json: only what the inputs determine (re-running a day gives the same bytes); wall-clock
 /// facts go to timings.json.
 fn run_json(plan: &ScanPlan, judged: &Judged, operators: &DataFrame, exit: Exit) -> serde_json::Value {
-    let mut per_rule: BTreeMap<&str, usize> = rules::all_ids().into_iter().map(|r| (r, 0)).collect();
+    let mut per_rule: BTreeMap<&str, usize> =
+        rules::scan_ids(judged.sms.is_some()).into_iter().map(|r| (r, 0)).collect();
     for f in &judged.findings {
         *per_rule.entry(f.rule).or_default() += 1;
     }
@@ -278,6 +287,7 @@ fn run_json(plan: &ScanPlan, judged: &Judged, operators: &DataFrame, exit: Exit)
         })),
         "inputs": loaded.files,
         "joins": joins.as_ref().map(|j| &j.files),
+        "sms": judged.sms.as_ref().map(|s| &s.files),
         "ip_country": plan.ip_country.as_ref().map(|p| p.display().to_string()),
         "rows": {
             "read": loaded.rows_read(),

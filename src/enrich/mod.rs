@@ -325,6 +325,15 @@ pub fn join_numbers(mut df: DataFrame, phones: &PhoneParser) -> Result<DataFrame
     Ok(df)
 }
 
+/// `FIELD_e164` and `FIELD_num` of a column of home-side numbers (an SMS log's recipients).
+pub fn home_numbers_of(mut df: DataFrame, field: &str, phones: &PhoneParser) -> Result<DataFrame> {
+    let (text, num) =
+        home_numbers(df.column(field)?.str()?, phones, Some(&format!("{field}_e164")), &format!("{field}_num"));
+    df.with_column(text.expect("text was asked for").into_column())?;
+    df.with_column(num.into_column())?;
+    Ok(df)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{NumPrefix, cdr_numbers, e164_num};

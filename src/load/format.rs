@@ -81,10 +81,29 @@ pub struct FieldSpec {
     pub required: bool,
 }
 
-/// What a file is loaded into: CDR calls or chat-group joins.
+/// What a file is loaded into: CDR calls, chat-group joins, or a card or SMS table of `cards`.
 pub struct Target {
     pub what: &'static str,
+    pub kind: Kind,
     pub fields: &'static [FieldSpec],
+    /// Fields read as timestamps (UTC µs; naive ones in `--tz`); the first is the file's time range.
+    pub times: &'static [&'static str],
+    /// Why a row is rejected: the typing step's `reject_code` indexes this.
+    pub reasons: &'static [&'static str],
+}
+
+/// Which table a [`Target`] is: the CDR call model and its formats apply to [`Kind::Cdr`] only;
+/// the others are header tables matched by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Cdr,
+    Joins,
+    /// A recharge provider's card ledger (`cards`).
+    Cards,
+    /// A card shop's sales log (`cards --sales`).
+    Sales,
+    /// An SMS platform's send log (`--sms`).
+    Sms,
 }
 
 macro_rules! f {
@@ -95,6 +114,9 @@ macro_rules! f {
 /// Canonical raw CDR fields, in order. Aliases include Chinese headers of domestic call-centre exports.
 pub static CDR: Target = Target {
     what: "CDR",
+    kind: Kind::Cdr,
+    times: &["start_time", "answer_time", "end_time"],
+    reasons: super::normalize::CDR_REASONS,
     fields: &[
         f!("leg_id", ["legid", "callid", "id", "uniqueid", "uuid", "calluuid", "通话id", "呼叫id", "话单id", "流水号"]),
         f!(
@@ -259,6 +281,9 @@ pub static CDR: Target = Target {
 /// Canonical raw chat-group join fields.
 pub static JOINS: Target = Target {
     what: "join log",
+    kind: Kind::Joins,
+    times: &["joined_at"],
+    reasons: super::normalize::JOIN_REASONS,
     fields: &[
         f!(
             "group_id",
@@ -690,7 +715,7 @@ pub fn header_layout(
     let mut sources: Vec<Option<Src>> = vec![None; target.fields.len()];
     let idx = |name: &str| target.fields.iter().position(|f| f.name == name);
     let mut rows = RowKinds::All;
-    if std::ptr::eq(target, &CDR) {
+    if target.kind == Kind::Cdr {
         exporter_sources(format, &hdr, &mut sources, model);
         rows = switch_sources(format, &hdr, &mut sources, model);
         layout_quirks(format, &hdr, &mut sources, &mut rows);
@@ -1528,7 +1553,7 @@ pub fn sniff(first_line: &str, target: &Target) -> Result<Sniffed, LayoutError> 
         .filter(|h| target.fields.iter().any(|f| norm(f.name) == **h || f.aliases.contains(&h.as_str())))
         .count();
     let generic = |confidence| Sniffed { format: Format::Generic, delim, header: true, confidence };
-    if !std::ptr::eq(target, &CDR) {
+    if target.kind != Kind::Cdr {
         return Ok(generic(1.0));
     }
     if first_line.contains("ACC: ") || is_sql_start(first_line) {

@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod format;
+pub mod ledger;
 pub mod legs;
 pub mod normalize;
 pub mod records;
@@ -18,7 +19,7 @@ use crate::time::DateOrder;
 use anyhow::{Context, Result, bail};
 use chrono_tz::Tz;
 use decode::Encoding;
-use format::{CDR, Format, JOINS, Layout, Target};
+use format::{CDR, Format, JOINS, Kind, Layout, Target};
 use polars::prelude::*;
 use rayon::prelude::*;
 use split::{QuoteMode, for_each_line, split_fields};
@@ -342,6 +343,17 @@ pub fn load_joins(paths: &[PathBuf], opts: &LoadOptions, phones: &PhoneParser) -
     load(paths, opts, &JOINS, phones)
 }
 
+/// Load a card ledger, a card shop's sales log or an SMS send log (`cards`, `--sms`): header tables
+/// (CSV/TSV, Parquet, NDJSON) matched by name, rows typed and rejected like CDRs.
+pub fn load_table(
+    paths: &[PathBuf],
+    opts: &LoadOptions,
+    target: &'static Target,
+    phones: &PhoneParser,
+) -> Result<Loaded> {
+    load(paths, opts, target, phones)
+}
+
 /// Raw text columns of one file before typing.
 struct RawFile {
     /// Text inputs: the split columns. Parquet and NDJSON: the reading plan itself, so the typing
@@ -368,7 +380,7 @@ struct RawFile {
 
 /// The [`normalize::PASS_THROUGH`] fields a layout reads nothing into.
 fn absent_of(layout: &Layout, target: &'static Target) -> Vec<&'static str> {
-    if !std::ptr::eq(target, &CDR) {
+    if target.kind != Kind::Cdr {
         return Vec::new();
     }
     target
@@ -386,7 +398,7 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
     let mut rejects = Vec::new();
     // `scan`: caller IDs and source IPs are coded as they are typed (a few thousand distinct texts
     // over millions of rows), one dictionary each across all files
-    let coded: Vec<normalize::Streamed> = if opts.coded && std::ptr::eq(target, &CDR) {
+    let coded: Vec<normalize::Streamed> = if opts.coded && target.kind == Kind::Cdr {
         crate::coded::STREAMED.iter().map(|n| (*n, Default::default())).collect()
     } else {
         Vec::new()
@@ -420,15 +432,19 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
         }
     }
     trace("coded columns", t0);
-    let (frame, callers) = if std::ptr::eq(target, &CDR) {
+    let (frame, callers) = if target.kind == Kind::Cdr {
         crate::enrich::cdr_numbers(
             frame,
             phones,
             !opts.skip.contains(&"caller_e164"),
             opts.coded.then_some(&mut dicts),
         )?
-    } else {
+    } else if target.kind == Kind::Joins {
         (crate::enrich::join_numbers(frame, phones)?, None)
+    } else if target.kind == Kind::Sms {
+        (crate::enrich::home_numbers_of(frame, "recipient", phones)?, None)
+    } else {
+        (frame, None)
     };
     trace("numbers", t0);
     let t0 = std::time::Instant::now();
@@ -437,7 +453,7 @@ fn load(paths: &[PathBuf], opts: &LoadOptions, target: &'static Target, phones: 
     // a carrier's 话单 has no seat: its records skip the call model and are kept whole, after the rest
     let subscriber_files: Vec<u32> =
         (0..files.len() as u32).filter(|&i| files[i as usize].format == Some(Format::Carrier.name())).collect();
-    let (frame, calls) = if std::ptr::eq(target, &CDR) {
+    let (frame, calls) = if target.kind == Kind::Cdr {
         let (frame, subscribers) = split_files(frame, &subscriber_files)?;
         let (mut frame, mut calls) = legs::finish(frame, &opts.calls, &dicts, &opts.call_trunks)?;
         if let Some(sub) = subscribers {
@@ -484,10 +500,12 @@ fn typed(
     seatless_ok: bool,
     absent: &[&'static str],
 ) -> LazyFrame {
-    if std::ptr::eq(target, &CDR) {
-        normalize::cdr(raw, opts.tz, opts.date_order, coded, seatless_ok, absent)
-    } else {
-        normalize::joins(raw, opts.tz, opts.date_order)
+    match target.kind {
+        Kind::Cdr => normalize::cdr(raw, opts.tz, opts.date_order, coded, seatless_ok, absent),
+        Kind::Joins => normalize::joins(raw, opts.tz, opts.date_order),
+        Kind::Cards => ledger::cards(raw, opts.tz, opts.date_order),
+        Kind::Sales => ledger::sales(raw, opts.tz, opts.date_order),
+        Kind::Sms => ledger::sms(raw, opts.tz, opts.date_order),
     }
 }
 
@@ -522,7 +540,7 @@ fn load_one(
     // row is quoted from the input read again.
     let input = std::mem::replace(&mut raw.frame, DataFrame::empty().lazy());
     let mut plan = typed(input, target, opts, coded, raw.seatless_ok, &raw.absent);
-    if let (Some(_), None, true) = (opts.partition, raw.lines_in, std::ptr::eq(target, &CDR)) {
+    if let (Some(_), None, true) = (opts.partition, raw.lines_in, target.kind == Kind::Cdr) {
         plan = own_texts(plan)?;
     }
     let all = if std::env::var_os("DA_PROFILE").is_some() {
@@ -586,7 +604,7 @@ fn load_one(
     }
     debug_assert_eq!(early + bad.height(), file_rejects.len());
     rejects.extend(file_rejects);
-    let time_col = if std::ptr::eq(target, &CDR) { "start_time" } else { "joined_at" };
+    let time_col = target.times[0];
     let t = good.column(time_col)?;
     let fmt = |v: Option<i64>| {
         v.and_then(chrono::DateTime::from_timestamp_micros)
@@ -616,7 +634,7 @@ fn quoted_rejects(
     bad: &DataFrame,
     had_text: bool,
 ) -> Result<Vec<Reject>> {
-    let reasons_of = if std::ptr::eq(target, &CDR) { normalize::CDR_REASONS } else { normalize::JOIN_REASONS };
+    let reasons_of = target.reasons;
     // the raw text is only needed to quote rejected lines
     let (rawdf, raw_text) = if bad.height() == 0 {
         (DataFrame::empty(), None)
@@ -860,13 +878,13 @@ fn read_text(
             format::Sniffed { format: f, delim: split::sniff_delimiter(first_line), header, confidence: 1.0 }
         }
         // a syslog whose first lines are other messages than the proxy's accounting
-        None if std::ptr::eq(target, &CDR) && records::is_acc_syslog(head(&text, 1 << 16)) => {
+        None if target.kind == Kind::Cdr && records::is_acc_syslog(head(&text, 1 << 16)) => {
             format::Sniffed { format: Format::Kamailio, delim: b',', header: false, confidence: 1.0 }
         }
         None => format::sniff(first_line, target).with_context(|| file.clone())?,
     };
     let (format, delim, has_header) = (sniffed.format, sniffed.delim, sniffed.header);
-    if std::ptr::eq(target, &CDR) && (matches!(format, Format::Sql) || (format == Format::Kamailio)) {
+    if target.kind == Kind::Cdr && (matches!(format, Format::Sql) || (format == Format::Kamailio)) {
         return read_records(path, text, enc, opts, target, sniffed, coded);
     }
     let mut layout: Layout = if has_header {
@@ -891,7 +909,7 @@ fn read_text(
     let big = matches!(text, decode::Text::Mapped(_)) && text.len() > decode::BIG_FILE;
     // `--partitions`: a later part reuses the first pass's chunks and line parts; the first pass
     // records them (one byte a line, so up to 256 parts)
-    let part = opts.partition.filter(|_| std::ptr::eq(target, &CDR));
+    let part = opts.partition.filter(|_| target.kind == Kind::Cdr);
     let known = part.and_then(|p| opts.text_parts.get(&file, text.len(), p.of));
     let record = part.is_some_and(|p| p.of <= 256) && known.is_none();
     let chunks = match &known {
@@ -1309,7 +1327,8 @@ impl RawBuilder {
         // over without a copy (a Vec<Option<i64>> wrote 16 B a row and was copied again)
         let numbers = || PrimitiveChunkedBuilder::new(name.into(), est);
         match name {
-            "start_time" | "answer_time" | "end_time" | "joined_at" => Self::Time(numbers()),
+            "start_time" | "answer_time" | "end_time" | "joined_at" | "acquired_at" | "stocked_at" | "redeemed_at"
+            | "sold_at" | "sent_at" => Self::Time(numbers()),
             "duration_s" | "talk_s" => Self::Seconds(numbers()),
             _ => Self::Text(StringChunkedBuilder::new(name.into(), est)),
         }
@@ -1412,7 +1431,7 @@ fn read_columnar(
             Some(format::Src::Col(i)) => {
                 let name = names[*i].as_str();
                 let dt = schema.get(name).cloned().unwrap_or(DataType::String);
-                let is_time = matches!(f.name, "start_time" | "answer_time" | "end_time" | "joined_at");
+                let is_time = target.times.contains(&f.name);
                 let is_secs = matches!(f.name, "duration_s" | "talk_s");
                 match dt {
                     // typed timestamps stay typed: UTC microseconds, naive ones read in --tz
@@ -1436,7 +1455,7 @@ fn read_columnar(
     }
     // source_line last, as the text path has it.
     exprs.push(col(ROW).cast(DataType::UInt64).alias("source_line"));
-    if let (Some(part), true) = (opts.partition, std::ptr::eq(target, &CDR)) {
+    if let (Some(part), true) = (opts.partition, target.kind == Kind::Cdr) {
         // `scan --partitions`: a predicate on the scan, so the reader decodes the operator column
         // and then only this part's rows of the others, before anything is typed
         lf = lf.filter(part.owned(op));
@@ -1480,9 +1499,15 @@ fn naive_to_utc(local: &Int64Chunked, tz: chrono_tz::Tz) -> Int64Chunked {
 fn dedupe(frame: DataFrame, target: &'static Target, files: &mut [FileReport]) -> Result<DataFrame> {
     let before = count_by_file(&frame)?;
     // The common case: every row has a leg id and they are all distinct: no duplicates possible.
-    if std::ptr::eq(target, &CDR)
-        && frame.column("leg_id")?.null_count() == 0
-        && all_distinct(frame.column("leg_id")?.str()?)
+    // (a card is acquired once: distinct card ids are the ledger's common case too)
+    let id = match target.kind {
+        Kind::Cdr => Some("leg_id"),
+        Kind::Cards => Some("card_id"),
+        _ => None,
+    };
+    if let Some(id) = id
+        && frame.column(id)?.null_count() == 0
+        && all_distinct(frame.column(id)?.str()?)
     {
         let after = count_by_file(&frame)?;
         set_counts(files, &before, &after);
@@ -1491,7 +1516,7 @@ fn dedupe(frame: DataFrame, target: &'static Target, files: &mut [FileReport]) -
     // Legs share ids (a forked Dial, the `h` row, ForkCDR rows): only the rows whose leg id and
     // sequence repeat can be a re-export, and only they are compared whole (4.5 M Asterisk legs:
     // the whole frame's 12-column unique took 6.7 s).
-    let frame = if std::ptr::eq(target, &CDR) {
+    let frame = if target.kind == Kind::Cdr {
         let cand = repeated_legs(&frame)?;
         if cand.is_empty() {
             frame
@@ -1552,7 +1577,7 @@ fn repeated_legs(frame: &DataFrame) -> Result<Vec<IdxSize>> {
 /// The first of each set of rows alike in every key column (CDR: leg id, sequence, seat, times,
 /// talk, caller ID, callee as E.164, disposition, direction, trunk; join: group, member, time).
 fn exact_unique(frame: DataFrame, target: &'static Target) -> Result<DataFrame> {
-    let key: Vec<Expr> = if std::ptr::eq(target, &CDR) {
+    let key: Vec<Expr> = if target.kind == Kind::Cdr {
         let mut k: Vec<Expr> = [
             "leg_id",
             "sequence",
@@ -1579,8 +1604,12 @@ fn exact_unique(frame: DataFrame, target: &'static Target) -> Result<DataFrame> 
             .alias("__callee"),
         );
         k
-    } else {
+    } else if target.kind == Kind::Joins {
         vec![col("group_id"), coalesce(&[col("member_e164"), col("member")]).alias("__member"), col("joined_at")]
+    } else {
+        // a card or SMS table: the same row twice, every typed field alike
+        let names = frame.get_column_names_owned();
+        target.fields.iter().filter(|f| names.iter().any(|n| n == f.name)).map(|f| col(f.name)).collect()
     };
     let names: Vec<PlSmallStr> = key.iter().enumerate().map(|(i, _)| PlSmallStr::from(format!("__k{i}"))).collect();
     Ok(frame

@@ -183,7 +183,7 @@ pub const CDR_REASONS: &[&str] = &[
 pub const JOIN_REASONS: &[&str] = &["missing group_id", "missing member", "missing joined_at", "unparseable joined_at"];
 
 /// The code (index into the reasons) of the first condition that holds; null when none does.
-fn first_code(conds: Vec<Expr>) -> Expr {
+pub(crate) fn first_code(conds: Vec<Expr>) -> Expr {
     conds.into_iter().enumerate().rev().fold(lit(NULL).cast(DataType::Int32), |acc, (i, c)| {
         when(c.fill_null(lit(false))).then(lit(i as i32).cast(DataType::Int32)).otherwise(acc)
     })

@@ -15,6 +15,7 @@ pub fn summary(
     operators: &DataFrame,
     notes: &[String],
     out: &Path,
+    with_sms: bool,
 ) -> Result<()> {
     writeln!(
         o,
@@ -27,7 +28,7 @@ pub fn summary(
     )?;
     writeln!(o)?;
     writeln!(o, "{:<26} {:>8} {:>9} {:>6} {:>6} {:>6}", "rule", "findings", "operators", "high", "medium", "low")?;
-    for r in rules::docs() {
+    for r in rules::scan_ids(with_sms).into_iter().filter_map(rules::find_doc) {
         let fs: Vec<&Finding> = findings.iter().filter(|f| f.rule == r.id()).collect();
         let mut ops: Vec<&str> = fs.iter().filter_map(|f| f.operator_id.as_deref()).collect();
         ops.sort_unstable();

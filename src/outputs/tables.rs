@@ -50,6 +50,25 @@ pub fn write_table(out: &Path, name: &str, df: &DataFrame, tz: Tz, excel: bool) 
         lf = lf.with_column(local_expr(n, tz).alias(n.trim_end_matches("_us")));
     }
     let mut table = lf.drop(cols(us.iter().map(String::as_str).collect::<Vec<_>>())).collect()?;
+    // a table of `--sms` (sms_flagged) has datetime columns: local times too
+    if table.columns().iter().any(|c| matches!(c.dtype(), DataType::Datetime(..))) {
+        return write_local_table(out, name, &mut table, tz, excel);
+    }
+    write_frame(&out.join(format!("{name}.csv")), &mut table, excel)
+}
+
+/// A `cards` table as `<name>.csv`: its datetime columns as local times, its floats to 3 places.
+pub fn write_local_table(out: &Path, name: &str, df: &mut DataFrame, tz: Tz, excel: bool) -> Result<()> {
+    let times: Vec<Expr> = df
+        .columns()
+        .iter()
+        .filter_map(|c| match c.dtype() {
+            DataType::Datetime(..) => Some(local_expr(c.name(), tz).alias(c.name().clone())),
+            DataType::Float64 => Some(col(c.name().clone()).round(3, RoundMode::HalfToEven)),
+            _ => None,
+        })
+        .collect();
+    let mut table = df.clone().lazy().with_columns(times).collect()?;
     write_frame(&out.join(format!("{name}.csv")), &mut table, excel)
 }
 

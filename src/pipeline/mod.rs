@@ -7,6 +7,7 @@
 
 pub mod canonical;
 pub mod history;
+mod sms;
 mod stage;
 mod totals;
 
@@ -109,6 +110,8 @@ pub struct Judged {
     /// File reports (summed over the partitions) and rejected CDR rows; no frame.
     pub loaded: Loaded,
     pub joins: Option<Loaded>,
+    /// `--sms`: the SMS logs' file reports and rejected rows.
+    pub sms: Option<Loaded>,
     /// Every shift, sorted by operator and start.
     pub shifts: DataFrame,
     /// Findings of every rule, in report order (severity, score, rule, operator, window, subject).
@@ -159,6 +162,7 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
     let mut linked: Option<rules::crew::Linked> = None;
     let mut crew_secs = 0.0;
     let mut parts = Parts::default();
+    let mut texts = sms::Texts::load(plan)?;
     for index in 0..plan.partitions {
         let of = plan.partitions;
         let (say, part) = match of {
@@ -190,6 +194,9 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
             judge_subscribers(&mut states, sub)?;
         }
         cx.lap("rules", t);
+        if let Some(t) = texts.as_mut() {
+            t.add(&input)?;
+        }
         parts.add(loaded, input, named, plan.partitions, plan.redactor.is_some())?;
     }
     let stage_times = cx.times.into_inner();
@@ -214,6 +221,9 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
     let mut judged = judged?;
     let t = Instant::now();
     judged.crews(linked, &cfg.rules, crew_secs + link_secs)?;
+    if let Some(t) = texts {
+        judged.texts(t, &cfg.rules)?;
+    }
     judged.sort_findings();
     judged.stage_times.insert("crews".into(), crate::frame::round(t.elapsed().as_secs_f64(), 3));
     Ok(judged)
@@ -334,6 +344,7 @@ impl Parts {
         Ok(Judged {
             loaded: Loaded { rejects: self.rejects, files: self.files, calls: self.calls, ..Loaded::empty() },
             joins,
+            sms: None,
             shifts: crate::frame::concat_sorted(self.shifts, &["operator_id", "shift_start_us"])?,
             findings: Vec::new(),
             totals: crate::frame::concat_sorted(self.totals, &["operator_id"])?,
@@ -409,6 +420,22 @@ impl Judged {
         self.tables.extend(out.tables);
         self.files.extend(out.files);
         Ok(out.facts)
+    }
+
+    /// `scan --sms`: sms-recruitment over the texts, the join log and the calls to texted numbers;
+    /// its per-sub-account table is `sms_accounts` (not operators.csv).
+    fn texts(&mut self, mut t: sms::Texts, cfg: &rules::RulesConfig) -> Result<()> {
+        let t0 = Instant::now();
+        let out = t.judge(self.joins.as_ref().map(|j| &j.frame), cfg, self.tz);
+        let out = out.map(|mut o| {
+            if let Some(m) = o.operator_metrics.take() {
+                o.tables.push(("sms_accounts", m));
+            }
+            o
+        });
+        self.absorb("sms-recruitment", t0.elapsed().as_secs_f64(), out)?;
+        self.sms = Some(t.loaded);
+        Ok(())
     }
 
     /// The crew analysis over every operator, after the other rules (it reads their findings).
@@ -489,7 +516,8 @@ impl Judged {
     /// Rejected CDR rows, then rejected join-log rows (rejected.csv).
     pub fn rejects(&self) -> Vec<Reject> {
         let joins = self.joins.iter().flat_map(|j| j.rejects.iter());
-        self.loaded.rejects.iter().chain(joins).cloned().collect()
+        let sms = self.sms.iter().flat_map(|j| j.rejects.iter());
+        self.loaded.rejects.iter().chain(joins).chain(sms).cloned().collect()
     }
 
     /// A rule's extra table by name (`conversions` feeds the dossiers).

@@ -5,6 +5,7 @@
 
 pub mod crews;
 pub mod csv_safe;
+pub mod parties;
 pub mod render;
 
 use crate::frame::{Chunks, col_f64, col_i64, col_str, local};

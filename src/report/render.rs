@@ -14,6 +14,8 @@ const DOSSIER_HTML: &str = include_str!("../../templates/dossier.html.j2");
 const DOSSIER_MD: &str = include_str!("../../templates/dossier.md.j2");
 const CREW_HTML: &str = include_str!("../../templates/crew.html.j2");
 const CREW_MD: &str = include_str!("../../templates/crew.md.j2");
+const PARTY_HTML: &str = include_str!("../../templates/party.html.j2");
+const PARTY_MD: &str = include_str!("../../templates/party.md.j2");
 const STYLE: &str = include_str!("../../templates/style.css");
 
 fn env() -> Environment<'static> {
@@ -26,6 +28,8 @@ fn env() -> Environment<'static> {
     env.add_template("dossier.md", DOSSIER_MD).expect("markdown template");
     env.add_template("crew.html", CREW_HTML).expect("crew template");
     env.add_template("crew.md", CREW_MD).expect("crew markdown template");
+    env.add_template("party.html", PARTY_HTML).expect("party template");
+    env.add_template("party.md", PARTY_MD).expect("party markdown template");
     env
 }
 
@@ -384,4 +388,12 @@ pub fn dossier_md(r: &Report, d: &Dossier) -> Result<String> {
 
 pub fn dossier_json(d: &Dossier) -> Result<String> {
     Ok(serde_json::to_string_pretty(d)? + "\n")
+}
+
+/// A `cards` dossier (supplier, shop, SMS sub-account) as Markdown or HTML.
+pub fn party(r: &super::parties::PartyReport, d: &super::parties::PartyDossier, html: bool) -> Result<String> {
+    let name = if html { "party.html" } else { "party.md" };
+    Ok(env().get_template(name)?.render(context! {
+        r => Value::from(Serde(r)), d => Value::from(Serde(d)), style => STYLE, version => env!("CARGO_PKG_VERSION"),
+    })?)
 }

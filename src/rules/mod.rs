@@ -11,6 +11,7 @@
 //! section to [`RulesConfig`]), one fixture under `tests/data/rules/` and one line in
 //! `tests/rules.rs`'s table. It then runs whole, with `--partitions` and with `--history`.
 
+pub mod cards;
 pub mod cli_rotation;
 pub mod crew;
 pub mod foreign_cli_fanout;
@@ -321,6 +322,9 @@ pub enum Entry {
     Day(&'static dyn DayRule),
     CrossDay(&'static dyn CrossDayRule),
     Crew(&'static crew::Crew),
+    /// Over the card ledger, the shops' sales and the SMS logs (`cards`; `sms-recruitment` also
+    /// in `scan --sms`), not the calls.
+    Ledger(&'static dyn cards::LedgerRule),
 }
 
 impl Entry {
@@ -329,6 +333,7 @@ impl Entry {
             Entry::Day(r) => r as &dyn RuleDoc,
             Entry::CrossDay(r) => r as &dyn RuleDoc,
             Entry::Crew(r) => r as &dyn RuleDoc,
+            Entry::Ledger(r) => r as &dyn RuleDoc,
         }
     }
 }
@@ -344,6 +349,10 @@ pub static REGISTRY: &[Entry] = &[
     Entry::CrossDay(&long_shift_streak::LongShiftStreak),
     Entry::CrossDay(&repeat_spoofer::RepeatSpoofer),
     Entry::Crew(&crew::Crew),
+    Entry::Ledger(&cards::buyback::CardBuyback),
+    Entry::Ledger(&cards::fast_redemption::CardFastRedemption),
+    Entry::Ledger(&cards::retail_above_face::CardRetailAboveFace),
+    Entry::Ledger(&cards::sms_recruitment::SmsRecruitment),
 ];
 
 /// Thresholds of the detection rules (`[rules.*]`); each section's type, defaults and `config init`
@@ -360,6 +369,10 @@ pub struct RulesConfig {
     pub long_shift_streak: StreakConfig,
     pub repeat_spoofer: StreakConfig,
     pub crew: crew::CrewConfig,
+    pub card_buyback_below_market: cards::buyback::BuybackConfig,
+    pub card_fast_redemption: cards::fast_redemption::FastConfig,
+    pub card_retail_above_face: cards::retail_above_face::RetailConfig,
+    pub sms_recruitment: cards::sms_recruitment::SmsConfig,
 }
 
 impl Default for RulesConfig {
@@ -374,6 +387,10 @@ impl Default for RulesConfig {
             long_shift_streak: long_shift_streak::DEFAULT,
             repeat_spoofer: repeat_spoofer::DEFAULT,
             crew: Default::default(),
+            card_buyback_below_market: Default::default(),
+            card_fast_redemption: Default::default(),
+            card_retail_above_face: Default::default(),
+            sms_recruitment: Default::default(),
         }
     }
 }
@@ -443,6 +460,26 @@ pub fn cross_day_rules() -> impl Iterator<Item = &'static dyn CrossDayRule> {
     })
 }
 
+/// The ledger rules (`cards`), in report order.
+pub fn ledger_rules() -> impl Iterator<Item = &'static dyn cards::LedgerRule> {
+    REGISTRY.iter().filter_map(|e| match e {
+        Entry::Ledger(r) => Some(*r),
+        _ => None,
+    })
+}
+
+/// The ids a scan reports: the rules over calls, and `sms-recruitment` when it had SMS logs.
+pub fn scan_ids(with_sms: bool) -> Vec<&'static str> {
+    REGISTRY
+        .iter()
+        .filter(|e| match e {
+            Entry::Ledger(r) => with_sms && r.id() == "sms-recruitment",
+            _ => true,
+        })
+        .map(|e| e.doc().id())
+        .collect()
+}
+
 /// Every rule id, in report order.
 pub fn all_ids() -> Vec<&'static str> {
     docs().map(|r| r.id()).collect()
@@ -450,7 +487,8 @@ pub fn all_ids() -> Vec<&'static str> {
 
 /// The operators.csv columns the rules add, in registry order.
 pub fn metrics() -> impl Iterator<Item = &'static Metric> {
-    docs().flat_map(|r| r.metrics().iter())
+    // the ledger rules' metrics key their parties' tables (suppliers.csv, …), not operators.csv
+    REGISTRY.iter().filter(|e| !matches!(e, Entry::Ledger(_))).flat_map(|e| e.doc().metrics().iter())
 }
 
 pub fn find_doc(id: &str) -> Option<&'static dyn RuleDoc> {
