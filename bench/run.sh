@@ -158,6 +158,8 @@ done
 } >> "$WORK/results.md"
 # the scale-out section bench/spark.sh measured, kept
 if [ -f "$ROOT/bench/spark-results.md" ]; then { echo; cat "$ROOT/bench/spark-results.md"; } >> "$WORK/results.md"; fi
+# and the card ledger's, bench/cards.sh
+if [ -f "$ROOT/bench/cards-results.md" ]; then { echo; cat "$ROOT/bench/cards-results.md"; } >> "$WORK/results.md"; fi
 cp "$WORK/results.md" "$ROOT/bench/results.md"
 cat "$ROOT/bench/results.md"
 for r in $RATIO10; do
