@@ -156,12 +156,19 @@ impl LedgerRule for CardBuyback {
             .with_column(floor.alias("floor"))
             .sort(["carrier"], Default::default())
             .collect()?;
-        let joined = lf.join(
-            market.clone().lazy().select([col("carrier"), col("floor"), col("market")]),
-            [col("carrier")],
-            [col("carrier")],
-            JoinArgs::new(JoinType::Inner),
-        );
+        // each carrier's floor as one expression over the few carriers, not a join of every card
+        // (a 10 M-row join, three times, was half of this rule)
+        let (mc, mf) = (market.column("carrier")?.str()?, market.column("floor")?.f64()?);
+        let floor_of = mc.iter().zip(mf.iter()).fold(lit(NULL).cast(DataType::Float64), |acc, (c, f)| {
+            when(col("carrier").eq(lit(c.unwrap_or_default()))).then(lit(f.unwrap_or(f64::NAN))).otherwise(acc)
+        });
+        let market_of = {
+            let mm = market.column("market")?.f64()?;
+            mc.iter().zip(mm.iter()).fold(lit(NULL).cast(DataType::Float64), |acc, (c, m)| {
+                when(col("carrier").eq(lit(c.unwrap_or_default()))).then(lit(m.unwrap_or(f64::NAN))).otherwise(acc)
+            })
+        };
+        let joined = lf.with_columns([floor_of.alias("floor"), market_of.alias("market")]);
         let [s10, s50, s90] = quantiles("price_per_100");
         let per = joined
             .clone()
@@ -180,18 +187,15 @@ impl LedgerRule for CardBuyback {
             ])
             .sort(["supplier", "carrier"], Default::default())
             .collect()?;
-        let metrics = per
+        let metrics = joined
             .clone()
-            .lazy()
             .group_by([col("supplier")])
-            .agg([col("cards").sum(), col("face_total").sum(), col("below_floor_cards").sum()])
-            .join(
-                joined.clone().group_by([col("supplier")]).agg([col("price_per_100").median().alias("median_per_100")]),
-                [col("supplier")],
-                [col("supplier")],
-                JoinArgs::new(JoinType::Left),
-            )
-            .select([col("supplier"), col("cards"), col("face_total"), col("median_per_100"), col("below_floor_cards")])
+            .agg([
+                len().cast(DataType::Int64).alias("cards"),
+                col("face_value").sum().alias("face_total"),
+                col("price_per_100").median().alias("median_per_100"),
+                col("price_per_100").lt(col("floor")).sum().cast(DataType::Int64).alias("below_floor_cards"),
+            ])
             .sort(["supplier"], Default::default())
             .collect()?;
         let hits = per
@@ -230,6 +234,7 @@ impl LedgerRule for CardBuyback {
             .collect()?;
         let bins = bins(input.cards.clone().expect("checked").lazy())?;
         let sup = hits.column("supplier")?.str()?.clone();
+        let behind_of = super::by_party(&behind, "supplier")?;
         let mut i = 0;
         while i < hits.height() {
             let name = sup.get(i).unwrap_or_default().to_string();
@@ -238,7 +243,8 @@ impl LedgerRule for CardBuyback {
                 j += 1;
             }
             let rows = hits.slice(i as i64, j - i);
-            out.findings.push(self.finding(&name, &rows, &bins, &market, &behind, input.tz)?);
+            let mine = behind_of.get(&name).cloned().unwrap_or_default();
+            out.findings.push(self.finding(&name, &rows, &bins, &market, &mine, input.tz)?);
             i = j;
         }
         out.tables.push(("market", market));
@@ -255,7 +261,7 @@ impl CardBuyback {
         rows: &DataFrame,
         bins: &Bins,
         market: &DataFrame,
-        behind: &DataFrame,
+        mine: &DataFrame,
         tz: chrono_tz::Tz,
     ) -> Result<crate::rules::Finding> {
         let f = |c: &str| -> Result<Float64Chunked> { Ok(rows.column(c)?.cast(&DataType::Float64)?.f64()?.clone()) };
@@ -290,8 +296,7 @@ impl CardBuyback {
                 "market_histogram": market_bins(bins, &carrier),
             }));
         }
-        let mine =
-            behind.clone().lazy().filter(col("supplier").eq(lit(name))).drop(cols(["rule", "supplier"])).collect()?;
+        let mine = mine.drop_many(["rule", "supplier"]);
         let total: f64 = n.into_no_null_iter().sum();
         let carriers: Vec<String> = per_carrier
             .iter()

@@ -134,21 +134,19 @@ const DWELL_BUCKETS: [(i64, &str); 7] = [
     (864_000, "≤10 days"),
 ];
 
-fn dwell_histogram(dwell: &Int64Chunked) -> serde_json::Value {
-    let mut n = [0u64; 9];
-    for d in dwell.iter() {
-        let i = match d {
-            None => 8,
-            Some(s) => DWELL_BUCKETS.iter().position(|(lim, _)| s <= *lim).unwrap_or(7),
-        };
-        n[i] += 1;
+/// `[[bucket, cards], …]` in bucket order from a supplier's (bucket, n) counts.
+fn dwell_histogram(d: &DataFrame) -> Result<serde_json::Value> {
+    let mut n = [0i64; DWELL_BUCKETS.len() + 2];
+    if d.height() > 0 {
+        for (b, k) in d.column("bucket")?.i64()?.iter().zip(d.column("n")?.i64()?.iter()) {
+            n[b.unwrap_or(0) as usize] += k.unwrap_or(0);
+        }
     }
-    // an array of [bucket, cards], in bucket order (a JSON object's keys would be sorted)
     let mut out: Vec<serde_json::Value> =
         DWELL_BUCKETS.iter().enumerate().map(|(i, (_, name))| json!([name, n[i]])).collect();
-    out.push(json!([">10 days", n[7]]));
-    out.push(json!(["not redeemed", n[8]]));
-    serde_json::Value::Array(out)
+    out.push(json!([">10 days", n[DWELL_BUCKETS.len()]]));
+    out.push(json!(["not redeemed", n[DWELL_BUCKETS.len() + 1]]));
+    Ok(serde_json::Value::Array(out))
 }
 
 impl LedgerRule for CardFastRedemption {
@@ -206,7 +204,19 @@ impl LedgerRule for CardFastRedemption {
             [col("supplier")],
             JoinArgs::new(JoinType::Semi),
         );
-        let dwell = flagged.clone().select([col("supplier"), col("dwell_s")]).collect()?;
+        // the dwell buckets of each flagged supplier's cards in one pass
+        let bucket =
+            DWELL_BUCKETS.iter().enumerate().rev().fold(lit(DWELL_BUCKETS.len() as i64), |acc, (i, (lim, _))| {
+                when(col("dwell_s").lt_eq(lit(*lim))).then(lit(i as i64)).otherwise(acc)
+            });
+        let bucket = when(col("dwell_s").is_null()).then(lit(DWELL_BUCKETS.len() as i64 + 1)).otherwise(bucket);
+        let dwell = flagged
+            .clone()
+            .group_by([col("supplier"), bucket.cast(DataType::Int64).alias("bucket")])
+            .agg([len().cast(DataType::Int64).alias("n")])
+            .sort(["supplier", "bucket"], Default::default())
+            .collect()?;
+        let dwell_of = super::by_party(&dwell, "supplier")?;
         let behind = flagged
             .filter(col("fast").and(col("month_edge").not()))
             .select([
@@ -225,6 +235,7 @@ impl LedgerRule for CardFastRedemption {
             ])
             .sort(["supplier", "acquired_at"], Default::default())
             .collect()?;
+        let behind_of = super::by_party(&behind, "supplier")?;
         for i in 0..hits.height() {
             let row = hits.slice(i as i64, 1);
             let name = row.column("supplier")?.str()?.get(0).unwrap_or_default().to_string();
@@ -238,13 +249,8 @@ impl LedgerRule for CardFastRedemption {
                 g("median_dwell_s")?,
                 g("month_edge_fast_cards")?,
             );
-            let d = dwell.clone().lazy().filter(col("supplier").eq(lit(name.as_str()))).collect()?;
-            let mine = behind
-                .clone()
-                .lazy()
-                .filter(col("supplier").eq(lit(name.as_str())))
-                .drop(cols(["rule", "supplier"]))
-                .collect()?;
+            let d = dwell_of.get(&name).cloned().unwrap_or_default();
+            let mine = behind_of.get(&name).map(|m| m.drop_many(["rule", "supplier"])).unwrap_or_default();
             let summary = format!(
                 "Supplier {name}: {fast} of {judged} cards redeemed within {} min of purchase without being stocked (median dwell {med:.0} s).",
                 c.max_dwell_minutes
@@ -258,7 +264,7 @@ impl LedgerRule for CardFastRedemption {
                 "month_edge_fast_cards": edge_fast as i64,
                 "median_dwell_s": med.round(),
                 "stocked_share": crate::frame::round(g("stocked_share")?, 3),
-                "dwell": dwell_histogram(d.column("dwell_s")?.i64()?),
+                "dwell": dwell_histogram(&d)?,
                 "first_cards": rows_json(&mine, 20, input.tz)?,
             });
             let window = (micros(&row, "first")?.get(0).unwrap_or(0), micros(&row, "last")?.get(0).unwrap_or(0));

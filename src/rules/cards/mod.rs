@@ -94,6 +94,19 @@ pub fn rows_json(df: &DataFrame, n: usize, tz: Tz) -> Result<Vec<serde_json::Val
     Ok(out)
 }
 
+/// The rows of `df` (sorted by `key`) per value of `key`, as zero-copy slices: a rule's findings
+/// each read their party's rows (40 filters of a 3.5 M-row table took 3 s at 10 M ledger rows).
+pub fn by_party(df: &DataFrame, key: &str) -> Result<std::collections::HashMap<String, DataFrame>> {
+    let ca = df.column(key)?.str()?;
+    let starts = crate::par::run_starts(ca);
+    let mut out = std::collections::HashMap::with_capacity(starts.len());
+    for (i, &a) in starts.iter().enumerate() {
+        let b = starts.get(i + 1).copied().unwrap_or(df.height());
+        out.insert(ca.get(a).unwrap_or_default().to_string(), df.slice(a as i64, b - a));
+    }
+    Ok(out)
+}
+
 /// The note a rule gives when its table is not among the inputs.
 pub fn missing(rule: &str, what: &str, flag: &str) -> RuleOutput {
     RuleOutput { notes: vec![format!("{rule}: no {what} given ({flag}); not judged")], ..Default::default() }

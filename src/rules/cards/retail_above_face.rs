@@ -158,7 +158,10 @@ impl LedgerRule for CardRetailAboveFace {
             ]);
         // the chain: which of these cards the provider bought back, from whom, how fast it used them
         if let Some(cards) = &input.cards {
-            let ledger = cards.clone().lazy().select([
+            // only the ledger rows of these cards: a left join on all 10 M rows hashed them all
+            let sold = above.clone().select([col("card_ref")]).drop_nulls(None).collect()?;
+            let sold = sold.column("card_ref")?.as_materialized_series().clone();
+            let ledger = cards.clone().lazy().filter(col("card_ref").is_in(lit(sold).implode(false), false)).select([
                 col("card_ref"),
                 col("supplier").alias("bought_back_from"),
                 col("price_per_100").alias("buyback_per_100"),
