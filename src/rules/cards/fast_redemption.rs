@@ -134,6 +134,14 @@ const DWELL_BUCKETS: [(i64, &str); 7] = [
     (864_000, "≤10 days"),
 ];
 
+/// Each card's dwell bucket: the index of the first bucket it fits, then `>10 days`, then `not redeemed`.
+fn bucket() -> Expr {
+    let b = DWELL_BUCKETS.iter().enumerate().rev().fold(lit(DWELL_BUCKETS.len() as i64), |acc, (i, (lim, _))| {
+        when(col("dwell_s").lt_eq(lit(*lim))).then(lit(i as i64)).otherwise(acc)
+    });
+    when(col("dwell_s").is_null()).then(lit(DWELL_BUCKETS.len() as i64 + 1)).otherwise(b).cast(DataType::Int64)
+}
+
 /// `[[bucket, cards], …]` in bucket order from a supplier's (bucket, n) counts.
 fn dwell_histogram(d: &DataFrame) -> Result<serde_json::Value> {
     let mut n = [0i64; DWELL_BUCKETS.len() + 2];
@@ -204,15 +212,9 @@ impl LedgerRule for CardFastRedemption {
             [col("supplier")],
             JoinArgs::new(JoinType::Semi),
         );
-        // the dwell buckets of each flagged supplier's cards in one pass
-        let bucket =
-            DWELL_BUCKETS.iter().enumerate().rev().fold(lit(DWELL_BUCKETS.len() as i64), |acc, (i, (lim, _))| {
-                when(col("dwell_s").lt_eq(lit(*lim))).then(lit(i as i64)).otherwise(acc)
-            });
-        let bucket = when(col("dwell_s").is_null()).then(lit(DWELL_BUCKETS.len() as i64 + 1)).otherwise(bucket);
         let dwell = flagged
             .clone()
-            .group_by([col("supplier"), bucket.cast(DataType::Int64).alias("bucket")])
+            .group_by([col("supplier"), bucket().alias("bucket")])
             .agg([len().cast(DataType::Int64).alias("n")])
             .sort(["supplier", "bucket"], Default::default())
             .collect()?;
