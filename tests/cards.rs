@@ -331,3 +331,39 @@ fn supplier_dossier_shows_the_two_seed_anomalies() {
     let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
     assert!(err.contains("hit-consign"), "{err}");
 }
+
+#[test]
+fn a_channel_mixing_laundered_pins_into_honest_stock_is_caught_by_min_share() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ledger = tmp.path().join("ledger.csv");
+    // ok-market: 40 cards at 99.6–99.8; mixed: 14 at 99.6 and 6 at 97.5 (30 %); no redeemed_at column
+    let mut text = String::from("card_id,carrier,face_value,supplier,price,acquired_at\n");
+    for i in 0..40 {
+        text.push_str(&format!(
+            "A{i:06},CMCC,100,ok-market,{:.2},2026-03-10 10:{:02}:00\n",
+            99.6 + (i % 3) as f64 * 0.1,
+            i
+        ));
+    }
+    for i in 0..20 {
+        let p = if i < 6 { 97.5 } else { 99.6 };
+        text.push_str(&format!("B{i:06},CMCC,100,mixed,{p:.2},2026-03-11 10:{i:02}:00\n"));
+    }
+    std::fs::write(&ledger, text).unwrap();
+    let run = |extra: &[&str], out: &Path| {
+        bin().args(["cards", "--quiet"]).arg(&ledger).arg("--out").arg(out).args(extra).assert().success();
+        findings(out)
+    };
+    let plain = run(&[], &tmp.path().join("a"));
+    assert!(flagged(&plain, "card-buyback-below-market").is_empty());
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(&cfg, "[rules.card_buyback_below_market]\nmin_share = 0.3\n").unwrap();
+    let low = run(&["--config", cfg.to_str().unwrap()], &tmp.path().join("b"));
+    assert_eq!(flagged(&low, "card-buyback-below-market"), set(&["mixed"]));
+    let f = low.iter().find(|f| f["subject"] == "mixed").unwrap();
+    assert_eq!(f["evidence"]["below_floor_cards"], 6);
+    // no redemption times: the fast rule says it could not judge rather than clearing everyone
+    let rj: Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("a/run.json")).unwrap()).unwrap();
+    let notes = rj["notes"].to_string();
+    assert!(notes.contains("card-fast-redemption: the ledger has no redemption times"), "{notes}");
+}

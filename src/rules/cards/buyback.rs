@@ -19,11 +19,14 @@ pub struct BuybackConfig {
     pub max_below_market: f64,
     /// Cards of one carrier a supplier needs before it is judged on it. Default 20.
     pub min_cards: u32,
+    /// Share of those cards below the floor that makes a finding. Default 0.5 (its median is below);
+    /// lower it to catch a channel that mixes laundered PINs into honest stock.
+    pub min_share: f64,
 }
 
 impl Default for BuybackConfig {
     fn default() -> Self {
-        Self { floor_per_100: 0.0, market_quantile: 0.9, max_below_market: 0.9, min_cards: 20 }
+        Self { floor_per_100: 0.0, market_quantile: 0.9, max_below_market: 0.9, min_cards: 20, min_share: 0.5 }
     }
 }
 
@@ -32,6 +35,7 @@ floor_per_100 = 0.0         # a fixed floor per 100 of face value for every carr
 market_quantile = 0.9       # a carrier's market price: this quantile of its cards' prices per 100
 max_below_market = 0.9      # the learned floor: the market price less this
 min_cards = 20              # cards of one carrier a supplier needs to be judged on it
+min_share = 0.5             # share of them below the floor (0.5: its median; lower catches mixed stock)
 
 "#;
 
@@ -49,9 +53,9 @@ card-buyback-below-market: a supplier selling cards to the recharge provider far
 Prices every acquired card per 100 of face value (a price written as a rate, 0.975 or 97.5 %,
 is taken as one). For each carrier the market price is the market_quantile (0.9) of its cards'
 prices per 100, and the floor is that less max_below_market (0.9 points), unless floor_per_100
-fixes it. A supplier (channel) whose median price for a carrier lies below the floor, over at
-least min_cards (20) of that carrier's cards, is a finding; score 0.6 plus 0.2 per point below
-the floor (at most 1.0). The evidence has, per carrier, the market's and the supplier's
+fixes it. A supplier (channel) with at least min_cards (20) of a carrier's cards, min_share (0.5,
+its median) of them below the floor, is a finding; score 0.6 plus 0.2 per point its median (or,
+when only a minority is below, its 10th percentile) lies below the floor (at most 1.0). The evidence has, per carrier, the market's and the supplier's
 distribution (10th, 50th and 90th percentiles, a histogram by half point) and the first cards;
 cards_flagged.csv has every card below the floor.
 
@@ -78,8 +82,8 @@ impl RuleDoc for CardBuyback {
     fn defaults(&self, cfg: &RulesConfig) -> String {
         let c = &cfg.card_buyback_below_market;
         format!(
-            "floor_per_100 = {}, market_quantile = {}, max_below_market = {}, min_cards = {}",
-            c.floor_per_100, c.market_quantile, c.max_below_market, c.min_cards
+            "floor_per_100 = {}, market_quantile = {}, max_below_market = {}, min_cards = {}, min_share = {}",
+            c.floor_per_100, c.market_quantile, c.max_below_market, c.min_cards, c.min_share
         )
     }
     fn metrics(&self) -> &'static [Metric] {
@@ -91,8 +95,12 @@ impl RuleDoc for CardBuyback {
     fn validate(&self, cfg: &RulesConfig) -> Result<()> {
         let c = &cfg.card_buyback_below_market;
         anyhow::ensure!(
-            (0.0..=1.0).contains(&c.market_quantile) && c.max_below_market >= 0.0 && c.floor_per_100 >= 0.0,
-            "rules.card_buyback_below_market: need 0 <= market_quantile <= 1, max_below_market >= 0 and floor_per_100 >= 0"
+            (0.0..=1.0).contains(&c.market_quantile)
+                && c.max_below_market >= 0.0
+                && c.floor_per_100 >= 0.0
+                && c.min_share > 0.0
+                && c.min_share <= 1.0,
+            "rules.card_buyback_below_market: need 0 <= market_quantile <= 1, max_below_market >= 0, floor_per_100 >= 0 and 0 < min_share <= 1"
         );
         Ok(())
     }
@@ -201,7 +209,12 @@ impl LedgerRule for CardBuyback {
         let hits = per
             .clone()
             .lazy()
-            .filter(col("p50").lt(col("floor")).and(col("cards").gt_eq(lit(c.min_cards as i64))))
+            .filter(
+                (col("below_floor_cards").cast(DataType::Float64) / col("cards").cast(DataType::Float64))
+                    .gt_eq(lit(c.min_share))
+                    .and(col("below_floor_cards").gt(lit(0)))
+                    .and(col("cards").gt_eq(lit(c.min_cards as i64))),
+            )
             .collect()?;
         let mut out = RuleOutput { operator_metrics: Some(metrics), ..Default::default() };
         if hits.height() == 0 {
@@ -266,7 +279,18 @@ impl CardBuyback {
     ) -> Result<crate::rules::Finding> {
         let f = |c: &str| -> Result<Float64Chunked> { Ok(rows.column(c)?.cast(&DataType::Float64)?.f64()?.clone()) };
         let (p50, floor, n) = (f("p50")?, f("floor")?, f("cards")?);
-        let gap = p50.iter().zip(floor.iter()).map(|(p, fl)| fl.unwrap_or(0.0) - p.unwrap_or(0.0)).fold(0.0, f64::max);
+        // how far below the floor: its median, or its 10th percentile when only a minority is below
+        let p10 = f("p10")?;
+        let gap = p50
+            .iter()
+            .zip(p10.iter())
+            .zip(floor.iter())
+            .map(|((m, lo), fl)| {
+                let fl = fl.unwrap_or(0.0);
+                let m = m.unwrap_or(0.0);
+                if m < fl { fl - m } else { fl - lo.unwrap_or(fl) }
+            })
+            .fold(0.0, f64::max);
         let first = micros(rows, "first")?.min().unwrap_or(0);
         let last = micros(rows, "last")?.max().unwrap_or(0);
         let mut per_carrier = Vec::new();

@@ -142,6 +142,34 @@ fn bucket() -> Expr {
     when(col("dwell_s").is_null()).then(lit(DWELL_BUCKETS.len() as i64 + 1)).otherwise(b).cast(DataType::Int64)
 }
 
+/// Per supplier: cards, redeemed, stocked share, fast cards (judged days), judged cards, fast cards
+/// on the month's edge days, median dwell, first and last acquisition, fast share.
+fn per_supplier(lf: &LazyFrame) -> Result<DataFrame> {
+    Ok(lf
+        .clone()
+        .group_by([col("supplier")])
+        .agg([
+            len().cast(DataType::Int64).alias("cards"),
+            col("redeemed_at").is_not_null().sum().cast(DataType::Int64).alias("redeemed_cards"),
+            (col("stocked_at").is_not_null().sum().cast(DataType::Float64) / len().cast(DataType::Float64))
+                .alias("stocked_share"),
+            col("fast").and(col("month_edge").not()).sum().cast(DataType::Int64).alias("fast_cards"),
+            col("month_edge").not().sum().cast(DataType::Int64).alias("judged"),
+            col("fast").and(col("month_edge")).sum().cast(DataType::Int64).alias("month_edge_fast_cards"),
+            col("dwell_s").cast(DataType::Float64).median().alias("median_dwell_s"),
+            col("acquired_at").min().alias("first"),
+            col("acquired_at").max().alias("last"),
+        ])
+        .with_column(
+            when(col("judged").gt(lit(0)))
+                .then(col("fast_cards").cast(DataType::Float64) / col("judged").cast(DataType::Float64))
+                .otherwise(lit(0.0))
+                .alias("fast_share"),
+        )
+        .sort(["supplier"], Default::default())
+        .collect()?)
+}
+
 /// `[[bucket, cards], …]` in bucket order from a supplier's (bucket, n) counts.
 fn dwell_histogram(d: &DataFrame) -> Result<serde_json::Value> {
     let mut n = [0i64; DWELL_BUCKETS.len() + 2];
@@ -161,34 +189,18 @@ impl LedgerRule for CardFastRedemption {
     fn run(&self, input: &LedgerInput, cfg: &RulesConfig) -> Result<RuleOutput> {
         let Some(cards) = &input.cards else { return Ok(missing(self.id(), "card ledger", "cards LEDGER")) };
         let c = &cfg.card_fast_redemption;
+        if cards.height() > 0 && cards.column("redeemed_at")?.null_count() == cards.height() {
+            return Ok(RuleOutput {
+                notes: vec![format!("{}: the ledger has no redemption times (redeemed_at); not judged", self.id())],
+                ..Default::default()
+            });
+        }
         let edge = month_edge(&micros(cards, "acquired_at")?, c, input.tz);
         let max_s = (c.max_dwell_minutes * 60.0).round() as i64;
         let lf = cards.clone().lazy().with_column(lit(Series::from(edge))).with_column(
             col("stocked_at").is_null().and(col("dwell_s").lt_eq(lit(max_s))).fill_null(lit(false)).alias("fast"),
         );
-        let per = lf
-            .clone()
-            .group_by([col("supplier")])
-            .agg([
-                len().cast(DataType::Int64).alias("cards"),
-                col("redeemed_at").is_not_null().sum().cast(DataType::Int64).alias("redeemed_cards"),
-                (col("stocked_at").is_not_null().sum().cast(DataType::Float64) / len().cast(DataType::Float64))
-                    .alias("stocked_share"),
-                col("fast").and(col("month_edge").not()).sum().cast(DataType::Int64).alias("fast_cards"),
-                col("month_edge").not().sum().cast(DataType::Int64).alias("judged"),
-                col("fast").and(col("month_edge")).sum().cast(DataType::Int64).alias("month_edge_fast_cards"),
-                col("dwell_s").cast(DataType::Float64).median().alias("median_dwell_s"),
-                col("acquired_at").min().alias("first"),
-                col("acquired_at").max().alias("last"),
-            ])
-            .with_column(
-                when(col("judged").gt(lit(0)))
-                    .then(col("fast_cards").cast(DataType::Float64) / col("judged").cast(DataType::Float64))
-                    .otherwise(lit(0.0))
-                    .alias("fast_share"),
-            )
-            .sort(["supplier"], Default::default())
-            .collect()?;
+        let per = per_supplier(&lf)?;
         let metrics = per.select([
             "supplier",
             "redeemed_cards",
