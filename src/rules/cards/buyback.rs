@@ -1,3 +1,4 @@
+use super::prices::Bins;
 use super::{LedgerInput, LedgerRule, micros, missing, party_finding, rows_json};
 use crate::rules::{Metric, RuleDoc, RuleOutput, RulesConfig};
 use anyhow::Result;
@@ -106,26 +107,6 @@ impl RuleDoc for CardBuyback {
     }
 }
 
-/// Cards by (supplier, carrier) and price per 100 by half point: `(supplier, carrier) → [(from, cards)]`.
-type Bins = std::collections::BTreeMap<(String, String), Vec<(f64, u64)>>;
-
-fn bins(lf: LazyFrame) -> Result<Bins> {
-    let df = lf
-        .with_column((col("price_per_100") * lit(2.0)).floor().cast(DataType::Int64).alias("bin"))
-        .group_by([col("supplier"), col("carrier"), col("bin")])
-        .agg([len().cast(DataType::UInt64).alias("n")])
-        .sort(["supplier", "carrier", "bin"], Default::default())
-        .collect()?;
-    let mut out = Bins::new();
-    let (s, c) = (df.column("supplier")?.str()?, df.column("carrier")?.str()?);
-    let (b, n) = (df.column("bin")?.i64()?, df.column("n")?.u64()?);
-    for i in 0..df.height() {
-        let key = (s.get(i).unwrap_or_default().to_string(), c.get(i).unwrap_or_default().to_string());
-        out.entry(key).or_default().push((b.get(i).unwrap_or(0) as f64 / 2.0, n.get(i).unwrap_or(0)));
-    }
-    Ok(out)
-}
-
 /// A carrier's histogram over every supplier.
 fn market_bins(all: &Bins, carrier: &str) -> Vec<serde_json::Value> {
     let mut m = std::collections::BTreeMap::<i64, u64>::new();
@@ -139,73 +120,19 @@ fn market_bins(all: &Bins, carrier: &str) -> Vec<serde_json::Value> {
     m.into_iter().map(|(b, n)| json!([b as f64 / 2.0, n])).collect()
 }
 
-fn quantiles(c: &str) -> [Expr; 3] {
-    let q = |p: f64, name: &str| col(c).quantile(lit(p), QuantileMethod::Linear).alias(name);
-    [q(0.1, "p10"), q(0.5, "p50"), q(0.9, "p90")]
-}
-
 impl LedgerRule for CardBuyback {
     fn run(&self, input: &LedgerInput, cfg: &RulesConfig) -> Result<RuleOutput> {
         let Some(cards) = &input.cards else { return Ok(missing(self.id(), "card ledger", "cards LEDGER")) };
         let c = &cfg.card_buyback_below_market;
-        let lf = cards.clone().lazy();
-        let [m10, m50, m90] = quantiles("price_per_100");
-        let floor = if c.floor_per_100 > 0.0 { lit(c.floor_per_100) } else { col("market") - lit(c.max_below_market) };
-        let market = lf
-            .clone()
-            .group_by([col("carrier")])
-            .agg([
-                len().cast(DataType::Int64).alias("cards"),
-                m10,
-                m50,
-                m90,
-                col("price_per_100").quantile(lit(c.market_quantile), QuantileMethod::Linear).alias("market"),
-            ])
-            .with_column(floor.alias("floor"))
-            .sort(["carrier"], Default::default())
-            .collect()?;
+        let t = std::time::Instant::now();
+        let super::prices::Prices { market, per, metrics, bins } = super::prices::prices(cards, c)?;
+        crate::diag::trace("buy-back prices", t);
         // each carrier's floor as one expression over the few carriers, not a join of every card
-        // (a 10 M-row join, three times, was half of this rule)
         let (mc, mf) = (market.column("carrier")?.str()?, market.column("floor")?.f64()?);
         let floor_of = mc.iter().zip(mf.iter()).fold(lit(NULL).cast(DataType::Float64), |acc, (c, f)| {
             when(col("carrier").eq(lit(c.unwrap_or_default()))).then(lit(f.unwrap_or(f64::NAN))).otherwise(acc)
         });
-        let market_of = {
-            let mm = market.column("market")?.f64()?;
-            mc.iter().zip(mm.iter()).fold(lit(NULL).cast(DataType::Float64), |acc, (c, m)| {
-                when(col("carrier").eq(lit(c.unwrap_or_default()))).then(lit(m.unwrap_or(f64::NAN))).otherwise(acc)
-            })
-        };
-        let joined = lf.with_columns([floor_of.alias("floor"), market_of.alias("market")]);
-        let [s10, s50, s90] = quantiles("price_per_100");
-        let per = joined
-            .clone()
-            .group_by([col("supplier"), col("carrier")])
-            .agg([
-                len().cast(DataType::Int64).alias("cards"),
-                col("face_value").sum().alias("face_total"),
-                s10,
-                s50,
-                s90,
-                col("price_per_100").lt(col("floor")).sum().cast(DataType::Int64).alias("below_floor_cards"),
-                col("floor").first().alias("floor"),
-                col("market").first().alias("market"),
-                col("acquired_at").min().alias("first"),
-                col("acquired_at").max().alias("last"),
-            ])
-            .sort(["supplier", "carrier"], Default::default())
-            .collect()?;
-        let metrics = joined
-            .clone()
-            .group_by([col("supplier")])
-            .agg([
-                len().cast(DataType::Int64).alias("cards"),
-                col("face_value").sum().alias("face_total"),
-                col("price_per_100").median().alias("median_per_100"),
-                col("price_per_100").lt(col("floor")).sum().cast(DataType::Int64).alias("below_floor_cards"),
-            ])
-            .sort(["supplier"], Default::default())
-            .collect()?;
+        let joined = cards.clone().lazy().with_column(floor_of.alias("floor"));
         let hits = per
             .clone()
             .lazy()
@@ -245,7 +172,7 @@ impl LedgerRule for CardBuyback {
             ])
             .sort(["supplier", "acquired_at"], Default::default())
             .collect()?;
-        let bins = bins(input.cards.clone().expect("checked").lazy())?;
+        crate::diag::trace("buy-back cards behind", t);
         let sup = hits.column("supplier")?.str()?.clone();
         let behind_of = super::by_party(&behind, "supplier")?;
         let mut i = 0;

@@ -9,6 +9,7 @@
 
 pub mod buyback;
 pub mod fast_redemption;
+mod prices;
 pub mod retail_above_face;
 pub mod sms_links;
 pub mod sms_recruitment;
