@@ -62,6 +62,19 @@ pub enum Command {
     /// dossiers.json, rejected.csv and run.json to --out (docs/cards.md).
     #[command(after_help = EXIT_CODES)]
     Cards(CardsArgs),
+    /// Print the shell completion script (install: `diversion-audit completions bash >
+    /// /etc/bash_completion.d/diversion-audit`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `diversion-audit man | man -l -`), or write one page per command.
+    Man {
+        /// Write `diversion-audit.1` and `diversion-audit-COMMAND.1` into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `cards`' flags.

@@ -169,3 +169,28 @@ fn generate_writes_every_file_and_inspect_reads_them() {
         .success();
     assert_eq!(std::fs::read(out.join("cdr.csv")).unwrap(), std::fs::read(again.path().join("cdr.csv")).unwrap());
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_clap_definitions() {
+    for (shell, marker) in
+        [("bash", "_diversion__audit()"), ("zsh", "#compdef diversion-audit"), ("fish", "complete -c diversion-audit")]
+    {
+        let a = bin().args(["completions", shell]).assert().success();
+        let text = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+        assert!(text.contains(marker), "{shell}");
+        // every command and a flag of a recent one are completed
+        for word in ["scan", "cards", "normalize", "supplier", "card-rows"] {
+            assert!(text.contains(word), "{shell}: {word}");
+        }
+    }
+    bin().args(["completions", "cmd.exe"]).assert().code(2);
+    let a = bin().arg("man").assert().success();
+    let page = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(page.contains(".TH diversion-audit 1") && page.contains("cards"), "{}", &page[..200.min(page.len())]);
+    let dir = tempfile::tempdir().unwrap();
+    bin().args(["man", "--out"]).arg(dir.path()).assert().success();
+    let scan = std::fs::read_to_string(dir.path().join("diversion-audit-scan.1")).unwrap();
+    assert!(scan.contains(".TH diversion-audit-scan 1") && scan.contains("partitions"), "{scan}");
+    let n = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(n >= 12, "{n} pages");
+}

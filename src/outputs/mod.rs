@@ -267,6 +267,15 @@ pub fn write_rejects(path: &Path, rejects: &[crate::load::Reject], excel: bool) 
     })
 }
 
+/// Bytes to stdout, flushed (a closed pipe is an `io::Error` that `main` treats as no error).
+pub fn stdout(bytes: &[u8]) -> Result<()> {
+    let out = std::io::stdout();
+    let mut o = out.lock();
+    o.write_all(bytes)?;
+    o.flush()?;
+    Ok(())
+}
+
 /// A JSON document, pretty-printed with a final newline (run.json, timings.json).
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     write_atomic(path, |w| {
