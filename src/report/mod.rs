@@ -90,6 +90,20 @@ pub struct FindingLine {
     pub window_end: String,
 }
 
+impl FindingLine {
+    /// A finding as a dossier lists it, its window in local time.
+    pub fn of(f: &Finding, tz: chrono_tz::Tz) -> Self {
+        Self {
+            rule: f.rule.to_string(),
+            severity: f.severity.name().to_string(),
+            score: f.score,
+            summary: f.summary.clone(),
+            window_start: local(f.window_start.timestamp_micros(), tz),
+            window_end: local(f.window_end.timestamp_micros(), tz),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ShiftLine {
     pub day: String,
@@ -466,14 +480,7 @@ pub fn assemble(
     }
     for f in findings {
         if let Some(d) = f.operator_id.as_ref().and_then(|o| by_op.get_mut(o)) {
-            d.findings.push(FindingLine {
-                rule: f.rule.to_string(),
-                severity: f.severity.name().to_string(),
-                score: f.score,
-                summary: f.summary.clone(),
-                window_start: local(f.window_start.timestamp_micros(), tz),
-                window_end: local(f.window_end.timestamp_micros(), tz),
-            });
+            d.findings.push(FindingLine::of(f, tz));
         }
     }
     for (op, (daily, clis, calls)) in material.per_op {

@@ -43,12 +43,9 @@ pub struct CarrierPrices {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PartyFinding {
-    pub rule: String,
-    pub severity: String,
-    pub score: f64,
-    pub summary: String,
-    pub window_start: String,
-    pub window_end: String,
+    /// As an operator's dossier lists a finding (its fields at the top level).
+    #[serde(flatten)]
+    pub line: super::FindingLine,
     pub evidence: serde_json::Value,
 }
 
@@ -175,15 +172,7 @@ pub fn dossiers(
             id: id.to_string(),
             findings: mine
                 .iter()
-                .map(|f| PartyFinding {
-                    rule: f.rule.to_string(),
-                    severity: f.severity.name().to_string(),
-                    score: f.score,
-                    summary: f.summary.clone(),
-                    window_start: crate::frame::local(f.window_start.timestamp_micros(), tz),
-                    window_end: crate::frame::local(f.window_end.timestamp_micros(), tz),
-                    evidence: f.evidence.clone(),
-                })
+                .map(|f| PartyFinding { line: super::FindingLine::of(f, tz), evidence: f.evidence.clone() })
                 .collect(),
             metrics: m,
             prices: buyback.map(|f| prices(&f.evidence)).unwrap_or_default(),

@@ -253,8 +253,7 @@ impl LedgerRule for CardFastRedemption {
         for i in 0..hits.height() {
             let row = hits.slice(i as i64, 1);
             let name = row.column("supplier")?.str()?.get(0).unwrap_or_default().to_string();
-            let g =
-                |c: &str| -> Result<f64> { Ok(row.column(c)?.cast(&DataType::Float64)?.f64()?.get(0).unwrap_or(0.0)) };
+            let g = |c: &str| super::cell_f64(&row, c);
             let (fast, share, judged, cards_n, med, edge_fast) = (
                 g("fast_cards")?,
                 g("fast_share")?,
@@ -281,7 +280,7 @@ impl LedgerRule for CardFastRedemption {
                 "dwell": dwell_histogram(&d)?,
                 "first_cards": rows_json(&mine, 20, input.tz)?,
             });
-            let window = (micros(&row, "first")?.get(0).unwrap_or(0), micros(&row, "last")?.get(0).unwrap_or(0));
+            let window = super::window(&row)?;
             out.findings.push(party_finding(self.id(), &name, window, 0.5 + 0.5 * share, summary, evidence));
         }
         out.tables.push(("cards_flagged", behind));

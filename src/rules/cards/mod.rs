@@ -71,6 +71,21 @@ pub fn micros(df: &DataFrame, name: &str) -> Result<Int64Chunked> {
     Ok(df.column(name)?.to_physical_repr().i64()?.clone())
 }
 
+/// A one-row frame's value of `c` as f64 (0 when missing).
+pub fn cell_f64(row: &DataFrame, c: &str) -> Result<f64> {
+    Ok(row.column(c)?.cast(&DataType::Float64)?.f64()?.get(0).unwrap_or(0.0))
+}
+
+/// A one-row frame's text in `c` (empty when missing).
+pub fn cell_str(row: &DataFrame, c: &str) -> Result<String> {
+    Ok(row.column(c)?.str()?.get(0).unwrap_or_default().to_string())
+}
+
+/// A one-row party frame's window: its `first` and `last` (µs).
+pub fn window(row: &DataFrame) -> Result<(i64, i64)> {
+    Ok((micros(row, "first")?.get(0).unwrap_or(0), micros(row, "last")?.get(0).unwrap_or(0)))
+}
+
 /// Up to `n` rows of `df` as JSON objects, datetimes as local times.
 pub fn rows_json(df: &DataFrame, n: usize, tz: Tz) -> Result<Vec<serde_json::Value>> {
     let head = df.head(Some(n));

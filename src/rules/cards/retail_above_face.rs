@@ -1,4 +1,4 @@
-use super::{LedgerInput, LedgerRule, micros, missing, party_finding, rows_json};
+use super::{LedgerInput, LedgerRule, missing, party_finding, rows_json};
 use crate::rules::{Metric, RuleDoc, RuleOutput, RulesConfig};
 use anyhow::Result;
 use polars::prelude::*;
@@ -182,7 +182,7 @@ impl CardRetailAboveFace {
     /// One flagged shop's finding (`row`: its line of the per-shop table).
     fn finding(&self, row: &DataFrame, above: &DataFrame, tz: chrono_tz::Tz) -> Result<crate::rules::Finding> {
         let name = row.column("shop")?.str()?.get(0).unwrap_or_default().to_string();
-        let g = |c: &str| -> Result<f64> { Ok(row.column(c)?.cast(&DataType::Float64)?.f64()?.get(0).unwrap_or(0.0)) };
+        let g = |c: &str| super::cell_f64(row, c);
         let mine = above.clone().lazy().filter(col("shop").eq(lit(name.as_str()))).drop(cols(["shop"])).collect()?;
         let chain = if mine.get_column_names().iter().any(|n| n.as_str() == "bought_back_from") {
             let t = mine
@@ -223,7 +223,7 @@ impl CardRetailAboveFace {
             "bought_back": chain,
             "first_sales": rows_json(&mine, 20, tz)?,
         });
-        let window = (micros(row, "first")?.get(0).unwrap_or(0), micros(row, "last")?.get(0).unwrap_or(0));
+        let window = super::window(row)?;
         Ok(party_finding(self.id(), &name, window, 0.5 + 0.05 * (med - 100.0), summary, evidence))
     }
 }

@@ -1,4 +1,4 @@
-use super::{LedgerInput, LedgerRule, micros, missing, party_finding, rows_json};
+use super::{LedgerInput, LedgerRule, missing, party_finding, rows_json};
 use crate::rules::{Metric, RuleDoc, RuleOutput, RulesConfig};
 use anyhow::Result;
 use polars::prelude::*;
@@ -371,8 +371,8 @@ impl SmsRecruitment {
         input: &LedgerInput,
     ) -> Result<crate::rules::Finding> {
         let name = row.column("sub_account")?.str()?.get(0).unwrap_or_default().to_string();
-        let g = |c: &str| -> Result<f64> { Ok(row.column(c)?.cast(&DataType::Float64)?.f64()?.get(0).unwrap_or(0.0)) };
-        let s = |c: &str| -> Result<String> { Ok(row.column(c)?.str()?.get(0).unwrap_or_default().to_string()) };
+        let g = |c: &str| super::cell_f64(row, c);
+        let s = |c: &str| super::cell_str(row, c);
         let share = g("recruit_share")?;
         let mine = flagged.clone().lazy().filter(col("sub_account").eq(lit(name.as_str()))).collect()?;
         let samples = mine.column("text")?.unique_stable()?.head(Some(5));
@@ -410,7 +410,7 @@ impl SmsRecruitment {
             "sample_texts": samples.str()?.iter().flatten().collect::<Vec<_>>(),
             "first_messages": rows_json(&mine.drop_many(["sub_account", "text"]), 20, input.tz)?,
         });
-        let window = (micros(row, "first")?.get(0).unwrap_or(0), micros(row, "last")?.get(0).unwrap_or(0));
+        let window = super::window(row)?;
         let bonus = if linked { 0.1 } else { 0.0 };
         Ok(party_finding(self.id(), &name, window, 0.5 + 0.5 * share + bonus, summary, evidence))
     }
