@@ -62,6 +62,12 @@ pub enum Command {
     /// dossiers.json, rejected.csv and run.json to --out (docs/cards.md).
     #[command(after_help = EXIT_CODES)]
     Cards(CardsArgs),
+    /// Check an output directory against its manifest.json: re-hash (SHA-256) every input it lists
+    /// and every output, and name each file that changed or is missing. Exit 0 when all match, 1
+    /// when one changed or is missing, 2 when it cannot tell (no or unreadable manifest, a file it
+    /// may not read).
+    #[command(after_help = VERIFY_EXIT_CODES)]
+    Verify(VerifyArgs),
     /// Print the shell completion script (install: `diversion-audit completions bash >
     /// /etc/bash_completion.d/diversion-audit`).
     Completions {
@@ -75,6 +81,31 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+}
+
+const VERIFY_EXIT_CODES: &str = "Exit codes:
+  0    every input and output matches the manifest
+  1    a file changed or is missing
+  2    cannot verify: no or unreadable manifest.json, or a file that cannot be read";
+
+/// `verify`'s flags.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// An output directory of `scan` or `cards` (holding manifest.json).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Check the outputs only (the inputs were moved, or are on another machine).
+    #[arg(long)]
+    pub skip_inputs: bool,
+    /// `text`: one line per file that differs and a total; `json`: every file's check.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: VerifyFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyFormat {
+    Text,
+    Json,
 }
 
 /// `cards`' flags.
@@ -206,9 +237,14 @@ pub struct ScanArgs {
     /// Output directory (created if missing); every file in it is replaced atomically.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Exit 1 when a finding at or above this severity exists.
+    /// Exit 1 when a finding at or above this severity exists; alerts.jsonl holds the new findings
+    /// at or above it (without it, every new finding).
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<crate::rules::Severity>,
+    /// Allowlist (CSV `kind,value,reason,author,expires`, or TOML `[[allow]]`; repeatable): findings
+    /// an entry covers go to suppressed.csv with the entry, not to findings.* (docs/batch.md).
+    #[arg(long, value_name = "FILE")]
+    pub allow: Vec<PathBuf>,
     /// Show progress on stderr even when it is not a terminal.
     #[arg(long)]
     pub progress: bool,

@@ -21,6 +21,9 @@ pub struct Config {
     pub rules: RulesConfig,
     /// Header name → canonical field (`"坐席名称" = "operator_id"`), for exports with unusual headers.
     pub columns: BTreeMap<String, String>,
+    /// Allowlist entries (`[[allow]]`): findings they cover go to suppressed.csv (`crate::allow`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<crate::allow::Entry>,
 }
 
 /// How inputs are read.
@@ -83,6 +86,14 @@ max_reject_share = 0.5      # an input with more of its rows rejected is an erro
 
 const COLUMNS_TOML: &str = r#"[columns]
 # "坐席名称" = "operator_id"  # extra header names mapped to canonical fields
+
+# Allowlist (also --allow FILE): findings an entry covers go to suppressed.csv, not away (docs/batch.md).
+# [[allow]]
+# kind = "cli"                    # operator, cli, cli_prefix, ip (address or network), group
+# value = "+44 20 7946 0000"
+# reason = "bank's overseas call centre"
+# author = "desk-3"
+# expires = "2026-12-31"          # last local day it holds; expired entries are warned about
 "#;
 
 /// The commented default configuration that `config init` writes: `[input]`, `[calls]`, each rule's section

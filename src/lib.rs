@@ -5,6 +5,7 @@
 //! [`report`]. [`pipeline`] runs that flow over one or more operator partitions; [`setup`] turns
 //! flags and the config into the plan the [`commands`] follow. See docs/architecture.md.
 
+pub mod allow;
 pub mod cli;
 pub mod coded;
 pub mod commands;
@@ -27,3 +28,4 @@ pub mod rules;
 pub mod setup;
 pub mod signals;
 pub mod time;
+pub mod triage;

@@ -20,6 +20,8 @@ pub struct Setup {
     pub phones: PhoneParser,
     /// `--strict`: any rejected row is an error.
     pub strict: bool,
+    /// `--config FILE`, for the evidence manifest.
+    pub config_path: Option<PathBuf>,
 }
 
 /// A config file read and checked as a whole: its own rules, and the parts that name the loader's
@@ -86,7 +88,7 @@ pub fn resolve(args: &LoadArgs) -> Result<Setup> {
         ..LoadOptions::default()
     };
     let phones = PhoneParser::new(&config.input.home_region).map_err(anyhow::Error::msg)?;
-    Ok(Setup { config, load, phones, strict: args.strict })
+    Ok(Setup { config, load, phones, strict: args.strict, config_path: args.config.clone() })
 }
 
 /// A scan, resolved: what to read, how, what to judge and where to write.
@@ -119,6 +121,10 @@ pub struct ScanPlan {
     pub quiet: bool,
     pub log_file: Option<PathBuf>,
     pub ignore_memory_check: bool,
+    /// The config's `[[allow]]` entries and `--allow` files' (empty: nothing is suppressed).
+    pub allow: crate::allow::Allowlist,
+    /// `--allow FILE`s, for the evidence manifest.
+    pub allow_files: Vec<PathBuf>,
 }
 
 impl ScanPlan {
@@ -132,7 +138,6 @@ impl ScanPlan {
             "--partitions does not combine with --history yet; nothing read"
         );
         Ok(Self {
-            setup,
             inputs: args.input.inputs.clone(),
             joins: args.input.joins.clone(),
             sms: args.sms.clone(),
@@ -149,6 +154,9 @@ impl ScanPlan {
             quiet: args.quiet,
             log_file: args.log_file.clone(),
             ignore_memory_check: args.ignore_memory_check,
+            allow: crate::allow::Allowlist::load(&setup.config.allow, &args.allow)?,
+            allow_files: args.allow.clone(),
+            setup,
         })
     }
 }
@@ -174,6 +182,8 @@ impl ScanPlan {
             quiet: args.quiet,
             log_file: None,
             ignore_memory_check: true,
+            allow: Default::default(),
+            allow_files: Vec::new(),
         })
     }
 }

@@ -12,8 +12,9 @@ fn exe() -> PathBuf {
     assert_cmd::cargo::cargo_bin("diversion-audit")
 }
 
-/// Every output file under `dir` (relative path → bytes): not the volatile timings.json, and not the
-/// dot-files of a run in progress or killed (lock, staging directory; checked separately).
+/// Every output file under `dir` (relative path → bytes): not the volatile timings.json and
+/// manifest.json (its time of creation and the inputs' modification times; `verify` checks it), and
+/// not the dot-files of a run in progress or killed (lock, staging directory; checked separately).
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, d: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for e in std::fs::read_dir(d).unwrap() {
@@ -23,7 +24,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             }
             if e.file_type().unwrap().is_dir() {
                 walk(root, &e.path(), out);
-            } else if e.file_name() != "timings.json" {
+            } else if e.file_name() != "timings.json" && e.file_name() != "manifest.json" {
                 let rel = e.path().strip_prefix(root).unwrap().display().to_string();
                 out.insert(rel, std::fs::read(e.path()).unwrap());
             }
@@ -133,30 +134,69 @@ fn kill_9_mid_run_leaves_the_previous_outputs_whole() {
         );
         let _ = std::fs::remove_file(&marker);
     }
-    // kills at arbitrary moments too: every file is either all old or (run finished) all new
+    // 20 kills spread over a run: the seven steps of staging and publishing (the history's set,
+    // then the outputs', each built beside its directory and exchanged with it), and 13 moments
+    // spread over the run's time. After each, each directory holds its old set or its new one, and
+    // the outputs verify against the manifest published with them (never a mix).
     let t = Instant::now();
     bin().args(&second).assert().success();
     let run_s = t.elapsed();
-    let after = snapshot(&out);
+    let (after, hist_after) = (snapshot(&out), snapshot(&hist));
     assert!(after != before, "the second day must give other outputs");
-    bin().args(&first).assert().success();
-    assert_eq!(differ(&snapshot(&out), &before), Vec::<String>::new(), "re-running the first day restores its outputs");
-    for k in 1..=4u32 {
-        let mut child = Std::new(exe()).args(&second).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(run_s * k / 5);
-        child.kill().ok();
+    let restore = || {
+        bin().args(&first).assert().success();
+        assert_eq!(
+            differ(&snapshot(&out), &before),
+            Vec::<String>::new(),
+            "re-running the first day restores its outputs"
+        );
+    };
+    restore();
+    let steps =
+        ["listed", "staged", "publishing:history", "exchanged:history", "publishing:out", "built:out", "exchanged:out"];
+    let mut kills = 0;
+    let mut outcomes = BTreeMap::new();
+    for k in 0..20u32 {
+        let mut child = match steps.get(k as usize) {
+            Some(at) => paused(&second, &dir.path().join(format!("pause-{k}")), at),
+            None => {
+                let c = Std::new(exe()).args(&second).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+                std::thread::sleep(run_s * (k - steps.len() as u32 + 1) / 14);
+                c
+            }
+        };
+        child.kill().ok(); // SIGKILL: no handler runs
         child.wait().unwrap();
-        let now = snapshot(&out);
+        kills += 1;
+        let (now, hist_now) = (snapshot(&out), snapshot(&hist));
+        let which = if now == before {
+            "old"
+        } else if now == after {
+            "new"
+        } else {
+            "mixed"
+        };
         assert!(
-            now == before || now == after,
-            "a mixed output set after kill -9 at {k}/5 of a run: differ from the old set {:?}, from the new {:?}",
+            which != "mixed",
+            "a mixed output set after kill -9 #{k}: differ from the old set {:?}, from the new {:?}",
             differ(&now, &before),
             differ(&now, &after)
         );
-        if now == after {
-            bin().args(&first).assert().success();
+        assert!(hist_now == hist_before || hist_now == hist_after, "a mixed history after kill -9 #{k}");
+        let o = bin().arg("verify").arg(&out).output().unwrap();
+        assert!(o.status.success(), "kill -9 #{k}: {}", String::from_utf8_lossy(&o.stdout));
+        *outcomes.entry(which).or_insert(0) += 1;
+        if which == "new" {
+            restore();
         }
+        let _ = std::fs::remove_file(dir.path().join(format!("pause-{k}")));
     }
+    assert_eq!(kills, 20);
+    // the steps before the outputs' exchange leave the old set, the exchange the new one
+    assert!(
+        outcomes.get("old").is_some_and(|n| *n >= 6) && outcomes.get("new").is_some_and(|n| *n >= 1),
+        "{outcomes:?}"
+    );
     // the next run takes over the dead run's lock, clears its staging, and completes
     let marker = dir.path().join("pause-last");
     let mut child = paused(&second, &marker, "staged");
@@ -213,7 +253,10 @@ fn rerunning_a_day_gives_identical_bytes_and_date_keeps_night_shifts_whole() {
     args.extend(["--history".into(), hist.display().to_string(), "--date".into(), "2026-03-03".into()]);
     bin().args(&args).assert().success();
     let (o1, h1) = (snapshot(&out), snapshot(&hist));
-    assert_eq!(h1.keys().cloned().collect::<Vec<_>>(), ["date=2026-03-03/profiles.parquet"]);
+    assert_eq!(
+        h1.keys().cloned().collect::<Vec<_>>(),
+        ["date=2026-03-03/findings.parquet", "date=2026-03-03/profiles.parquet"]
+    );
     bin().args(&args).assert().success();
     assert_eq!(differ(&snapshot(&out), &o1), Vec::<String>::new(), "outputs differ between two runs of one day");
     assert_eq!(differ(&snapshot(&hist), &h1), Vec::<String>::new(), "history differs between two runs of one day");
@@ -317,11 +360,14 @@ fn log_file_gets_one_line_per_start_finish_and_error() {
     assert_eq!(bad.status.code(), Some(2));
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 5, "{text}");
+    assert_eq!(lines.len(), 6, "{text}");
     assert!(lines[0].contains(" info: scan started: ") && lines[0].contains("pid="), "{text}");
-    assert!(lines[1].contains("scan finished: exit 0"), "{text}");
+    // the manifest's own SHA-256 is logged: a later edit of manifest.json shows against the log
+    let sha = diversion_audit::outputs::manifest::sha256_bytes(&std::fs::read(out.join("manifest.json")).unwrap());
+    assert!(lines[1].contains("scan manifest: ") && lines[1].contains(&sha), "{text}");
+    assert!(lines[2].contains("scan finished: exit 0"), "{text}");
     assert!(
-        lines[3].contains("scan failed") && lines[4].contains(" error: ") && lines[4].contains("/nonexistent/cdr.csv"),
+        lines[4].contains("scan failed") && lines[5].contains(" error: ") && lines[5].contains("/nonexistent/cdr.csv"),
         "{text}"
     );
     // appended, never truncated: a timestamp starts every line

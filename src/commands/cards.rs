@@ -147,6 +147,7 @@ pub fn cards(plan: &CardsPlan) -> Result<Exit> {
     let (_lock, stale) = DirLock::acquire(&plan.out)?;
     stale.iter().for_each(|w| crate::log::warn(w));
     let staging = Staging::new(&plan.out)?;
+    let hashing = crate::outputs::manifest::Hashing::start(evidence_files(plan));
     let inputs = load_inputs(plan)?;
     let t_load = t_all.elapsed().as_secs_f64();
     let input = ledger_input(plan, &inputs)?;
@@ -191,6 +192,11 @@ pub fn cards(plan: &CardsPlan) -> Result<Exit> {
     let exit = if over > 0 { Exit::Findings } else { Exit::Ok };
     let seconds = json!({"load": t_load, "rules": t_rules, "write": t.elapsed().as_secs_f64(), "total": t_all.elapsed().as_secs_f64(), "per_rule": judged.times});
     write_json(&out.join("run.json"), &run_json(plan, &inputs, &judged, &parties, exit, &started_at, seconds))?;
+    let mut hashed = hashing.finish()?;
+    let reports: Vec<&crate::load::FileReport> = inputs.all().flat_map(|(_, l)| l.files.iter()).collect();
+    crate::outputs::manifest::fill_rows(&mut hashed, &reports);
+    let head = crate::outputs::manifest::head("cards", &plan.setup.config, hashed)?;
+    crate::outputs::manifest::write(out, head)?;
     staging.publish()?;
     if !plan.quiet {
         let stdout = std::io::stdout();
@@ -260,7 +266,7 @@ impl Judged {
     /// Every output but rejected.csv and run.json; returns the dossiers' party count by kind.
     fn write(&mut self, out: &Path, plan: &CardsPlan, input: &LedgerInput) -> Result<BTreeMap<&'static str, usize>> {
         let tz = input.tz;
-        findings::write_findings(out, &self.findings, plan.excel)?;
+        findings::write_findings(out, &self.findings, None, plan.excel)?;
         let mut parties = Vec::new();
         for (key, file, kind) in PARTIES {
             let Some(m) = self.metrics.get(key) else { continue };
@@ -362,6 +368,20 @@ fn summary(o: &mut impl Write, inputs: &Inputs, judged: &Judged, out: &Path) -> 
     }
     writeln!(o, "outputs: {}", out.display())?;
     Ok(())
+}
+
+/// The files whose SHA-256 the manifest records, by role (hashed while they are read; a path that
+/// does not expand is the loader's to report).
+fn evidence_files(plan: &CardsPlan) -> Vec<(&'static str, std::path::PathBuf)> {
+    let mut v = Vec::new();
+    for (role, given) in [("ledger", &plan.ledgers), ("sales", &plan.sales), ("sms", &plan.sms), ("joins", &plan.joins)]
+    {
+        if !given.is_empty() {
+            v.extend(crate::load::expand_inputs(given).unwrap_or_default().into_iter().map(|p| (role, p)));
+        }
+    }
+    v.extend(plan.setup.config_path.iter().filter(|p| p.is_file()).map(|p| ("config", p.clone())));
+    v
 }
 
 #[cfg(test)]

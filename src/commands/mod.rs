@@ -9,6 +9,7 @@ pub mod normalize;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::exit_codes::Exit;
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Cards(a) => cards::run(&a),
+        Command::Verify(a) => verify::run(&a),
         Command::Completions { shell } => completions::run(shell).map(|_| Exit::Ok),
         Command::Man { out } => man::run(out.as_deref()).map(|_| Exit::Ok),
         Command::Generate(a) => generate::run(&a).map(|_| Exit::Ok),

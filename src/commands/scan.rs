@@ -3,6 +3,7 @@
 use crate::cli::ScanArgs;
 use crate::exit_codes::Exit;
 use crate::lock::DirLock;
+use crate::outputs::manifest::{self, InputFile};
 use crate::outputs::{self, Staging, findings, tables, write_atomic, write_json};
 use crate::pipeline::{self, Judged};
 use crate::rules::{self, Finding, Severity};
@@ -77,19 +78,36 @@ pub fn scan(plan: &ScanPlan) -> Result<ScanResult> {
     let pb = progress(plan.progress);
     pb.set_message("loading CDRs");
     let paths = crate::load::expand_inputs(&plan.inputs)?;
+    // the inputs are hashed for the manifest while they are read
+    let hashing = manifest::Hashing::start(evidence_files(plan, &paths));
     let memory_note = memory_check(plan, &paths)?;
     crate::diag::test_pause("listed");
     let mut judged = pipeline::run(plan, &paths, &pb, memory_note.into_iter().collect())?;
+    let t = Instant::now();
+    let inputs = evidence_inputs(plan, &judged, hashing)?;
+    lap(&mut judged.stage_times, "hash_wait", t);
 
     pb.set_message("writing outputs");
     let t = Instant::now();
-    let operators = write_outputs(plan, &mut judged, staging.dir())?;
+    let operators = write_outputs(plan, &mut judged, staging.dir(), &inputs)?;
+    let out = staging.dir();
+    findings::write_suppressed(out, &judged.suppressed, plan.excel)?;
+    let alerts = findings::write_alerts(
+        out,
+        &judged.findings,
+        &judged.triage,
+        plan.fail_on.unwrap_or(crate::rules::Severity::Info),
+    )?;
+    if plan.history.is_some() {
+        findings::write_resolved(out, &judged.resolved, plan.excel)?;
+    }
     lap(&mut judged.stage_times, "write", t);
     let over = plan.fail_on.map(|s| judged.findings.iter().filter(|f| f.severity >= s).count()).unwrap_or(0);
     let exit = if over > 0 { Exit::Findings } else { Exit::Ok };
-    write_json(&staging.dir().join("run.json"), &run_json(plan, &judged, &operators, exit))?;
+    write_json(&out.join("run.json"), &run_json(plan, &judged, &operators, exit, alerts))?;
     if let Some(hs) = &history_staging {
         pipeline::history::write(hs.dir(), &judged.run_profiles, &judged.run_days)?;
+        judged.write_history_findings(hs.dir())?;
     }
     lap(&mut judged.stage_times, "total", t_all);
     let timings = json!({
@@ -97,6 +115,8 @@ pub fn scan(plan: &ScanPlan) -> Result<ScanResult> {
         "seconds": { "stages": judged.stage_times, "rules": judged.rule_times },
     });
     write_json(&staging.dir().join("timings.json"), &timings)?;
+    let sha = manifest::write(staging.dir(), manifest::head("scan", &plan.setup.config, inputs)?)?;
+    crate::log::info(&format!("scan manifest: {} sha256 {sha}", plan.out.join(manifest::FILE).display()));
     crate::diag::test_pause("staged");
     // Everything is written: history first (later runs depend on it), then the outputs, run.json last.
     if let Some(hs) = history_staging {
@@ -115,6 +135,11 @@ pub fn scan(plan: &ScanPlan) -> Result<ScanResult> {
             &judged.notes,
             &plan.out,
             judged.sms.is_some(),
+            &outputs::summary::Triaged {
+                triage: &judged.triage,
+                suppressed: judged.suppressed.len(),
+                resolved: plan.history.as_ref().map(|_| judged.resolved.len()),
+            },
         )?;
         o.flush()?;
     }
@@ -155,14 +180,14 @@ fn memory_check(plan: &ScanPlan, paths: &[PathBuf]) -> Result<Option<String>> {
 /// Every output but run.json and timings.json, into the staging directory `out`; returns the
 /// operators table. findings.* and the tables are written on their own threads while the operators
 /// table and the dossiers are made (tens of MB of JSON at 10 M calls).
-fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path) -> Result<DataFrame> {
+fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path, inputs: &[InputFile]) -> Result<DataFrame> {
     let cfg = &plan.setup.config.rules;
     let min_talk_s = (cfg.long_shift.min_talk_hours * 3600.0).round() as i64;
     let material = judged.take_material();
     let judged = &*judged;
     let tz = judged.tz;
     std::thread::scope(|sc| -> Result<DataFrame> {
-        let written = sc.spawn(|| findings::write_findings(out, &judged.findings, plan.excel));
+        let written = sc.spawn(|| findings::write_findings(out, &judged.findings, Some(&judged.triage), plan.excel));
         let tables_written = sc.spawn(|| -> Result<()> {
             tables::write_shifts(out, &judged.shifts, tz, min_talk_s, plan.excel)?;
             for (name, df) in &judged.tables {
@@ -179,6 +204,7 @@ fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path) -> Result<Dat
         tables::write_frame(&out.join("operators.csv"), &mut operators, plan.excel)?;
         let t_d = Instant::now();
         let mut dossiers = judged.dossiers(material, &operators, cfg.long_shift.min_talk_hours)?;
+        name_sources(&mut dossiers, judged, inputs);
         let crew_tables = crate::report::crews::Tables {
             crews: judged.table("crews"),
             links: judged.table("links"),
@@ -191,7 +217,7 @@ fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path) -> Result<Dat
         };
         crew_tables.attach(&mut dossiers)?;
         let crews = crew_tables.pages(&dossiers)?;
-        let report = report_of(plan, judged, &operators, dossiers, crews)?;
+        let report = report_of(plan, judged, &operators, dossiers, crews, inputs)?;
         crate::diag::trace("dossiers", t_d);
         // the two renderings of the report side by side (the rest of the writing is done by now)
         let (json, html) = rayon::join(
@@ -218,7 +244,9 @@ fn report_of(
     operators: &DataFrame,
     dossiers: Vec<crate::report::Dossier>,
     crews: Vec<crate::report::crews::CrewPage>,
+    inputs: &[InputFile],
 ) -> Result<crate::report::Report> {
+    let sha = |path: &str| inputs.iter().find(|i| i.path == path).map(|i| i.sha256.clone()).unwrap_or_default();
     let loaded = &judged.loaded;
     let findings = &judged.findings;
     let (ids, risk, hit) = (
@@ -239,8 +267,21 @@ fn report_of(
                 rows_read: f.rows_read,
                 rows_rejected: f.rows_rejected,
                 duplicates: f.duplicates,
+                sha256: sha(&f.path),
             })
             .collect(),
+        evidence: inputs
+            .iter()
+            .map(|i| crate::report::EvidenceLine {
+                role: i.role.clone(),
+                path: i.path.clone(),
+                size: i.size,
+                sha256: i.sha256.clone(),
+                rows: i.rows,
+            })
+            .collect(),
+        triage: Some(triage_view(plan, judged)),
+        config_sha256: manifest::sha256_bytes(&serde_json::to_vec(&serde_json::to_value(&plan.setup.config)?)?),
         rows_read: loaded.rows_read(),
         rows_rejected: loaded.rows_rejected(),
         duplicates: loaded.duplicates(),
@@ -265,7 +306,7 @@ fn report_of(
 
 /// run.json: only what the inputs determine (re-running a day gives the same bytes); wall-clock
 /// facts go to timings.json.
-fn run_json(plan: &ScanPlan, judged: &Judged, operators: &DataFrame, exit: Exit) -> serde_json::Value {
+fn run_json(plan: &ScanPlan, judged: &Judged, operators: &DataFrame, exit: Exit, alerts: usize) -> serde_json::Value {
     let mut per_rule: BTreeMap<&str, usize> =
         rules::scan_ids(judged.sms.is_some()).into_iter().map(|r| (r, 0)).collect();
     for f in &judged.findings {
@@ -301,8 +342,120 @@ fn run_json(plan: &ScanPlan, judged: &Judged, operators: &DataFrame, exit: Exit)
         "shifts": judged.shifts.height(),
         "config": plan.setup.config,
         "findings_per_rule": per_rule,
+        "triage": triage_json(plan, judged, alerts),
         "fail_on": plan.fail_on.map(Severity::name),
         "exit_code": exit as u8,
         "notes": judged.notes,
     })
+}
+
+/// run.json's `triage`: the allowlist's suppressions (per entry), new and recurring findings,
+/// resolved ones, and the alerts written.
+fn triage_json(plan: &ScanPlan, judged: &Judged, alerts: usize) -> serde_json::Value {
+    let mut per_entry: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &judged.suppressed {
+        *per_entry.entry(format!("{}: {}", s.entry.source, s.entry.describe())).or_default() += 1;
+    }
+    let expired: Vec<String> = judged
+        .run_days
+        .last()
+        .map(|d| plan.allow.expired_by(*d).iter().map(|e| format!("{}: {}", e.source, e.describe())).collect())
+        .unwrap_or_default();
+    let new = judged.triage.iter().filter(|t| t.status == crate::triage::Status::New).count();
+    json!({
+        "allowlist_entries": plan.allow.entries.len(),
+        "allowlist_expired": expired,
+        "suppressed": judged.suppressed.len(),
+        "suppressed_per_entry": per_entry,
+        "new": new,
+        "recurring": judged.triage.len() - new,
+        "resolved": plan.history.as_ref().map(|_| judged.resolved.len()),
+        "history_finding_days_read": judged.findings_days_read.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        "alerts": alerts,
+        "alerts_min_severity": plan.fail_on.unwrap_or(Severity::Info).name(),
+    })
+}
+
+/// The files whose SHA-256 the manifest records, by role (hashed while the scan reads them).
+fn evidence_files(plan: &ScanPlan, cdr: &[PathBuf]) -> Vec<(&'static str, PathBuf)> {
+    let mut v: Vec<(&'static str, PathBuf)> = cdr.iter().map(|p| ("cdr", p.clone())).collect();
+    // an expansion that fails is the loader's to report; the manifest then is never written
+    for (role, given) in [("joins", &plan.joins), ("sms", &plan.sms)] {
+        if !given.is_empty() {
+            v.extend(crate::load::expand_inputs(given).unwrap_or_default().into_iter().map(|p| (role, p)));
+        }
+    }
+    let single = [("ip-country", &plan.ip_country), ("config", &plan.setup.config_path)];
+    v.extend(single.into_iter().filter_map(|(r, p)| p.as_ref().filter(|p| p.is_file()).map(|p| (r, p.clone()))));
+    v.extend(plan.allow_files.iter().map(|p| ("allowlist", p.clone())));
+    v
+}
+
+/// The hashed inputs, with the history partitions the run read and the rows the loaders counted.
+fn evidence_inputs(plan: &ScanPlan, judged: &Judged, hashing: manifest::Hashing) -> Result<Vec<InputFile>> {
+    let mut inputs = hashing.finish()?;
+    if let Some(h) = &plan.history {
+        let mut files: Vec<PathBuf> = judged
+            .history_days
+            .iter()
+            .map(|d| h.join(format!("date={d}")).join(pipeline::history::FILE_NAME))
+            .chain(
+                judged
+                    .findings_days_read
+                    .iter()
+                    .map(|d| h.join(format!("date={d}")).join(pipeline::history::FINDINGS_FILE)),
+            )
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            inputs.push(manifest::input_file("history", &f)?);
+        }
+    }
+    let reports: Vec<&crate::load::FileReport> = judged
+        .loaded
+        .files
+        .iter()
+        .chain(judged.joins.iter().flat_map(|j| j.files.iter()))
+        .chain(judged.sms.iter().flat_map(|j| j.files.iter()))
+        .collect();
+    manifest::fill_rows(&mut inputs, &reports);
+    Ok(inputs)
+}
+
+/// Each dossier's sources: the inputs its operator's rows were read from, with their SHA-256.
+fn name_sources(dossiers: &mut [crate::report::Dossier], judged: &Judged, inputs: &[InputFile]) {
+    for d in dossiers {
+        for s in &mut d.sources {
+            if let Some(f) = judged.loaded.files.get(s.file as usize) {
+                s.path = f.path.clone();
+                s.sha256 = inputs.iter().find(|i| i.path == f.path).map(|i| i.sha256.clone()).unwrap_or_default();
+            }
+        }
+    }
+}
+
+/// report.html's list of new findings and the counts of the others.
+fn triage_view(plan: &ScanPlan, judged: &Judged) -> crate::report::TriageView {
+    use crate::triage::Status;
+    let new: Vec<(&crate::rules::Finding, &crate::triage::Triage)> =
+        judged.findings.iter().zip(&judged.triage).filter(|(_, t)| t.status == Status::New).collect();
+    crate::report::TriageView {
+        new: new
+            .iter()
+            .take(crate::report::MAX_TRIAGE_LINES)
+            .map(|(f, t)| crate::report::TriageLine {
+                severity: f.severity.name().to_string(),
+                rule: f.rule.to_string(),
+                operator_id: f.operator_id.clone().unwrap_or_default(),
+                subject: f.subject.clone().unwrap_or_default(),
+                first_seen: t.first_seen.to_string(),
+                summary: f.summary.clone(),
+            })
+            .collect(),
+        new_total: new.len(),
+        recurring: judged.findings.len() - new.len(),
+        suppressed: judged.suppressed.len(),
+        resolved: plan.history.as_ref().map(|_| judged.resolved.len()),
+    }
 }

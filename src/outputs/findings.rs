@@ -1,39 +1,76 @@
-//! findings.jsonl and findings.csv: one schema for every rule.
+//! findings.jsonl and findings.csv: one schema for every rule; and the files beside them that a
+//! desk works from: suppressed.csv (what the allowlist moved aside), alerts.jsonl (the new
+//! findings at or above a severity) and resolved.csv (gone since the previous audited day).
 
 use super::write_atomic;
-use crate::rules::Finding;
+use crate::rules::{Finding, Severity};
+use crate::triage::{Resolved, Suppressed, Triage};
 use anyhow::Result;
 use std::path::Path;
 
-/// Both findings files, in the findings' order.
-pub fn write_findings(out: &Path, findings: &[Finding], excel: bool) -> Result<()> {
+/// findings.csv's columns: `status` and `first_seen` (a scan's; empty for `cards`) come last so
+/// readers by position keep working.
+pub const COLUMNS: [&str; 11] = [
+    "rule",
+    "severity",
+    "operator_id",
+    "subject",
+    "window_start",
+    "window_end",
+    "score",
+    "summary",
+    "evidence",
+    "status",
+    "first_seen",
+];
+
+/// suppressed.csv: findings.csv's columns, then the entry that matched.
+const ALLOW_COLUMNS: [&str; 6] =
+    ["allow_kind", "allow_value", "allow_reason", "allow_author", "allow_expires", "allow_source"];
+
+fn rfc(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// One findings.csv record.
+fn record(f: &Finding, ev: &str, t: Option<&Triage>) -> [String; 11] {
     use crate::report::csv_safe::cell;
+    [
+        f.rule.to_string(),
+        f.severity.name().to_string(),
+        cell(f.operator_id.as_deref().unwrap_or("")).to_string(),
+        cell(f.subject.as_deref().unwrap_or("")).to_string(),
+        rfc(&f.window_start),
+        rfc(&f.window_end),
+        format!("{:.2}", f.score),
+        cell(&f.summary).to_string(),
+        ev.to_string(),
+        t.map(|t| t.status.name().to_string()).unwrap_or_default(),
+        t.map(|t| t.first_seen.to_string()).unwrap_or_default(),
+    ]
+}
+
+/// Both findings files, in the findings' order; `triage` is aligned with `findings` when given.
+pub fn write_findings(out: &Path, findings: &[Finding], triage: Option<&[Triage]>, excel: bool) -> Result<()> {
     use rayon::prelude::*;
     // Tens of thousands of findings are tens of MB of JSON: blocks of them are rendered to bytes in
     // parallel (a single writer thread was the longest part of writing a 10 M-row scan), then written
     // in order.
+    const BLOCK: usize = 512;
     let blocks: Vec<(Vec<u8>, Vec<u8>)> = findings
-        .par_chunks(512)
-        .map(|block| -> Result<(Vec<u8>, Vec<u8>)> {
+        .par_chunks(BLOCK)
+        .enumerate()
+        .map(|(b, block)| -> Result<(Vec<u8>, Vec<u8>)> {
+            let tri = |i: usize| triage.and_then(|t| t.get(b * BLOCK + i));
             // each evidence object is rendered once, for both files (it is most of a finding's text)
             let evidence: Vec<String> = block.iter().map(|f| f.evidence.to_string()).collect();
             let mut jsonl = Vec::with_capacity(block.len() * 1024);
-            for (f, ev) in block.iter().zip(&evidence) {
-                f.write_jsonl(&mut jsonl, ev)?;
+            for (i, (f, ev)) in block.iter().zip(&evidence).enumerate() {
+                f.write_jsonl(&mut jsonl, ev, tri(i).map(|t| (t.status.name(), t.first_seen)))?;
             }
             let mut c = csv::Writer::from_writer(Vec::with_capacity(block.len() * 1024));
-            for (f, ev) in block.iter().zip(&evidence) {
-                c.write_record([
-                    f.rule,
-                    f.severity.name(),
-                    &cell(f.operator_id.as_deref().unwrap_or("")),
-                    &cell(f.subject.as_deref().unwrap_or("")),
-                    &f.window_start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    &f.window_end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    &format!("{:.2}", f.score),
-                    &cell(&f.summary),
-                    ev,
-                ])?;
+            for (i, (f, ev)) in block.iter().zip(&evidence).enumerate() {
+                c.write_record(record(f, ev, tri(i)))?;
             }
             let csv = c.into_inner().map_err(|e| anyhow::anyhow!("findings.csv: {}", e.error()))?;
             Ok((jsonl, csv))
@@ -50,22 +87,95 @@ pub fn write_findings(out: &Path, findings: &[Finding], excel: bool) -> Result<(
             w.write_all(b"\xEF\xBB\xBF")?;
         }
         let mut c = csv::Writer::from_writer(&mut *w);
-        c.write_record([
-            "rule",
-            "severity",
-            "operator_id",
-            "subject",
-            "window_start",
-            "window_end",
-            "score",
-            "summary",
-            "evidence",
-        ])?;
+        c.write_record(COLUMNS)?;
         c.flush()?;
         drop(c);
         for (_, csv) in &blocks {
             w.write_all(csv)?;
         }
+        Ok(())
+    })
+}
+
+/// suppressed.csv: every finding the allowlist covered, with the entry (header only when none).
+pub fn write_suppressed(out: &Path, suppressed: &[Suppressed], excel: bool) -> Result<()> {
+    use crate::report::csv_safe::cell;
+    write_atomic(&out.join("suppressed.csv"), |w| {
+        if excel {
+            w.write_all(b"\xEF\xBB\xBF")?;
+        }
+        let mut c = csv::Writer::from_writer(w);
+        c.write_record(COLUMNS.iter().chain(ALLOW_COLUMNS.iter()))?;
+        for s in suppressed {
+            let (f, e) = (&s.finding, &s.entry);
+            let mut r = record(f, &f.evidence.to_string(), Some(&s.triage)).to_vec();
+            r.extend([
+                e.kind.name().to_string(),
+                cell(&e.value).to_string(),
+                cell(&e.reason).to_string(),
+                cell(&e.author).to_string(),
+                e.expires.to_string(),
+                cell(&e.source).to_string(),
+            ]);
+            c.write_record(&r)?;
+        }
+        c.flush()?;
+        Ok(())
+    })
+}
+
+/// A stable id for a finding (rule, operator, subject, window start), for a ticketing system to
+/// deduplicate on.
+pub fn alert_id(f: &Finding) -> String {
+    let k = format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        f.rule,
+        f.operator_id.as_deref().unwrap_or(""),
+        f.subject.as_deref().unwrap_or(""),
+        rfc(&f.window_start)
+    );
+    super::manifest::sha256_bytes(k.as_bytes())[..16].to_string()
+}
+
+/// alerts.jsonl: the new findings at or above `min`, one object a line (findings.jsonl's, with an
+/// `alert_id` first); an empty file when there are none. Returns how many.
+pub fn write_alerts(out: &Path, findings: &[Finding], triage: &[Triage], min: Severity) -> Result<usize> {
+    let mut bytes = Vec::new();
+    let mut n = 0;
+    for (f, t) in findings.iter().zip(triage) {
+        if t.status != crate::triage::Status::New || f.severity < min {
+            continue;
+        }
+        let mut line = Vec::new();
+        f.write_jsonl(&mut line, &f.evidence.to_string(), Some((t.status.name(), t.first_seen)))?;
+        bytes.extend_from_slice(format!("{{\"alert_id\":\"{}\",", alert_id(f)).as_bytes());
+        bytes.extend_from_slice(&line[1..]);
+        n += 1;
+    }
+    write_atomic(&out.join("alerts.jsonl"), |w| Ok(w.write_all(&bytes)?))?;
+    Ok(n)
+}
+
+/// resolved.csv: findings of the previous audited day that this run did not find again.
+pub fn write_resolved(out: &Path, resolved: &[Resolved], excel: bool) -> Result<()> {
+    use crate::report::csv_safe::cell;
+    write_atomic(&out.join("resolved.csv"), |w| {
+        if excel {
+            w.write_all(b"\xEF\xBB\xBF")?;
+        }
+        let mut c = csv::Writer::from_writer(w);
+        c.write_record(["rule", "operator_id", "subject", "severity", "first_seen", "last_seen"])?;
+        for r in resolved {
+            c.write_record([
+                r.rule.as_str(),
+                &cell(r.operator_id.as_deref().unwrap_or("")),
+                &cell(r.subject.as_deref().unwrap_or("")),
+                r.severity.as_str(),
+                &r.first_seen.to_string(),
+                &r.last_seen.to_string(),
+            ])?;
+        }
+        c.flush()?;
         Ok(())
     })
 }

@@ -4,6 +4,7 @@
 //! JSON documents here. A writer never computes a verdict.
 
 pub mod findings;
+pub mod manifest;
 pub mod summary;
 pub mod tables;
 
@@ -92,15 +93,20 @@ impl Staging {
     }
 
     /// Move every staged file (recursively, keeping relative paths) into the target, replacing
-    /// files of the same name; `run.json` goes last so its presence marks a complete set.
+    /// files of the same name; `run.json` and `manifest.json` go last so their presence marks a
+    /// complete set. Outputs the target's manifest lists that this run did not write (a table of an
+    /// option not given this time) are not part of the new set: they are removed with the old one.
     pub fn publish(self) -> Result<()> {
         let mut files = Vec::new();
         collect_files(&self.dir, Path::new(""), &mut files)?;
-        files.sort_by_key(|p| (p == Path::new("run.json"), p.clone()));
+        files.sort_by_key(|p| (p == Path::new(manifest::FILE), p == Path::new("run.json"), p.clone()));
+        let mut stale: Vec<PathBuf> = manifest::listed_outputs(&self.target);
+        stale.retain(|p| !files.contains(p) && p != Path::new(manifest::FILE));
         crate::signals::publishing(|| -> Result<()> {
+            crate::diag::test_pause(&format!("publishing:{}", exchange::tag(&self.target)));
             // one atomic exchange of the whole directory where the file system allows it, so a
             // `kill -9` at any moment leaves the old set or the new one, never a mix
-            if exchange::publish(&self.dir, &self.target, &files) {
+            if exchange::publish(&self.dir, &self.target, &files, &stale) {
                 return Ok(());
             }
             for rel in &files {
@@ -111,6 +117,9 @@ impl Staging {
                 }
                 std::fs::rename(self.dir.join(rel), &to)
                     .with_context(|| format!("{}: cannot move into place", to.display()))?;
+            }
+            for rel in &stale {
+                let _ = std::fs::remove_file(self.target.join(rel));
             }
             // make the renames durable before the caller reports success
             if let Ok(d) = std::fs::File::open(&self.target) {
@@ -149,6 +158,11 @@ mod exchange {
         Some((parent.join(format!("{prefix}{}", std::process::id())), prefix))
     }
 
+    /// The target's name, for the tests' pause points (`built:out`).
+    pub fn tag(target: &Path) -> String {
+        target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+    }
+
     /// The sets a killed run left beside the target (the caller holds the target's lock).
     pub fn clear_leftovers(target: &Path) {
         let Some((next, prefix)) = next_dir(target) else { return };
@@ -161,14 +175,14 @@ mod exchange {
     }
 
     /// Whether the staged files were published by one exchange.
-    pub fn publish(staged: &Path, target: &Path, files: &[PathBuf]) -> bool {
+    pub fn publish(staged: &Path, target: &Path, files: &[PathBuf], stale: &[PathBuf]) -> bool {
         let (Some((next, _)), Ok(target)) = (next_dir(target), std::fs::canonicalize(target)) else { return false };
         let target = target.as_path();
         let _ = std::fs::remove_dir_all(&next);
         let built = std::fs::create_dir(&next).and_then(|_| {
             // the directory keeps its mode
             std::fs::set_permissions(&next, std::fs::metadata(target)?.permissions())?;
-            link_tree(target, &next)?;
+            link_tree(target, &next, Path::new(""), stale)?;
             for rel in files {
                 let to = next.join(rel);
                 if let Some(p) = to.parent() {
@@ -179,10 +193,12 @@ mod exchange {
             }
             std::fs::File::open(&next)?.sync_all()
         });
+        crate::diag::test_pause(&format!("built:{}", tag(target)));
         if built.is_err() || !swap(&next, target) {
             let _ = std::fs::remove_dir_all(&next);
             return false;
         }
+        crate::diag::test_pause(&format!("exchanged:{}", tag(target)));
         if let Some(parent) = next.parent()
             && let Ok(d) = std::fs::File::open(parent)
         {
@@ -193,9 +209,9 @@ mod exchange {
         true
     }
 
-    /// `dst` gets hard links of `src`'s files, its directories made anew; staging directories and
-    /// temporary files are left out.
-    fn link_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    /// `dst` gets hard links of `src`'s files, its directories made anew; staging directories,
+    /// temporary files and the `stale` outputs (relative to the root; `rel` is `src`'s) are left out.
+    fn link_tree(src: &Path, dst: &Path, rel: &Path, stale: &[PathBuf]) -> std::io::Result<()> {
         for e in std::fs::read_dir(src)? {
             let e = e?;
             let name = e.file_name();
@@ -203,11 +219,14 @@ mod exchange {
             if n.starts_with(STAGING_PREFIX) || (n.starts_with('.') && n.ends_with(".tmp")) {
                 continue;
             }
+            if stale.iter().any(|s| s == &rel.join(&name)) {
+                continue;
+            }
             let ty = e.file_type()?;
             if ty.is_dir() {
                 std::fs::create_dir(dst.join(&name))?;
                 std::fs::set_permissions(dst.join(&name), e.metadata()?.permissions())?;
-                link_tree(&e.path(), &dst.join(&name))?;
+                link_tree(&e.path(), &dst.join(&name), &rel.join(&name), stale)?;
             } else if ty.is_symlink() {
                 std::os::unix::fs::symlink(std::fs::read_link(e.path())?, dst.join(&name))?;
             } else {

@@ -5,14 +5,19 @@
 //! selected; otherwise every day in its CDRs), replacing earlier versions of those days; other days
 //! are left alone. Rows are sorted, so the same inputs give byte-identical partitions.
 
-use crate::rules::{DayFact, DayProfile, Finding};
+use crate::rules::{DayFact, DayProfile, Finding, Severity};
+use crate::triage::{Key, Seen, Triage, key};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use polars::prelude::*;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::Path;
 
 pub const FILE_NAME: &str = "profiles.parquet";
+/// Each audited day's findings (`date, rule, operator_id, subject, severity, first_seen,
+/// suppressed`): what `crate::triage` tells new findings from recurring ones by.
+pub const FINDINGS_FILE: &str = "findings.parquet";
 
 /// This run's profiles, one per operator and local day a shift started on, sorted by operator then
 /// date: the shifts' totals, then the rules' typed day facts (a finding's [`DayFact`] marks its
@@ -234,6 +239,88 @@ pub fn write(root: &Path, profiles: &[DayProfile], days: &BTreeSet<NaiveDate>) -
     Ok(())
 }
 
+/// History days' findings, earlier than the run's last day and not re-audited by it.
+pub fn read_findings(dir: &Path, run_days: &BTreeSet<NaiveDate>) -> Result<Vec<Seen>> {
+    let last = run_days.last().copied().unwrap_or(NaiveDate::MAX);
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(out) };
+    let mut parts: Vec<(NaiveDate, std::path::PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            let d: NaiveDate = n.strip_prefix("date=")?.parse().ok()?;
+            Some((d, e.path().join(FINDINGS_FILE)))
+        })
+        .filter(|(d, p)| *d < last && !run_days.contains(d) && p.exists())
+        .collect();
+    parts.sort();
+    for (date, p) in parts {
+        let shown = p.display().to_string();
+        let file = std::fs::File::open(&p).with_context(|| format!("{shown}: cannot open history findings"))?;
+        let df = ParquetReader::new(file).finish().map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?;
+        let s = |n: &str| -> Result<StringChunked> {
+            Ok(df
+                .column(n)
+                .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
+                .as_materialized_series()
+                .cast(&DataType::String)?
+                .str()?
+                .clone())
+        };
+        let (rule, op, subject, sev) = (s("rule")?, s("operator_id")?, s("subject")?, s("severity")?);
+        let first = df.column("first_seen").map_err(|e| anyhow::anyhow!("{shown}: {e}"))?.cast(&DataType::Int32)?;
+        let first = first.i32()?;
+        for i in 0..df.height() {
+            out.push(Seen {
+                date,
+                key: (
+                    rule.get(i).unwrap_or("").to_string(),
+                    op.get(i).map(str::to_string),
+                    subject.get(i).map(str::to_string),
+                ),
+                severity: sev.get(i).unwrap_or("").to_string(),
+                first_seen: first.get(i).map(crate::time::epoch_day).unwrap_or(date),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Each audited day's findings (`all` with their standing; `suppressed` marks those the allowlist
+/// covered) into `root/date=D/findings.parquet`, one row per key, sorted.
+pub fn write_findings(root: &Path, all: &[(&Finding, &Triage, bool)], run_days: &BTreeSet<NaiveDate>) -> Result<()> {
+    for day in run_days {
+        let mut rows: BTreeMap<Key, (Severity, NaiveDate, bool)> = BTreeMap::new();
+        for (f, t, sup) in all.iter().filter(|(_, t, _)| t.day == *day) {
+            let e = rows.entry(key(f)).or_insert((f.severity, t.first_seen, *sup));
+            e.0 = e.0.max(f.severity);
+            e.1 = e.1.min(t.first_seen);
+            e.2 &= *sup;
+        }
+        let n = rows.len();
+        let epoch = |d: NaiveDate| (d - crate::time::EPOCH).num_days() as i32;
+        let mut df = DataFrame::new(
+            n,
+            vec![
+                Column::new("date".into(), vec![epoch(*day); n]).cast(&DataType::Date)?,
+                Column::new("rule".into(), rows.keys().map(|k| k.0.as_str()).collect::<Vec<_>>()),
+                Column::new("operator_id".into(), rows.keys().map(|k| k.1.as_deref()).collect::<Vec<_>>()),
+                Column::new("subject".into(), rows.keys().map(|k| k.2.as_deref()).collect::<Vec<_>>()),
+                Column::new("severity".into(), rows.values().map(|v| v.0.name()).collect::<Vec<_>>()),
+                Column::new("first_seen".into(), rows.values().map(|v| epoch(v.1)).collect::<Vec<_>>())
+                    .cast(&DataType::Date)?,
+                Column::new("suppressed".into(), rows.values().map(|v| v.2).collect::<Vec<_>>()),
+            ],
+        )?;
+        let path = root.join(format!("date={day}")).join(FINDINGS_FILE);
+        crate::outputs::write_atomic(&path, |w| {
+            ParquetWriter::new(w).finish(&mut df)?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +357,59 @@ mod tests {
         // outside the window: nothing
         let none = read(d.path(), "2026-03-03".parse().unwrap(), "2026-03-31".parse().unwrap(), &skip).unwrap();
         assert!(none.is_empty());
+    }
+
+    fn f(rule: &'static str, op: &str, day: &str) -> Finding {
+        let t: chrono::DateTime<chrono::Utc> = format!("{day}T04:00:00Z").parse().unwrap();
+        Finding {
+            rule,
+            severity: Severity::High,
+            operator_id: Some(op.into()),
+            subject: None,
+            window_start: t,
+            window_end: t,
+            score: 0.9,
+            summary: String::new(),
+            evidence: serde_json::json!({}),
+            fact: None,
+        }
+    }
+
+    fn days(d: &[&str]) -> BTreeSet<NaiveDate> {
+        d.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn new_recurring_and_resolved_over_three_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let tz = chrono_tz::Asia::Shanghai;
+        let run = |d: &str, fs: Vec<Finding>| {
+            let rd = days(&[d]);
+            let refs: Vec<&Finding> = fs.iter().collect();
+            let seen = read_findings(dir.path(), &rd).unwrap();
+            let (t, r, _) = crate::triage::status(&refs, &seen, tz, &rd);
+            let all: Vec<(&Finding, &Triage, bool)> = fs.iter().zip(&t).map(|(f, t)| (f, t, false)).collect();
+            write_findings(dir.path(), &all, &rd).unwrap();
+            (t.iter().map(|t| (t.status, t.first_seen.to_string())).collect::<Vec<_>>(), r)
+        };
+        let (t, r) = run("2026-03-02", vec![f("long-shift", "a", "2026-03-02"), f("long-shift", "b", "2026-03-02")]);
+        assert!(t.iter().all(|(s, d)| *s == crate::triage::Status::New && d == "2026-03-02") && r.is_empty());
+        let (t, r) = run("2026-03-03", vec![f("long-shift", "a", "2026-03-03"), f("long-shift", "c", "2026-03-03")]);
+        assert_eq!(
+            t,
+            [
+                (crate::triage::Status::Recurring, "2026-03-02".into()),
+                (crate::triage::Status::New, "2026-03-03".into())
+            ]
+        );
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].operator_id.as_deref(), r[0].last_seen.to_string()), (Some("b"), "2026-03-02".to_string()));
+        // b comes back after a day away: recurring, first seen on the 2nd
+        let (t, r) = run("2026-03-04", vec![f("long-shift", "b", "2026-03-04")]);
+        assert_eq!(t, [(crate::triage::Status::Recurring, "2026-03-02".into())]);
+        assert_eq!(r.iter().map(|r| r.operator_id.clone().unwrap()).collect::<Vec<_>>(), ["a", "c"]);
+        // re-running the 3rd reads the 2nd only, not itself or the 4th
+        let (t, _) = run("2026-03-03", vec![f("long-shift", "c", "2026-03-03")]);
+        assert_eq!(t, [(crate::triage::Status::New, "2026-03-03".into())]);
     }
 }

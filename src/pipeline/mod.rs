@@ -20,6 +20,7 @@ use crate::redact::Redactor;
 use crate::report::{Dossier, Material};
 use crate::rules::{self, DayFact, DayProfile, Finding, Partials, RuleOutput};
 use crate::setup::ScanPlan;
+use crate::triage;
 use anyhow::{Context as _, Result};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -137,6 +138,16 @@ pub struct Judged {
     kept: Option<AuditInput>,
     material: Material,
     redacted: bool,
+    /// The findings' standing, aligned with `findings`.
+    pub triage: Vec<triage::Triage>,
+    /// What the allowlist moved out of `findings`.
+    pub suppressed: Vec<triage::Suppressed>,
+    /// `--history`: findings of the previous audited day not found again.
+    pub resolved: Vec<triage::Resolved>,
+    /// `--history`: the days whose findings were read.
+    pub findings_days_read: BTreeSet<NaiveDate>,
+    /// Operator → source IPs of its calls (only when the allowlist has IP entries).
+    ips: Option<BTreeMap<String, BTreeSet<String>>>,
 }
 
 /// The day rules' state over the partitions: (rule, seconds so far, partials).
@@ -197,6 +208,9 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
         if let Some(t) = texts.as_mut() {
             t.add(&input)?;
         }
+        if plan.allow.has(crate::allow::Kind::Ip) {
+            parts.ips.get_or_insert_default().extend(ip_sets(&input)?);
+        }
         parts.add(loaded, input, named, plan.partitions, plan.redactor.is_some())?;
     }
     let stage_times = cx.times.into_inner();
@@ -226,6 +240,7 @@ pub fn run(plan: &ScanPlan, paths: &[PathBuf], pb: &ProgressBar, notes: Vec<Stri
     }
     judged.sort_findings();
     judged.stage_times.insert("crews".into(), crate::frame::round(t.elapsed().as_secs_f64(), 3));
+    judged.triage(plan)?;
     Ok(judged)
 }
 
@@ -288,6 +303,19 @@ struct Parts {
     /// Calls audited (after `--date` and friends).
     rows: usize,
     tz: Option<Tz>,
+    ips: Option<BTreeMap<String, BTreeSet<String>>>,
+}
+
+/// Each operator's source IPs (for the allowlist's IP entries).
+fn ip_sets(input: &AuditInput) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let ip = input.coded("src_ip")?;
+    let mut out = BTreeMap::new();
+    for (op, r) in &input.op_rows {
+        let set: BTreeSet<String> =
+            r.clone().filter_map(|i| ip.get(i)).filter(|s| !s.is_empty()).map(str::to_string).collect();
+        out.insert(op.clone(), set);
+    }
+    Ok(out)
 }
 
 impl Parts {
@@ -361,6 +389,11 @@ impl Parts {
             kept: self.kept,
             material: self.material,
             redacted: plan.redactor.is_some(),
+            triage: Vec::new(),
+            suppressed: Vec::new(),
+            resolved: Vec::new(),
+            findings_days_read: BTreeSet::new(),
+            ips: self.ips,
         })
     }
 
@@ -384,6 +417,57 @@ impl Parts {
 }
 
 impl Judged {
+    /// The allowlist, then `--history`'s standing of each finding; expired entries are warned
+    /// about and noted.
+    fn triage(&mut self, plan: &ScanPlan) -> Result<()> {
+        let (tz, days) = (self.tz, &self.run_days);
+        if let Some(last) = days.last() {
+            for e in plan.allow.expired_by(*last) {
+                let w = format!(
+                    "allowlist {}: {} expired on {}; findings after it are reported",
+                    e.source,
+                    e.describe(),
+                    e.expires
+                );
+                crate::log::warn(&w);
+                self.notes.push(w);
+            }
+        }
+        let (kept, aside) =
+            triage::suppress(std::mem::take(&mut self.findings), &plan.allow, self.ips.as_ref(), tz, days);
+        let all: Vec<&Finding> = kept.iter().chain(aside.iter().map(|(f, _)| f)).collect();
+        let seen = match &plan.history {
+            Some(h) => history::read_findings(h, days)?,
+            None => Vec::new(),
+        };
+        let (t, resolved, read) = triage::status(&all, &seen, tz, days);
+        let (t_kept, t_aside) = t.split_at(kept.len());
+        // the findings keep the report order (dossiers and findings.* read them so); the summary
+        // and report.html list the new ones first
+        self.findings = kept;
+        self.triage = t_kept.to_vec();
+        self.suppressed = aside
+            .into_iter()
+            .zip(t_aside.iter().copied())
+            .map(|((finding, entry), triage)| triage::Suppressed { finding, triage, entry })
+            .collect();
+        self.resolved = resolved;
+        self.findings_days_read = read;
+        Ok(())
+    }
+
+    /// `--history`: this run's findings (the suppressed ones marked) by audited day.
+    pub fn write_history_findings(&self, root: &std::path::Path) -> Result<()> {
+        let all: Vec<(&Finding, &triage::Triage, bool)> = self
+            .findings
+            .iter()
+            .zip(&self.triage)
+            .map(|(f, t)| (f, t, false))
+            .chain(self.suppressed.iter().map(|s| (&s.finding, &s.triage, true)))
+            .collect();
+        history::write_findings(root, &all, &self.run_days)
+    }
+
     /// Every day rule's output over the partitions, in registry order.
     fn finish_rules(&mut self, states: RuleStates) -> Result<()> {
         let t = Instant::now();

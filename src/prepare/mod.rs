@@ -51,17 +51,8 @@ pub struct PrepareOptions {
 
 /// Fields of the loaded frame that preparation turns into others (`start_us`, `ref`, `answered`)
 /// or that no rule reads after it: not carried through the sort.
-const CONSUMED: [&str; 9] = [
-    "start_time",
-    "answer_time",
-    "end_time",
-    "duration_s",
-    "source_line",
-    "__file",
-    "leg_id",
-    "source_file",
-    "disposition",
-];
+const CONSUMED: [&str; 8] =
+    ["start_time", "answer_time", "end_time", "duration_s", "source_line", "leg_id", "source_file", "disposition"];
 
 impl AuditInput {
     pub fn prepare(cdr: DataFrame, joins: Option<DataFrame>, opts: &PrepareOptions) -> Result<Self> {

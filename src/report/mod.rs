@@ -37,6 +37,60 @@ pub struct Report {
     /// Crew pages: the crews that are findings or hold an operator with a dossier.
     #[serde(default)]
     pub crews: Vec<crews::CrewPage>,
+    /// Every file the scan read, with its SHA-256 (manifest.json has the whole record).
+    #[serde(default)]
+    pub evidence: Vec<EvidenceLine>,
+    /// SHA-256 of the config in force (as in manifest.json).
+    #[serde(default)]
+    pub config_sha256: String,
+    /// The desk's view: new findings first (at most [`MAX_TRIAGE_LINES`]), counts of the rest.
+    #[serde(default)]
+    pub triage: Option<TriageView>,
+}
+
+/// At most this many new findings are listed in report.html (all are in findings.csv).
+pub const MAX_TRIAGE_LINES: usize = 500;
+
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+pub struct TriageView {
+    pub new: Vec<TriageLine>,
+    pub new_total: usize,
+    pub recurring: usize,
+    pub suppressed: usize,
+    /// None without `--history`.
+    pub resolved: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TriageLine {
+    pub severity: String,
+    pub rule: String,
+    pub operator_id: String,
+    pub subject: String,
+    pub first_seen: String,
+    pub summary: String,
+}
+
+/// One input as the report names it (the deterministic part of the manifest's record).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EvidenceLine {
+    pub role: String,
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub rows: Option<u64>,
+}
+
+/// An input a dossier's rows came from.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SourceRef {
+    pub path: String,
+    pub sha256: String,
+    /// The operator's calls read from it.
+    pub rows: u64,
+    /// The loader's file number (resolved to `path` by the scan).
+    #[serde(skip)]
+    pub file: u32,
 }
 
 fn default_band() -> [f64; 2] {
@@ -51,6 +105,9 @@ pub struct InputLine {
     pub rows_read: u64,
     pub rows_rejected: u64,
     pub duplicates: u64,
+    /// SHA-256 of the file (empty in reports written before it).
+    #[serde(default)]
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -78,6 +135,10 @@ pub struct Dossier {
     /// The earnings estimate and what it rests on.
     #[serde(default)]
     pub pay: Option<crews::PayLine>,
+    /// The inputs its operator's calls were read from, with their SHA-256 (empty in dossiers
+    /// written before it, and from the Spark engine).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceRef>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -194,6 +255,8 @@ pub fn operators_with_findings(findings: &[Finding]) -> Vec<String> {
 #[derive(Default)]
 pub struct Material {
     per_op: BTreeMap<String, OperatorMaterial>,
+    /// Per operator: (file number, calls) of the inputs its rows came from.
+    files: BTreeMap<String, Vec<(u32, u64)>>,
 }
 
 /// One operator's daily totals and caller IDs.
@@ -205,6 +268,7 @@ type OperatorMaterial = (Vec<DayLine>, Vec<CliLine>, Vec<CallLine>);
 impl Material {
     pub fn merge(&mut self, other: Material) {
         self.per_op.extend(other.per_op);
+        self.files.extend(other.files);
     }
 }
 
@@ -240,7 +304,28 @@ pub fn material(input: &AuditInput, ops: &[String], callees_redacted: bool) -> R
     let mut per_op: BTreeMap<String, OperatorMaterial> =
         per_op.into_iter().map(|(op, (daily, clis))| (op.to_string(), (daily, clis, Vec::new()))).collect();
     first_calls(input, ops, callees_redacted, &mut per_op)?;
-    Ok(Material { per_op })
+    Ok(Material { per_op, files: source_files(input, ops)? })
+}
+
+/// Per operator of `ops`: the file numbers its rows came from, with how many (none when the frame
+/// has no `__file`).
+fn source_files(input: &AuditInput, ops: &[String]) -> Result<BTreeMap<String, Vec<(u32, u64)>>> {
+    let Ok(c) = input.cdr.column("__file") else { return Ok(BTreeMap::new()) };
+    let files = c.u32()?;
+    let t = Chunks::new(files);
+    let mut out = BTreeMap::new();
+    for op in ops {
+        let Some(r) = input.op_rows.get(op.as_str()) else { continue };
+        let mut m: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut rows = t.rows();
+        for i in r.clone() {
+            if let Some(f) = rows.get(i) {
+                *m.entry(f).or_default() += 1;
+            }
+        }
+        out.insert(op.clone(), m.into_iter().collect());
+    }
+    Ok(out)
 }
 
 /// The columns [`material`] walks, as chunk tables shared by every operator's readers.
@@ -475,6 +560,20 @@ pub fn assemble(
                 calls: vec![],
                 crew: None,
                 pay: None,
+                sources: material
+                    .files
+                    .get(op)
+                    .map(|v| {
+                        v.iter()
+                            .map(|(file, rows)| SourceRef {
+                                path: String::new(),
+                                sha256: String::new(),
+                                rows: *rows,
+                                file: *file,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             },
         );
     }

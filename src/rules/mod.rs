@@ -84,7 +84,13 @@ pub struct Finding {
 impl Finding {
     /// One findings.jsonl line: the finding as serde writes it, with `evidence` (its last field) spliced
     /// in as already rendered text.
-    pub fn write_jsonl(&self, out: &mut Vec<u8>, evidence: &str) -> Result<()> {
+    /// `triage`: its status and first day seen (a scan's findings; `cards` has none).
+    pub fn write_jsonl(
+        &self,
+        out: &mut Vec<u8>,
+        evidence: &str,
+        triage: Option<(&str, chrono::NaiveDate)>,
+    ) -> Result<()> {
         /// [`Finding`]'s fields before `evidence`, in its order
         #[derive(serde::Serialize)]
         struct Head<'a> {
@@ -96,6 +102,10 @@ impl Finding {
             window_end: &'a chrono::DateTime<chrono::Utc>,
             score: f64,
             summary: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            status: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            first_seen: Option<chrono::NaiveDate>,
         }
         let head = Head {
             rule: self.rule,
@@ -106,6 +116,8 @@ impl Finding {
             window_end: &self.window_end,
             score: self.score,
             summary: &self.summary,
+            status: triage.map(|t| t.0),
+            first_seen: triage.map(|t| t.1),
         };
         serde_json::to_writer(&mut *out, &head)?;
         out.pop(); // the closing brace
@@ -572,7 +584,7 @@ mod tests {
                 fact: None,
             };
             let mut line = Vec::new();
-            f.write_jsonl(&mut line, &f.evidence.to_string()).unwrap();
+            f.write_jsonl(&mut line, &f.evidence.to_string(), None).unwrap();
             let want = serde_json::to_string(&f).unwrap() + "\n";
             assert_eq!(String::from_utf8(line).unwrap(), want);
         }

@@ -1,0 +1,104 @@
+//! `verify DIR`: the output directory against its manifest.json (inputs and outputs re-hashed).
+
+use crate::cli::{VerifyArgs, VerifyFormat};
+use crate::exit_codes::Exit;
+use crate::outputs::manifest::{self, Manifest};
+use anyhow::{Context, Result};
+
+pub fn run(args: &VerifyArgs) -> Result<Exit> {
+    let path = args.dir.join(manifest::FILE);
+    let text = std::fs::read(&path).with_context(|| format!("{}: cannot read the manifest", path.display()))?;
+    let m: Manifest =
+        serde_json::from_slice(&text).with_context(|| format!("{}: not a diversion-audit manifest", path.display()))?;
+    anyhow::ensure!(
+        m.manifest_version == manifest::VERSION,
+        "{}: manifest version {} (this tool reads {})",
+        path.display(),
+        m.manifest_version,
+        manifest::VERSION
+    );
+    let checks = manifest::verify(&args.dir, &m, args.skip_inputs);
+    let count = |s: &str| checks.iter().filter(|c| c.status == s).count();
+    let (changed, missing, unreadable) = (count("changed"), count("missing"), count("unreadable"));
+    // files beside the outputs that the manifest does not list: said, not a change of the evidence
+    let listed: std::collections::BTreeSet<&str> = m.outputs.iter().map(|o| o.path.as_str()).collect();
+    let mut extra = Vec::new();
+    walk(&args.dir, std::path::Path::new(""), &mut extra);
+    extra.retain(|p| p != manifest::FILE && !listed.contains(p.as_str()));
+    match args.format {
+        VerifyFormat::Json => {
+            let v = serde_json::json!({
+                "manifest": path.display().to_string(),
+                "manifest_sha256": manifest::sha256_bytes(&text),
+                "created_at": m.created_at,
+                "command": m.argv,
+                "checks": checks,
+                "not_listed": extra,
+                "changed": changed, "missing": missing, "unreadable": unreadable,
+            });
+            let mut s = serde_json::to_string_pretty(&v)?;
+            s.push('\n');
+            crate::outputs::stdout(s.as_bytes())?;
+        }
+        VerifyFormat::Text => {
+            let mut s = String::new();
+            for c in checks.iter().filter(|c| c.status != "ok") {
+                s.push_str(&format!(
+                    "{:<10} {} {}: expected sha256 {}{}{}\n",
+                    c.status.to_uppercase(),
+                    c.side,
+                    c.path,
+                    c.expected_sha256,
+                    c.actual_sha256.as_deref().map(|a| format!(", found {a}")).unwrap_or_default(),
+                    c.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(),
+                ));
+            }
+            for e in &extra {
+                s.push_str(&format!("not listed {e} (not part of the run's outputs)\n"));
+            }
+            let (ins, outs) = (
+                checks.iter().filter(|c| c.side == "input").count(),
+                checks.iter().filter(|c| c.side == "output").count(),
+            );
+            s.push_str(&format!(
+                "{}: {} input(s){} and {} output(s) checked against manifest.json ({}, sha256 {}): {}\n",
+                args.dir.display(),
+                ins,
+                if args.skip_inputs { " (skipped)" } else { "" },
+                outs,
+                m.created_at,
+                manifest::sha256_bytes(&text),
+                if changed + missing + unreadable == 0 {
+                    "all match".to_string()
+                } else {
+                    format!("{changed} changed, {missing} missing, {unreadable} unreadable")
+                }
+            ));
+            crate::outputs::stdout(s.as_bytes())?;
+        }
+    }
+    Ok(if unreadable > 0 {
+        Exit::Error
+    } else if changed + missing > 0 {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Every file under `root` (relative, `/`-separated), dot-files and dot-directories left out.
+fn walk(root: &std::path::Path, rel: &std::path::Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(root.join(rel)).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let r = rel.join(&name);
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            walk(root, &r, out);
+        } else {
+            out.push(r.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    out.sort();
+}

@@ -1,0 +1,278 @@
+//! `manifest.json`: the evidence record of a run (电子数据). Which tool and version, with which
+//! command line and config (and the config's SHA-256), read which inputs (path, size, modification
+//! time, SHA-256, rows) and wrote which outputs (SHA-256 of each). `diversion-audit verify DIR`
+//! re-hashes both sides against it.
+//!
+//! The inputs are hashed on a thread of their own, started when they are listed, at a lower CPU
+//! priority, so that it runs in the gaps the load and the rules leave ([`Hashing`]); the outputs
+//! are hashed in parallel once they are staged, before they are published with the manifest.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub const FILE: &str = "manifest.json";
+pub const VERSION: u32 = 1;
+
+/// One file read by the run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InputFile {
+    /// `cdr`, `joins`, `sms`, `ip-country`, `config`, `allowlist`, `history`, `ledger`, `sales`.
+    pub role: String,
+    /// As the run named it (what outputs and messages show).
+    pub path: String,
+    /// Where `verify` looks for it.
+    pub absolute: String,
+    pub size: u64,
+    /// Modification time, UTC, RFC 3339 (nanoseconds).
+    pub modified: Option<String>,
+    pub sha256: String,
+    /// Rows read from it (after rejects and duplicates), where the run counts them.
+    pub rows: Option<u64>,
+}
+
+/// One file written by the run, relative to the output directory.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OutputFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub tool: String,
+    pub version: String,
+    /// `scan`, `cards`.
+    pub command: String,
+    pub argv: Vec<String>,
+    pub cwd: String,
+    pub created_at: String,
+    /// SHA-256 of `config` as JSON (the config in force: file and flags together).
+    pub config_sha256: String,
+    pub config: serde_json::Value,
+    pub inputs: Vec<InputFile>,
+    /// Every file of the published set but this manifest, sorted by path.
+    pub outputs: Vec<OutputFile>,
+}
+
+/// The SHA-256 (lower-case hex) and size of a file's bytes.
+pub fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, hex::encode(h.finalize())))
+}
+
+pub fn sha256_bytes(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn modified(m: &std::fs::Metadata) -> Option<String> {
+    let t: chrono::DateTime<chrono::Utc> = m.modified().ok()?.into();
+    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+}
+
+/// One input's record; `rows` is filled in later by the command.
+pub fn input_file(role: &str, path: &Path) -> Result<InputFile> {
+    let shown = path.display().to_string();
+    let before = std::fs::metadata(path).with_context(|| format!("{shown}: cannot hash (manifest)"))?;
+    let (size, sha256) = sha256_file(path).with_context(|| format!("{shown}: cannot hash (manifest)"))?;
+    let after = std::fs::metadata(path).with_context(|| format!("{shown}: cannot hash (manifest)"))?;
+    anyhow::ensure!(
+        before.len() == after.len() && before.modified().ok() == after.modified().ok() && size == after.len(),
+        "{shown}: changed while it was read (size or modification time); nothing published"
+    );
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    Ok(InputFile {
+        role: role.to_string(),
+        path: shown,
+        absolute: absolute.display().to_string(),
+        size,
+        modified: modified(&after),
+        sha256,
+        rows: None,
+    })
+}
+
+/// The inputs, hashed on a background thread while the run reads them.
+pub struct Hashing(std::thread::JoinHandle<Result<Vec<InputFile>>>);
+
+impl Hashing {
+    pub fn start(files: Vec<(&'static str, PathBuf)>) -> Self {
+        Self(std::thread::spawn(move || {
+            lower_priority();
+            files.iter().map(|(role, p)| input_file(role, p)).collect()
+        }))
+    }
+
+    pub fn finish(self) -> Result<Vec<InputFile>> {
+        self.0.join().map_err(|_| anyhow::anyhow!("hashing the inputs failed (thread panicked)"))?
+    }
+}
+
+/// This thread yields to the load's and the rules' threads (Linux: a thread's own nice value).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority on this thread's id only change this thread's nice value.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+/// Rows per input from the loader's file reports (matched by the path as shown).
+pub fn fill_rows(inputs: &mut [InputFile], reports: &[&crate::load::FileReport]) {
+    for i in inputs.iter_mut() {
+        if let Some(r) = reports.iter().find(|r| r.path == i.path) {
+            i.rows = Some(r.rows_read);
+        }
+    }
+}
+
+/// The head of a manifest: everything but the outputs.
+pub fn head(command: &str, config: &impl Serialize, inputs: Vec<InputFile>) -> Result<Manifest> {
+    let config = serde_json::to_value(config)?;
+    let config_sha256 = sha256_bytes(&serde_json::to_vec(&config)?);
+    Ok(Manifest {
+        manifest_version: VERSION,
+        tool: env!("CARGO_PKG_NAME").to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        command: command.to_string(),
+        argv: std::env::args().collect(),
+        cwd: std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        config_sha256,
+        config,
+        inputs,
+        outputs: Vec::new(),
+    })
+}
+
+/// Hash every file staged in `dir` (but a manifest) and write `dir/manifest.json`; returns the
+/// manifest's own SHA-256, for the log.
+pub fn write(dir: &Path, mut m: Manifest) -> Result<String> {
+    use rayon::prelude::*;
+    let mut files = Vec::new();
+    super::collect_files(dir, Path::new(""), &mut files)?;
+    files.retain(|f| f != Path::new(FILE));
+    files.sort();
+    m.outputs = files
+        .par_iter()
+        .map(|rel| -> Result<OutputFile> {
+            let (size, sha256) =
+                sha256_file(&dir.join(rel)).with_context(|| format!("{}: cannot hash", rel.display()))?;
+            Ok(OutputFile { path: rel.to_string_lossy().replace('\\', "/"), size, sha256 })
+        })
+        .collect::<Result<_>>()?;
+    let mut bytes = serde_json::to_vec_pretty(&m)?;
+    bytes.push(b'\n');
+    super::write_atomic(&dir.join(FILE), |w| Ok(w.write_all(&bytes)?))?;
+    Ok(sha256_bytes(&bytes))
+}
+
+/// The outputs a directory's manifest lists (none without a readable manifest): the files a new
+/// set replaces, and drops when it does not write them again.
+pub fn listed_outputs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read(dir.join(FILE)) else { return Vec::new() };
+    let Ok(m) = serde_json::from_slice::<Manifest>(&text) else { return Vec::new() };
+    m.outputs.into_iter().map(|o| PathBuf::from(o.path)).collect()
+}
+
+/// What `verify` found for one file.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Check {
+    /// `input` or `output`.
+    pub side: &'static str,
+    pub path: String,
+    /// `ok`, `changed`, `missing` or `unreadable`.
+    pub status: &'static str,
+    pub expected_sha256: String,
+    pub actual_sha256: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Re-hash what `m` lists: inputs at their absolute paths (unless `skip_inputs`), outputs under `dir`.
+pub fn verify(dir: &Path, m: &Manifest, skip_inputs: bool) -> Vec<Check> {
+    use rayon::prelude::*;
+    let mut todo: Vec<(&'static str, String, PathBuf, u64, &str)> = Vec::new();
+    if !skip_inputs {
+        for i in &m.inputs {
+            todo.push(("input", i.path.clone(), PathBuf::from(&i.absolute), i.size, &i.sha256));
+        }
+    }
+    for o in &m.outputs {
+        todo.push(("output", o.path.clone(), dir.join(&o.path), o.size, &o.sha256));
+    }
+    todo.par_iter()
+        .map(|(side, path, at, size, want)| {
+            let c = |status, actual: Option<String>, detail: Option<String>| Check {
+                side,
+                path: path.clone(),
+                status,
+                expected_sha256: want.to_string(),
+                actual_sha256: actual,
+                detail,
+            };
+            match sha256_file(at) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    c("missing", None, Some(at.display().to_string()))
+                }
+                Err(e) => c("unreadable", None, Some(format!("{}: {e}", at.display()))),
+                Ok((_, h)) if h == *want => c("ok", Some(h), None),
+                Ok((n2, h)) => {
+                    let d = if n2 != *size { format!("size {size} -> {n2} bytes") } else { "same size".to_string() };
+                    c("changed", Some(h), Some(d))
+                }
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_known_bytes() {
+        // FIPS 180-2, appendix B.1
+        assert_eq!(sha256_bytes(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a");
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(sha256_file(&p).unwrap(), (3, sha256_bytes(b"abc")));
+    }
+
+    #[test]
+    fn verify_names_changed_and_missing_files() {
+        let d = tempfile::tempdir().unwrap();
+        let input = d.path().join("in.csv");
+        std::fs::write(&input, "a,b\n1,2\n").unwrap();
+        let out = d.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("x.csv"), "x\n").unwrap();
+        std::fs::write(out.join("y.csv"), "y\n").unwrap();
+        let m = head("scan", &serde_json::json!({"k": 1}), vec![input_file("cdr", &input).unwrap()]).unwrap();
+        write(&out, m).unwrap();
+        let m: Manifest = serde_json::from_slice(&std::fs::read(out.join(FILE)).unwrap()).unwrap();
+        assert_eq!(m.outputs.iter().map(|o| o.path.as_str()).collect::<Vec<_>>(), ["x.csv", "y.csv"]);
+        assert!(verify(&out, &m, false).iter().all(|c| c.status == "ok"));
+        std::fs::write(&input, "a,b\n1,3\n").unwrap();
+        std::fs::remove_file(out.join("y.csv")).unwrap();
+        let got: Vec<(&str, &str)> = verify(&out, &m, false).iter().map(|c| (c.side, c.status)).collect();
+        assert_eq!(got, [("input", "changed"), ("output", "ok"), ("output", "missing")]);
+        assert_eq!(listed_outputs(&out), [PathBuf::from("x.csv"), PathBuf::from("y.csv")]);
+    }
+}
