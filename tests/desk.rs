@@ -297,3 +297,27 @@ fn a_published_set_drops_outputs_the_run_no_longer_writes() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("not listed NOTES.txt"), "{text}");
 }
+
+#[test]
+fn cards_writes_a_manifest_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cards");
+    let c = "sample_logs/cards";
+    bin()
+        .args(["cards", &format!("{c}/card_ledger.csv.gz"), "--sales", &format!("{c}/shop_sales.csv.gz")])
+        .args(["--sms", &format!("{c}/sms_log.csv.gz"), "--joins", &format!("{c}/sms_joins.csv"), "--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let m: Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["command"], "cards");
+    let roles: BTreeSet<&str> = m["inputs"].as_array().unwrap().iter().map(|i| i["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["joins", "ledger", "sales", "sms"].into());
+    let ledger = m["inputs"].as_array().unwrap().iter().find(|i| i["role"] == "ledger").unwrap();
+    assert!(ledger["rows"].as_u64().unwrap() > 0);
+    let (code, text) = verify(&out, &[]);
+    assert_eq!(code, 0, "{text}");
+    flip_byte(&out.join("suppliers.csv"), 20);
+    let (code, text) = verify(&out, &[]);
+    assert!(code == 1 && text.contains("suppliers.csv"), "{text}");
+}

@@ -266,7 +266,7 @@ impl Judged {
     /// Every output but rejected.csv and run.json; returns the dossiers' party count by kind.
     fn write(&mut self, out: &Path, plan: &CardsPlan, input: &LedgerInput) -> Result<BTreeMap<&'static str, usize>> {
         let tz = input.tz;
-        findings::write_findings(out, &self.findings, None, plan.excel)?;
+        findings::write_findings(out, &self.findings, None, None, plan.excel)?;
         let mut parties = Vec::new();
         for (key, file, kind) in PARTIES {
             let Some(m) = self.metrics.get(key) else { continue };

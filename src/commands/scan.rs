@@ -83,21 +83,12 @@ pub fn scan(plan: &ScanPlan) -> Result<ScanResult> {
     let memory_note = memory_check(plan, &paths)?;
     crate::diag::test_pause("listed");
     let mut judged = pipeline::run(plan, &paths, &pb, memory_note.into_iter().collect())?;
-    let t = Instant::now();
-    let inputs = evidence_inputs(plan, &judged, hashing)?;
-    lap(&mut judged.stage_times, "hash_wait", t);
 
     pb.set_message("writing outputs");
     let t = Instant::now();
-    let operators = write_outputs(plan, &mut judged, staging.dir(), &inputs)?;
+    let (operators, alerts, inputs) = write_outputs(plan, &mut judged, staging.dir(), hashing)?;
     let out = staging.dir();
     findings::write_suppressed(out, &judged.suppressed, plan.excel)?;
-    let alerts = findings::write_alerts(
-        out,
-        &judged.findings,
-        &judged.triage,
-        plan.fail_on.unwrap_or(crate::rules::Severity::Info),
-    )?;
     if plan.history.is_some() {
         findings::write_resolved(out, &judged.resolved, plan.excel)?;
     }
@@ -115,7 +106,9 @@ pub fn scan(plan: &ScanPlan) -> Result<ScanResult> {
         "seconds": { "stages": judged.stage_times, "rules": judged.rule_times },
     });
     write_json(&staging.dir().join("timings.json"), &timings)?;
+    let t = Instant::now();
     let sha = manifest::write(staging.dir(), manifest::head("scan", &plan.setup.config, inputs)?)?;
+    crate::diag::trace("manifest (outputs hashed)", t);
     crate::log::info(&format!("scan manifest: {} sha256 {sha}", plan.out.join(manifest::FILE).display()));
     crate::diag::test_pause("staged");
     // Everything is written: history first (later runs depend on it), then the outputs, run.json last.
@@ -180,14 +173,24 @@ fn memory_check(plan: &ScanPlan, paths: &[PathBuf]) -> Result<Option<String>> {
 /// Every output but run.json and timings.json, into the staging directory `out`; returns the
 /// operators table. findings.* and the tables are written on their own threads while the operators
 /// table and the dossiers are made (tens of MB of JSON at 10 M calls).
-fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path, inputs: &[InputFile]) -> Result<DataFrame> {
+/// Also alerts.jsonl (with findings.*; returns how many) and the inputs' records for the manifest:
+/// their hashes are waited for only when report.html and the dossiers need them.
+fn write_outputs(
+    plan: &ScanPlan,
+    judged: &mut Judged,
+    out: &Path,
+    hashing: manifest::Hashing,
+) -> Result<(DataFrame, usize, Vec<InputFile>)> {
     let cfg = &plan.setup.config.rules;
     let min_talk_s = (cfg.long_shift.min_talk_hours * 3600.0).round() as i64;
     let material = judged.take_material();
     let judged = &*judged;
     let tz = judged.tz;
-    std::thread::scope(|sc| -> Result<DataFrame> {
-        let written = sc.spawn(|| findings::write_findings(out, &judged.findings, Some(&judged.triage), plan.excel));
+    let alerts_at = plan.fail_on.unwrap_or(crate::rules::Severity::Info);
+    std::thread::scope(|sc| -> Result<(DataFrame, usize, Vec<InputFile>)> {
+        let written = sc.spawn(|| {
+            findings::write_findings(out, &judged.findings, Some(&judged.triage), Some(alerts_at), plan.excel)
+        });
         let tables_written = sc.spawn(|| -> Result<()> {
             tables::write_shifts(out, &judged.shifts, tz, min_talk_s, plan.excel)?;
             for (name, df) in &judged.tables {
@@ -204,7 +207,6 @@ fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path, inputs: &[Inp
         tables::write_frame(&out.join("operators.csv"), &mut operators, plan.excel)?;
         let t_d = Instant::now();
         let mut dossiers = judged.dossiers(material, &operators, cfg.long_shift.min_talk_hours)?;
-        name_sources(&mut dossiers, judged, inputs);
         let crew_tables = crate::report::crews::Tables {
             crews: judged.table("crews"),
             links: judged.table("links"),
@@ -217,7 +219,12 @@ fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path, inputs: &[Inp
         };
         crew_tables.attach(&mut dossiers)?;
         let crews = crew_tables.pages(&dossiers)?;
-        let report = report_of(plan, judged, &operators, dossiers, crews, inputs)?;
+        // the inputs' hashes: as late as possible (their thread runs when a core is idle)
+        let t_h = Instant::now();
+        let inputs = evidence_inputs(plan, judged, hashing)?;
+        crate::diag::trace("hash wait", t_h);
+        name_sources(&mut dossiers, judged, &inputs);
+        let report = report_of(plan, judged, &operators, dossiers, crews, &inputs)?;
         crate::diag::trace("dossiers", t_d);
         // the two renderings of the report side by side (the rest of the writing is done by now)
         let (json, html) = rayon::join(
@@ -231,9 +238,9 @@ fn write_outputs(plan: &ScanPlan, judged: &mut Judged, out: &Path, inputs: &[Inp
         html?;
         crate::diag::trace("tables and report", t);
         outputs::write_rejects(&out.join("rejected.csv"), &judged.rejects(), plan.excel)?;
-        written.join().map_err(|_| anyhow::anyhow!("writing findings failed (thread panicked)"))??;
+        let alerts = written.join().map_err(|_| anyhow::anyhow!("writing findings failed (thread panicked)"))??;
         tables_written.join().map_err(|_| anyhow::anyhow!("writing tables failed (thread panicked)"))??;
-        Ok(operators)
+        Ok((operators, alerts, inputs))
     })
 }
 

@@ -4,7 +4,7 @@
 
 use super::write_atomic;
 use crate::rules::{Finding, Severity};
-use crate::triage::{Resolved, Suppressed, Triage};
+use crate::triage::{Resolved, Status, Suppressed, Triage};
 use anyhow::Result;
 use std::path::Path;
 
@@ -51,33 +51,54 @@ fn record(f: &Finding, ev: &str, t: Option<&Triage>) -> [String; 11] {
 }
 
 /// Both findings files, in the findings' order; `triage` is aligned with `findings` when given.
-pub fn write_findings(out: &Path, findings: &[Finding], triage: Option<&[Triage]>, excel: bool) -> Result<()> {
+/// With `alerts` (a minimum severity; needs `triage`) also alerts.jsonl: the new findings at or
+/// above it, findings.jsonl's object with an `alert_id` first (an empty file when there are none).
+/// Returns how many alerts.
+pub fn write_findings(
+    out: &Path,
+    findings: &[Finding],
+    triage: Option<&[Triage]>,
+    alerts: Option<Severity>,
+    excel: bool,
+) -> Result<usize> {
     use rayon::prelude::*;
     // Tens of thousands of findings are tens of MB of JSON: blocks of them are rendered to bytes in
     // parallel (a single writer thread was the longest part of writing a 10 M-row scan), then written
-    // in order.
+    // in order; an alert reuses its finding's rendered line.
     const BLOCK: usize = 512;
-    let blocks: Vec<(Vec<u8>, Vec<u8>)> = findings
+    /// One block's findings.jsonl, findings.csv and alerts.jsonl bytes, and its alerts.
+    type Block = (Vec<u8>, Vec<u8>, Vec<u8>, usize);
+    let blocks: Vec<Block> = findings
         .par_chunks(BLOCK)
         .enumerate()
-        .map(|(b, block)| -> Result<(Vec<u8>, Vec<u8>)> {
+        .map(|(b, block)| -> Result<Block> {
             let tri = |i: usize| triage.and_then(|t| t.get(b * BLOCK + i));
             // each evidence object is rendered once, for both files (it is most of a finding's text)
             let evidence: Vec<String> = block.iter().map(|f| f.evidence.to_string()).collect();
             let mut jsonl = Vec::with_capacity(block.len() * 1024);
+            let (mut alert, mut n) = (Vec::new(), 0);
             for (i, (f, ev)) in block.iter().zip(&evidence).enumerate() {
+                let at = jsonl.len();
                 f.write_jsonl(&mut jsonl, ev, tri(i).map(|t| (t.status.name(), t.first_seen)))?;
+                if let (Some(min), Some(t)) = (alerts, tri(i))
+                    && t.status == Status::New
+                    && f.severity >= min
+                {
+                    alert.extend_from_slice(format!("{{\"alert_id\":\"{}\",", alert_id(f)).as_bytes());
+                    alert.extend_from_slice(&jsonl[at + 1..]);
+                    n += 1;
+                }
             }
             let mut c = csv::Writer::from_writer(Vec::with_capacity(block.len() * 1024));
             for (i, (f, ev)) in block.iter().zip(&evidence).enumerate() {
                 c.write_record(record(f, ev, tri(i)))?;
             }
             let csv = c.into_inner().map_err(|e| anyhow::anyhow!("findings.csv: {}", e.error()))?;
-            Ok((jsonl, csv))
+            Ok((jsonl, csv, alert, n))
         })
         .collect::<Result<_>>()?;
     write_atomic(&out.join("findings.jsonl"), |w| {
-        for (jsonl, _) in &blocks {
+        for (jsonl, ..) in &blocks {
             w.write_all(jsonl)?;
         }
         Ok(())
@@ -90,11 +111,21 @@ pub fn write_findings(out: &Path, findings: &[Finding], triage: Option<&[Triage]
         c.write_record(COLUMNS)?;
         c.flush()?;
         drop(c);
-        for (_, csv) in &blocks {
+        for (_, csv, ..) in &blocks {
             w.write_all(csv)?;
         }
         Ok(())
-    })
+    })?;
+    if alerts.is_none() {
+        return Ok(0);
+    }
+    write_atomic(&out.join("alerts.jsonl"), |w| {
+        for (_, _, alert, _) in &blocks {
+            w.write_all(alert)?;
+        }
+        Ok(())
+    })?;
+    Ok(blocks.iter().map(|b| b.3).sum())
 }
 
 /// suppressed.csv: every finding the allowlist covered, with the entry (header only when none).
@@ -135,25 +166,6 @@ pub fn alert_id(f: &Finding) -> String {
         rfc(&f.window_start)
     );
     super::manifest::sha256_bytes(k.as_bytes())[..16].to_string()
-}
-
-/// alerts.jsonl: the new findings at or above `min`, one object a line (findings.jsonl's, with an
-/// `alert_id` first); an empty file when there are none. Returns how many.
-pub fn write_alerts(out: &Path, findings: &[Finding], triage: &[Triage], min: Severity) -> Result<usize> {
-    let mut bytes = Vec::new();
-    let mut n = 0;
-    for (f, t) in findings.iter().zip(triage) {
-        if t.status != crate::triage::Status::New || f.severity < min {
-            continue;
-        }
-        let mut line = Vec::new();
-        f.write_jsonl(&mut line, &f.evidence.to_string(), Some((t.status.name(), t.first_seen)))?;
-        bytes.extend_from_slice(format!("{{\"alert_id\":\"{}\",", alert_id(f)).as_bytes());
-        bytes.extend_from_slice(&line[1..]);
-        n += 1;
-    }
-    write_atomic(&out.join("alerts.jsonl"), |w| Ok(w.write_all(&bytes)?))?;
-    Ok(n)
 }
 
 /// resolved.csv: findings of the previous audited day that this run did not find again.
