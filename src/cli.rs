@@ -53,7 +53,8 @@ pub enum Command {
     /// Load and enrich CDRs (formats, legs and direction, E.164, countries, IP countries,
     /// duplicates, rejects) without judging them, and write the canonical Parquet that `spark/`
     /// audits: `DIR/day=YYYY-MM-DD/part-ID.parquet`, the join log in `DIR/_joins/`, rejected rows
-    /// in `DIR/_rejected/ID.csv` and `DIR/_manifests/ID.json` (docs/scale-out.md).
+    /// in `DIR/_rejected/ID.csv`, `DIR/_manifests/ID.json` and the evidence record
+    /// `DIR/_evidence/ID.json` (docs/scale-out.md).
     #[command(after_help = EXIT_CODES)]
     Normalize(NormalizeArgs),
     /// Audit a recharge provider's card ledger, card shops' sales logs and SMS send logs for the
@@ -91,7 +92,8 @@ const VERIFY_EXIT_CODES: &str = "Exit codes:
 /// `verify`'s flags.
 #[derive(Args, Debug, Clone)]
 pub struct VerifyArgs {
-    /// An output directory of `scan` or `cards` (holding manifest.json).
+    /// An output directory of `scan` or `cards` (holding manifest.json), or a manifest file
+    /// (`normalize`'s `DIR/_evidence/ID.json`, one per run).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
     /// Check the outputs only (the inputs were moved, or are on another machine).

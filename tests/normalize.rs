@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::bin as da;
 use common::{generate, generated};
 use polars::prelude::*;
 use serde_json::Value;
@@ -67,6 +68,25 @@ fn parts_by_local_day_hold_every_row_the_manifest_counts() {
     for (p, b) in parts.iter().zip(before) {
         assert_eq!(std::fs::read(out.join(p["path"].as_str().unwrap())).unwrap(), b);
     }
+    // the run's evidence record (one per id, beside other runs' parts): its inputs with SHA-256 and
+    // rows, its files; `verify` takes the file and finds a changed byte of a part
+    let ev: Vec<_> = std::fs::read_dir(out.join("_evidence")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    let e: Value = serde_json::from_slice(&std::fs::read(&ev[0]).unwrap()).unwrap();
+    assert_eq!((e["command"].as_str(), e["root"].as_str()), (Some("normalize"), Some("..")));
+    let cdr = e["inputs"].as_array().unwrap().iter().find(|i| i["role"] == "cdr").unwrap();
+    assert_eq!(cdr["rows"], m["rows"]["read"]);
+    let listed: Vec<&str> = e["outputs"].as_array().unwrap().iter().map(|o| o["path"].as_str().unwrap()).collect();
+    assert!(parts.iter().all(|p| listed.contains(&p["path"].as_str().unwrap())), "{listed:?}");
+    let o = da().arg("verify").arg(&ev[0]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let part = out.join(parts[0]["path"].as_str().unwrap());
+    let mut b = std::fs::read(&part).unwrap();
+    b[100] ^= 1;
+    std::fs::write(&part, b).unwrap();
+    let o = da().arg("verify").arg(&ev[0]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(parts[0]["path"].as_str().unwrap()));
 }
 
 #[test]

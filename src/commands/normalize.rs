@@ -20,6 +20,7 @@ pub fn run(args: &NormalizeArgs) -> Result<()> {
     let staging = Staging::new(&plan.out)?;
     let paths = crate::load::expand_inputs(&plan.inputs)?;
     let id = inputs_id(&paths, &plan)?;
+    let hashing = crate::outputs::manifest::Hashing::start(evidence_files(&plan, &paths));
     let c = canonical::canonical(&plan, &paths, &ProgressBar::hidden())?;
     let tz = plan.setup.config.tz()?;
     let mut cdr = c.cdr;
@@ -59,6 +60,13 @@ pub fn run(args: &NormalizeArgs) -> Result<()> {
     });
     // the manifest last: its presence marks the parts complete
     write_json(&staging.dir().join("_manifests").join(format!("{id}.json")), &manifest)?;
+    // the evidence record of this run's files (the directory holds other runs' too: one per id)
+    let mut inputs = hashing.finish()?;
+    let reports: Vec<&crate::load::FileReport> =
+        c.loaded.files.iter().chain(c.joins.iter().flat_map(|j| j.files.iter())).collect();
+    crate::outputs::manifest::fill_rows(&mut inputs, &reports);
+    let head = crate::outputs::manifest::head("normalize", &plan.setup.config, inputs)?;
+    crate::outputs::manifest::write_as(staging.dir(), &Path::new("_evidence").join(format!("{id}.json")), head)?;
     staging.publish()?;
     // only once the new set is in place: a failed run leaves the old one whole
     remove_old_parts(&plan.out, &id, &parts)?;
@@ -150,6 +158,18 @@ fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
         .finish(df)
         .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
     Ok(())
+}
+
+/// The files whose SHA-256 the evidence record keeps (a path that does not expand is the loader's
+/// to report).
+fn evidence_files(plan: &ScanPlan, cdr: &[PathBuf]) -> Vec<(&'static str, PathBuf)> {
+    let mut v: Vec<(&'static str, PathBuf)> = cdr.iter().map(|p| ("cdr", p.clone())).collect();
+    if !plan.joins.is_empty() {
+        v.extend(crate::load::expand_inputs(&plan.joins).unwrap_or_default().into_iter().map(|p| ("joins", p)));
+    }
+    let single = [("ip-country", &plan.ip_country), ("config", &plan.setup.config_path)];
+    v.extend(single.into_iter().filter_map(|(r, p)| p.as_ref().filter(|p| p.is_file()).map(|p| (r, p.clone()))));
+    v
 }
 
 /// This id's parts of days the new set no longer has (the inputs changed under the same names):

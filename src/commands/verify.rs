@@ -6,7 +6,8 @@ use crate::outputs::manifest::{self, Manifest};
 use anyhow::{Context, Result};
 
 pub fn run(args: &VerifyArgs) -> Result<Exit> {
-    let path = args.dir.join(manifest::FILE);
+    // a directory's manifest.json, or a manifest file (normalize's `_evidence/ID.json`)
+    let path = if args.dir.is_file() { args.dir.clone() } else { args.dir.join(manifest::FILE) };
     let text = std::fs::read(&path).with_context(|| format!("{}: cannot read the manifest", path.display()))?;
     let m: Manifest =
         serde_json::from_slice(&text).with_context(|| format!("{}: not a diversion-audit manifest", path.display()))?;
@@ -17,14 +18,21 @@ pub fn run(args: &VerifyArgs) -> Result<Exit> {
         m.manifest_version,
         manifest::VERSION
     );
-    let checks = manifest::verify(&args.dir, &m, args.skip_inputs);
+    let root = match (&m.root, path.parent()) {
+        (Some(r), Some(p)) => p.join(r),
+        (None, Some(p)) => p.to_path_buf(),
+        _ => args.dir.clone(),
+    };
+    let checks = manifest::verify(&root, &m, args.skip_inputs);
     let count = |s: &str| checks.iter().filter(|c| c.status == s).count();
     let (changed, missing, unreadable) = (count("changed"), count("missing"), count("unreadable"));
     // files beside the outputs that the manifest does not list: said, not a change of the evidence
     let listed: std::collections::BTreeSet<&str> = m.outputs.iter().map(|o| o.path.as_str()).collect();
     let mut extra = Vec::new();
-    walk(&args.dir, std::path::Path::new(""), &mut extra);
-    extra.retain(|p| p != manifest::FILE && !listed.contains(p.as_str()));
+    if m.root.is_none() {
+        walk(&root, std::path::Path::new(""), &mut extra);
+        extra.retain(|p| p != manifest::FILE && !listed.contains(p.as_str()));
+    }
     match args.format {
         VerifyFormat::Json => {
             let v = serde_json::json!({
@@ -61,11 +69,12 @@ pub fn run(args: &VerifyArgs) -> Result<Exit> {
                 checks.iter().filter(|c| c.side == "output").count(),
             );
             s.push_str(&format!(
-                "{}: {} input(s){} and {} output(s) checked against manifest.json ({}, sha256 {}): {}\n",
-                args.dir.display(),
+                "{}: {} input(s){} and {} output(s) checked against {} ({}, sha256 {}): {}\n",
+                root.display(),
                 ins,
                 if args.skip_inputs { " (skipped)" } else { "" },
                 outs,
+                path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
                 m.created_at,
                 manifest::sha256_bytes(&text),
                 if changed + missing + unreadable == 0 {

@@ -57,6 +57,10 @@ pub struct Manifest {
     pub inputs: Vec<InputFile>,
     /// Every file of the published set but this manifest, sorted by path.
     pub outputs: Vec<OutputFile>,
+    /// Where `outputs` are, relative to the manifest's directory, when not there (`normalize`'s
+    /// `_evidence/ID.json`: `..`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
 }
 
 /// The SHA-256 (lower-case hex) and size of a file's bytes.
@@ -165,16 +169,23 @@ pub fn head(command: &str, config: &impl Serialize, inputs: Vec<InputFile>) -> R
         config,
         inputs,
         outputs: Vec::new(),
+        root: None,
     })
 }
 
 /// Hash every file staged in `dir` (but a manifest) and write `dir/manifest.json`; returns the
 /// manifest's own SHA-256, for the log.
-pub fn write(dir: &Path, mut m: Manifest) -> Result<String> {
+pub fn write(dir: &Path, m: Manifest) -> Result<String> {
+    write_as(dir, Path::new(FILE), m)
+}
+
+/// [`write`] to `dir/rel` (`rel` itself left out of the outputs); a manifest below the root
+/// records the way back to it.
+pub fn write_as(dir: &Path, rel: &Path, mut m: Manifest) -> Result<String> {
     use rayon::prelude::*;
     let mut files = Vec::new();
     super::collect_files(dir, Path::new(""), &mut files)?;
-    files.retain(|f| f != Path::new(FILE));
+    files.retain(|f| f != rel);
     files.sort();
     m.outputs = files
         .par_iter()
@@ -184,9 +195,11 @@ pub fn write(dir: &Path, mut m: Manifest) -> Result<String> {
             Ok(OutputFile { path: rel.to_string_lossy().replace('\\', "/"), size, sha256 })
         })
         .collect::<Result<_>>()?;
+    let depth = rel.components().count().saturating_sub(1);
+    m.root = (depth > 0).then(|| vec![".."; depth].join("/"));
     let mut bytes = serde_json::to_vec_pretty(&m)?;
     bytes.push(b'\n');
-    super::write_atomic(&dir.join(FILE), |w| Ok(w.write_all(&bytes)?))?;
+    super::write_atomic(&dir.join(rel), |w| Ok(w.write_all(&bytes)?))?;
     Ok(sha256_bytes(&bytes))
 }
 
