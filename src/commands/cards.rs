@@ -147,7 +147,10 @@ pub fn cards(plan: &CardsPlan) -> Result<Exit> {
     let (_lock, stale) = DirLock::acquire(&plan.out)?;
     stale.iter().for_each(|w| crate::log::warn(w));
     let staging = Staging::new(&plan.out)?;
-    let hashing = crate::outputs::manifest::Hashing::start(evidence_files(plan));
+    let hashing = crate::outputs::manifest::Hashing::start(crate::outputs::manifest::files_by_role(
+        &[("ledger", &plan.ledgers), ("sales", &plan.sales), ("sms", &plan.sms), ("joins", &plan.joins)],
+        &[("config", plan.setup.config_path.as_ref())],
+    ));
     let inputs = load_inputs(plan)?;
     let t_load = t_all.elapsed().as_secs_f64();
     let input = ledger_input(plan, &inputs)?;
@@ -368,20 +371,6 @@ fn summary(o: &mut impl Write, inputs: &Inputs, judged: &Judged, out: &Path) -> 
     }
     writeln!(o, "outputs: {}", out.display())?;
     Ok(())
-}
-
-/// The files whose SHA-256 the manifest records, by role (hashed while they are read; a path that
-/// does not expand is the loader's to report).
-fn evidence_files(plan: &CardsPlan) -> Vec<(&'static str, std::path::PathBuf)> {
-    let mut v = Vec::new();
-    for (role, given) in [("ledger", &plan.ledgers), ("sales", &plan.sales), ("sms", &plan.sms), ("joins", &plan.joins)]
-    {
-        if !given.is_empty() {
-            v.extend(crate::load::expand_inputs(given).unwrap_or_default().into_iter().map(|p| (role, p)));
-        }
-    }
-    v.extend(plan.setup.config_path.iter().filter(|p| p.is_file()).map(|p| ("config", p.clone())));
-    v
 }
 
 #[cfg(test)]

@@ -20,7 +20,12 @@ pub fn run(args: &NormalizeArgs) -> Result<()> {
     let staging = Staging::new(&plan.out)?;
     let paths = crate::load::expand_inputs(&plan.inputs)?;
     let id = inputs_id(&paths, &plan)?;
-    let hashing = crate::outputs::manifest::Hashing::start(evidence_files(&plan, &paths));
+    let mut files: Vec<(&'static str, PathBuf)> = paths.iter().map(|p| ("cdr", p.clone())).collect();
+    files.extend(crate::outputs::manifest::files_by_role(
+        &[("joins", &plan.joins)],
+        &[("ip-country", plan.ip_country.as_ref()), ("config", plan.setup.config_path.as_ref())],
+    ));
+    let hashing = crate::outputs::manifest::Hashing::start(files);
     let c = canonical::canonical(&plan, &paths, &ProgressBar::hidden())?;
     let tz = plan.setup.config.tz()?;
     let mut cdr = c.cdr;
@@ -158,18 +163,6 @@ fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
         .finish(df)
         .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
     Ok(())
-}
-
-/// The files whose SHA-256 the evidence record keeps (a path that does not expand is the loader's
-/// to report).
-fn evidence_files(plan: &ScanPlan, cdr: &[PathBuf]) -> Vec<(&'static str, PathBuf)> {
-    let mut v: Vec<(&'static str, PathBuf)> = cdr.iter().map(|p| ("cdr", p.clone())).collect();
-    if !plan.joins.is_empty() {
-        v.extend(crate::load::expand_inputs(&plan.joins).unwrap_or_default().into_iter().map(|p| ("joins", p)));
-    }
-    let single = [("ip-country", &plan.ip_country), ("config", &plan.setup.config_path)];
-    v.extend(single.into_iter().filter_map(|(r, p)| p.as_ref().filter(|p| p.is_file()).map(|p| (r, p.clone()))));
-    v
 }
 
 /// This id's parts of days the new set no longer has (the inputs changed under the same names):

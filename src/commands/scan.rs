@@ -79,7 +79,13 @@ pub fn scan(plan: &ScanPlan) -> Result<ScanResult> {
     pb.set_message("loading CDRs");
     let paths = crate::load::expand_inputs(&plan.inputs)?;
     // the inputs are hashed for the manifest while they are read
-    let hashing = manifest::Hashing::start(evidence_files(plan, &paths));
+    let mut files: Vec<(&'static str, PathBuf)> = paths.iter().map(|p| ("cdr", p.clone())).collect();
+    files.extend(manifest::files_by_role(
+        &[("joins", &plan.joins), ("sms", &plan.sms)],
+        &[("ip-country", plan.ip_country.as_ref()), ("config", plan.setup.config_path.as_ref())],
+    ));
+    files.extend(plan.allow_files.iter().map(|p| ("allowlist", p.clone())));
+    let hashing = manifest::Hashing::start(files);
     let memory_note = memory_check(plan, &paths)?;
     crate::diag::test_pause("listed");
     let mut judged = pipeline::run(plan, &paths, &pb, memory_note.into_iter().collect())?;
@@ -253,7 +259,6 @@ fn report_of(
     crews: Vec<crate::report::crews::CrewPage>,
     inputs: &[InputFile],
 ) -> Result<crate::report::Report> {
-    let sha = |path: &str| inputs.iter().find(|i| i.path == path).map(|i| i.sha256.clone()).unwrap_or_default();
     let loaded = &judged.loaded;
     let findings = &judged.findings;
     let (ids, risk, hit) = (
@@ -274,7 +279,7 @@ fn report_of(
                 rows_read: f.rows_read,
                 rows_rejected: f.rows_rejected,
                 duplicates: f.duplicates,
-                sha256: sha(&f.path),
+                sha256: sha_of(inputs, &f.path),
             })
             .collect(),
         evidence: inputs
@@ -288,7 +293,7 @@ fn report_of(
             })
             .collect(),
         triage: Some(triage_view(plan, judged)),
-        config_sha256: manifest::sha256_bytes(&serde_json::to_vec(&serde_json::to_value(&plan.setup.config)?)?),
+        config_sha256: manifest::config_sha256(&plan.setup.config)?,
         rows_read: loaded.rows_read(),
         rows_rejected: loaded.rows_rejected(),
         duplicates: loaded.duplicates(),
@@ -383,21 +388,6 @@ fn triage_json(plan: &ScanPlan, judged: &Judged, alerts: usize) -> serde_json::V
     })
 }
 
-/// The files whose SHA-256 the manifest records, by role (hashed while the scan reads them).
-fn evidence_files(plan: &ScanPlan, cdr: &[PathBuf]) -> Vec<(&'static str, PathBuf)> {
-    let mut v: Vec<(&'static str, PathBuf)> = cdr.iter().map(|p| ("cdr", p.clone())).collect();
-    // an expansion that fails is the loader's to report; the manifest then is never written
-    for (role, given) in [("joins", &plan.joins), ("sms", &plan.sms)] {
-        if !given.is_empty() {
-            v.extend(crate::load::expand_inputs(given).unwrap_or_default().into_iter().map(|p| (role, p)));
-        }
-    }
-    let single = [("ip-country", &plan.ip_country), ("config", &plan.setup.config_path)];
-    v.extend(single.into_iter().filter_map(|(r, p)| p.as_ref().filter(|p| p.is_file()).map(|p| (r, p.clone()))));
-    v.extend(plan.allow_files.iter().map(|p| ("allowlist", p.clone())));
-    v
-}
-
 /// The hashed inputs, with the history partitions the run read and the rows the loaders counted.
 fn evidence_inputs(plan: &ScanPlan, judged: &Judged, hashing: manifest::Hashing) -> Result<Vec<InputFile>> {
     let mut inputs = hashing.finish()?;
@@ -430,13 +420,18 @@ fn evidence_inputs(plan: &ScanPlan, judged: &Judged, hashing: manifest::Hashing)
     Ok(inputs)
 }
 
+/// The SHA-256 of the input read as `path` (empty for a file the manifest does not record).
+fn sha_of(inputs: &[InputFile], path: &str) -> String {
+    inputs.iter().find(|i| i.path == path).map(|i| i.sha256.clone()).unwrap_or_default()
+}
+
 /// Each dossier's sources: the inputs its operator's rows were read from, with their SHA-256.
 fn name_sources(dossiers: &mut [crate::report::Dossier], judged: &Judged, inputs: &[InputFile]) {
     for d in dossiers {
         for s in &mut d.sources {
             if let Some(f) = judged.loaded.files.get(s.file as usize) {
                 s.path = f.path.clone();
-                s.sha256 = inputs.iter().find(|i| i.path == f.path).map(|i| i.sha256.clone()).unwrap_or_default();
+                s.sha256 = sha_of(inputs, &f.path);
             }
         }
     }

@@ -30,8 +30,17 @@ pub fn run(args: &VerifyArgs) -> Result<Exit> {
     let listed: std::collections::BTreeSet<&str> = m.outputs.iter().map(|o| o.path.as_str()).collect();
     let mut extra = Vec::new();
     if m.root.is_none() {
-        walk(&root, std::path::Path::new(""), &mut extra);
-        extra.retain(|p| p != manifest::FILE && !listed.contains(p.as_str()));
+        let mut files = Vec::new();
+        crate::outputs::collect_files(&root, std::path::Path::new(""), &mut files)?;
+        // dot-files (the lock, a run's staging directory) are no one's outputs
+        let dotted = |p: &std::path::Path| p.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+        extra = files
+            .iter()
+            .filter(|p| !dotted(p))
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .filter(|p| p != manifest::FILE && !listed.contains(p.as_str()))
+            .collect();
+        extra.sort();
     }
     match args.format {
         VerifyFormat::Json => {
@@ -93,21 +102,4 @@ pub fn run(args: &VerifyArgs) -> Result<Exit> {
     } else {
         Exit::Ok
     })
-}
-
-/// Every file under `root` (relative, `/`-separated), dot-files and dot-directories left out.
-fn walk(root: &std::path::Path, rel: &std::path::Path, out: &mut Vec<String>) {
-    for e in std::fs::read_dir(root.join(rel)).into_iter().flatten().flatten() {
-        let name = e.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let r = rel.join(&name);
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            walk(root, &r, out);
-        } else {
-            out.push(r.to_string_lossy().replace('\\', "/"));
-        }
-    }
-    out.sort();
 }

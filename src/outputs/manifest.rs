@@ -111,6 +111,21 @@ pub fn input_file(role: &str, path: &Path) -> Result<InputFile> {
     })
 }
 
+/// The files of each role whose SHA-256 a manifest records: `lists` as given (files, directories
+/// or globs, expanded as the loaders expand them; one that does not expand is the loader's to
+/// report, and the manifest is then never written) and the `single` files that exist.
+pub fn files_by_role(
+    lists: &[(&'static str, &[PathBuf])],
+    single: &[(&'static str, Option<&PathBuf>)],
+) -> Vec<(&'static str, PathBuf)> {
+    let mut v = Vec::new();
+    for (role, given) in lists.iter().filter(|(_, g)| !g.is_empty()) {
+        v.extend(crate::load::expand_inputs(given).unwrap_or_default().into_iter().map(|p| (*role, p)));
+    }
+    v.extend(single.iter().filter_map(|(r, p)| p.filter(|p| p.is_file()).map(|p| (*r, p.clone()))));
+    v
+}
+
 /// The inputs, hashed on a background thread while the run reads them.
 pub struct Hashing(std::thread::JoinHandle<Result<Vec<InputFile>>>);
 
@@ -153,10 +168,15 @@ pub fn fill_rows(inputs: &mut [InputFile], reports: &[&crate::load::FileReport])
     }
 }
 
+/// SHA-256 of a config as JSON (what manifest.json and report.html name it by).
+pub fn config_sha256(config: &impl Serialize) -> Result<String> {
+    Ok(sha256_bytes(&serde_json::to_vec(&serde_json::to_value(config)?)?))
+}
+
 /// The head of a manifest: everything but the outputs.
 pub fn head(command: &str, config: &impl Serialize, inputs: Vec<InputFile>) -> Result<Manifest> {
+    let config_sha256 = config_sha256(config)?;
     let config = serde_json::to_value(config)?;
-    let config_sha256 = sha256_bytes(&serde_json::to_vec(&config)?);
     Ok(Manifest {
         manifest_version: VERSION,
         tool: env!("CARGO_PKG_NAME").to_string(),

@@ -255,7 +255,8 @@ mod exchange {
     }
 }
 
-fn collect_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Every file below `root/rel` (paths relative to `root`), temporary files left out.
+pub fn collect_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for e in std::fs::read_dir(root.join(rel)).with_context(|| format!("{}: cannot list", root.display()))? {
         let e = e?;
         let r = rel.join(e.file_name());

@@ -194,23 +194,27 @@ fn partition_date(name: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(name.strip_prefix("date=")?, "%Y-%m-%d").ok()
 }
 
-/// Profiles of the history days in `[from, to]` except `skip` (the days this run audits itself).
-/// A missing directory is an empty history; an unreadable partition is an error naming it.
-pub fn read(dir: &Path, from: NaiveDate, to: NaiveDate, skip: &BTreeSet<NaiveDate>) -> Result<Vec<DayProfile>> {
-    let mut out = Vec::new();
+/// Every partition of `dir` whose day passes `keep`, in day order, with its `file` read: the day,
+/// the file's path (for messages) and its frame. A missing directory is an empty history and a
+/// partition without the file is left out; an unreadable one is an error naming it.
+fn read_partitions(
+    dir: &Path,
+    file: &str,
+    keep: impl Fn(NaiveDate) -> bool,
+) -> Result<Vec<(NaiveDate, String, DataFrame)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("{}: cannot list history", dir.display())),
     };
     let mut parts: Vec<(NaiveDate, std::path::PathBuf)> = entries
         .filter_map(|e| e.ok())
-        .filter_map(|e| partition_date(&e.file_name().to_string_lossy()).map(|d| (d, e.path())))
-        .filter(|(d, _)| *d >= from && *d <= to && !skip.contains(d))
+        .filter_map(|e| partition_date(&e.file_name().to_string_lossy()).map(|d| (d, e.path().join(file))))
+        .filter(|(d, _)| keep(*d))
         .collect();
     parts.sort();
-    for (_, p) in parts {
-        let f = p.join(FILE_NAME);
+    let mut out = Vec::with_capacity(parts.len());
+    for (day, f) in parts {
         let shown = f.display().to_string();
         let file = match std::fs::File::open(&f) {
             Ok(file) => file,
@@ -220,6 +224,23 @@ pub fn read(dir: &Path, from: NaiveDate, to: NaiveDate, skip: &BTreeSet<NaiveDat
         let df = ParquetReader::new(file)
             .finish()
             .map_err(|e| anyhow::anyhow!("{shown}: cannot read history partition: {e}"))?;
+        out.push((day, shown, df));
+    }
+    Ok(out)
+}
+
+/// `df` as `root/date=DAY/file` (root: a staging directory).
+fn write_partition(root: &Path, day: NaiveDate, file: &str, df: &mut DataFrame) -> Result<()> {
+    crate::outputs::write_atomic(&root.join(format!("date={day}")).join(file), |w| {
+        ParquetWriter::new(w).finish(df)?;
+        Ok(())
+    })
+}
+
+/// Profiles of the history days in `[from, to]` except `skip` (the days this run audits itself).
+pub fn read(dir: &Path, from: NaiveDate, to: NaiveDate, skip: &BTreeSet<NaiveDate>) -> Result<Vec<DayProfile>> {
+    let mut out = Vec::new();
+    for (_, shown, df) in read_partitions(dir, FILE_NAME, |d| d >= from && d <= to && !skip.contains(&d))? {
         out.extend(from_frame(&df, &shown)?);
     }
     Ok(out)
@@ -229,12 +250,7 @@ pub fn read(dir: &Path, from: NaiveDate, to: NaiveDate, skip: &BTreeSet<NaiveDat
 pub fn write(root: &Path, profiles: &[DayProfile], days: &BTreeSet<NaiveDate>) -> Result<()> {
     for day in days {
         let rows: Vec<&DayProfile> = profiles.iter().filter(|p| p.date == *day).collect();
-        let mut df = to_frame(&rows)?;
-        let path = root.join(format!("date={day}")).join(FILE_NAME);
-        crate::outputs::write_atomic(&path, |w| {
-            ParquetWriter::new(w).finish(&mut df)?;
-            Ok(())
-        })?;
+        write_partition(root, *day, FILE_NAME, &mut to_frame(&rows)?)?;
     }
     Ok(())
 }
@@ -243,21 +259,7 @@ pub fn write(root: &Path, profiles: &[DayProfile], days: &BTreeSet<NaiveDate>) -
 pub fn read_findings(dir: &Path, run_days: &BTreeSet<NaiveDate>) -> Result<Vec<Seen>> {
     let last = run_days.last().copied().unwrap_or(NaiveDate::MAX);
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(out) };
-    let mut parts: Vec<(NaiveDate, std::path::PathBuf)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().to_string();
-            let d: NaiveDate = n.strip_prefix("date=")?.parse().ok()?;
-            Some((d, e.path().join(FINDINGS_FILE)))
-        })
-        .filter(|(d, p)| *d < last && !run_days.contains(d) && p.exists())
-        .collect();
-    parts.sort();
-    for (date, p) in parts {
-        let shown = p.display().to_string();
-        let file = std::fs::File::open(&p).with_context(|| format!("{shown}: cannot open history findings"))?;
-        let df = ParquetReader::new(file).finish().map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?;
+    for (date, shown, df) in read_partitions(dir, FINDINGS_FILE, |d| d < last && !run_days.contains(&d))? {
         let s = |n: &str| -> Result<StringChunked> {
             Ok(df
                 .column(n)
@@ -312,11 +314,7 @@ pub fn write_findings(root: &Path, all: &[(&Finding, &Triage, bool)], run_days: 
                 Column::new("suppressed".into(), rows.values().map(|v| v.2).collect::<Vec<_>>()),
             ],
         )?;
-        let path = root.join(format!("date={day}")).join(FINDINGS_FILE);
-        crate::outputs::write_atomic(&path, |w| {
-            ParquetWriter::new(w).finish(&mut df)?;
-            Ok(())
-        })?;
+        write_partition(root, *day, FINDINGS_FILE, &mut df)?;
     }
     Ok(())
 }
