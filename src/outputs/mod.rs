@@ -25,11 +25,12 @@ where
         .suffix(".tmp")
         .tempfile_in(dir)
         .with_context(|| format!("{}: cannot create temporary file", shown.display()))?;
-    {
-        let mut w = BufWriter::new(tmp.as_file());
+    let hashed = {
+        let mut w = BufWriter::new(manifest::HashingWriter::new(tmp.as_file()));
         f(&mut w).with_context(|| format!("{}: write failed", shown.display()))?;
         w.flush().with_context(|| format!("{}: write failed", shown.display()))?;
-    }
+        w.into_parts().0.finish()
+    };
     // tempfile creates 0600; outputs are ordinary files (umask still applies on creation elsewhere)
     #[cfg(unix)]
     {
@@ -37,7 +38,11 @@ where
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).ok();
     }
     tmp.as_file().sync_all().with_context(|| format!("{}: sync failed", shown.display()))?;
+    let stat = tmp.as_file().metadata();
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot rename into place", shown.display()))?;
+    if let Ok(m) = stat {
+        manifest::remember_written(path, &m, hashed);
+    }
     Ok(())
 }
 
