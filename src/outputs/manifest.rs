@@ -365,7 +365,6 @@ pub fn verify(dir: &Path, m: &Manifest, skip_inputs: bool) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     #[test]
     fn sha256_of_known_bytes() {
