@@ -116,18 +116,13 @@ impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
 struct Written {
     ino: u64,
     size: u64,
-    mtime_ns: i128,
+    modified: std::time::SystemTime,
     sha256: String,
 }
 
 /// The files this process wrote through [`super::write_atomic`], by path.
 static WRITTEN: std::sync::Mutex<std::collections::BTreeMap<PathBuf, Written>> =
     std::sync::Mutex::new(std::collections::BTreeMap::new());
-
-fn mtime_ns(m: &std::fs::Metadata) -> Option<i128> {
-    let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some(t.as_nanos() as i128)
-}
 
 #[cfg(unix)]
 fn ino(m: &std::fs::Metadata) -> u64 {
@@ -141,8 +136,8 @@ fn ino(_: &std::fs::Metadata) -> u64 {
 /// Record the hash [`HashingWriter`] took of `path` ([`HashingWriter::finish`]), whose metadata after
 /// the last write was `m`.
 pub fn remember_written(path: &Path, m: &std::fs::Metadata, (size, sha256): (u64, String)) {
-    let (Some(mtime_ns), true) = (mtime_ns(m), m.len() == size) else { return };
-    let entry = Written { ino: ino(m), size, mtime_ns, sha256 };
+    let (Ok(modified), true) = (m.modified(), m.len() == size) else { return };
+    let entry = Written { ino: ino(m), size, modified, sha256 };
     WRITTEN.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_path_buf(), entry);
 }
 
@@ -154,7 +149,7 @@ fn output_sha256(path: &Path) -> std::io::Result<(u64, String)> {
     if let (Some(w), Ok(m)) = (known, std::fs::metadata(path))
         && ino(&m) == w.ino
         && m.len() == w.size
-        && mtime_ns(&m) == Some(w.mtime_ns)
+        && m.modified().ok() == Some(w.modified)
     {
         return Ok((w.size, w.sha256));
     }
